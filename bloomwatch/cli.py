@@ -1,0 +1,16 @@
+"""The one `bloomwatch` command line; each package contributes its commands."""
+
+import typer
+
+from classifiers.cli import register as register_classifiers
+from streams.cli import register as register_streams
+from training.cli import register as register_training
+
+app = typer.Typer(
+    help="BloomWatch: stream news and reviews through fine-tuned BLOOM classifiers into ClickHouse.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+register_training(app)
+register_classifiers(app)
+register_streams(app)

@@ -1,0 +1,7 @@
+"""`bloomwatch` commands of the classifiers package (imports of heavy libraries stay inside commands)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this package's commands to the root CLI."""

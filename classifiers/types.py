@@ -1,0 +1,53 @@
+"""The `/classify` wire format (vLLM's own) and the prediction callers get back.
+
+Both servers (embedded and vLLM) speak exactly vLLM's request/response JSON, so these models are
+the single definition of that contract: the embedded server validates requests with them and the
+client parses responses with them.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Prediction(BaseModel):
+    """One text's classification; `probs` is keyed and ordered by the task's label order."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    label: str
+    probs: dict[str, float]
+    model_version: str
+
+
+class ClassificationRequest(BaseModel):
+    """vLLM's `/classify` request. Unknown fields are accepted (vLLM has many) but ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    input: str | list[str]
+    use_activation: bool | None = None
+
+
+class ClassificationData(BaseModel):
+    index: int
+    label: str
+    probs: list[float]
+    num_classes: int
+
+
+class UsageInfo(BaseModel):
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+    completion_tokens: int | None = 0
+    prompt_tokens_details: dict | None = None
+
+
+class ClassificationResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str = ""
+    object: str = "list"
+    created: int = 0
+    model: str
+    data: list[ClassificationData]
+    usage: UsageInfo = Field(default_factory=UsageInfo)

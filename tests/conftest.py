@@ -1,0 +1,60 @@
+"""Shared fixtures: real (tiny) BLOOM models built and saved here, never downloaded or faked."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BloomForSequenceClassification
+
+from training.labels import labels_for
+from training.modeling import bloom_config
+from training.registry import Registry
+from training.tokenizer import train_bpe_tokenizer
+
+SAMPLE_TEXTS = [
+    "Shares of the bank fell sharply after the profit warning.",
+    "The new phone has a great screen and the battery lasts all day.",
+    "Terrible service, the food was cold and the waiter was rude.",
+    "The central bank left interest rates unchanged on Thursday.",
+    "The striker scored twice as the home team won the cup final.",
+    "Scientists launched a satellite to study the solar wind.",
+    "I loved this film, the acting is superb and the story moving.",
+    "The company reported a loss and cut its dividend.",
+    "Peace talks resumed in the capital after a week of fighting.",
+    "Quarterly revenue rose 12 percent, beating analyst forecasts.",
+    "Worst purchase ever; it broke after two days.",
+    "An average hotel, nothing special but clean enough.",
+]
+
+
+def build_tiny_classifier(task: str, out_dir: Path, seed: int = 0) -> Path:
+    """A randomly initialised BLOOM classifier with a tokenizer trained here, saved as an HF directory."""
+    torch.manual_seed(seed)
+    tokenizer = train_bpe_tokenizer(SAMPLE_TEXTS * 20, vocab_size=400)
+    labels = labels_for(task)
+    config = bloom_config(
+        "tiny",
+        tokenizer,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    model = BloomForSequenceClassification(config).eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tmp_path_factory) -> Registry:
+    """A registry whose `current` sentiment and topic models are tiny random BLOOMs."""
+    registry = Registry(tmp_path_factory.mktemp("registry"))
+    for task in ("sentiment", "topic"):
+        registry.register(
+            task,
+            lambda d, task=task: build_tiny_classifier(task, d),
+            manifest={"base": "random:tiny", "method": "none"},
+            metrics={},
+        )
+    return registry

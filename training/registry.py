@@ -1,0 +1,141 @@
+"""Model registry on disk: `<root>/<task>/<version>/` plus a `current` pointer per task.
+
+A version directory is a plain Hugging Face model directory (config.json, safetensors weights,
+tokenizer files) that `from_pretrained` and `vllm --model` load directly, with two extra files:
+`bloomwatch.json` (manifest: labels, training config, data fingerprints, timestamps) and
+`metrics.json`. Versions are written to a staging directory and renamed into place, and the
+`current` pointer is replaced atomically, so a reader (the classifier's hot reload) never sees a
+half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from training.labels import labels_for
+
+MANIFEST = "bloomwatch.json"
+METRICS = "metrics.json"
+CURRENT = "current"
+_VERSION_RE = re.compile(r"^v(\d+)$")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    task: str
+    version: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.manifest["labels"])
+
+    @property
+    def name(self) -> str:
+        """Served model name, e.g. `sentiment-v3`; responses carry it so every score names its model."""
+        return f"{self.task}-{self.version}"
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        path = self.path / METRICS
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+class Registry:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def _task_dir(self, task: str) -> Path:
+        labels_for(task)  # validates the task name
+        return self.root / task
+
+    def versions(self, task: str) -> list[ModelVersion]:
+        task_dir = self._task_dir(task)
+        if not task_dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in task_dir.iterdir() if (m := _VERSION_RE.match(p.name))]
+        return [self._load(task, p) for _, p in sorted(found)]
+
+    def get(self, task: str, version: str) -> ModelVersion:
+        path = self._task_dir(task) / version
+        if not (path / MANIFEST).exists():
+            raise KeyError(f"no model {task}/{version} in registry {self.root}")
+        return self._load(task, path)
+
+    def current(self, task: str) -> ModelVersion | None:
+        pointer = self._task_dir(task) / CURRENT
+        if not pointer.exists():
+            return None
+        return self.get(task, pointer.read_text().strip())
+
+    def current_version_name(self, task: str) -> str | None:
+        """Cheap read of the pointer alone, for hot-reload polling."""
+        pointer = self._task_dir(task) / CURRENT
+        return pointer.read_text().strip() if pointer.exists() else None
+
+    def promote(self, task: str, version: str) -> ModelVersion:
+        model = self.get(task, version)
+        pointer = self._task_dir(task) / CURRENT
+        tmp = pointer.with_name(f".{CURRENT}.{uuid.uuid4().hex}")
+        tmp.write_text(version + "\n")
+        os.replace(tmp, pointer)
+        return model
+
+    def register(
+        self,
+        task: str,
+        save: Callable[[Path], None],
+        *,
+        manifest: dict[str, Any],
+        metrics: dict[str, Any],
+        promote: bool = True,
+    ) -> ModelVersion:
+        """Write a new version: `save(dir)` writes the HF files, then the directory is renamed into place."""
+        task_dir = self._task_dir(task)
+        task_dir.mkdir(parents=True, exist_ok=True)
+        staging = task_dir / f".staging-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            save(staging)
+            full_manifest = {
+                "task": task,
+                "labels": list(labels_for(task)),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                **manifest,
+            }
+            while True:
+                version = f"v{self._next_number(task_dir)}"
+                full_manifest["version"] = version
+                (staging / MANIFEST).write_text(json.dumps(full_manifest, indent=2, default=str))
+                (staging / METRICS).write_text(json.dumps(metrics, indent=2, default=str))
+                try:
+                    staging.rename(task_dir / version)
+                    break
+                except OSError:  # another writer took this number first
+                    continue
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if promote:
+            return self.promote(task, version)
+        return self.get(task, version)
+
+    @staticmethod
+    def _next_number(task_dir: Path) -> int:
+        numbers = [int(m.group(1)) for p in task_dir.iterdir() if (m := _VERSION_RE.match(p.name))]
+        return max(numbers, default=0) + 1
+
+    @staticmethod
+    def _load(task: str, path: Path) -> ModelVersion:
+        manifest = json.loads((path / MANIFEST).read_text())
+        return ModelVersion(task=task, version=path.name, path=path, manifest=manifest)
