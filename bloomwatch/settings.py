@@ -12,13 +12,16 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The shared datasets sit beside the checkout (`<repo>/../shared/data`), wherever the command runs from.
+_DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLOOMWATCH_", env_file=".env", extra="ignore")
 
     # --- locations -------------------------------------------------------------------------
     home: Path = Path(".bloomwatch")
-    data_dir: Path = Path("../shared/data")
+    data_dir: Path = _DEFAULT_DATA_DIR
     registry_dir: Path | None = None  # default: <home>/models
 
     # --- training ----------------------------------------------------------------------------
@@ -29,9 +32,37 @@ class Settings(BaseSettings):
     sentiment_url: str = "http://127.0.0.1:8101"
     topic_url: str = "http://127.0.0.1:8102"
     max_text_chars: int = 20_000
+    max_model_len: int = 512  # tokens; ClassifyClient asks both engines to cut longer texts to this
+    serve_max_batch_tokens: int = 8_192  # embedded engine: padded tokens per forward pass
+    serve_threads: int = 0  # embedded engine torch threads; 0 = torch's default
+    serve_int8: bool = False  # embedded engine: dynamic int8 quantisation of Linear layers
+    reload_poll_s: float = 2.0  # how often servers check the registry's `current` pointer
+    vllm_kv_cache_gib: int = 1  # VLLM_CPU_KVCACHE_SPACE; unbounded, vLLM reserves ~92% of RAM
+    vllm_start_timeout_s: float = 240.0
+    # VLLM_CPU_OMP_THREADS_BIND. vLLM's "auto" pins every instance to the same cores (core 0 of 2,
+    # core 1 reserved), so during a version switch the new instance starves beside the old one.
+    vllm_cpu_threads_bind: str = "nobind"
 
     # --- streaming ----------------------------------------------------------------------------
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: str = "127.0.0.1:9092"  # `bloomwatch up` starts its broker on this port
+    topic_news: str = "news"
+    topic_reviews: str = "reviews"
+    topic_labels: str = "labels"
+    topic_alerts: str = "alerts"
+    topic_dead_letter: str = "dead-letter"
+    topic_partitions: int = 4  # the most workers that can share one input topic
+    ingest_port: int = 8095  # standalone `bloomwatch ingest` (POST /documents)
+    # worker: a batch is up to worker_batch_size messages or what arrived within the timeout
+    worker_batch_size: int = 64
+    worker_batch_timeout_s: float = 0.25
+    worker_concurrency: int = 2  # batches in flight per worker (one classifies while one stores)
+    worker_max_attempts: int = 5  # failures with healthy services before a document is blamed
+    worker_retry_backoff_s: float = 0.5
+    worker_retry_backoff_max_s: float = 10.0
+    worker_group: str = "bloomwatch-worker"  # Kafka consumer group: workers sharing it share partitions
+    worker_host: str = "127.0.0.1"  # bind address of the worker's web server (API, /metrics)
+    worker_port: int = 6066
+    worker_session_timeout_s: float = 10.0  # a killed worker's partitions move after this
     clickhouse_dsn: str | None = None  # default: chdb:///<home>/chdb
 
     @model_validator(mode="after")
@@ -44,6 +75,11 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn is None:
             self.clickhouse_dsn = f"chdb://{self.home / 'chdb'}"
         return self
+
+    @property
+    def worker_url(self) -> str:
+        """Where the worker's read API and /metrics answer (it owns the embedded store)."""
+        return f"http://{self.worker_host}:{self.worker_port}"
 
 
 @lru_cache

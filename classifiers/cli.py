@@ -1,7 +1,100 @@
 """`bloomwatch` commands of the classifiers package (imports of heavy libraries stay inside commands)."""
 
+from enum import Enum
+from urllib.parse import urlparse
+
 import typer
+
+
+class Engine(str, Enum):
+    embedded = "embedded"
+    vllm = "vllm"
+
+
+class Task(str, Enum):
+    sentiment = "sentiment"
+    topic = "topic"
 
 
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root CLI."""
+    app.command()(serve)
+
+
+def serve(
+    task: Task = typer.Option(..., help="which task's current registry model to serve"),
+    engine: Engine = typer.Option(None, help="embedded (in-process transformers) or vllm (default: settings.engine)"),
+    port: int = typer.Option(None, help="default: the port of settings.sentiment_url / settings.topic_url"),
+    host: str = typer.Option("127.0.0.1", help="bind address"),
+    log_level: str = typer.Option("info", help="uvicorn log level"),
+) -> None:
+    """Serve vLLM's POST /classify API for a task, following the registry's `current` model.
+
+    Also /health, /v1/models and Prometheus /metrics. When the registry promotes a new version the
+    server switches to it without failing requests; every response names the version in "model".
+    """
+    import logging
+
+    import uvicorn
+
+    from bloomwatch.settings import get_settings
+    from classifiers.hot_reload import NoServableModel, require_current
+    from training.registry import Registry
+
+    settings = get_settings()
+    engine = engine or Engine(settings.engine)
+    port = port or urlparse(settings.sentiment_url if task is Task.sentiment else settings.topic_url).port
+    registry = Registry(settings.registry_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # health polls would flood the log
+    try:
+        current = require_current(registry, task.value)
+    except NoServableModel as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+    if engine is Engine.embedded:
+        from classifiers.embedded import configure_threads
+        from classifiers.server import create_embedded_app
+
+        configure_threads(settings.serve_threads)
+        app = create_embedded_app(
+            registry,
+            task.value,
+            max_text_chars=settings.max_text_chars,
+            max_model_len=settings.max_model_len,
+            max_batch_tokens=settings.serve_max_batch_tokens,
+            int8=settings.serve_int8,
+            reload_poll_s=settings.reload_poll_s,
+        )
+    else:
+        from importlib.util import find_spec
+
+        if find_spec("vllm") is None:
+            typer.echo("error: vLLM is not installed; run scripts/install_vllm_cpu.sh", err=True)
+            raise typer.Exit(1)
+        from classifiers.metrics import ServingMetrics
+        from classifiers.vllm_proxy import create_vllm_proxy_app
+        from classifiers.vllm_supervisor import VllmSupervisor
+
+        metrics = ServingMetrics(task.value, "vllm")
+        supervisor = VllmSupervisor(
+            registry,
+            task.value,
+            home=settings.home,
+            max_model_len=settings.max_model_len,
+            kv_cache_gib=settings.vllm_kv_cache_gib,
+            start_timeout_s=settings.vllm_start_timeout_s,
+            reload_poll_s=settings.reload_poll_s,
+            threads_bind=settings.vllm_cpu_threads_bind,
+            metrics=metrics,
+        )
+        app = create_vllm_proxy_app(supervisor, metrics, max_text_chars=settings.max_text_chars)
+        typer.echo(f"starting vLLM (logs under {settings.home / 'logs'}); this takes about a minute on CPU")
+
+    typer.echo(
+        f"serving {current.name} ({engine.value}) from {current.path}\n"
+        f"  POST http://{host}:{port}/classify   GET /health /v1/models /metrics\n"
+        f"  follows {registry.root / task.value / 'current'} (checked every {settings.reload_poll_s:g}s)"
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -5,7 +5,9 @@ the single definition of that contract: the embedded server validates requests w
 client parses responses with them.
 """
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 
 class Prediction(BaseModel):
@@ -24,8 +26,14 @@ class ClassificationRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str | None = None
-    input: str | list[str]
+    input: StrictStr | list[StrictStr]
     use_activation: bool | None = None
+    truncate_prompt_tokens: int | None = Field(default=None, ge=-1)
+    truncation_side: Literal["left", "right"] | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else self.input
 
 
 class ClassificationData(BaseModel):

@@ -1,7 +1,8 @@
 """Message schemas, defined once: every publisher (CLI, HTTP, Python) and the worker validate with these."""
 
+import base64
 from datetime import UTC, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -46,3 +47,69 @@ class LabelEvent(BaseModel):
     text: str | None = None  # lets a label arrive for a document that was never streamed
     annotator: str = "unknown"
     labelled_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def _preview(value: bytes | None, chars: int) -> str:
+    """The head of a value as text; undecodable bytes become U+FFFD instead of failing."""
+    if value is None:
+        return ""
+    return value[: chars * 4].decode("utf-8", errors="replace")[:chars]
+
+
+class DeadLetter(BaseModel):
+    """A message that could not be stored, with why: the dead-letter topic's value.
+
+    The original bytes are kept exactly (base64) so the message can be replayed after a fix, even
+    when they are not UTF-8 or not JSON; `value_preview` is the human-readable head of them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None  # decoded with replacement characters, for display and search
+    key_b64: str | None
+    value_b64: str | None
+    value_bytes: int
+    value_preview: str
+    document_id: str | None = None  # when the value parsed far enough to have one
+    reason: str
+    error_type: str
+    attempts: int = Field(ge=1)
+    failed_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    PREVIEW_CHARS: ClassVar[int] = 500
+
+    @classmethod
+    def for_message(
+        cls,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        reason: str,
+        error_type: str,
+        attempts: int = 1,
+        document_id: str | None = None,
+    ) -> "DeadLetter":
+        return cls(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=None if key is None else key.decode("utf-8", errors="replace"),
+            key_b64=None if key is None else base64.b64encode(key).decode("ascii"),
+            value_b64=None if value is None else base64.b64encode(value).decode("ascii"),
+            value_bytes=0 if value is None else len(value),
+            value_preview=_preview(value, cls.PREVIEW_CHARS),
+            document_id=document_id,
+            reason=reason,
+            error_type=error_type,
+            attempts=attempts,
+        )
+
+    def original_value(self) -> bytes | None:
+        """The exact bytes that failed, for replaying them."""
+        return None if self.value_b64 is None else base64.b64decode(self.value_b64)

@@ -1,5 +1,6 @@
 """Shared fixtures: real (tiny) BLOOM models built and saved here, never downloaded or faked."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -27,13 +28,16 @@ SAMPLE_TEXTS = [
 ]
 
 
-def build_tiny_classifier(task: str, out_dir: Path, seed: int = 0) -> Path:
-    """A randomly initialised BLOOM classifier with a tokenizer trained here, saved as an HF directory."""
+def build_tiny_classifier(task: str, out_dir: Path, seed: int = 0, preset: str = "tiny") -> Path:
+    """A randomly initialised BLOOM classifier with a tokenizer trained here, saved as an HF directory.
+
+    vLLM's CPU attention needs a head size of 32 or more: serving tests use `preset="small"`.
+    """
     torch.manual_seed(seed)
     tokenizer = train_bpe_tokenizer(SAMPLE_TEXTS * 20, vocab_size=400)
     labels = labels_for(task)
     config = bloom_config(
-        "tiny",
+        preset,
         tokenizer,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
@@ -58,3 +62,16 @@ def tiny_registry(tmp_path_factory) -> Registry:
             metrics={},
         )
     return registry
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory) -> str:
+    """Bootstrap address of a real Kafka broker: BLOOMWATCH_TEST_KAFKA_BOOTSTRAP (CI starts one up
+    front with scripts/kafka.sh) or one started here on a free port in a temporary directory."""
+    if bootstrap := os.environ.get("BLOOMWATCH_TEST_KAFKA_BOOTSTRAP"):
+        yield bootstrap
+        return
+    from streams.broker import KafkaBroker, free_port
+
+    with KafkaBroker(tmp_path_factory.mktemp("kafka"), free_port()) as broker:
+        yield broker.bootstrap

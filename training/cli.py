@@ -1,7 +1,124 @@
-"""`bloomwatch` commands of the training package (imports of heavy libraries stay inside commands)."""
+"""`bloomwatch train` and `bloomwatch models ...` (heavy libraries are imported inside commands)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
+
+models_app = typer.Typer(help="Inspect and promote registered models.", no_args_is_help=True)
+
+
+def _registry():
+    from bloomwatch.settings import get_settings
+    from training.registry import Registry
+
+    return Registry(get_settings().registry_dir)
+
+
+def train(
+    task: str = typer.Option(..., help="sentiment | topic"),
+    preset: str = typer.Option("compact", help="BLOOM size preset for from-scratch training (tiny | compact | small | base)"),
+    base: str = typer.Option(None, help="start from a checkpoint instead: bigscience/bloom-560m or a local HF dir"),
+    method: str = typer.Option("full", help="full | lora | adalora | prefix"),
+    data: Path = typer.Option(None, help="a labelled .jsonl/.csv file instead of the shared splits (split 80/10/10)"),
+    text_field: str = typer.Option("text", help="text column/field of --data"),
+    label_field: str = typer.Option("label", help="label column/field of --data"),
+    extra_corpus: list[Path] = typer.Option([], help="extra unlabelled text (one document a line) for pre-training"),
+    augment: str = typer.Option(None, help="EDA operations, comma-separated: swap,delete,insert"),
+    augment_copies: int = typer.Option(1, help="augmented copies per training example"),
+    augment_p: float = typer.Option(0.1, help="share of words each operation touches"),
+    fgm_eps: float = typer.Option(0.0, help="FGM adversarial training on word embeddings (0 = off)"),
+    skip_invalid: bool = typer.Option(False, help="skip (and report) invalid rows instead of failing"),
+    epochs: int = typer.Option(None, help="fine-tuning epochs"),
+    lr: float = typer.Option(None, help="fine-tuning learning rate"),
+    batch_size: int = typer.Option(None, help="fine-tuning batch size"),
+    grad_accum: int = typer.Option(None, help="gradient accumulation steps"),
+    max_len: int = typer.Option(None, help="max tokens per text"),
+    patience: int = typer.Option(None, help="early-stopping patience (validation evaluations)"),
+    class_weights: bool = typer.Option(False, help="balanced class weights in the loss"),
+    dropout: float = typer.Option(None, help="hidden and attention dropout"),
+    pretrain_steps: int = typer.Option(None, help="causal-LM pre-training steps"),
+    vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
+    max_train_examples: int = typer.Option(None, help="subsample the training set (quick runs)"),
+    time_budget_min: float = typer.Option(None, help="wall-clock budget for the whole run (default 28 min; fine-tuning stops early to meet it)"),
+    quantize: bool = typer.Option(False, help="also export int8 dynamic-quantised weights and record the accuracy delta"),
+    no_promote: bool = typer.Option(False, help="register without making it current"),
+    fast: bool = typer.Option(False, help="few-minute demo run: tiny preset, small data"),
+    seed: int = typer.Option(None, help="random seed (default: settings.seed)"),
+    device: str = typer.Option(None, help="cpu | cuda (default: cuda if present)"),
+) -> None:
+    """Train, evaluate and register a classifier; prints the summary table and the model path."""
+    from bloomwatch.settings import get_settings
+    from training.defaults import default_options
+    from training.pipeline import fast_options, train_task
+
+    options = fast_options(task) if fast else default_options(task, preset)
+    overrides = {
+        "base": base, "data_file": data, "text_field": text_field, "label_field": label_field,
+        "extra_corpus": list(extra_corpus), "augment": augment, "augment_copies": augment_copies,
+        "augment_p": augment_p, "skip_invalid": skip_invalid, "dropout": dropout, "vocab_size": vocab_size,
+        "max_train_examples": max_train_examples, "time_budget_min": time_budget_min, "quantize": quantize, "promote": not no_promote,
+        "seed": seed if seed is not None else get_settings().seed, "device": device,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(options, key, value)
+    ft = {"method": method, "epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
+          "max_len": max_len, "patience": patience, "fgm_eps": fgm_eps}
+    for key, value in ft.items():
+        if value is not None:
+            setattr(options.finetune, key, value)
+    options.finetune.class_weights = options.finetune.class_weights or class_weights
+    if pretrain_steps is not None:
+        options.pretrain.steps = pretrain_steps
+    options.pretrain.seed = options.seed
+    train_task(options=options)
+
+
+@models_app.command("list")
+def list_models(task: str = typer.Option(None, help="only this task")) -> None:
+    """Registered versions per task, with headline test accuracy; `*` marks the current one."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.labels import TASKS
+
+    registry = _registry()
+    table = Table(title=f"models in {registry.root}")
+    for column in ("task", "version", "current", "method", "base", "created", "test accuracy"):
+        table.add_column(column)
+    for t in [task] if task else TASKS:
+        current = registry.current_version_name(t)
+        for v in registry.versions(t):
+            test = v.metrics.get("test", {})
+            accs = ", ".join(f"{s} {m['acc']:.3f}" for s, m in test.items())
+            base = v.manifest.get("base", {})
+            base_name = base.get("name") or base.get("preset") if isinstance(base, dict) else str(base)
+            table.add_row(t, v.version, "*" if v.version == current else "", str(v.manifest.get("method", "")),
+                          str(base_name), str(v.manifest.get("created_at", "")), accs)
+    Console().print(table)
+
+
+@models_app.command("show")
+def show_model(task: str, version: str = typer.Argument(None, help="default: current")) -> None:
+    """Manifest (training config, data fingerprints, timestamps) and metrics of one version."""
+    registry = _registry()
+    v = registry.get(task, version) if version else registry.current(task)
+    if v is None:
+        raise typer.BadParameter(f"no current {task} model in {registry.root}")
+    typer.echo(json.dumps({"path": str(v.path), "manifest": v.manifest, "metrics": v.metrics}, indent=2))
+
+
+@models_app.command("promote")
+def promote_model(task: str, version: str) -> None:
+    """Make `version` the current model of `task` (classifier servers hot-reload it)."""
+    v = _registry().promote(task, version)
+    typer.echo(f"{v.name} is now current: {v.path}")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root CLI."""
+    app.command("train")(train)
+    app.add_typer(models_app, name="models")

@@ -85,6 +85,8 @@ class Registry:
 
     def promote(self, task: str, version: str) -> ModelVersion:
         model = self.get(task, version)
+        if model.manifest.get("servable") is False:
+            raise ValueError(f"{model.name} cannot be served ({model.manifest.get('method')} adapters do not merge into the weights)")
         pointer = self._task_dir(task) / CURRENT
         tmp = pointer.with_name(f".{CURRENT}.{uuid.uuid4().hex}")
         tmp.write_text(version + "\n")

@@ -1,0 +1,235 @@
+"""Pipeline benchmark, all figures from one run on one machine:
+
+1. classifier alone: both classifier servers (sentiment + topic, as the worker calls them) driven
+   by ClassifyClient directly, same batch size and batches in flight as the worker -> docs/s
+   (measured before and after (2), mean of the two: the machine is shared and its load drifts);
+2. end to end: a backlog of documents in Kafka drained by one worker (consume, classify both
+   tasks, write ClickHouse, commit) -> docs/s, and the ratio to (1) (target >= 0.8);
+3. latency: documents published at 50% of (2)'s rate; publish (Kafka record timestamp) -> row
+   written (ingested_at), p50/p99 over the phase (target p99 <= 2 s);
+4. kill -9: the worker is SIGKILLed mid-stream and restarted; lost and double-counted documents
+   (rows per id after FINAL) must both be 0.
+
+Writes the figures into bench/results.json (read-modify-write, other keys kept).
+Usage: python bench/pipeline.py [--registry DIR] [--docs 5000]
+(without --registry: the deployment's registry, else small models trained once into bench/out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from bloomwatch.settings import get_settings  # noqa: E402
+from classifiers.client import ClassifyClient  # noqa: E402
+from pipeline_support import Deployment, metric_value, start_classifier, synthetic_documents, wait_until  # noqa: E402
+from streams.broker import KafkaBroker, free_port  # noqa: E402
+from streams.publisher import Publisher  # noqa: E402
+from training.registry import Registry  # noqa: E402
+
+RESULTS = REPO / "bench" / "results.json"
+TASKS = ("sentiment", "topic")
+
+
+def registry_with_models(path: Path | None) -> Registry:
+    candidates = [Registry(path)] if path else [Registry(get_settings().registry_dir), Registry(REPO / "bench" / "out" / "registry")]
+    for registry in candidates:
+        if all(registry.current(task) for task in TASKS):
+            return registry
+    from training.pipeline import train_task
+
+    registry = candidates[-1]
+    for task in TASKS:
+        if registry.current(task) is None:
+            print(f"training a small {task} model into {registry.root} (once)", flush=True)
+            train_task(task, fast=True, registry=registry, data_dir=get_settings().data_dir)
+    return registry
+
+
+async def classifier_alone(deployment: Deployment, texts: list[str], batch: int, in_flight: int) -> float:
+    clients = {
+        "sentiment": ClassifyClient(deployment.sentiment_url, "sentiment"),
+        "topic": ClassifyClient(deployment.topic_url, "topic"),
+    }
+    batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(chunk: list[str]) -> None:
+        async with gate:
+            await asyncio.gather(*(client.classify(chunk) for client in clients.values()))
+
+    await one(batches[0])  # warm-up
+    started = time.perf_counter()
+    await asyncio.gather(*(one(chunk) for chunk in batches))
+    elapsed = time.perf_counter() - started
+    for client in clients.values():
+        await client.aclose()
+    return len(texts) / elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux), to show where the machine's cores went."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain_rate(deployment: Deployment, start_count: int, n: int, timeout_s: float) -> float:
+    """docs/s of a running worker storing `n` documents beyond `start_count`, from the first row
+    stored to the last (the publisher is faster than the worker, so this is the worker's rate)."""
+    wait_until(lambda: deployment.count() > start_count, timeout_s, "the first stored row", every_s=0.05)
+    t0, c0 = time.perf_counter(), deployment.count()
+    wait_until(lambda: deployment.count() >= start_count + n, timeout_s, f"{n} rows", every_s=0.1)
+    return (start_count + n - c0) / (time.perf_counter() - t0)
+
+
+async def publish_paced(deployment: Deployment, documents: list[dict], rate: float) -> None:
+    async with Publisher(deployment.bootstrap, deployment.settings) as publisher:
+        started = time.monotonic()
+        sent = 0
+        while sent < len(documents):
+            due = min(len(documents), int((time.monotonic() - started) * rate) + 1)
+            if due > sent:
+                result = await publisher.publish(documents[sent:due])
+                assert not result.rejected, result.rejected[:3]
+                sent = due
+            await asyncio.sleep(0.01)
+
+
+def latency_quantiles(deployment: Deployment, since: datetime) -> dict:
+    import subprocess
+
+    script = (
+        "import json, sys; from datetime import datetime; from streams.store import DocumentStore;"
+        "print(json.dumps(DocumentStore(sys.argv[1]).latency_quantiles(datetime.fromisoformat(sys.argv[2]))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, deployment.settings.clickhouse_dsn, since.isoformat()],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--registry", type=Path)
+    parser.add_argument("--docs", type=int, default=5000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    settings = get_settings()
+    registry = registry_with_models(args.registry)
+    models = {task: registry.current(task).name for task in TASKS}
+    print(f"models: {models} from {registry.root}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bloomwatch-bench-") as tmp:
+        root = Path(tmp)
+        broker = KafkaBroker(root / "kafka", free_port())
+        broker.start()
+        servers = []
+        try:
+            ports = {task: free_port() for task in TASKS}
+            servers = [start_classifier(task, registry.root, port, root) for task, port in ports.items()]
+            urls = {task: f"http://127.0.0.1:{port}" for task, port in ports.items()}
+
+            def deployment(name: str) -> Deployment:
+                return Deployment(root=root / name, bootstrap=broker.bootstrap, sentiment_url=urls["sentiment"], topic_url=urls["topic"])
+
+            docs = synthetic_documents(args.docs, prefix="bench")
+            main_run = deployment("throughput")
+
+            def measure_classifier_alone() -> float:
+                texts = [d["text"] for d in docs]
+                rate = asyncio.run(classifier_alone(main_run, texts, settings.worker_batch_size, settings.worker_concurrency))
+                print(f"classifier alone (sentiment + topic): {rate:.0f} docs/s", flush=True)
+                return rate
+
+            alone_before = measure_classifier_alone()
+
+            worker = main_run.start_worker()
+            try:
+                main_run.publish(synthetic_documents(200, prefix="warmup"))
+                wait_until(lambda: main_run.count() >= 200, 120, "warm-up rows")
+                processes = {"worker": worker, **{server.name: server for server in servers}}
+                cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
+                start_count = main_run.count()
+                main_run.publish(docs)
+                e2e = drain_rate(main_run, start_count, args.docs, timeout_s=600)
+                cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
+                print(f"end to end: {e2e:.0f} docs/s", flush=True)
+                print("CPU seconds per 1000 documents: " + ", ".join(f"{n} {1000 * c / args.docs:.2f}" for n, c in cpu.items()))
+                # The machine is shared and its load drifts: the classifier alone is measured
+                # before and after the end-to-end run, and the mean brackets the same period.
+                alone = (alone_before + measure_classifier_alone()) / 2
+                print(f"end to end / classifier alone: {e2e / alone:.2f}", flush=True)
+
+                rate = e2e / 2
+                n_latency = int(rate * args.latency_seconds)
+                since = datetime.now(UTC)
+                before = main_run.count()
+                asyncio.run(publish_paced(main_run, synthetic_documents(n_latency, prefix="latency"), rate))
+                wait_until(lambda: main_run.count() >= before + n_latency, 120, "latency-phase rows")
+            finally:
+                worker.stop()
+            latency = latency_quantiles(main_run, since)
+            print(
+                f"latency at {rate:.0f} docs/s (50% of max), {latency['count']} docs: "
+                f"p50 {latency['p50']:.3f} s, p99 {latency['p99']:.3f} s",
+                flush=True,
+            )
+
+            kill_run = deployment("kill9")
+            ids = kill_run.publish(synthetic_documents(args.docs, prefix="kill9"))
+            first = kill_run.start_worker("worker-1")
+            try:
+                wait_until(lambda: kill_run.count() >= args.docs // 3, 600, "a third of the rows", every_s=0.1)
+                stored_at_kill = kill_run.count()
+            finally:
+                first.kill()
+            second = kill_run.start_worker("worker-2")
+            try:
+                wait_until(lambda: kill_run.count() >= args.docs, 600, "all rows after the restart")
+                time.sleep(2)  # anything still in flight would show up as an extra id now
+                consumed_again = metric_value(kill_run.metrics(), "bloomwatch_documents_consumed_total")
+            finally:
+                second.stop()
+            counts = kill_run.stored_id_counts()
+            lost = len(set(ids) - set(counts))
+            doubled = sum(n - 1 for n in counts.values() if n > 1) + len(set(counts) - set(ids))
+            print(
+                f"kill -9 mid-stream: {len(ids)} published, {stored_at_kill} stored before the kill, "
+                f"{int(stored_at_kill + consumed_again - len(ids))} re-delivered after the restart; "
+                f"{len(counts)} ids stored, lost {lost}, double-counted {doubled}",
+                flush=True,
+            )
+        finally:
+            for server in servers:
+                server.stop()
+            broker.stop()
+
+    figures = {
+        "pipeline.docs_per_s": round(e2e, 1),
+        "pipeline.classifier_alone.docs_per_s": round(alone, 1),
+        "pipeline.e2e_over_classifier": round(e2e / alone, 3),
+        "pipeline.p50_latency_s": round(latency["p50"], 3),
+        "pipeline.p99_latency_s": round(latency["p99"], 3),
+        "pipeline.kill9.lost": lost,
+        "pipeline.kill9.double_counted": doubled,
+    }
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.update(figures)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(figures, indent=2))
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Async client for a classifier server's `/classify` API (vLLM's or the embedded server's).
+
+The stream processors call this and nothing else, so it owns the failure policy: transient
+failures (connection refused or reset, timeouts, 5xx, 429) are retried with exponential backoff
+and jitter because classification is idempotent; a 4xx is the caller's input and is raised at
+once; when the server stays unreachable the caller gets `ClassifierUnavailable` and can stop
+consuming instead of dead-lettering good documents. The request omits `model` so that the server
+answers with whichever version it currently serves (hot reload); the response's `model` field
+names it on every prediction. Texts longer than the model's context are truncated to it
+(`truncate_prompt_tokens=-1`) rather than rejected, the same on both servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+from pydantic import ValidationError
+
+from classifiers.types import ClassificationResponse, Prediction
+from training.labels import labels_for
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class ClassifierError(RuntimeError):
+    """Base class: anything that stops a batch from being classified."""
+
+
+class ClassifierUnavailable(ClassifierError):
+    """The server could not be reached (or kept failing) after all retries."""
+
+
+class ClassifyRejected(ClassifierError):
+    """The server refused the request (4xx): retrying the same input cannot help."""
+
+    def __init__(self, status_code: int, message: str):
+        super().__init__(f"HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.message = message
+
+
+class ClassifyClient:
+    def __init__(
+        self,
+        base_url: str,
+        task: str,
+        *,
+        timeout_s: float = 30.0,
+        max_retries: int = 3,
+        max_concurrency: int = 4,
+        batch_size: int = 64,
+        backoff_s: float = 0.25,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.task = task
+        self.labels = labels_for(task)
+        self.max_retries = max_retries
+        self.batch_size = batch_size
+        self.backoff_s = backoff_s
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(timeout_s))
+
+    async def __aenter__(self) -> ClassifyClient:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def health(self) -> bool:
+        try:
+            response = await self._http.get("/health")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def classify(self, texts: list[str]) -> list[Prediction]:
+        """Predictions in input order; long lists go out as concurrent requests of `batch_size`."""
+        if not texts:
+            return []
+        chunks = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        results = await asyncio.gather(*(self._classify_chunk(chunk) for chunk in chunks))
+        return [prediction for chunk_result in results for prediction in chunk_result]
+
+    async def _classify_chunk(self, texts: list[str]) -> list[Prediction]:
+        async with self._semaphore:
+            response = await self._post_with_retries({"input": texts, "truncate_prompt_tokens": -1})
+        return self._parse(response, expected=len(texts))
+
+    async def _post_with_retries(self, payload: dict) -> httpx.Response:
+        last_error = "no attempt made"
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                delay = self.backoff_s * 2 ** (attempt - 1)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            try:
+                response = await self._http.post("/classify", json=payload)
+            except httpx.TransportError as exc:  # connect/read/write errors and timeouts
+                last_error = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code == 200:
+                return response
+            if response.status_code in RETRYABLE_STATUS:
+                last_error = f"HTTP {response.status_code}: {_error_message(response)}"
+                continue
+            raise ClassifyRejected(response.status_code, _error_message(response))
+        raise ClassifierUnavailable(
+            f"classifier at {self.base_url} unavailable after {self.max_retries + 1} attempts ({last_error})"
+        )
+
+    def _parse(self, response: httpx.Response, expected: int) -> list[Prediction]:
+        try:
+            body = ClassificationResponse.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ClassifierError(f"malformed /classify response from {self.base_url}: {exc}") from exc
+        if len(body.data) != expected:
+            raise ClassifierError(f"asked for {expected} predictions, got {len(body.data)} from {self.base_url}")
+        predictions = []
+        for item in sorted(body.data, key=lambda d: d.index):
+            if item.num_classes != len(self.labels) or item.label not in self.labels:
+                raise ClassifierError(
+                    f"model {body.model} at {self.base_url} predicts {item.num_classes} classes "
+                    f"(label {item.label!r}); task {self.task!r} expects {self.labels}"
+                )
+            probs = dict(zip(self.labels, item.probs, strict=True))
+            predictions.append(Prediction(label=item.label, probs=probs, model_version=body.model))
+        return predictions
+
+
+def _error_message(response: httpx.Response) -> str:
+    """vLLM puts the reason in `error.message`, FastAPI in `detail`; fall back to the raw body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and "message" in error:
+            return str(error["message"])
+        if "message" in body:
+            return str(body["message"])
+        if "detail" in body:
+            return str(body["detail"])
+    return response.text[:500]

@@ -1,0 +1,142 @@
+"""The embedded classifier server: vLLM's `/classify` API over the in-process engine.
+
+Forward passes run on one dedicated thread: torch already uses every allowed core inside a pass,
+so concurrent passes would only fight over them; requests queue instead and the event loop stays
+free to accept connections and to answer /health and /metrics while a batch runs. Each request
+takes the engine reference once, so a hot reload swapping `state.engine` never changes the model
+under a request that is already running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from classifiers.embedded import EmbeddedEngine, InvalidPrompt, softmax
+from classifiers.hot_reload import PointerWatcher, require_current
+from classifiers.metrics import ServingMetrics
+from classifiers.types import ClassificationData, ClassificationRequest, ClassificationResponse, UsageInfo
+from classifiers.validation import RequestRejected, error_response, parse_classify_request
+from training.registry import ModelVersion, Registry
+
+log = logging.getLogger(__name__)
+
+
+def create_embedded_app(
+    registry: Registry,
+    task: str,
+    *,
+    max_text_chars: int,
+    max_model_len: int,
+    max_batch_tokens: int,
+    int8: bool,
+    reload_poll_s: float,
+) -> FastAPI:
+    def load(version: ModelVersion) -> EmbeddedEngine:
+        return EmbeddedEngine.from_version(
+            version, max_model_len=max_model_len, max_batch_tokens=max_batch_tokens, int8=int8
+        )
+
+    current = require_current(registry, task)
+    metrics = ServingMetrics(task, "embedded")
+    forward_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = load(current)
+        metrics.serving(current.name)
+
+        def swap(version: ModelVersion) -> None:
+            app.state.engine = load(version)
+            metrics.serving(version.name)
+
+        watcher = PointerWatcher(
+            registry,
+            task,
+            current.version,
+            swap,
+            poll_s=reload_poll_s,
+            on_result=lambda outcome: metrics.reloads.labels(outcome=outcome).inc(),
+        ).start()
+        yield
+        watcher.stop()
+        forward_thread.shutdown(wait=True)
+
+    app = FastAPI(title=f"BloomWatch {task} classifier (embedded)", lifespan=lifespan)
+
+    def run_forward(engine: EmbeddedEngine, request: ClassificationRequest) -> tuple[list[list[float]], int]:
+        token_ids = engine.tokenize(request.texts, request.truncate_prompt_tokens, request.truncation_side)
+        logits = engine.logits(token_ids)
+        scores = logits if request.use_activation is False else softmax(logits)
+        return scores.tolist(), sum(len(row) for row in token_ids)
+
+    @app.post("/classify")
+    async def classify(http_request: Request) -> Response:
+        started = time.perf_counter()
+        engine: EmbeddedEngine = app.state.engine
+        try:
+            request = parse_classify_request(
+                await http_request.body(), served_model=engine.name, max_text_chars=max_text_chars
+            )
+            scores, prompt_tokens = await asyncio.get_running_loop().run_in_executor(
+                forward_thread, run_forward, engine, request
+            )
+        except RequestRejected as exc:
+            metrics.requests.labels(status=int(exc.status)).inc()
+            return exc.response()
+        except InvalidPrompt as exc:
+            metrics.requests.labels(status=400).inc()
+            return error_response(HTTPStatus.BAD_REQUEST, str(exc), param="input")
+        body = ClassificationResponse(
+            id=f"classify-{time.time_ns():x}",
+            created=int(time.time()),
+            model=engine.name,
+            data=[
+                ClassificationData(
+                    index=i,
+                    label=engine.labels[max(range(len(row)), key=row.__getitem__)],
+                    probs=row,
+                    num_classes=len(row),
+                )
+                for i, row in enumerate(scores)
+            ],
+            usage=UsageInfo(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens),
+        )
+        metrics.requests.labels(status=200).inc()
+        metrics.texts.inc(len(scores))
+        metrics.tokens.inc(prompt_tokens)
+        metrics.latency.observe(time.perf_counter() - started)
+        return JSONResponse(body.model_dump())
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "model": app.state.engine.name}
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        engine: EmbeddedEngine = app.state.engine
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": engine.name,
+                    "object": "model",
+                    "owned_by": "bloomwatch",
+                    "root": str(engine.path),
+                    "max_model_len": engine.max_model_len,
+                }
+            ],
+        }
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    return app

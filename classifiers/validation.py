@@ -1,0 +1,65 @@
+"""Request checks shared by the embedded server and the proxy in front of vLLM.
+
+Both answer bad input the way vLLM does (4xx with `{"error": {"message", "type", "param",
+"code"}}`) so a caller sees one contract whichever engine runs; BloomWatch's own limit on text
+size (settings.max_text_chars) is enforced here because vLLM has no such limit.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from classifiers.types import ClassificationRequest
+
+
+class RequestRejected(Exception):
+    def __init__(self, status: HTTPStatus, message: str, err_type: str = "BadRequestError", param: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.err_type = err_type
+        self.param = param
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.message, self.err_type, self.param)
+
+
+def error_response(
+    status: HTTPStatus, message: str, err_type: str = "BadRequestError", param: str | None = None
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": err_type, "param": param, "code": int(status)}}
+    return JSONResponse(body, status_code=int(status))
+
+
+def parse_classify_request(raw: bytes, *, served_model: str, max_text_chars: int) -> ClassificationRequest:
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestRejected(HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: {exc}") from None
+    try:
+        request = ClassificationRequest.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise RequestRejected(HTTPStatus.BAD_REQUEST, f"invalid /classify request: {problems}") from None
+    if request.model and request.model != served_model:
+        raise RequestRejected(
+            HTTPStatus.NOT_FOUND, f"The model `{request.model}` does not exist.", "NotFoundError", "model"
+        )
+    texts = request.texts
+    if not texts:
+        raise RequestRejected(HTTPStatus.BAD_REQUEST, "You must pass at least one prompt", param="input")
+    for index, text in enumerate(texts):
+        if len(text) > max_text_chars:
+            raise RequestRejected(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"input {index} has {len(text)} characters; the limit is {max_text_chars} (BLOOMWATCH_MAX_TEXT_CHARS)",
+                param="input",
+            )
+    return request

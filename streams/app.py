@@ -1,0 +1,160 @@
+"""The faust worker app: one agent over the input topics, the read API and /metrics.
+
+Offsets: the agent iterates with `noack_take`, which (unlike `take`) never acks on its own. faust
+commits only acked offsets (the longest acked prefix of each partition, every
+`broker_commit_interval`), and the agent acks a batch only after `BatchProcessor.process` has
+returned, i.e. after every message is a ClickHouse row or a dead-letter record. `take` would be
+wrong here: it acks the buffered events in a `finally` when the generator is closed, so a batch
+interrupted by an exception or a shutdown would be committed without being stored.
+After a crash the uncommitted tail is consumed again; rows are idempotent (dedup by id), so
+at-least-once delivery counts every document exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import faust
+from faust.web import View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bloomwatch.settings import Settings
+from streams import metrics
+from streams.ingest import MAX_BODY_BYTES, DocumentIngest
+from streams.publisher import Publisher
+from streams.schemas import DeadLetter
+from streams.store import DocumentStore
+from streams.topics import DEAD_LETTER_MAX_MESSAGE_BYTES
+from streams.worker import BatchProcessor, Message, RetryPolicy
+
+if TYPE_CHECKING:
+    from classifiers.client import ClassifyClient
+
+
+def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: ClassifyClient, store: DocumentStore) -> faust.App:
+    app = faust.App(
+        settings.worker_group,  # faust's app id is the consumer group id
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        autodiscover=False,
+        store="memory://",  # no faust tables: state lives in ClickHouse
+        datadir=str(settings.home / "faust"),
+        web_enabled=True,
+        web_bind=settings.worker_host,  # faust's web_host does not choose the bind address
+        web_host=settings.worker_host,
+        web_port=settings.worker_port,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
+        consumer_auto_offset_reset="earliest",
+        topic_disable_leader=True,
+        producer_max_request_size=DEAD_LETTER_MAX_MESSAGE_BYTES,
+        web_application_options={"client_max_size": MAX_BODY_BYTES},  # POST /documents batches
+    )
+    source = app.topic(
+        settings.topic_news,
+        settings.topic_reviews,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",  # decoding errors are ours to catch (streams/decoding.py)
+    )
+
+    async def dead_letter(message: Message, reason: str, error: str, attempts: int, document_id: str | None) -> None:
+        record = DeadLetter.for_message(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            reason=f"{reason}: {error}",
+            error_type=reason,
+            attempts=attempts,
+            document_id=document_id,
+        )
+        await app.producer.send_and_wait(
+            settings.topic_dead_letter,
+            message.key,
+            record.model_dump_json().encode(),
+            partition=None,
+            timestamp=None,
+            headers=None,
+        )
+
+    processor = BatchProcessor(
+        sentiment=sentiment,
+        topic=topic,
+        store=store,
+        dead_letter=dead_letter,
+        retry=RetryPolicy(
+            max_attempts=settings.worker_max_attempts,
+            backoff_s=settings.worker_retry_backoff_s,
+            backoff_max_s=settings.worker_retry_backoff_max_s,
+        ),
+    )
+
+    @app.agent(source, concurrency=settings.worker_concurrency)
+    async def classify_documents(stream):
+        async for events in stream.noack_take(settings.worker_batch_size, within=settings.worker_batch_timeout_s):
+            await processor.process([_message(event) for event in events])
+            for event in events:
+                await stream.ack(event)
+            _record_lag(app, events)
+
+    @app.page("/api/documents/count")
+    async def documents_count(web, request):
+        """Exact number of stored documents (deduplicated: count() FINAL)."""
+        return web.json({"count": await processor.run_store(processor.store.count)})
+
+    @app.page("/api/stats")
+    async def stats(web, request):
+        """Counts by kind, sentiment and topic, and the recent negative share; ?window_minutes=15."""
+        window = int(request.query.get("window_minutes", 15))
+        return web.json(await processor.run_store(processor.store.stats, window))
+
+    publisher = Publisher(settings.kafka_bootstrap, settings)
+    ingest = DocumentIngest(publisher)
+
+    @app.task
+    async def _start_publisher() -> None:
+        await publisher.start()
+
+    @app.on_before_shutdown.connect
+    async def _stop_publisher_and_store(sender, **kwargs) -> None:
+        """Runs after the consumer stopped: no batch is in flight any more."""
+        await publisher.stop()
+        processor.close()
+        store.close()
+
+    @app.page("/documents")
+    class Documents(View):
+        """POST /documents: validated batch ingest into the input topics (streams/ingest.py)."""
+
+        async def post(self, request):
+            return await ingest(request)
+
+    @app.page("/metrics")
+    async def prometheus(web, request):
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
+
+
+def _message(event) -> Message:
+    record = event.message
+    return Message(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        timestamp=record.timestamp,
+    )
+
+
+def _record_lag(app: faust.App, events) -> None:
+    last: dict = {}
+    for event in events:
+        last[event.message.tp] = max(last.get(event.message.tp, -1), event.message.offset)
+    for tp, offset in last.items():
+        highwater = app.consumer.highwater(tp)
+        if highwater is not None:
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offset - 1))

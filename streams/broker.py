@@ -1,0 +1,86 @@
+"""Python handle on the local Kafka broker that scripts/kafka.sh runs.
+
+The script stays the single definition of how the broker is fetched, configured, started and
+stopped (the demo, the tests and CI all use it); this class only drives it from Python so that
+`bloomwatch up` and the pytest fixture get a broker they stop reliably.
+"""
+
+import socket
+import subprocess
+from pathlib import Path
+
+from bloomwatch.settings import Settings
+
+KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "kafka.sh"
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, so parallel brokers (tests, CI) never collide."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class KafkaBroker:
+    """A single-node KRaft broker on 127.0.0.1:`port` with its data and log under `home`.
+
+    `controller_port` defaults to a free port, not port + 1, so a test broker never lands on a
+    port another process took in the meantime.
+    """
+
+    def __init__(self, home: Path, port: int, controller_port: int | None = None, start_timeout_s: float = 120):
+        self.home = Path(home).resolve()
+        self.port = port
+        self.controller_port = controller_port or free_port()
+        self.start_timeout_s = start_timeout_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "KafkaBroker":
+        """The deployment's broker: data in <home>/kafka, port taken from `kafka_bootstrap`."""
+        port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+        return cls(settings.home / "kafka", port, controller_port=port + 1)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "server.log"
+
+    def _script(self, command: str, *options: str, timeout: float) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(KAFKA_SCRIPT), command, "--dir", str(self.home), *options],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self) -> str:
+        """Start (fetching jars and formatting on first use) and return once clients can connect."""
+        result = self._script(
+            "start",
+            "--port", str(self.port),
+            "--controller-port", str(self.controller_port),
+            "--timeout", str(int(self.start_timeout_s)),
+            timeout=self.start_timeout_s + 300,  # first use also downloads the jars
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"Kafka broker did not start (log: {self.log_path}):\n{result.stderr[-4000:]}")
+        return self.bootstrap
+
+    def stop(self, timeout_s: float = 60) -> None:
+        """Controlled shutdown; the script escalates to SIGKILL after `timeout_s`."""
+        result = self._script("stop", "--timeout", str(int(timeout_s)), timeout=timeout_s + 30)
+        if result.returncode != 0:
+            raise RuntimeError(f"Kafka broker did not stop:\n{result.stderr[-4000:]}")
+
+    def is_running(self) -> bool:
+        return self._script("status", timeout=30).returncode == 0
+
+    def __enter__(self) -> "KafkaBroker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,40 @@
+-- BloomWatch ClickHouse schema: the one place tables are defined.
+-- Runs unchanged on chDB (embedded) and on a ClickHouse server (the worker applies it at start;
+-- docker-compose can also mount this file into /docker-entrypoint-initdb.d/).
+-- Statements are separated by lines holding only ';' so the loader needs no SQL parser.
+
+-- One row per document. ReplacingMergeTree keyed by `id` alone: a document re-delivered after a
+-- crash (at-least-once Kafka) lands on the same key and collapses; `ingested_at` is the version,
+-- so a re-classification with a newer model wins. Ingestion time stays OUT of the sorting key and
+-- there is no PARTITION BY, because rows only collapse within one partition and sorting key.
+-- Exact counts: query with FINAL. Retried inserts of the same batch carry the same
+-- insert_deduplication_token and are dropped whole (non_replicated_deduplication_window).
+-- Probability columns follow training/labels.py TASK_LABELS order (a test keeps them in step).
+CREATE TABLE IF NOT EXISTS documents
+(
+    id                 String,
+    source             LowCardinality(String),
+    kind               LowCardinality(String),
+    lang               LowCardinality(Nullable(String)),
+    url                Nullable(String),
+    metadata           Map(String, String),
+    published_at       DateTime64(3, 'UTC'),
+    enqueued_at        DateTime64(3, 'UTC') COMMENT 'Kafka record timestamp: publish -> stored latency',
+    ingested_at        DateTime64(3, 'UTC') COMMENT 'when the worker wrote the row',
+    text               String,
+    sentiment          LowCardinality(String),
+    sentiment_negative Float32,
+    sentiment_neutral  Float32,
+    sentiment_positive Float32,
+    sentiment_model    LowCardinality(String),
+    topic              LowCardinality(String),
+    topic_world        Float32,
+    topic_sports       Float32,
+    topic_business     Float32,
+    topic_sci_tech     Float32,
+    topic_model        LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree(ingested_at)
+ORDER BY id
+SETTINGS non_replicated_deduplication_window = 10000
+;

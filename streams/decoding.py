@@ -1,0 +1,83 @@
+"""Turn a raw Kafka value into a Document, or say precisely why it cannot be one.
+
+The worker consumes raw bytes (not a faust value serializer) so that every way a message can be
+bad is caught here and sent to dead-letter with a reason, instead of crashing the agent or being
+skipped inside a library.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from bloomwatch.settings import get_settings
+from streams.schemas import Document
+
+# Reasons a message is dead-lettered before classification (a stable vocabulary: metrics label
+# values and the dead-letter record's `reason`).
+NOT_UTF8 = "not_utf8"
+NOT_JSON = "not_json"
+NOT_AN_OBJECT = "not_an_object"
+EMPTY_TEXT = "empty_text"
+OVERSIZE = "oversize"
+WRONG_TYPE = "wrong_type"
+SCHEMA = "schema"
+# ...and after classification or storage kept failing for this one document.
+PROCESSING_FAILED = "processing_failed"
+
+# JSON escaping can blow one character up to 12 bytes (surrogate pairs); anything larger than this
+# cannot hold a valid document and is rejected before it is parsed.
+_JSON_BYTES_PER_CHAR = 12
+_ENVELOPE_BYTES = 64 * 1024
+
+
+class InvalidMessage(ValueError):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def decode_document(raw: bytes | None) -> Document:
+    """Parse and validate one message value; raises InvalidMessage with a reason."""
+    limit = get_settings().max_text_chars
+    if raw is None:
+        raise InvalidMessage(NOT_JSON, "message has no value (tombstone)")
+    if len(raw) > limit * _JSON_BYTES_PER_CHAR + _ENVELOPE_BYTES:
+        raise InvalidMessage(OVERSIZE, f"message has {len(raw)} bytes; text is limited to {limit} characters")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(NOT_UTF8, str(exc)) from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage(NOT_JSON, str(exc)) from None
+    except RecursionError:
+        raise InvalidMessage(NOT_JSON, "JSON nested too deeply") from None
+    if not isinstance(payload, dict):
+        raise InvalidMessage(NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
+    body = payload.get("text")
+    if isinstance(body, str):
+        if not body.strip():
+            raise InvalidMessage(EMPTY_TEXT, "text is empty or whitespace")
+        if len(body) > limit:
+            raise InvalidMessage(OVERSIZE, f"text has {len(body)} characters; the limit is {limit}")
+    try:
+        return Document.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidMessage(_reason_of(exc), _summary_of(exc)) from None
+
+
+def _reason_of(exc: ValidationError) -> str:
+    types = {error["type"] for error in exc.errors()}
+    if any(t.endswith("_type") or t.endswith("_parsing") for t in types):
+        return WRONG_TYPE
+    return SCHEMA
+
+
+def _summary_of(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or '<root>'}: {error['msg']}" for error in exc.errors()
+    )

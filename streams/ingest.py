@@ -1,0 +1,60 @@
+"""`POST /documents`: batch HTTP ingest for publishers that cannot speak Kafka.
+
+`DocumentIngest` is a plain aiohttp handler so it mounts on the worker's faust web server (faust's
+web driver is aiohttp and hands views the aiohttp request) as well as on the standalone server
+`bloomwatch ingest` runs from `ingest_app`.
+
+Request: a JSON array of documents, or {"documents": [...]}. Each document is routed by its
+`kind` (news -> news topic, review -> reviews topic) and validated with `Document`, like every
+other publishing path.
+Response (JSON): {"accepted": n, "accepted_ids": [...], "rejected": [{"index", "id", "reason",
+"retryable"}]}, status 200 when the batch was read (even if some documents were rejected), 400
+when the body is not such a batch, 413 when it holds more than `max_batch` documents, 503 when
+Kafka took none of the valid documents (retry later).
+"""
+
+import json
+
+from aiohttp import web
+
+from streams.publisher import Publisher
+
+MAX_BATCH = 10_000
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+class DocumentIngest:
+    def __init__(self, publisher: Publisher, max_batch: int = MAX_BATCH):
+        self.publisher = publisher
+        self.max_batch = max_batch
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return _error(400, f"body is not JSON: {error}")
+        documents = body.get("documents") if isinstance(body, dict) else body
+        if not isinstance(documents, list):
+            return _error(400, 'expected a JSON array of documents or {"documents": [...]}')
+        if len(documents) > self.max_batch:
+            return _error(413, f"{len(documents)} documents in one request; the limit is {self.max_batch}")
+        result = await self.publisher.publish(documents)  # non-objects are rejected by validation
+        rejected = [
+            {"index": r.position, "id": r.id, "reason": r.reason, "retryable": r.retryable}
+            for r in result.rejected
+        ]
+        kafka_down = not result.accepted and any(rejection.retryable for rejection in result.rejected)
+        payload = {"accepted": len(result.accepted), "accepted_ids": result.accepted, "rejected": rejected}
+        return web.json_response(payload, status=503 if kafka_down else 200)
+
+
+def ingest_app(publisher: Publisher) -> web.Application:
+    """The standalone ingest server: POST /documents, plus GET /healthz for load balancers."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_post("/documents", DocumentIngest(publisher))
+    app.router.add_get("/healthz", lambda request: web.json_response({"status": "ok"}))
+    return app

@@ -1,0 +1,51 @@
+"""Prometheus metrics of the worker, served at GET /metrics on its web server.
+
+Counters answer "is anything lost?" at a glance: consumed = stored + dead-lettered (+ in flight).
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+CONSUMED = Counter(
+    "bloomwatch_documents_consumed", "Messages read from the input topics", ["topic"], registry=REGISTRY
+)
+CLASSIFIED = Counter("bloomwatch_documents_classified", "Documents scored, per task", ["task"], registry=REGISTRY)
+STORED = Counter("bloomwatch_documents_stored", "Rows written to ClickHouse", ["kind"], registry=REGISTRY)
+DEAD_LETTERED = Counter(
+    "bloomwatch_documents_dead_lettered", "Messages sent to the dead-letter topic", ["reason"], registry=REGISTRY
+)
+RETRIES = Counter(
+    "bloomwatch_batch_retries", "Failed attempts to classify and store a batch (retried)", ["error"], registry=REGISTRY
+)
+BATCH_SIZE = Histogram(
+    "bloomwatch_batch_size",
+    "Messages per consumed batch",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    registry=REGISTRY,
+)
+CLASSIFY_LATENCY = Histogram(
+    "bloomwatch_classify_latency_seconds",
+    "One classify call for a batch, per task",
+    ["task"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+    registry=REGISTRY,
+)
+STORE_LATENCY = Histogram(
+    "bloomwatch_store_latency_seconds",
+    "One ClickHouse insert for a batch",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+    registry=REGISTRY,
+)
+PUBLISH_TO_STORED = Histogram(
+    "bloomwatch_publish_to_stored_seconds",
+    "Kafka record timestamp to row written",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "bloomwatch_consumer_lag",
+    "Messages behind the partition's end offset after the last batch",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)

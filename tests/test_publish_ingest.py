@@ -1,0 +1,71 @@
+"""`bloomwatch ingest` run standalone: POST /documents answers what was accepted and rejected, and
+the accepted documents are on their topics."""
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from kafka_consume import consume, unique_topics
+
+from streams.broker import free_port
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def ingest_server(kafka_broker):
+    topics = unique_topics("ingest")
+    port = free_port()
+    env = {**os.environ, "BLOOMWATCH_KAFKA_BOOTSTRAP": kafka_broker,
+           **{f"BLOOMWATCH_{field.upper()}": name for field, name in topics.items()}}
+    command = [sys.executable, "-c", "from bloomwatch.cli import app; app()", "ingest", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"ingest server did not come up:\n{server.stdout.read()}")
+            time.sleep(0.2)
+    yield url, topics
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_post_documents_returns_accepted_and_rejected(kafka_broker, ingest_server):
+    url, topics = ingest_server
+    batch = [
+        {"id": "h1", "source": "api", "kind": "news", "text": "The port reopened after the storm."},
+        {"id": "h2", "source": "api", "kind": "review", "text": "Arrived broken."},
+        {"id": "h3", "source": "api", "kind": "review", "text": ""},
+        {"id": "h4", "source": "api", "kind": "review"},
+        "just a string",
+    ]
+
+    response = httpx.post(f"{url}/documents", json={"documents": batch}, timeout=30)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["accepted"] == 2 and body["accepted_ids"] == ["h1", "h2"]
+    rejected = {item["index"]: item for item in body["rejected"]}
+    assert set(rejected) == {2, 3, 4}
+    assert "text is empty" in rejected[2]["reason"] and rejected[2]["id"] == "h3"
+    assert rejected[3]["reason"] == "text: Field required"
+    assert rejected[4]["reason"].startswith("document:")
+    assert not any(item["retryable"] for item in body["rejected"])
+
+    messages = consume(kafka_broker, [topics["topic_news"], topics["topic_reviews"]], expected=2)
+    assert {(topic, key) for topic, key, _ in messages} == {
+        (topics["topic_news"], b"h1"),
+        (topics["topic_reviews"], b"h2"),
+    }
+
+    assert httpx.post(f"{url}/documents", content=b"{oops", timeout=10).status_code == 400
+    assert httpx.post(f"{url}/documents", json={"docs": []}, timeout=10).status_code == 400

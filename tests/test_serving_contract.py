@@ -1,0 +1,141 @@
+"""One `/classify` contract, two servers: the same tests run against `bloomwatch serve --engine
+embedded` and `--engine vllm` (real vLLM behind BloomWatch's proxy), each a real subprocess on a
+registry model; plus the vLLM-vs-transformers parity check the vLLM plugin exists for."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import numpy as np
+import pytest
+from serving_support import ENGINES, needs_vllm, register_servable, start_server, varied_texts
+
+from classifiers.client import ClassifierUnavailable, ClassifyClient, ClassifyRejected
+from classifiers.embedded import EmbeddedEngine
+from streams.broker import free_port
+from training.labels import labels_for
+from training.registry import Registry
+
+MAX_TEXT_CHARS = 5_000
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def served(request, tmp_path_factory):
+    """(engine, url, model version) of a running server; one per engine for the whole module."""
+    root = tmp_path_factory.mktemp(f"serve-{request.param}")
+    version = register_servable(Registry(root / "models"), "sentiment")
+    server, url = start_server(request.param, "sentiment", root / "models", root / "home", max_text_chars=MAX_TEXT_CHARS)
+    yield request.param, url, version
+    server.stop()
+
+
+def classify(url: str, texts: list[str]):
+    async def go():
+        async with ClassifyClient(url, "sentiment", timeout_s=120, max_retries=0) as client:
+            return await client.classify(texts)
+
+    return asyncio.run(go())
+
+
+def test_response_has_vllms_shape_and_names_the_model(served):
+    _, url, version = served
+    body = httpx.post(f"{url}/classify", json={"input": ["Great phone.", "Awful service."]}, timeout=60).json()
+    assert body["model"] == version.name == "sentiment-v1"
+    assert [item["index"] for item in body["data"]] == [0, 1]
+    for item in body["data"]:
+        assert item["num_classes"] == 3 and len(item["probs"]) == 3
+        assert item["label"] == labels_for("sentiment")[int(np.argmax(item["probs"]))]
+        assert sum(item["probs"]) == pytest.approx(1.0, abs=1e-5)
+    assert body["usage"]["prompt_tokens"] > 0
+
+
+def test_single_string_input_and_explicit_model_name(served):
+    _, url, version = served
+    body = httpx.post(f"{url}/classify", json={"model": version.name, "input": "Great phone."}, timeout=60).json()
+    assert len(body["data"]) == 1 and body["model"] == version.name
+
+
+def test_client_returns_predictions_in_input_order_across_batches(served):
+    _, url, version = served
+    texts = varied_texts(70)  # more than the client's batch size: several concurrent requests
+    predictions = classify(url, texts)
+    assert len(predictions) == 70
+    assert all(p.model_version == version.name for p in predictions)
+    assert list(predictions[0].probs) == list(labels_for("sentiment"))
+    # a text repeated at another position gets the same answer: order is kept
+    assert predictions[0].probs == pytest.approx(classify(url, [texts[0]])[0].probs, abs=1e-5)
+
+
+def test_text_longer_than_the_model_context_is_truncated_not_rejected(served):
+    _, url, _ = served
+    long_text = " ".join(varied_texts(40))[: MAX_TEXT_CHARS - 1]  # far over 512 tokens
+    (prediction,) = classify(url, [long_text])
+    assert sum(prediction.probs.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"input": []}, 400),
+        ({"input": ["fine", 3]}, 400),
+        ({"input": [""]}, 400),
+        ({"input": "x" * (MAX_TEXT_CHARS + 1)}, 413),
+        ({"model": "sentiment-v999", "input": ["fine"]}, 404),
+        ({"inputs": ["misspelt field"]}, 400),
+        (b"{not json", 400),
+    ],
+    ids=["empty-input", "non-string-item", "empty-text", "over-size-limit", "unknown-model", "no-input", "bad-json"],
+)
+def test_bad_requests_get_a_4xx_with_a_message_and_the_server_keeps_serving(served, payload, status):
+    _, url, _ = served
+    if isinstance(payload, bytes):
+        response = httpx.post(f"{url}/classify", content=payload, headers={"content-type": "application/json"}, timeout=60)
+    else:
+        response = httpx.post(f"{url}/classify", json=payload, timeout=60)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["message"]
+    assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+    assert len(classify(url, ["still serving"])) == 1
+
+
+def test_client_raises_rejected_for_bad_input_without_retrying(served):
+    _, url, _ = served
+    with pytest.raises(ClassifyRejected) as rejected:
+        classify(url, ["x" * (MAX_TEXT_CHARS + 1)])
+    assert rejected.value.status_code == 413 and "limit" in rejected.value.message
+
+
+def test_models_and_metrics_endpoints(served):
+    engine, url, version = served
+    models = httpx.get(f"{url}/v1/models", timeout=10).json()
+    assert [m["id"] for m in models["data"]] == [version.name]
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    assert f'bloomwatch_served_model_info{{engine="{engine}",model="{version.name}",task="sentiment"}} 1.0' in metrics
+    assert 'bloomwatch_classify_requests_total{status="200"}' in metrics
+
+
+def test_client_reports_a_server_that_is_down():
+    async def go():
+        async with ClassifyClient(f"http://127.0.0.1:{free_port()}", "sentiment", max_retries=2, backoff_s=0.01) as client:
+            assert await client.health() is False
+            await client.classify(["anyone there?"])
+
+    with pytest.raises(ClassifierUnavailable, match="after 3 attempts"):
+        asyncio.run(go())
+
+
+@needs_vllm
+@pytest.mark.vllm
+def test_vllm_probabilities_equal_the_embedded_engine(served):
+    """fp32 vLLM (with the BLOOM plugin) vs transformers in-process, on 50 texts of mixed length."""
+    engine, url, version = served
+    if engine != "vllm":
+        pytest.skip("compares the vLLM server with the in-process engine")
+    texts = varied_texts(49) + [" ".join(varied_texts(40))[: MAX_TEXT_CHARS - 1]]  # one truncated text
+    served_predictions = classify(url, texts)
+    local_predictions = EmbeddedEngine.from_version(version).classify(texts)
+    served_probs = np.array([list(p.probs.values()) for p in served_predictions])
+    local_probs = np.array([list(p.probs.values()) for p in local_predictions])
+    assert np.abs(served_probs - local_probs).max() < 1e-4
+    assert [p.label for p in served_predictions] == [p.label for p in local_predictions]

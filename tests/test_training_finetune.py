@@ -1,0 +1,79 @@
+"""Fine-tuning methods, early stopping and adapter merging on real tiny BLOOM classifiers."""
+
+import pytest
+import torch
+from sklearn.metrics import f1_score
+from transformers import BloomForSequenceClassification
+
+from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
+from training.data import Example
+from training.evaluate import predict_proba
+from training.finetune import FinetuneConfig, finetune, merge_for_serving
+from training.labels import labels_for
+from training.modeling import bloom_config
+from training.tokenizer import train_bpe_tokenizer
+
+LABELS = labels_for("sentiment")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
+
+
+def classifier(tokenizer, seed=0):
+    torch.manual_seed(seed)
+    config = bloom_config("tiny", tokenizer, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    return BloomForSequenceClassification(config)
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+@pytest.mark.parametrize(
+    "method, lr, fgm_eps",
+    [("full", 3e-3, 0.0), ("full", 3e-3, 0.5), ("lora", 1e-2, 0.0), ("adalora", 1e-2, 0.0), ("prefix", 1e-2, 0.0)],
+)
+def test_each_method_trains_with_falling_loss(tokenizer, method, lr, fgm_eps):
+    train = keyword_examples(240, seed=1)
+    config = FinetuneConfig(method=method, epochs=5, batch_size=16, lr=lr, warmup_ratio=0.0, max_len=16, max_steps=40, fgm_eps=fgm_eps, patience=100, evals_per_epoch=1)
+    result = finetune(classifier(tokenizer), tokenizer, train, keyword_examples(30, seed=2), LABELS, config, device="cpu", progress=False)
+    assert len(result.step_losses) == 40
+    assert mean(result.step_losses[-8:]) < mean(result.step_losses[:8]) - 0.05, result.step_losses
+
+
+def test_early_stopping_stops_and_restores_the_best(tokenizer):
+    train = keyword_examples(240, seed=1)
+    # validation labels contradict training: the better the model learns, the worse validation gets
+    flipped = {"negative": "positive", "positive": "negative", "neutral": "neutral"}
+    val = [Example(e.text, flipped[e.label], e.source) for e in keyword_examples(60, seed=2)]
+    config = FinetuneConfig(epochs=6, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=16, patience=2, evals_per_epoch=2)
+    result = finetune(classifier(tokenizer), tokenizer, train, val, LABELS, config, device="cpu", progress=False)
+    assert result.stopped_early
+    assert len(result.evals) < 12  # stopped before the last epoch
+    assert result.best_eval is not result.evals[-1]
+    probs = predict_proba(result.model, tokenizer, [e.text for e in val], max_len=16)
+    restored = f1_score([e.label for e in val], [LABELS[i] for i in probs.argmax(1)], average="macro", zero_division=0)
+    assert restored == pytest.approx(result.best_eval["val_macro_f1"])
+
+
+@pytest.mark.parametrize("method", ["lora", "adalora"])
+def test_merged_adapter_model_equals_adapter_logits(tokenizer, method):
+    train = keyword_examples(120, seed=1)
+    config = FinetuneConfig(method=method, epochs=2, batch_size=16, lr=1e-2, max_len=16, max_steps=12, patience=100)
+    model = finetune(classifier(tokenizer), tokenizer, train, keyword_examples(15, seed=3), LABELS, config, device="cpu", progress=False).model
+    enc = tokenizer([e.text for e in keyword_examples(20, seed=4)], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        adapter_logits = model(**enc).logits
+        merged = merge_for_serving(model, method)
+        assert type(merged) is BloomForSequenceClassification
+        merged_logits = merged(**enc).logits
+    torch.testing.assert_close(merged_logits, adapter_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_prefix_tuning_cannot_be_merged(tokenizer):
+    with pytest.raises(ValueError, match="cannot be merged"):
+        merge_for_serving(classifier(tokenizer), "prefix")

@@ -1,0 +1,61 @@
+"""Registry round trip and the `bloomwatch models` commands, on real saved tiny BLOOMs."""
+
+import json
+
+import pytest
+from transformers import AutoTokenizer, BloomForSequenceClassification
+from typer.testing import CliRunner
+
+from bloomwatch.cli import app
+from bloomwatch.settings import get_settings
+from conftest import build_tiny_classifier
+from training.registry import Registry
+
+
+def test_register_reload_promote_round_trip(tmp_path):
+    registry = Registry(tmp_path)
+    first = registry.register("topic", lambda d: build_tiny_classifier("topic", d, seed=1), manifest={"method": "full", "data": {"fingerprints": {"train": "abc"}}}, metrics={"test": {"news": {"acc": 0.5}}})
+    second = registry.register("topic", lambda d: build_tiny_classifier("topic", d, seed=2), manifest={"method": "lora"}, metrics={}, promote=False)
+    assert (first.version, second.version) == ("v1", "v2")
+    assert registry.current("topic").version == "v1" and registry.current_version_name("topic") == "v1"
+    assert first.labels == ("world", "sports", "business", "sci_tech") and first.name == "topic-v1"
+    assert registry.get("topic", "v1").manifest["data"]["fingerprints"] == {"train": "abc"}
+    assert registry.get("topic", "v1").metrics == {"test": {"news": {"acc": 0.5}}}
+    assert [v.version for v in registry.versions("topic")] == ["v1", "v2"]
+    registry.promote("topic", "v2")
+    assert registry.current("topic").version == "v2"
+    model = BloomForSequenceClassification.from_pretrained(second.path, use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(second.path)
+    assert model.config.id2label[3] == "sci_tech" and tokenizer.pad_token_id == model.config.pad_token_id
+    assert not list(tmp_path.glob("topic/.staging-*"))
+
+
+def test_unservable_version_is_not_promoted(tmp_path):
+    registry = Registry(tmp_path)
+    registry.register("sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "prefix", "servable": False}, metrics={}, promote=False)
+    with pytest.raises(ValueError, match="cannot be served"):
+        registry.promote("sentiment", "v1")
+    assert registry.current("sentiment") is None
+
+
+@pytest.fixture
+def cli_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("BLOOMWATCH_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_models_cli_list_show_promote(cli_home):
+    registry = Registry(get_settings().registry_dir)
+    for seed in (1, 2):
+        registry.register("sentiment", lambda d, s=seed: build_tiny_classifier("sentiment", d, seed=s), manifest={"method": "full", "base": {"preset": "tiny"}}, metrics={"test": {"toy": {"acc": 0.25 * seed}}}, promote=seed == 1)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "list", "--task", "sentiment"])
+    assert listed.exit_code == 0, listed.output
+    assert "v1" in listed.output and "v2" in listed.output and "toy 0.500" in listed.output
+    shown = runner.invoke(app, ["models", "show", "sentiment"])
+    assert json.loads(shown.output)["manifest"]["version"] == "v1"
+    promoted = runner.invoke(app, ["models", "promote", "sentiment", "v2"])
+    assert promoted.exit_code == 0 and "sentiment-v2 is now current" in promoted.output
+    assert registry.current("sentiment").version == "v2"

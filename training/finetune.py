@@ -1,0 +1,246 @@
+"""Fine-tuning a `BloomForSequenceClassification`: full, LoRA, AdaLoRA or prefix tuning (PEFT).
+
+The model class and its last-token pooling are kept exactly as Hugging Face defines them, because
+the served model (embedded engine or vLLM) must be the very same network. Adapters are merged
+into the base weights before serving where the method allows it (LoRA, AdaLoRA): vLLM cannot load
+LoRA adapters for BLOOM. Prefix tuning adds virtual key/value tokens to every attention layer and
+cannot be folded into the weights, so a prefix-tuned model stays a PEFT model and is not servable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+from sklearn.utils.class_weight import compute_class_weight
+from tqdm.auto import tqdm
+
+from training.adversarial import FGM
+from training.data import Example
+from training.evaluate import predict_proba
+from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device, seed_everything
+
+METHODS = ("full", "lora", "adalora", "prefix")
+MERGEABLE = ("full", "lora", "adalora")
+# every linear layer of a BLOOM block
+BLOOM_LINEAR = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
+
+
+@dataclass
+class FinetuneConfig:
+    method: str = "full"
+    epochs: int = 4
+    batch_size: int = 32
+    grad_accum: int = 1
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    grad_clip: float = 1.0
+    max_len: int = 96
+    class_weights: bool = False
+    patience: int = 2
+    evals_per_epoch: int = 2
+    fgm_eps: float = 0.0
+    seed: int = 13
+    max_steps: int | None = None  # cap for smoke runs and tests
+    time_limit_s: float | None = None  # wall-clock cap: stop (keeping the best so far) when reached
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    prefix_tokens: int = 16
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FinetuneResult:
+    model: torch.nn.Module
+    step_losses: list[float] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)
+    best_eval: dict | None = None
+    stopped_early: bool = False
+    stopped_by_time_limit: bool = False
+
+
+def apply_method(model: torch.nn.Module, config: FinetuneConfig, total_steps: int) -> torch.nn.Module:
+    """Wrap the classifier for parameter-efficient methods; the classification head always trains."""
+    if config.method not in METHODS:
+        raise ValueError(f"unknown method {config.method!r}; known: {', '.join(METHODS)}")
+    if config.method == "full":
+        return model
+    from peft import AdaLoraConfig, LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
+
+    if config.method == "lora":
+        peft_config = LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=BLOOM_LINEAR,
+        )
+    elif config.method == "adalora":
+        peft_config = AdaLoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            init_r=config.lora_r * 2,
+            target_r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=BLOOM_LINEAR,
+            total_step=total_steps,
+            tinit=max(1, total_steps // 10),
+            tfinal=max(1, total_steps // 5),
+        )
+    else:
+        peft_config = PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=config.prefix_tokens)
+    return get_peft_model(model, peft_config)
+
+
+def merge_for_serving(model: torch.nn.Module, method: str) -> torch.nn.Module:
+    """A plain `BloomForSequenceClassification` with adapters folded in (LoRA/AdaLoRA)."""
+    if method == "full":
+        return model
+    if method not in MERGEABLE:
+        raise ValueError(f"method {method!r} cannot be merged into the base weights")
+    return model.merge_and_unload()
+
+
+def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Shuffled batches of similar length (sorted within pools of 50 batches) to cut padding."""
+    order = rng.permutation(len(lengths))
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def finetune(
+    model: torch.nn.Module,
+    tokenizer,
+    train: list[Example],
+    val: list[Example],
+    labels: tuple[str, ...],
+    config: FinetuneConfig,
+    *,
+    device: str | None = None,
+    progress: bool = True,
+) -> FinetuneResult:
+    """Train, evaluating on `val` a few times per epoch; stop after `patience` evaluations without
+    a better validation macro-F1 and return the model with the best evaluation's weights restored."""
+    seed_everything(config.seed)
+    started = time.monotonic()
+    dev = pick_device(device)
+    precision = default_precision(dev)
+    label_ids = {label: i for i, label in enumerate(labels)}
+    encoded = tokenizer([e.text for e in train], truncation=True, max_length=config.max_len)["input_ids"]
+    targets = torch.tensor([label_ids[e.label] for e in train])
+    steps_per_epoch = math.ceil(math.ceil(len(train) / config.batch_size) / config.grad_accum)
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    model = apply_method(model, config, total_steps).to(dev)
+    optimizer, scheduler = adamw_with_schedule(
+        model,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        warmup_steps=int(config.warmup_ratio * total_steps),
+        total_steps=total_steps,
+    )
+    weight = None
+    if config.class_weights:
+        present = sorted({label_ids[e.label] for e in train})
+        balanced = compute_class_weight("balanced", classes=np.array(present), y=targets.numpy())
+        weight = torch.ones(len(labels))
+        weight[present] = torch.tensor(balanced, dtype=torch.float)
+        weight = weight.to(dev)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
+    fgm = FGM(model, config.fgm_eps) if config.fgm_eps > 0 else None
+    rng = np.random.default_rng(config.seed)
+    val_texts, val_gold = [e.text for e in val], [e.label for e in val]
+    result = FinetuneResult(model)
+    best_state, since_best, step = None, 0, 0
+
+    def evaluate_now(epoch: float) -> bool:
+        nonlocal best_state, since_best
+        probs = predict_proba(model, tokenizer, val_texts, max_len=config.max_len, device=str(dev))
+        predicted = [labels[i] for i in probs.argmax(axis=1)]
+        record = {
+            "epoch": round(epoch, 2),
+            "step": step,
+            "train_loss": float(np.mean(result.step_losses[-50:])) if result.step_losses else None,
+            "val_acc": float(np.mean([p == g for p, g in zip(predicted, val_gold)])),
+            "val_macro_f1": float(f1_score(val_gold, predicted, average="macro", zero_division=0)),
+        }
+        result.evals.append(record)
+        model.train()
+        if result.best_eval is None or record["val_macro_f1"] > result.best_eval["val_macro_f1"]:
+            result.best_eval, best_state, since_best = record, _state(model), 0
+        else:
+            since_best += 1
+        tqdm.write(f"  eval @ epoch {record['epoch']}: val acc {record['val_acc']:.4f}  macro-F1 {record['val_macro_f1']:.4f}")
+        return since_best >= config.patience
+
+    # (drawn through the shuffler so the seeded batch order matches the recorded results)
+    batches_per_epoch = len(_batches([0] * len(train), config.batch_size, rng))
+    eval_points = {round(batches_per_epoch * k / config.evals_per_epoch) for k in range(1, config.evals_per_epoch + 1)}
+    bar = tqdm(total=total_steps, desc=f"fine-tuning ({config.method})", disable=not progress, unit="step")
+    model.train()
+    done = False
+    for epoch in range(config.epochs):
+        for b, idx in enumerate(_batches([len(x) for x in encoded], config.batch_size, rng), start=1):
+            batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
+            input_ids, mask = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
+            y = targets[idx].to(dev)
+
+            def compute_loss() -> torch.Tensor:
+                with autocast(dev, precision):
+                    logits = model(input_ids=input_ids, attention_mask=mask).logits
+                return loss_fn(logits.float(), y) / config.grad_accum
+
+            loss = compute_loss()
+            loss.backward()
+            if fgm is not None:
+                fgm.adversarial_step(compute_loss)
+            result.step_losses.append(loss.item() * config.grad_accum)
+            if b % config.grad_accum == 0 or b == batches_per_epoch:
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                if config.method == "adalora":
+                    model.base_model.update_and_allocate(step)
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(result.step_losses[-20:]):.3f}")
+            out_of_time = config.time_limit_s is not None and time.monotonic() - started > config.time_limit_s
+            result.stopped_by_time_limit = out_of_time
+            last = out_of_time or (config.max_steps is not None and step >= config.max_steps)
+            if b in eval_points or last:
+                if evaluate_now(epoch + b / batches_per_epoch):
+                    result.stopped_early = True
+                    done = True
+                    break
+            if last:
+                done = True
+                break
+        if done:
+            break
+    bar.close()
+    if fgm is not None:
+        fgm.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.model = model
+    return result

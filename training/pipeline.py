@@ -1,0 +1,290 @@
+"""One training run end to end: data -> base model -> fine-tune -> evaluate -> register.
+
+From-scratch runs first build a base (tokenizer + causal-LM pre-training, see `base_model.py`)
+and save it as an HF directory; `--base <dir or hub id>` supplies one instead. Either way the
+rest is one code path: `from_pretrained` of that directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from training.augment import augment_examples, parse_ops
+from training.data import (
+    Example,
+    LoadReport,
+    SourceSpec,
+    TASK_SOURCES,
+    fingerprint,
+    label_counts,
+    load_file,
+    load_shared,
+    shared_available,
+    split_examples,
+)
+from training.finetune import MERGEABLE, FinetuneConfig
+from training.labels import labels_for
+from training.pretrain import PretrainConfig
+from training.registry import ModelVersion, Registry
+
+console = Console(stderr=True)
+
+
+@dataclass
+class TrainOptions:
+    task: str
+    preset: str = "compact"
+    base: str | None = None
+    method: str = "full"
+    data_file: Path | None = None
+    text_field: str = "text"
+    label_field: str = "label"
+    extra_corpus: list[Path] = field(default_factory=list)
+    augment: str | None = None
+    augment_copies: int = 1
+    augment_p: float = 0.1
+    skip_invalid: bool = False
+    dropout: float = 0.1
+    vocab_size: int | None = None  # default: the preset's
+    max_train_examples: int | None = None
+    baseline: bool = True
+    time_budget_min: float | None = None  # whole run; fine-tuning stops early (best kept) to meet it
+    quantize: bool = False
+    promote: bool = True
+    fast: bool = False
+    seed: int = 13
+    device: str | None = None
+    progress: bool = True
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+def fast_options(task: str, **overrides) -> TrainOptions:
+    """A few-minute run on a tiny model: what `bloomwatch up` trains when the registry is empty."""
+    options = TrainOptions(
+        task=task,
+        preset="tiny",
+        max_train_examples=1500,
+        baseline=False,
+        fast=True,
+        pretrain=PretrainConfig(steps=150, seq_len=64, batch_size=16, lr=2e-3),
+        finetune=FinetuneConfig(epochs=3, batch_size=32, lr=1e-3, max_len=64, patience=2),
+    )
+    for key, value in overrides.items():
+        setattr(options, key, value)
+    return options
+
+
+@dataclass
+class Splits:
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+    origin: str
+    reports: list[LoadReport]
+
+
+def load_splits(options: TrainOptions, data_dir: Path) -> Splits:
+    """The user's file (split 80/10/10), else the shared splits, else (fast mode) the built-in corpus."""
+    if options.data_file:
+        spec = SourceSpec(Path(options.data_file).stem, options.text_field, options.label_field)
+        report = load_file(options.data_file, options.task, spec, skip_invalid=options.skip_invalid)
+        parts = split_examples(report.examples, seed=options.seed)
+        return Splits(parts["train"], parts["val"], parts["test"], str(options.data_file), [report])
+    if shared_available(data_dir, options.task):
+        loaded = {s: load_shared(data_dir, options.task, s, skip_invalid=options.skip_invalid) for s in ("train", "val", "test")}
+        flat = {s: [e for r in reports for e in r.examples] for s, reports in loaded.items()}
+        return Splits(flat["train"], flat["val"], flat["test"], str(data_dir), [r for rs in loaded.values() for r in rs])
+    if options.fast:
+        from training.synthetic import synthetic_examples
+
+        parts = split_examples(synthetic_examples(options.task), seed=options.seed)
+        return Splits(parts["train"], parts["val"], parts["test"], "built-in synthetic corpus", [])
+    raise FileNotFoundError(
+        f"no training data: {data_dir} lacks the shared splits for {options.task} "
+        f"({', '.join(TASK_SOURCES[options.task])}); pass --data FILE or set BLOOMWATCH_DATA_DIR"
+    )
+
+
+def _subsample(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
+    if not limit or len(examples) <= limit:
+        return examples
+    import random
+
+    return random.Random(seed).sample(examples, limit)
+
+
+def _by_source(examples: list[Example]) -> dict[str, list[Example]]:
+    out: dict[str, list[Example]] = {}
+    for e in examples:
+        out.setdefault(e.source, []).append(e)
+    return out
+
+
+def train_task(
+    task: str | None = None,
+    *,
+    options: TrainOptions | None = None,
+    fast: bool = False,
+    registry: Registry | None = None,
+    data_dir: Path | None = None,
+    home: Path | None = None,
+) -> ModelVersion:
+    """Train, evaluate and register a classifier for `task`; returns the registered version.
+
+    `train_task("sentiment", fast=True)` is the few-minute bootstrap used when the registry is
+    empty; it works without the shared data (built-in synthetic corpus).
+    """
+    import torch
+    from transformers import AutoTokenizer, BloomForSequenceClassification
+
+    from bloomwatch.settings import get_settings
+    from training.base_model import build_base
+    from training.evaluate import predict_proba, score
+    from training.finetune import finetune, merge_for_serving
+    from training.report import print_summary
+    from training.runtime import configure_threads, seed_everything
+
+    if options is None:
+        options = fast_options(task) if fast else TrainOptions(task=task)
+    settings = get_settings()
+    data_dir = Path(data_dir or settings.data_dir)
+    home = Path(home or settings.home)
+    registry = registry or Registry(settings.registry_dir)
+    labels = labels_for(options.task)
+    console.print(f"torch threads: {configure_threads()}")
+    seed_everything(options.seed)
+    started = time.time()
+    timings: dict[str, float] = {}
+
+    splits = load_splits(options, data_dir)
+    for report in splits.reports:
+        console.print(f"[dim]data[/] {report.summary()}")
+        for problem in report.skipped[:5]:
+            console.print(f"  [yellow]skipped[/] {problem}")
+    train = _subsample(splits.train, options.max_train_examples, options.seed)
+    console.print(f"train {len(train)} {label_counts(train)} | val {len(splits.val)} | test {len(splits.test)}  ({splits.origin})")
+
+    baselines: dict[str, dict] = {}
+    if options.baseline:
+        from training.baseline import baseline_proba, train_tfidf_baseline
+
+        t = time.time()
+        train_by_source = _by_source(train)
+        for source, test in _by_source(splits.test).items():
+            fit_on = train_by_source.get(source, train)
+            clf = train_tfidf_baseline([e.text for e in fit_on], [e.label for e in fit_on], seed=options.seed)
+            baselines[source] = score([e.label for e in test], baseline_proba(clf, [e.text for e in test], labels), labels)
+        timings["baseline_s"] = time.time() - t
+
+    t = time.time()
+    base_dir, base_info = build_base(options, train, home, console)
+    timings["base_s"] = time.time() - t
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    model = BloomForSequenceClassification.from_pretrained(
+        base_dir,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        hidden_dropout=options.dropout,
+        attention_dropout=options.dropout,
+        use_safetensors=True,
+        trust_remote_code=False,
+    )
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+
+    def evaluate(m, examples: list[Example], what: str) -> dict[str, dict]:
+        out = {}
+        for source, items in _by_source(examples).items():
+            probs = predict_proba(m, tokenizer, [e.text for e in items], max_len=options.finetune.max_len, device=options.device, progress=options.progress, desc=f"{what}: {source}")
+            out[source] = score([e.label for e in items], probs, labels)
+        return out
+
+    before = evaluate(model, splits.test, "before fine-tuning")
+
+    ops = parse_ops(options.augment)
+    train_set = augment_examples(train, ops, copies=options.augment_copies, p=options.augment_p, seed=options.seed)
+    if ops:
+        console.print(f"augmentation {ops}: {len(train)} -> {len(train_set)} training examples")
+
+    t = time.time()
+    options.finetune.seed = options.seed
+    if options.time_budget_min:
+        # leave room for the test evaluation, merging and saving (about a minute on 2 cores)
+        options.finetune.time_limit_s = max(60.0, options.time_budget_min * 60 - (time.time() - started) - 90)
+    result = finetune(model, tokenizer, train_set, splits.val, labels, options.finetune, device=options.device, progress=options.progress)
+    timings["finetune_s"] = time.time() - t
+    servable = options.finetune.method in MERGEABLE
+    model = merge_for_serving(result.model, options.finetune.method) if servable else result.model
+
+    t = time.time()
+    test_metrics = evaluate(model, splits.test, "test")
+    timings["eval_s"] = time.time() - t
+
+    quantized: dict | None = None
+    q_model = None
+    if options.quantize and servable:
+        from training.quantize import quantize_int8
+
+        q_model = quantize_int8(model)
+        q_metrics = evaluate(q_model, splits.test, "int8 test")
+        quantized = {s: {"acc": q_metrics[s]["acc"], "acc_delta": q_metrics[s]["acc"] - test_metrics[s]["acc"]} for s in q_metrics}
+        console.print(f"int8 dynamic quantisation: {json.dumps(quantized)}")
+    timings["total_s"] = time.time() - started
+
+    metrics = {
+        "test": test_metrics,
+        "before_finetuning": before,
+        "baseline_tfidf_lr": baselines,
+        "val_best": result.best_eval,
+        "val_history": result.evals,
+        "stopped_early": result.stopped_early,
+        "stopped_by_time_limit": result.stopped_by_time_limit,
+        "int8": quantized,
+        "timings": timings,
+    }
+    all_examples = splits.train + splits.val + splits.test
+    manifest = {
+        "base": base_info,
+        "method": options.finetune.method,
+        "servable": servable,
+        "training_config": _jsonable(options),
+        "data": {
+            "origin": splits.origin,
+            "fingerprints": {s: fingerprint(getattr(splits, s)) for s in ("train", "val", "test")},
+            "sources": sorted({e.source for e in all_examples}),
+            "train_label_counts": label_counts(train),
+            "reports": [r.summary() for r in splits.reports],
+            "skipped_invalid": sum(len(r.skipped) for r in splits.reports),
+            "duplicates_removed": sum(r.duplicates for r in splits.reports),
+        },
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+    def save(directory: Path) -> None:
+        model.save_pretrained(directory, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+        if q_model is not None:
+            from training.quantize import save_int8
+
+            save_int8(q_model, directory)
+
+    promote = options.promote and servable
+    version = registry.register(options.task, save, manifest=manifest, metrics=metrics, promote=promote)
+    if not servable:
+        console.print(f"[yellow]{options.finetune.method} cannot be merged into the base weights: registered, not promoted (not servable)[/]")
+    print_summary(console, version, metrics, promote)
+    return version
+
+
+def _jsonable(options: TrainOptions) -> dict:
+    data = asdict(options)
+    return json.loads(json.dumps(data, default=str))
