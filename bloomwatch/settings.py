@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     max_text_chars: int = 20_000
     max_model_len: int = 512  # tokens; ClassifyClient asks both engines to cut longer texts to this
     serve_max_batch_tokens: int = 8_192  # embedded engine: padded tokens per forward pass
-    serve_threads: int = 0  # embedded engine torch threads; 0 = torch's default
+    # torch/OpenMP threads per classifier server, either engine (0 = torch's default). One: with
+    # two servers, the worker and Kafka on 2 shared cores, 2-thread passes were 4x slower here.
+    serve_threads: int = 1
     serve_int8: bool = False  # embedded engine: dynamic int8 quantisation of Linear layers
     reload_poll_s: float = 2.0  # how often servers check the registry's `current` pointer
     vllm_kv_cache_gib: int = 1  # VLLM_CPU_KVCACHE_SPACE; unbounded, vLLM reserves ~92% of RAM
@@ -53,7 +55,7 @@ class Settings(BaseSettings):
     topic_partitions: int = 4  # the most workers that can share one input topic
     ingest_port: int = 8095  # standalone `bloomwatch ingest` (POST /documents)
     # worker: a batch is up to worker_batch_size messages or what arrived within the timeout
-    worker_batch_size: int = 64
+    worker_batch_size: int = 256  # bench/pipeline.py: 256 halves the worker's CPU per document vs 64
     worker_batch_timeout_s: float = 0.25
     worker_concurrency: int = 2  # batches in flight per worker (one classifies while one stores)
     worker_max_attempts: int = 5  # failures with healthy services before a document is blamed

@@ -87,6 +87,7 @@ def serve(
             start_timeout_s=settings.vllm_start_timeout_s,
             reload_poll_s=settings.reload_poll_s,
             threads_bind=settings.vllm_cpu_threads_bind,
+            threads=settings.serve_threads,
             metrics=metrics,
         )
         app = create_vllm_proxy_app(supervisor, metrics, max_text_chars=settings.max_text_chars)

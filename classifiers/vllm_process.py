@@ -42,12 +42,20 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
+    """Linux ties this to the thread that forked; the supervisor forks from its long-lived threads."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class VllmProcess:
     def __init__(
-        self, version: ModelVersion, *, home: Path, max_model_len: int, kv_cache_gib: int, threads_bind: str
+        self,
+        version: ModelVersion,
+        *,
+        home: Path,
+        max_model_len: int,
+        kv_cache_gib: int,
+        threads_bind: str,
+        threads: int,
     ):
         self.version = version
         self.name = version.name
@@ -57,6 +65,7 @@ class VllmProcess:
         self.max_model_len = max_model_len
         self.kv_cache_gib = kv_cache_gib
         self.threads_bind = threads_bind
+        self.threads = threads
         self.log_path = home / "logs" / f"vllm-{self.name}-{self.port}.log"
         self.inflight = 0  # requests the proxy is forwarding here; a retired process drains to 0
         self._process: subprocess.Popen | None = None
@@ -82,7 +91,7 @@ class VllmProcess:
         if len(str(tmp)) > _MAX_TMPDIR_LEN:
             tmp = self._private_tmp = Path(tempfile.mkdtemp(prefix="bloomwatch-vllm-"))
         tmp.mkdir(parents=True, exist_ok=True)
-        return {
+        env = {
             **os.environ,
             "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib),
             "VLLM_CPU_OMP_THREADS_BIND": self.threads_bind,
@@ -91,6 +100,9 @@ class VllmProcess:
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
         }
+        if self.threads > 0 and self.threads_bind == "nobind":  # a bound vLLM sets its own count
+            env["OMP_NUM_THREADS"] = str(self.threads)
+        return env
 
     def start(self) -> VllmProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ class VllmSupervisor:
         start_timeout_s: float,
         reload_poll_s: float,
         threads_bind: str,
+        threads: int,
         metrics: ServingMetrics,
         drain_timeout_s: float = 120.0,
     ):
@@ -46,6 +47,7 @@ class VllmSupervisor:
         self.start_timeout_s = start_timeout_s
         self.reload_poll_s = reload_poll_s
         self.threads_bind = threads_bind
+        self.threads = threads
         self.metrics = metrics
         self.drain_timeout_s = drain_timeout_s
         self.current: VllmProcess | None = None
@@ -74,7 +76,7 @@ class VllmSupervisor:
             raise RuntimeError("supervisor is stopping")
         process = VllmProcess(
             version, home=self.home, max_model_len=self.max_model_len, kv_cache_gib=self.kv_cache_gib,
-            threads_bind=self.threads_bind,
+            threads_bind=self.threads_bind, threads=self.threads,
         ).start()
         self._running.add(process)
         log.info("starting vLLM for %s on %s (log: %s)", version.name, process.base_url, process.log_path)

@@ -12,6 +12,7 @@ at-least-once delivery counts every document exactly once.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import faust
@@ -107,29 +108,38 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     @app.page("/api/stats")
     async def stats(web, request):
         """Counts by kind, sentiment and topic, and the recent negative share; ?window_minutes=15."""
-        window = int(request.query.get("window_minutes", 15))
+        try:
+            window = int(request.query.get("window_minutes", 15))
+        except ValueError:
+            return web.json({"error": "window_minutes must be an integer"}, status=400)
         return web.json(await processor.run_store(processor.store.stats, window))
 
     publisher = Publisher(settings.kafka_bootstrap, settings)
     ingest = DocumentIngest(publisher)
-
-    @app.task
-    async def _start_publisher() -> None:
-        await publisher.start()
-
-    @app.on_before_shutdown.connect
-    async def _stop_publisher_and_store(sender, **kwargs) -> None:
-        """Runs after the consumer stopped: no batch is in flight any more."""
-        await publisher.stop()
-        processor.close()
-        store.close()
+    # The web server answers before faust runs app tasks, so the ingest producer starts with the
+    # first POST rather than in a startup task.
+    publisher_started = asyncio.Lock()
+    publisher_running = False
 
     @app.page("/documents")
     class Documents(View):
         """POST /documents: validated batch ingest into the input topics (streams/ingest.py)."""
 
         async def post(self, request):
+            nonlocal publisher_running
+            async with publisher_started:
+                if not publisher_running:
+                    await publisher.start()
+                    publisher_running = True
             return await ingest(request)
+
+    @app.on_before_shutdown.connect
+    async def _stop_publisher_and_store(sender, **kwargs) -> None:
+        """Runs after the consumer stopped: no batch is in flight any more."""
+        if publisher_running:
+            await publisher.stop()
+        processor.close()
+        store.close()
 
     @app.page("/metrics")
     async def prometheus(web, request):

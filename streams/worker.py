@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,9 +82,10 @@ class BatchProcessor:
 
     async def process(self, messages: Sequence[Message]) -> None:
         metrics.BATCH_SIZE.observe(len(messages))
+        for topic, n in Counter(message.topic for message in messages).items():
+            metrics.CONSUMED.labels(topic).inc(n)
         latest: dict[str, tuple[Message, Document]] = {}
         for message in messages:
-            metrics.CONSUMED.labels(message.topic).inc()
             try:
                 document = decode_document(message.value)
             except InvalidMessage as exc:
@@ -131,8 +133,9 @@ class BatchProcessor:
         await self.run_store(self.store.insert, rows)
         stored_at = time.time()
         metrics.STORE_LATENCY.observe(time.perf_counter() - started)
-        for message, document in items:
-            metrics.STORED.labels(document.kind).inc()
+        for kind, n in Counter(document.kind for _, document in items).items():
+            metrics.STORED.labels(kind).inc(n)
+        for message, _ in items:
             metrics.PUBLISH_TO_STORED.observe(max(0.0, stored_at - message.timestamp))
 
     async def _classify(self, task: str, texts: list[str]) -> list[Any]:

@@ -4,6 +4,7 @@ are all stored."""
 
 import json
 
+import httpx
 import pytest
 
 from pipeline_support import Deployment, metric_value, start_classifier, synthetic_documents, wait_until
@@ -63,9 +64,15 @@ def test_bad_messages_are_dead_lettered_with_a_reason_and_the_rest_stored(kafka_
         deployment.publish_raw(news, [(key.encode(), value) for key, (value, _) in BAD_MESSAGES.items()])
         deployment.publish_raw(news, [(b"dup-1", _json(duplicate))] * 3)
         deployment.publish(good[100:])
+        # The worker also takes documents over HTTP (POST /documents); invalid ones are refused there.
+        ingested = httpx.post(
+            f"{deployment.api}/documents",
+            json=[_doc("via-http", text="Posted to the worker's ingest endpoint."), _doc("bad-http", kind="blog")],
+            timeout=30,
+        ).json()
 
         records = deployment.read_dead_letters(expected=len(BAD_MESSAGES))
-        wait_until(lambda: deployment.count() == len(good) + 1, 120, "good documents and one duplicate row")
+        wait_until(lambda: deployment.count() == len(good) + 2, 120, "good documents, one duplicate row, one via HTTP")
         assert worker.alive(), worker.log_tail()
         metrics = deployment.metrics()
     finally:
@@ -84,8 +91,10 @@ def test_bad_messages_are_dead_lettered_with_a_reason_and_the_rest_stored(kafka_
         expected = sum(1 for _, r in BAD_MESSAGES.values() if r == reason)
         assert metric_value(metrics, "bloomwatch_documents_dead_lettered_total", reason=reason) == expected
 
+    assert ingested["accepted_ids"] == ["via-http"]
+    assert [r["id"] for r in ingested["rejected"]] == ["bad-http"] and "kind" in ingested["rejected"][0]["reason"]
     counts = deployment.stored_id_counts()
-    assert set(counts) == {doc["id"] for doc in good} | {"dup-1"}
+    assert set(counts) == {doc["id"] for doc in good} | {"dup-1", "via-http"}
     assert all(n == 1 for n in counts.values())
 
 

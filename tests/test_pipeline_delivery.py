@@ -5,6 +5,7 @@ Real broker, real chDB, real forward passes of tiny BLOOM classifiers served by 
 subprocesses, and the worker as a subprocess so it can be `kill -9`ed.
 """
 
+import httpx
 import pytest
 
 from pipeline_support import (
@@ -61,11 +62,20 @@ def test_every_published_document_is_stored_exactly_once(deployment):
         metrics = deployment.metrics()
         assert metric_value(metrics, "bloomwatch_documents_dead_lettered_total") == 0
         assert metric_value(metrics, "bloomwatch_documents_classified_total", task="sentiment") >= N_DOCUMENTS
+        assert metric_value(metrics, "bloomwatch_documents_stored_total") >= N_DOCUMENTS
+        assert metric_value(metrics, "bloomwatch_publish_to_stored_seconds_count") >= N_DOCUMENTS
+        assert "bloomwatch_consumer_lag{" in metrics and "bloomwatch_batch_size_bucket" in metrics
+        stats = httpx.get(f"{deployment.api}/api/stats", timeout=10).json()
+        assert stats["documents"] == N_DOCUMENTS
+        assert stats["by_kind"] == {"news": N_DOCUMENTS // 2, "review": N_DOCUMENTS // 2}
+        assert sum(stats["by_sentiment"].values()) == sum(stats["by_topic"].values()) == N_DOCUMENTS
+        assert stats["recent"]["documents"] == N_DOCUMENTS  # published_at defaults to publish time
     finally:
         worker.stop()
     assert_every_id_once(deployment, ids)
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_stream_loses_and_doubles_nothing(deployment):
     ids = deployment.publish(synthetic_documents(N_DOCUMENTS, prefix="kill9"))
     first = deployment.start_worker("worker-1")
@@ -87,6 +97,7 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(deployment):
     assert_every_id_once(deployment, ids)
 
 
+@pytest.mark.slow
 def test_classifier_killed_and_restarted_mid_stream_loses_nothing(deployment, classifiers):
     ids = deployment.publish(synthetic_documents(N_DOCUMENTS, prefix="clfkill"))
     worker = deployment.start_worker()

@@ -67,6 +67,7 @@ def test_up_with_a_limit_stores_the_demo_documents_and_stops_everything(up_env):
     assert _stored(up_env) == 150
 
 
+@pytest.mark.slow
 def test_up_stops_cleanly_on_sigterm(up_env):
     process = _run(up_env)
     api = f"http://127.0.0.1:{up_env['BLOOMWATCH_WORKER_PORT']}/api/documents/count"

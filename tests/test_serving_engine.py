@@ -12,14 +12,16 @@ from classifiers.batching import token_budget_batches
 from classifiers.embedded import EmbeddedEngine, InvalidPrompt
 
 
-def test_batches_respect_the_padded_token_budget_and_cover_every_text():
-    lengths = [5, 300, 12, 12, 80, 1, 700, 40]
-    batches = token_budget_batches(lengths, max_batch_tokens=256)
+def test_batches_respect_the_token_budget_and_the_padding_cap_and_cover_every_text():
+    lengths = [5, 300, 12, 12, 80, 1, 700, 40, 11, 13, 14, 70, 75]
+    batches = token_budget_batches(lengths, max_batch_tokens=256, max_padding=0.25)
     assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
     for batch in batches:
-        assert len(batch) * max(lengths[i] for i in batch) <= 256 or len(batch) == 1
+        padded = len(batch) * max(lengths[i] for i in batch)
+        assert len(batch) == 1 or (padded <= 256 and padded - sum(lengths[i] for i in batch) <= 0.25 * padded)
     flat = [lengths[i] for batch in batches for i in batch]
     assert flat == sorted(flat)  # shortest first: similar lengths share a batch
+    assert [11, 12, 12, 13, 14] in [[lengths[i] for i in batch] for batch in batches]
 
 
 @pytest.fixture(scope="module")

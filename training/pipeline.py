@@ -72,8 +72,8 @@ def fast_options(task: str, **overrides) -> TrainOptions:
         max_train_examples=1500,
         baseline=False,
         fast=True,
-        pretrain=PretrainConfig(steps=150, seq_len=64, batch_size=16, lr=2e-3),
-        finetune=FinetuneConfig(epochs=3, batch_size=32, lr=1e-3, max_len=64, patience=2),
+        pretrain=PretrainConfig(steps=200, seq_len=64, batch_size=16, lr=3e-3),
+        finetune=FinetuneConfig(epochs=4, batch_size=32, lr=3e-3, max_len=64, patience=2),
     )
     for key, value in overrides.items():
         setattr(options, key, value)
