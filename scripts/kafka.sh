@@ -142,7 +142,8 @@ start() {
   echo $! >"$PID_FILE"
   local deadline=$((SECONDS + TIMEOUT))
   until grep -q "Kafka Server started" "$LOG_FILE" && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-    if ! running_pid >/dev/null; then
+    # kill -0, not running_pid: until setsid has exec'd java, the pid's cmdline is still bash's.
+    if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
       tail -n 40 "$LOG_FILE" >&2
       die "broker exited during start-up; log: $LOG_FILE"
     fi

@@ -28,10 +28,11 @@ SAMPLE_TEXTS = [
 ]
 
 
-def build_tiny_classifier(task: str, out_dir: Path, seed: int = 0, preset: str = "tiny") -> Path:
+def build_tiny_classifier(task: str, out_dir: Path, seed: int = 0, preset: str = "tiny", **config) -> Path:
     """A randomly initialised BLOOM classifier with a tokenizer trained here, saved as an HF directory.
 
     vLLM's CPU attention needs a head size of 32 or more: serving tests use `preset="small"`.
+    `config` overrides BloomConfig fields.
     """
     torch.manual_seed(seed)
     tokenizer = train_bpe_tokenizer(SAMPLE_TEXTS * 20, vocab_size=400)
@@ -42,6 +43,7 @@ def build_tiny_classifier(task: str, out_dir: Path, seed: int = 0, preset: str =
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
+        **config,
     )
     model = BloomForSequenceClassification(config).eval()
     out_dir.mkdir(parents=True, exist_ok=True)

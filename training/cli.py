@@ -52,8 +52,11 @@ def train(
     """Train, evaluate and register a classifier; prints the summary table and the model path."""
     from bloomwatch.settings import get_settings
     from training.defaults import default_options
+    from training.labels import TASKS
     from training.pipeline import fast_options, train_task
 
+    if task not in TASKS:
+        raise typer.BadParameter(f"unknown task {task!r}; known: {', '.join(TASKS)}", param_hint="--task")
     options = fast_options(task) if fast else default_options(task, preset)
     overrides = {
         "base": base, "data_file": data, "text_field": text_field, "label_field": label_field,

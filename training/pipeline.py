@@ -8,6 +8,7 @@ rest is one code path: `from_pretrained` of that directory.
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -114,8 +115,6 @@ def load_splits(options: TrainOptions, data_dir: Path) -> Splits:
 def _subsample(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
     if not limit or len(examples) <= limit:
         return examples
-    import random
-
     return random.Random(seed).sample(examples, limit)
 
 
@@ -140,7 +139,6 @@ def train_task(
     `train_task("sentiment", fast=True)` is the few-minute bootstrap used when the registry is
     empty; it works without the shared data (built-in synthetic corpus).
     """
-    import torch
     from transformers import AutoTokenizer, BloomForSequenceClassification
 
     from bloomwatch.settings import get_settings
