@@ -11,6 +11,7 @@ and it is told to die with its parent so a killed supervisor leaves no orphan ho
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,9 @@ _PR_SET_PDEATHSIG = 1
 # vLLM puts ZeroMQ IPC sockets (`<TMPDIR>/<uuid4>`) in TMPDIR; a Unix socket path has at most 107
 # bytes, so a deep BLOOMWATCH_HOME falls back to a short private directory in the system temp dir.
 _MAX_TMPDIR_LEN = 107 - len("/") - 36
+# Attention head sizes vLLM 0.32's CPU backend implements (get_supported_head_sizes); others start "healthy" and then kill
+# the engine on the first request ("Unsupported CPU attention configuration").
+CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)  # CPUAttentionBackend
 
 
 class VllmStartFailed(RuntimeError):
@@ -105,6 +109,7 @@ class VllmProcess:
         return env
 
     def start(self) -> VllmProcess:
+        self._check_head_size()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
@@ -117,6 +122,16 @@ class VllmProcess:
                 preexec_fn=_die_with_parent,
             )
         return self
+
+    def _check_head_size(self) -> None:
+        config = json.loads((self.version.path / "config.json").read_text())
+        head_size = config["hidden_size"] // config["n_head"]
+        if head_size not in CPU_HEAD_SIZES:
+            raise VllmStartFailed(
+                f"{self.version.name} has attention heads of size {head_size}; vLLM's CPU backend supports "
+                f"{', '.join(map(str, CPU_HEAD_SIZES))}. Serve it with --engine embedded, or train a preset "
+                "whose hidden_size / n_head is one of these."
+            )
 
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
