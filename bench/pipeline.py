@@ -33,7 +33,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from bloomwatch.settings import get_settings  # noqa: E402
 from classifiers.client import ClassifyClient  # noqa: E402
 from pipeline_support import Deployment, metric_value, start_classifier, synthetic_documents, wait_until  # noqa: E402
-from streams.broker import KafkaBroker, free_port  # noqa: E402
+from bloomwatch.net import free_port
+from streams.broker import KafkaBroker  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 from training.registry import Registry  # noqa: E402
 

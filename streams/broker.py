@@ -5,20 +5,15 @@ stopped (the demo, the tests and CI all use it); this class only drives it from 
 `bloomwatch up` and the pytest fixture get a broker they stop reliably.
 """
 
-import socket
 import subprocess
 from pathlib import Path
 
+from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "kafka.sh"
 
 
-def free_port() -> int:
-    """A port nothing listens on right now, so parallel brokers (tests, CI) never collide."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class KafkaBroker:

@@ -73,7 +73,8 @@ def kafka_broker(tmp_path_factory) -> str:
     if bootstrap := os.environ.get("BLOOMWATCH_TEST_KAFKA_BOOTSTRAP"):
         yield bootstrap
         return
-    from streams.broker import KafkaBroker, free_port
+    from bloomwatch.net import free_port
+    from streams.broker import KafkaBroker
 
     with KafkaBroker(tmp_path_factory.mktemp("kafka"), free_port()) as broker:
         yield broker.bootstrap

@@ -21,7 +21,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bloomwatch.settings import Settings
-from streams.broker import free_port
+from bloomwatch.net import free_port
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from streams.publisher import Publisher
 from streams.topics import ensure_topics, topic_specs

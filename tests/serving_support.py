@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_TEXTS, build_tiny_classifier
-from streams.broker import free_port
+from bloomwatch.net import free_port
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from training.registry import ModelVersion, Registry
 

@@ -7,7 +7,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka_consume import unique_topics
 
 from bloomwatch.settings import Settings
-from streams.broker import KafkaBroker, free_port
+from bloomwatch.net import free_port
+from streams.broker import KafkaBroker
 from streams.topics import ensure_topics, topic_specs
 
 pytestmark = pytest.mark.kafka

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from pipeline_support import Deployment, metric_value, start_classifier, synthetic_documents, wait_until
-from streams.broker import free_port
+from bloomwatch.net import free_port
 
 pytestmark = pytest.mark.kafka
 

@@ -15,7 +15,7 @@ from pipeline_support import (
     synthetic_documents,
     wait_until,
 )
-from streams.broker import free_port
+from bloomwatch.net import free_port
 
 pytestmark = pytest.mark.kafka
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from pipeline_support import wait_until
-from streams.broker import KafkaBroker, free_port
+from bloomwatch.net import free_port
+from streams.broker import KafkaBroker
 from streams.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka

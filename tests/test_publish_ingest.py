@@ -10,7 +10,7 @@ import httpx
 import pytest
 from kafka_consume import consume, unique_topics
 
-from streams.broker import free_port
+from bloomwatch.net import free_port
 
 pytestmark = pytest.mark.kafka
 
