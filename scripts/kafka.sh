@@ -130,8 +130,9 @@ start() {
   write_config
   if [[ ! -f "$DIR/data/meta.properties" ]]; then
     local cluster_id
+    # `--cluster-id=ID`, not `--cluster-id ID`: a base64url id may start with "-" (argparse would take it for an option)
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-    "${JAVA_CMD[@]}" kafka.tools.StorageTool format --cluster-id "$cluster_id" \
+    "${JAVA_CMD[@]}" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
       --config "$DIR/server.properties" --ignore-formatted >"$DIR/format.log" 2>&1 \
       || { cat "$DIR/format.log" >&2; die "formatting $DIR/data failed"; }
   fi
