@@ -36,10 +36,10 @@ from pipeline_support import Deployment, metric_value, start_classifier, synthet
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
+from training.labels import TASKS  # noqa: E402
 from training.registry import Registry  # noqa: E402
 
 RESULTS = REPO / "bench" / "results.json"
-TASKS = ("sentiment", "topic")
 
 
 def registry_with_models(path: Path | None) -> Registry:

@@ -5,15 +5,15 @@ from urllib.parse import urlparse
 
 import typer
 
+from training.labels import TASKS
+
 
 class Engine(str, Enum):
     embedded = "embedded"
     vllm = "vllm"
 
 
-class Task(str, Enum):
-    sentiment = "sentiment"
-    topic = "topic"
+Task = Enum("Task", {task: task for task in TASKS}, type=str)  # the CLI's choices: training/labels.py
 
 
 def register(app: typer.Typer) -> None:

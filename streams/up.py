@@ -19,9 +19,9 @@ from rich.console import Console
 from bloomwatch.settings import Settings, get_settings
 from streams.broker import KafkaBroker
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
+from training.labels import TASKS
 
 console = Console(stderr=True)
-TASKS = ("sentiment", "topic")
 
 
 def run_up(*, duration_s: float | None, limit: int | None, rate: float, keep_broker: bool) -> None:
