@@ -38,3 +38,28 @@ ENGINE = ReplacingMergeTree(ingested_at)
 ORDER BY id
 SETTINGS non_replicated_deduplication_window = 10000
 ;
+
+-- Alert lifecycle (streams/alerts): one row per alert instance (rule + group + onset), rewritten on
+-- every state change (pending -> firing -> resolved); ReplacingMergeTree keeps the latest by
+-- `updated_at`. Query with FINAL. `payload` is the JSON notification (evidence, examples, terms).
+CREATE TABLE IF NOT EXISTS alerts
+(
+    alert_id      String,
+    rule          LowCardinality(String),
+    group_key     String COMMENT 'e.g. source=acme-bank; empty for an ungrouped rule',
+    state         LowCardinality(String) COMMENT 'pending | firing | resolved',
+    severity      LowCardinality(String),
+    window_start  DateTime64(3, 'UTC'),
+    window_end    DateTime64(3, 'UTC'),
+    started_at    DateTime64(3, 'UTC'),
+    updated_at    DateTime64(3, 'UTC'),
+    resolved_at   Nullable(DateTime64(3, 'UTC')),
+    acknowledged_by Nullable(String),
+    observed      Float64,
+    baseline      Float64,
+    statistic     Float64,
+    payload       String
+)
+ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY alert_id
+;
