@@ -26,6 +26,7 @@ from training.labels import labels_for
 MANIFEST = "bloomwatch.json"
 METRICS = "metrics.json"
 CURRENT = "current"
+BASE = "base"  # pre-trained language-model bases (`bloomwatch pretrain`), beside the task classifiers
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
@@ -56,7 +57,8 @@ class Registry:
         self.root = Path(root)
 
     def _task_dir(self, task: str) -> Path:
-        labels_for(task)  # validates the task name
+        if task != BASE:
+            labels_for(task)  # validates the task name
         return self.root / task
 
     def versions(self, task: str) -> list[ModelVersion]:
@@ -111,7 +113,7 @@ class Registry:
             save(staging)
             full_manifest = {
                 "task": task,
-                "labels": list(labels_for(task)),
+                "labels": list(labels_for(task)) if task != BASE else [],
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 **manifest,
             }
