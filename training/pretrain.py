@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 from transformers import BloomForCausalLM, PreTrainedTokenizerBase
 
+from bloomwatch.progress import progress_bar
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device
 
 
@@ -66,7 +66,7 @@ def pretrain(
     losses: list[float] = []
     order = torch.randperm(len(blocks), generator=generator)
     cursor = 0
-    bar = tqdm(range(config.steps), desc="pre-training (causal LM)", disable=not progress, unit="step")
+    bar = progress_bar(range(config.steps), desc="pre-training (causal LM)", disable=not progress, unit="step")
     for _ in bar:
         if cursor + config.batch_size > len(order):
             order, cursor = torch.randperm(len(blocks), generator=generator), 0
