@@ -37,7 +37,9 @@ class LoggedProgress(tqdm):
         self._every_s = every_s
         self._last_logged_at: float | None = None
         self._last_decile = -1
-        super().__init__(*args, ascii=True, **kwargs)
+        # mininterval=0: tqdm asks `display` after every update and `display` decides, so no
+        # tenth is skipped however fast the steps are (the check is a comparison or two).
+        super().__init__(*args, ascii=True, mininterval=0, **kwargs)
 
     def display(self, msg: str | None = None, pos: int | None = None) -> None:
         if msg == "":  # tqdm clearing its line: nothing was drawn, nothing to clear

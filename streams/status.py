@@ -97,10 +97,14 @@ async def _offsets(settings: Settings) -> tuple[int, dict[str, int] | None]:
     try:
         await consumer.start()
         await admin.start()
-        known = await consumer.topics()
-        inputs = [topic for topic in (settings.topic_news, settings.topic_reviews) if topic in known]
-        dead_letter = [settings.topic_dead_letter] if settings.topic_dead_letter in known else []
-        partitions = [TopicPartition(t, p) for t in inputs + dead_letter for p in consumer.partitions_for_topic(t) or ()]
+        described = await admin.describe_topics([settings.topic_news, settings.topic_reviews, settings.topic_dead_letter])
+        partitions = [
+            TopicPartition(topic["topic"], partition["partition"])
+            for topic in described
+            if topic["error_code"] == 0  # a topic that does not exist yet has nothing to count
+            for partition in topic["partitions"]
+        ]
+        inputs = sorted({tp.topic for tp in partitions} - {settings.topic_dead_letter})
         end = await consumer.end_offsets(partitions) if partitions else {}
         start = await consumer.beginning_offsets(partitions) if partitions else {}
         try:
@@ -110,7 +114,7 @@ async def _offsets(settings: Settings) -> tuple[int, dict[str, int] | None]:
     finally:
         await consumer.stop()
         await admin.close()
-    dead = sum(end[tp] - start[tp] for tp in partitions if tp.topic in dead_letter)
+    dead = sum(end[tp] - start[tp] for tp in partitions if tp.topic == settings.topic_dead_letter)
     if committed is None:
         return dead, None
     lag = {topic: 0 for topic in inputs}
