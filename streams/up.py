@@ -104,8 +104,9 @@ def _print_where_to_look(settings: Settings, logs) -> None:
     console.print(
         "\n[bold]BloomWatch is up[/bold]\n"
         f"  documents stored   {api}/api/documents/count\n"
-        f"  look up documents  {api}/api/documents/ID, {api}/api/documents/search?q=...\n"
-        "  what runs, lag     bloomwatch status; bloomwatch documents show ID | search --help\n"
+        f"  one document       {api}/api/documents/ID\n"
+        f"  search documents   {api}/api/documents/search?q=&label=\n"
+        "  what runs, lag     bloomwatch status\n"
         f"  stats              {api}/api/stats\n"
         f"  ingest (POST)      {api}/documents\n"
         f"  Prometheus         {api}/metrics\n"
