@@ -49,10 +49,10 @@ class LoggedProgress(tqdm):
         if self._last_logged_at is not None and now - self._last_logged_at < self._every_s and decile <= self._last_decile:
             return
         self._last_logged_at, self._last_decile = now, decile
-        self._log(self.progress_line())
+        self._log(self._line())
 
-    def progress_line(self) -> str:
-        """The current state as one line, without a bar (public for tests and callers' summaries)."""
+    def _line(self) -> str:
+        """The current state as one line, without a bar."""
         values = self.format_dict
         percent = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         line_format = _LINE_FORMAT.replace("{percent}", percent)
