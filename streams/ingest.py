@@ -7,17 +7,20 @@ web driver is aiohttp and hands views the aiohttp request) as well as on the sta
 Request: a JSON array of documents, or {"documents": [...]}. Each document is routed by its
 `kind` (news -> news topic, review -> reviews topic) and validated with `Document`, like every
 other publishing path.
-Response (JSON): {"accepted": n, "accepted_ids": [...], "rejected": [{"index", "id", "reason",
-"retryable"}]}, status 200 when the batch was read (even if some documents were rejected), 400
-when the body is not such a batch, 413 when it holds more than `max_batch` documents, 503 when
-Kafka took none of the valid documents (retry later).
+Bulk semantics, like a search engine's bulk API: each document is accepted or rejected on its own,
+and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [...], "rejected":
+[{"index", "id", "reason", "retryable"}]}, with the status a client can act on:
+- 200: at least one document was accepted (check `rejected` for the others), or the batch was empty;
+- 422: none was accepted and none can be retried: every document is invalid (fix, do not resend);
+- 503: none was accepted because Kafka did not take the valid ones (`retryable`: resend later);
+- 400: the body is not such a batch; 413: it holds more than `max_batch` documents.
 """
 
 import json
 
 from aiohttp import web
 
-from streams.publisher import Publisher
+from streams.publisher import Publisher, PublishResult
 
 MAX_BATCH = 10_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -47,9 +50,16 @@ class DocumentIngest:
             {"index": r.position, "id": r.id, "reason": r.reason, "retryable": r.retryable}
             for r in result.rejected
         ]
-        kafka_down = not result.accepted and any(rejection.retryable for rejection in result.rejected)
         payload = {"accepted": len(result.accepted), "accepted_ids": result.accepted, "rejected": rejected}
-        return web.json_response(payload, status=503 if kafka_down else 200)
+        return web.json_response(payload, status=_status(result))
+
+
+def _status(result: PublishResult) -> int:
+    if result.accepted or not result.rejected:
+        return 200
+    if any(rejection.retryable for rejection in result.rejected):
+        return 503  # Kafka refused: the same request may succeed later
+    return 422  # every document is invalid: resending it cannot help
 
 
 def ingest_app(publisher: Publisher) -> web.Application:

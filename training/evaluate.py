@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
-from tqdm.auto import tqdm
 
+from bloomwatch.progress import progress_bar
 from training.encoding import encode
 from training.runtime import pick_device
 
@@ -37,7 +37,7 @@ def predict_proba(
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress, unit="batch", leave=False):
+    for start in progress_bar(starts, desc=desc, disable=not progress, unit="batch", leave=False):
         idx = order[start : start + batch_size]
         enc = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
         logits = model(input_ids=enc["input_ids"].to(dev), attention_mask=enc["attention_mask"].to(dev)).logits

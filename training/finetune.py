@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 from sklearn.utils.class_weight import compute_class_weight
-from tqdm.auto import tqdm
 
+from bloomwatch.progress import progress_bar
 from training.adversarial import FGM
 from training.data import Example
 from training.encoding import encode
@@ -206,13 +206,13 @@ def finetune(
             result.best_eval, best_state, since_best = record, _state(model), 0
         else:
             since_best += 1
-        tqdm.write(f"  eval @ epoch {record['epoch']}: val acc {record['val_acc']:.4f}  macro-F1 {record['val_macro_f1']:.4f}")
+        bar.write(f"  eval @ epoch {record['epoch']}: val acc {record['val_acc']:.4f}  macro-F1 {record['val_macro_f1']:.4f}")
         return since_best >= config.patience
 
     # (drawn through the shuffler so the seeded batch order matches the recorded results)
     batches_per_epoch = len(_batches([0] * len(train), config.batch_size, rng))
     eval_points = {round(batches_per_epoch * k / config.evals_per_epoch) for k in range(1, config.evals_per_epoch + 1)}
-    bar = tqdm(total=total_steps, desc=f"fine-tuning ({config.method})", disable=not progress, unit="step")
+    bar = progress_bar(total=total_steps, desc=f"fine-tuning ({config.method})", disable=not progress, unit="step")
     model.train()
     done = False
     for epoch in range(config.epochs):

@@ -30,6 +30,7 @@ from training.data import (
 )
 from training.finetune import MERGEABLE, FinetuneConfig
 from training.labels import labels_for
+from training.modeling import expect_new_classification_head
 from training.pretrain import PretrainConfig
 from training.registry import ModelVersion, Registry
 
@@ -189,6 +190,7 @@ def train_task(
     timings["base_s"] = time.time() - t
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    expect_new_classification_head()
     model = BloomForSequenceClassification.from_pretrained(
         base_dir,
         num_labels=len(labels),

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from transformers import BloomForCausalLM, PreTrainedTokenizerBase
 
-from bloomwatch.progress import Progress
+from bloomwatch.progress import progress_bar
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device
 
 CHECKPOINT = "checkpoint.pt"
@@ -116,7 +116,8 @@ def pretrain(
     batch_size = min(config.batch_size, n_blocks)  # a tiny corpus (the built-in demo one) is one batch
     per_epoch = n_blocks // batch_size
     tokens_per_step = batch_size * config.seq_len
-    bar = Progress(total=config.steps, initial=step, desc="pre-training (causal LM)", unit="step", enabled=progress)
+    bar = progress_bar(total=config.steps, desc="pre-training (causal LM)", unit="step", disable=not progress, every_s=30.0)
+    bar.update(step)  # a resumed run starts where its checkpoint stopped
     epoch, order = -1, None
     while step < config.steps:
         if config.time_limit_s is not None and time.monotonic() - started > config.time_limit_s:
@@ -136,7 +137,8 @@ def pretrain(
         losses.append(loss.item())
         step += 1
         elapsed = time.monotonic() - started
-        bar.update(1, loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}", tok_s=f"{(step - start_step) * tokens_per_step / elapsed:.0f}")
+        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}", tok_s=f"{(step - start_step) * tokens_per_step / elapsed:.0f}", refresh=False)
+        bar.update(1)
         if step in config.snapshot_steps and run_dir:
             model.save_pretrained(run_dir / "snapshots" / f"step-{step}", safe_serialization=True)
         if time.monotonic() - last_saved > config.checkpoint_every_s:
