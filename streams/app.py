@@ -114,6 +114,10 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
             return web.json({"error": "window_minutes must be an integer"}, status=400)
         return web.json(await processor.run_store(processor.store.stats, window))
 
+    from streams.alerts.api import install as install_alerts
+
+    install_alerts(app, settings, store.client, processor.run_store)  # /api/alerts, /api/silences, evaluator
+
     publisher = Publisher(settings.kafka_bootstrap, settings)
     ingest = DocumentIngest(publisher)
     # The web server answers before faust runs app tasks, so the ingest producer starts with the

@@ -2,6 +2,7 @@
 
 import typer
 
+from streams.alerts.cli import register as register_alerts
 from streams.publish_cli import register as register_publishing
 
 
@@ -10,6 +11,7 @@ def register(app: typer.Typer) -> None:
     register_publishing(app)
     app.command()(worker)
     app.command()(up)
+    register_alerts(app)
 
 
 def worker(
