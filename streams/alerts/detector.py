@@ -41,6 +41,7 @@ class Verdict:
     statistic: float  # z
     anomalous: bool
     calm: bool
+    sustained: bool = False  # the CUSUM reached cusum_threshold (with the effect size over its run)
 
 
 def observed_value(rule: Rule, window: WindowCount) -> float:
@@ -83,6 +84,7 @@ def judge(rule: Rule, series: Sequence[WindowCount]) -> list[Verdict]:
     judged against up to `baseline_windows` earlier windows that were not anomalous."""
     verdicts: list[Verdict] = []
     normal: list[WindowCount] = []
+    cusum, run = 0.0, (0, 0, 0)  # the CUSUM and (documents, counted, windows) since it left 0
     for window in series:
         observed = observed_value(rule, window)
         history = normal[-rule.baseline_windows :]
@@ -91,13 +93,23 @@ def judge(rule: Rule, series: Sequence[WindowCount]) -> list[Verdict]:
             normal.append(window)
             continue
         baseline, z = z_statistic(rule, window, history)
-        anomalous = (
-            window.n >= rule.min_volume
-            and z >= rule.threshold
-            and observed >= baseline * rule.min_ratio
-            and observed >= baseline + rule.min_delta
-        )
-        verdicts.append(Verdict(window, observed, baseline, z, anomalous, calm=not anomalous and z < rule.resolve_below))
+        sustained = False
+        if rule.cusum_threshold is not None and window.n >= rule.min_volume:
+            cusum = max(0.0, cusum + z - rule.cusum_slack)
+            run = (run[0] + window.n, run[1] + window.x, run[2] + 1) if cusum > 0 else (0, 0, 0)
+            run_value = (run[1] / run[0] if run[0] else 0.0) if rule.metric == "negative_share" else run[1] / max(run[2], 1)
+            sustained = cusum >= rule.cusum_threshold and _large(rule, run_value, baseline)
+        significant = window.n >= rule.min_volume and z >= rule.threshold and _large(rule, observed, baseline)
+        anomalous = significant or sustained
+        if sustained:  # an alarm restarts the sum: its evidence is spent, and a spike's end is seen at once
+            cusum, run = 0.0, (0, 0, 0)
+        calm = not anomalous and z < rule.resolve_below
+        verdicts.append(Verdict(window, observed, baseline, z, anomalous, calm, sustained))
         if not anomalous:
             normal.append(window)
     return verdicts
+
+
+def _large(rule: Rule, observed: float, baseline: float) -> bool:
+    """The effect-size guard: significance alone is not enough at high volume."""
+    return observed >= baseline * rule.min_ratio and observed >= baseline + rule.min_delta

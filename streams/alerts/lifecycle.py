@@ -53,7 +53,7 @@ def alert_id(rule: str, group_key: str, onset: datetime) -> str:
 
 def _fires(rule: Rule, verdict: Verdict, streak: int) -> bool:
     immediate = rule.immediate_threshold is not None and verdict.statistic >= rule.immediate_threshold
-    return streak >= rule.for_windows or immediate
+    return streak >= rule.for_windows or immediate or verdict.sustained
 
 
 def advance(rule: Rule, group_key: str, current: Alert | None, verdict: Verdict, now: datetime) -> Transition | None:

@@ -51,6 +51,10 @@ class Rule(BaseModel):
     min_baseline_windows: int = Field(3, ge=1)
     threshold: float = Field(3.0, gt=0)  # z statistic (binomial for a share, Poisson for a count)
     immediate_threshold: float | None = Field(None, gt=0)  # one window this strong fires at once
+    # CUSUM of the window z-scores (S = max(0, S + z - cusum_slack)): a moderate rise sustained over
+    # several windows fires once S reaches cusum_threshold, without waiting for `for_windows`
+    cusum_threshold: float | None = Field(None, gt=0)
+    cusum_slack: float = Field(0.5, ge=0)
     min_volume: int = Field(30, ge=1)  # documents in the window, below it nothing is judged
     min_ratio: float = Field(1.5, ge=1)  # observed must also be >= baseline * min_ratio ...
     min_delta: float = Field(0.0, ge=0)  # ... and >= baseline + min_delta (effect size, not only significance)
