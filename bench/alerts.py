@@ -23,7 +23,6 @@ Usage: python bench/alerts.py [--days 10] [--pipeline]
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import statistics
@@ -37,11 +36,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from results_file import record  # noqa: E402
 from streams.alerts.detector import WindowCount, judge  # noqa: E402
 from streams.alerts.lifecycle import FIRING, advance  # noqa: E402
 from streams.alerts.rules import load_rules  # noqa: E402
 
-RESULTS = REPO / "bench" / "results.json"
 WINDOW_S = 300
 WINDOWS_PER_DAY = 86_400 // WINDOW_S
 SPIKE_WINDOWS = 6
@@ -226,11 +225,8 @@ def main() -> None:
     figures = simulate(args.days)
     if args.pipeline:
         figures |= pipeline_delay()
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(figures)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(figures, indent=2))
-    print(f"written to {RESULTS} ({time.monotonic() - started:.0f} s)")
+    record(figures)
+    print(f"{time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -150,8 +150,8 @@ def labelled_texts(sentiment_url: str, n: int = 600, seed: int = 7, margin: floa
 
 @dataclass
 class BurstStream:
-    """Two sources at `rate_per_source` documents/s; `burst_source` is `burst_share` negative
-    from `burst_at_s` for `burst_s` seconds, every other time and source `base_share`."""
+    """Sources at `rate_per_source` documents/s each; the `bursting` ones are `burst_share`
+    negative from `burst_at_s` for `burst_s` seconds, every other time and source `base_share`."""
 
     settings: object
     negative: list[str]
@@ -161,6 +161,8 @@ class BurstStream:
     burst_share: float = 0.85
     burst_at_s: float | None = 40.0  # None: no burst
     burst_s: float = 40.0
+    bursting: tuple[str, ...] = (BURST_SOURCE,)
+    quiet: tuple[str, ...] = (QUIET_SOURCE,)
     first_burst_published: float | None = None
     published: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
@@ -176,10 +178,11 @@ class BurstStream:
                 elapsed = time.time() - started
                 due = int(elapsed * self.rate_per_source) + 1
                 batch = []
-                for number in range(self.published // 2, due):
-                    for source in (BURST_SOURCE, QUIET_SOURCE):
+                sources = self.bursting + self.quiet
+                for number in range(self.published // len(sources), due):
+                    for source in sources:
                         bursting = (
-                            source == BURST_SOURCE and self.burst_at_s is not None
+                            source in self.bursting and self.burst_at_s is not None
                             and self.burst_at_s <= elapsed < self.burst_at_s + self.burst_s
                         )  # fmt: skip
                         if bursting and self.first_burst_published is None:

@@ -4,13 +4,15 @@ table, at a webhook receiver that verifies the signature -- survives a kill -9 o
 during the burst without firing again, and resolves once after it; the source without a burst
 fires nothing. Windows are 10 s here (the rule file is the test's own)."""
 
+import time
+
 import httpx
 import pytest
 
 from alerts_support import BURST_SOURCE, BurstStream, WebhookReceiver, alert_env, labelled_texts, write_rules
 from bloomwatch.net import free_port
 from kafka_consume import consume
-from pipeline_support import Deployment, start_classifier
+from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -74,3 +76,49 @@ def test_negative_burst_fires_once_survives_a_worker_kill_and_resolves(kafka_bro
     assert [(a["group_key"], a["state"], a["fired"]) for a in alerts] == [(f"source={BURST_SOURCE}", "resolved", True)]
     assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "tester"
     assert unknown_rule.status_code == 400 and "nope" in unknown_rule.text
+
+
+def drain_rate(deployment: Deployment, n: int) -> float:
+    """Documents stored per second while a backlog of n documents drains."""
+    before = deployment.count()
+    deployment.publish(synthetic_documents(n, prefix=f"backlog-{time.time_ns()}"))
+    started = time.monotonic()
+    wait_until(lambda: deployment.count() >= before + n, 300, f"{n} backlog rows", every_s=0.2)
+    return n / (time.monotonic() - started)
+
+
+@pytest.mark.slow
+def test_a_hanging_or_failing_webhook_costs_the_stream_no_throughput(kafka_broker, classifier_urls, tmp_path):
+    """Thirty sources burst at once, so thirty alerts fire; while their webhook calls hang (or get
+    HTTP 500 and are retried), a backlog drains as fast as with no webhook at all."""
+    negative, other = labelled_texts(classifier_urls["sentiment"])
+    sources = tuple(f"bank-{i:02d}" for i in range(30))
+    rates = {}
+    for behaviour in ("none", "hang", "fail"):
+        with WebhookReceiver(free_port(), behaviour=behaviour) as receiver:
+            env = alert_env(write_rules(tmp_path / "rules.toml", WINDOW_S), receiver.url)
+            if behaviour == "none":
+                env.pop("BLOOMWATCH_ALERTS_WEBHOOK_URL")
+            deployment = Deployment(
+                root=tmp_path / behaviour, bootstrap=kafka_broker, sentiment_url=classifier_urls["sentiment"],
+                topic_url=classifier_urls["topic"], extra_env=env,
+            )  # fmt: skip
+            deployment.create_topics()
+            worker = deployment.start_worker()
+            stream = BurstStream(
+                deployment.settings, negative, other, rate_per_source=3, burst_at_s=3.5 * WINDOW_S,
+                burst_s=3600, bursting=sources, quiet=(),
+            )  # fmt: skip
+            stream.start()
+            try:
+                firing = lambda: httpx.get(f"{deployment.api}/api/alerts?state=firing", timeout=10).json()  # noqa: E731
+                wait_until(lambda: len(firing()) >= 10, 6 * WINDOW_S + 60, "ten firing alerts")
+                stream.stop.set()
+                time.sleep(2)
+                rates[behaviour] = drain_rate(deployment, 3000)
+                assert behaviour == "none" or receiver.calls >= 1
+            finally:
+                stream.stop.set()
+                worker.stop()
+    print("documents stored per second while draining 3000: " + ", ".join(f"{b} {r:.0f}" for b, r in rates.items()))
+    assert rates["hang"] >= 0.7 * rates["none"] and rates["fail"] >= 0.7 * rates["none"], rates
