@@ -97,6 +97,11 @@ class WebhookReceiver:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        async def cancel_requests() -> None:  # a hanging handler would otherwise outlive the loop
+            for task in asyncio.all_tasks() - {asyncio.current_task()}:
+                task.cancel()
+
+        asyncio.run_coroutine_threadsafe(cancel_requests(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 

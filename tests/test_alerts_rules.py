@@ -150,3 +150,10 @@ def test_a_hanging_webhook_never_blocks_the_caller_and_its_queue_is_bounded():
 
 def test_durations():
     assert [parse_duration(t) for t in ("90s", "30m", "2h", "1d", "15")] == [90, 1800, 7200, 86400, 15]
+
+
+def test_exactly_one_evaluator_the_embedded_worker_or_alerts_run_beside_a_server():
+    assert Settings(clickhouse_dsn="chdb:///tmp/x").alerts_in_worker
+    assert not Settings(clickhouse_dsn="http://ch:8123/default").alerts_in_worker  # `bloomwatch alerts run`
+    assert Settings(clickhouse_dsn="http://ch:8123/default", alerts_evaluator="worker").alerts_in_worker
+    assert not Settings(clickhouse_dsn="chdb:///tmp/x", alerts_evaluator="off").alerts_in_worker
