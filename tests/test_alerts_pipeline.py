@@ -4,15 +4,19 @@ table, at a webhook receiver that verifies the signature -- survives a kill -9 o
 during the burst without firing again, and resolves once after it; the source without a burst
 fires nothing. Windows are 10 s here (the rule file is the test's own)."""
 
+import json
+import os
+import subprocess
 import time
 
 import httpx
 import pytest
 
-from alerts_support import BURST_SOURCE, BurstStream, WebhookReceiver, alert_env, labelled_texts, write_rules
+from alerts_support import BURST_SOURCE, QUIET_SOURCE, BurstStream, WebhookReceiver, alert_env, labelled_texts, write_rules
 from bloomwatch.net import free_port
 from kafka_consume import consume
 from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until
+from streams.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka
 
@@ -51,6 +55,17 @@ def test_negative_burst_fires_once_survives_a_worker_kill_and_resolves(kafka_bro
             alerts = httpx.get(f"{deployment.api}/api/alerts", timeout=10).json()
             acked = httpx.post(f"{deployment.api}/api/alerts/{firing.payload['alert_id']}/ack", json={"by": "tester"}, timeout=10)
             unknown_rule = httpx.post(f"{deployment.api}/api/silences", json={"rule": "nope", "for_s": 60, "by": "t"}, timeout=10)
+            cli = {
+                args[0]: subprocess.run(
+                    bloomwatch_command("alerts", *args), env={**os.environ, **deployment.env},
+                    capture_output=True, text=True, timeout=120,
+                )  # fmt: skip
+                for args in (
+                    ("show", firing.payload["alert_id"]),
+                    ("silence", f"negative-share-by-source/source={QUIET_SOURCE}", "--for", "2h", "--by", "tester"),
+                )
+            }
+            silences = httpx.get(f"{deployment.api}/api/silences", timeout=10).json()
         finally:
             stream.stop.set()
             worker.stop()
@@ -76,6 +91,12 @@ def test_negative_burst_fires_once_survives_a_worker_kill_and_resolves(kafka_bro
     assert [(a["group_key"], a["state"], a["fired"]) for a in alerts] == [(f"source={BURST_SOURCE}", "resolved", True)]
     assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "tester"
     assert unknown_rule.status_code == 400 and "nope" in unknown_rule.text
+    # the CLI goes through the same API
+    assert cli["show"].returncode == 0 and json.loads(cli["show"].stdout)["payload"]["examples"], cli["show"].stderr
+    assert cli["silence"].returncode == 0 and "until" in cli["silence"].stdout, cli["silence"].stderr
+    assert [(s["rule"], s["group_key"], s["created_by"]) for s in silences] == [
+        ("negative-share-by-source", f"source={QUIET_SOURCE}", "tester")
+    ]
 
 
 def drain_rate(deployment: Deployment, n: int) -> float:
