@@ -117,6 +117,10 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
 
     add_document_routes(app, store, processor.run_store)  # GET /api/documents/{id}, /api/documents/search
 
+    from streams.alerts.api import install as install_alerts
+
+    install_alerts(app, settings, store.client, processor.run_store)  # /api/alerts, /api/silences, evaluator
+
     publisher = Publisher(settings.kafka_bootstrap, settings)
     ingest = DocumentIngest(publisher)
     # The web server answers before faust runs app tasks, so the ingest producer starts with the

@@ -3,6 +3,7 @@
 import typer
 
 from streams.documents_cli import register as register_documents
+from streams.alerts.cli import register as register_alerts
 from streams.publish_cli import register as register_publishing
 
 
@@ -13,6 +14,7 @@ def register(app: typer.Typer) -> None:
     app.command()(worker)
     app.command()(up)
     app.command()(status)
+    register_alerts(app)
 
 
 def worker(
