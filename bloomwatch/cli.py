@@ -3,6 +3,7 @@
 import typer
 
 from classifiers.cli import register as register_classifiers
+from dashboards.cli import register as register_dashboards
 from streams.cli import register as register_streams
 from training.cli import register as register_training
 
@@ -14,3 +15,4 @@ app = typer.Typer(
 register_training(app)
 register_classifiers(app)
 register_streams(app)
+register_dashboards(app)

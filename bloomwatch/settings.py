@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = 10.0  # a killed worker's partitions move after this
     clickhouse_dsn: str | None = None  # default: chdb:///<home>/chdb
 
+    # --- dashboards ---------------------------------------------------------------------------
+    dashboard_token: str | None = None  # when set, the dashboard page and API answer 401 without it
+    dashboard_host: str = "127.0.0.1"  # `bloomwatch dashboard` (server mode); embedded: the worker's address
+    dashboard_port: int = 6070
+
     @model_validator(mode="after")
     def _derive_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()

@@ -20,6 +20,7 @@ from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bloomwatch.settings import Settings
+from dashboards.embedded import mount_dashboard
 from streams import metrics
 from streams.ingest import MAX_BODY_BYTES, DocumentIngest
 from streams.publisher import Publisher
@@ -140,6 +141,8 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
             await publisher.stop()
         processor.close()
         store.close()
+
+    mount_dashboard(app, settings, processor)  # GET /dashboard and /api/dashboard/*
 
     @app.page("/metrics")
     async def prometheus(web, request):

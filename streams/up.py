@@ -102,6 +102,7 @@ def _print_where_to_look(settings: Settings, logs) -> None:
     api = settings.worker_url
     console.print(
         "\n[bold]BloomWatch is up[/bold]\n"
+        f"  dashboard          {api}/dashboard\n"
         f"  documents stored   {api}/api/documents/count\n"
         f"  stats              {api}/api/stats\n"
         f"  ingest (POST)      {api}/documents\n"

@@ -1,0 +1,58 @@
+"""Synthetic stored documents and alerts for the dashboard tests and bench, written by ClickHouse
+itself (INSERT ... SELECT FROM numbers(n)): a million rows in seconds, deterministic per row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from streams.store import COLUMNS
+
+SOURCES = ("acme-bank", "shop-north", "shop-south", "app-store", "wire-east", "wire-west")
+LANGS = ("en", "de", "fr")
+
+
+def populate(client, n: int, *, end: datetime, span: timedelta, prefix: str = "doc", offset: int = 0) -> None:
+    """n documents spread evenly over [end - span, end): six sources, news and reviews alternate,
+    every tenth without a language, ~30% negative; ids `{prefix}-{offset + i}`."""
+    expressions = {
+        "id": "concat({prefix:String}, '-', toString(number + {offset:UInt64}))",
+        "source": f"{list(SOURCES)}[number % {len(SOURCES)} + 1]",
+        "kind": "if(number % 2 = 0, 'news', 'review')",
+        "lang": f"if(number % 10 = 9, NULL, {list(LANGS)}[number % {len(LANGS)} + 1])",
+        "url": "NULL",
+        "metadata": "map()",
+        "published_at": "{end:DateTime64(3, 'UTC')} - toIntervalMillisecond(intDiv(number * {span_ms:UInt64}, {n:UInt64}) + 1)",
+        "enqueued_at": "published_at",
+        "ingested_at": "published_at + toIntervalMillisecond(300)",
+        "text": "concat('Report ', toString(number), if(cityHash64(number) % 100 < 30, ': the service was terrible and shares fell', ': results were fine and customers were happy'))",
+        "sentiment": "multiIf(cityHash64(number) % 100 < 30, 'negative', cityHash64(number) % 100 < 60, 'neutral', 'positive')",
+        "sentiment_negative": "if(sentiment = 'negative', 0.6 + (number % 40) / 100, 0.1)",
+        "sentiment_neutral": "if(sentiment = 'neutral', 0.8, 0.1)",
+        "sentiment_positive": "1 - sentiment_negative - sentiment_neutral",
+        "sentiment_model": "'sentiment-v1'",
+        "topic": "['world', 'sports', 'business', 'sci_tech'][intDiv(number, 7) % 4 + 1]",
+        "topic_world": "0.25", "topic_sports": "0.25", "topic_business": "0.25", "topic_sci_tech": "0.25",
+        "topic_model": "'topic-v1'",
+    }  # fmt: skip
+    select = ", ".join(f"{expressions[c]} AS {c}" for c in COLUMNS)
+    client.command(
+        f"INSERT INTO documents ({', '.join(COLUMNS)}) SELECT {select} FROM numbers({{n:UInt64}})",
+        parameters={"n": n, "prefix": prefix, "offset": offset, "end": end, "span_ms": int(span.total_seconds() * 1000)},
+        settings={"async_insert": 0},
+    )
+
+
+def insert_alert(client, *, alert_id: str, source: str, state: str, started_at: datetime, updated_at: datetime | None = None) -> None:
+    updated_at = updated_at or started_at
+    client.insert(
+        "alerts",
+        [[alert_id, "negative_share_spike", f"source={source}", state, "warning", started_at - timedelta(minutes=5),
+          started_at, started_at, updated_at, updated_at if state == "resolved" else None, None, 0.8, 0.3, 4.2, "{}"]],
+        column_names=["alert_id", "rule", "group_key", "state", "severity", "window_start", "window_end", "started_at",
+                      "updated_at", "resolved_at", "acknowledged_by", "observed", "baseline", "statistic", "payload"],
+        settings={"async_insert": 0},
+    )  # fmt: skip
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
