@@ -67,8 +67,8 @@ PARAMETERS = Dialect(
 )
 
 GRAFANA = Dialect(
-    start="toDateTime64($__fromTime_ms / 1000, 3, 'UTC')",
-    end="toDateTime64($__toTime_ms / 1000, 3, 'UTC')",
+    start="$__fromTime_ms",  # the plugin expands it to fromUnixTimestamp64Milli(<ms>)
+    end="$__toTime_ms",
     bucket_s="greatest($__interval_s, 10)",
     in_filter=lambda name, expr: f"{expr} IN (${{{name}:singlequote}})",
     search="(${q:sqlstring} = '' OR positionCaseInsensitiveUTF8(text, ${q:sqlstring}) > 0)",
