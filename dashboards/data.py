@@ -38,12 +38,12 @@ class DashboardData:
 
     def query(self, panel: str, filters: Filters) -> dict[str, list[Any]]:
         """One panel as columns: {column name: [values...]}."""
-        _, sql = PANELS[panel]
-        result = self.client.query(sql(PARAMETERS), parameters=filters.parameters())
-        return {
-            name: [_jsonable(v) for v in column]
-            for name, column in zip(result.column_names, result.result_columns or [[]] * len(result.column_names), strict=True)
-        }
+        sql, parameters = PANELS[panel][1](PARAMETERS), filters.parameters()
+        result = self.client.query(sql, parameters=parameters)
+        if not result.column_names:  # an empty result carries no column names (chDB): ask for them
+            names = [row[0] for row in self.client.query(f"DESCRIBE ({sql})", parameters=parameters).result_rows]
+            return {name: [] for name in names}
+        return {name: [_jsonable(v) for v in column] for name, column in zip(result.column_names, result.result_columns, strict=True)}
 
     def known_values(self) -> dict[str, list[str]]:
         """Sources and languages present in the data (cached briefly: every request validates)."""

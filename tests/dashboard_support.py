@@ -56,3 +56,33 @@ def insert_alert(client, *, alert_id: str, source: str, state: str, started_at: 
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def expand_grafana_macros(sql: str, *, start: datetime, end: datetime, interval_s: int, values: dict[str, list[str]], q: str) -> str:
+    """What the ClickHouse plugin and Grafana's template engine send for concrete choices."""
+    def quoted(items: list[str]) -> str:
+        return ", ".join("'" + item.replace("\\", "\\\\").replace("'", "\\'") + "'" for item in items)
+
+    sql = sql.replace("$__fromTime_ms", f"fromUnixTimestamp64Milli({int(start.timestamp() * 1000)})")
+    sql = sql.replace("$__toTime_ms", f"fromUnixTimestamp64Milli({int(end.timestamp() * 1000)})")
+    sql = sql.replace("$__interval_s", str(interval_s))
+    sql = sql.replace("${q:sqlstring}", quoted([q]))
+    for name, chosen in values.items():
+        sql = sql.replace(f"${{{name}:singlequote}}", quoted(chosen))
+    assert "$" not in sql, sql
+    return sql
+
+
+def run_python(code: str, *args: str, timeout_s: float = 180) -> str:
+    """Runs `code` in a fresh interpreter (a chDB directory belongs to one process at a time)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = str(Path(__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {tests!r}); {code}", *args],
+        capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip().splitlines()[-1]

@@ -15,7 +15,7 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh, VariableSort
 
 from dashboards.queries import DIMENSIONS, FIXED_VALUES, GRAFANA, PANELS
 
@@ -61,13 +61,8 @@ def _variable(name: str) -> dashboard.QueryVariable | dashboard.CustomVariable:
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(VariableSort.ALPHABETICAL_ASC)
         )
-    return variable.label(name.capitalize()).multi(True).include_all(True).current(_all())
-
-
-def _all():
-    from grafana_foundation_sdk.models.dashboard import VariableOption
-
-    return VariableOption(selected=True, text="All", value="$__all")
+    everything = VariableOption(selected=True, text="All", value="$__all")
+    return variable.label(name.capitalize()).multi(True).include_all(True).current(everything)
 
 
 def _series(panel: str, *, stacked: bool = False, percent: bool = False, bars: bool = False) -> timeseries.Panel:
