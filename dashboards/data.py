@@ -16,8 +16,9 @@ from typing import Any
 from dashboards.filters import Filters
 from dashboards.queries import FILTER_VALUES_SQL, PANELS, PARAMETERS
 
-# Panels the page draws on every refresh (the documents table pages separately).
-PAGE_PANELS = tuple(name for name in PANELS if name != "documents")
+# Panels the page draws on every refresh; the documents table pages on its own and the models
+# in use come with the pipeline health (/api/dashboard/health).
+PAGE_PANELS = tuple(name for name in PANELS if name not in ("documents", "models_in_use"))
 KNOWN_VALUES_TTL_S = 5.0
 
 

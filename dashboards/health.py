@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from training.labels import TASKS
 from training.registry import Registry
 
 _TOTALS = {
@@ -44,8 +45,14 @@ class PipelineHealth:
 def model_figures(registry_dir, in_use: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """One entry per model version seen in the documents, with the registry's held-out figures."""
     registry = Registry(registry_dir)
+    seen: dict[tuple[str, str], tuple[int, int]] = {}  # (task, model) -> (documents, last seen)
+    for i, documents in enumerate(in_use["documents"]):
+        for task in TASKS:
+            key = (task, in_use[f"{task}_model"][i])
+            count, last = seen.get(key, (0, 0))
+            seen[key] = (count + documents, max(last, in_use["last_seen"][i]))
     rows = []
-    for task, name, documents, last_seen in zip(in_use["task"], in_use["model"], in_use["documents"], in_use["last_seen"], strict=True):
+    for (task, name), (documents, last_seen) in sorted(seen.items()):
         version = name.removeprefix(f"{task}-")
         entry: dict[str, Any] = {"task": task, "model": name, "documents": documents, "last_seen": last_seen, "evaluation": {}}
         try:

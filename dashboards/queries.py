@@ -49,7 +49,8 @@ class Dialect:
         return " AND ".join(self.in_filter(name, expr) for name, expr in DIMENSIONS.items())
 
     def bucket(self, column: str) -> str:
-        return f"toStartOfInterval({column}, toIntervalSecond({self.bucket_s}))"
+        # on DateTime (seconds), not DateTime64: measurably cheaper over a million rows
+        return f"toStartOfInterval(toDateTime({column}), toIntervalSecond({self.bucket_s}))"
 
 
 def _param_in(name: str, expr: str) -> str:
@@ -177,12 +178,12 @@ GROUP BY t ORDER BY t"""
 
 
 def models_in_use(d: Dialect) -> str:
+    """Which (sentiment, topic) model versions scored the documents in range."""
     return f"""
-SELECT task, model, count() AS documents, max(published_at) AS last_seen
+SELECT sentiment_model, topic_model, count() AS documents, max(published_at) AS last_seen
 FROM documents FINAL
-ARRAY JOIN ['sentiment', 'topic'] AS task, [sentiment_model, topic_model] AS model
 WHERE {_in_range(d)} AND {d.dims()}
-GROUP BY task, model ORDER BY task, model"""
+GROUP BY sentiment_model, topic_model ORDER BY sentiment_model, topic_model"""
 
 
 def alerts(d: Dialect) -> str:

@@ -11,11 +11,12 @@ SOURCES = ("acme-bank", "shop-north", "shop-south", "app-store", "wire-east", "w
 LANGS = ("en", "de", "fr")
 
 
-def populate(client, n: int, *, end: datetime, span: timedelta, prefix: str = "doc", offset: int = 0) -> None:
+def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[datetime, datetime] | None = None) -> None:
     """n documents spread evenly over [end - span, end): six sources, news and reviews alternate,
-    every tenth without a language, ~30% negative; ids `{prefix}-{offset + i}`."""
+    every tenth without a language, ~30% negative (85% for shop-south during `burst`); ids `doc-<i>`."""
+    burst_start, burst_end = burst or (end, end)
     expressions = {
-        "id": "concat({prefix:String}, '-', toString(number + {offset:UInt64}))",
+        "id": "concat('doc-', toString(number))",
         "source": f"{list(SOURCES)}[number % {len(SOURCES)} + 1]",
         "kind": "if(number % 2 = 0, 'news', 'review')",
         "lang": f"if(number % 10 = 9, NULL, {list(LANGS)}[number % {len(LANGS)} + 1])",
@@ -24,8 +25,9 @@ def populate(client, n: int, *, end: datetime, span: timedelta, prefix: str = "d
         "published_at": "{end:DateTime64(3, 'UTC')} - toIntervalMillisecond(intDiv(number * {span_ms:UInt64}, {n:UInt64}) + 1)",
         "enqueued_at": "published_at",
         "ingested_at": "published_at + toIntervalMillisecond(300)",
-        "text": "concat('Report ', toString(number), if(cityHash64(number) % 100 < 30, ': the service was terrible and shares fell', ': results were fine and customers were happy'))",
-        "sentiment": "multiIf(cityHash64(number) % 100 < 30, 'negative', cityHash64(number) % 100 < 60, 'neutral', 'positive')",
+        "text": "concat('Report ', toString(number), if(sentiment = 'negative', ': the service was terrible and shares fell', ': results were fine and customers were happy'))",
+        "sentiment": "multiIf(cityHash64(number) % 100 < if(source = 'shop-south' AND published_at >= {burst_start:DateTime64(3, 'UTC')}"
+        " AND published_at < {burst_end:DateTime64(3, 'UTC')}, 85, 30), 'negative', cityHash64(number) % 100 < 60, 'neutral', 'positive')",
         "sentiment_negative": "if(sentiment = 'negative', 0.6 + (number % 40) / 100, 0.1)",
         "sentiment_neutral": "if(sentiment = 'neutral', 0.8, 0.1)",
         "sentiment_positive": "1 - sentiment_negative - sentiment_neutral",
@@ -37,7 +39,7 @@ def populate(client, n: int, *, end: datetime, span: timedelta, prefix: str = "d
     select = ", ".join(f"{expressions[c]} AS {c}" for c in COLUMNS)
     client.command(
         f"INSERT INTO documents ({', '.join(COLUMNS)}) SELECT {select} FROM numbers({{n:UInt64}})",
-        parameters={"n": n, "prefix": prefix, "offset": offset, "end": end, "span_ms": int(span.total_seconds() * 1000)},
+        parameters={"n": n, "end": end, "span_ms": int(span.total_seconds() * 1000), "burst_start": burst_start, "burst_end": burst_end},
         settings={"async_insert": 0},
     )
 
