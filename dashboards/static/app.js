@@ -99,10 +99,10 @@ function renderNegativeShare(p, alerts) {
   const alertPoints = rows(alerts).map((a) => ({ value: [a.started_at, a.observed], alert: a, itemStyle: { color: a.state === "resolved" ? "#98a2b3" : a.state === "pending" ? "#f79009" : "#b42318" } }));
   opt.series = [
     { name: "band", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", tooltip: { show: false } },
-    { name: "baseline band (±2σ)", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_high == null ? null : x.band_high - x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", areaStyle: { color: "rgba(62,99,221,.12)" }, tooltip: { show: false } },
+    { name: "baseline band (±2σ)", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_high == null ? null : x.band_high - x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", color: "rgba(62,99,221,.35)", areaStyle: { color: "rgba(62,99,221,.12)" }, tooltip: { show: false } },
     { name: "baseline", type: "line", data: r.map((x) => [x.t, x.baseline]), symbol: "none", lineStyle: { type: "dashed", color: "#3e63dd", width: 1 } },
     { name: "negative share", type: "line", data: r.map((x) => [x.t, x.share]), color: COLORS.negative, showSymbol: r.length < 80, symbolSize: 5, lineStyle: { width: 2 } },
-    { name: "alerts", type: "scatter", data: alertPoints, symbol: "pin", symbolSize: 26, z: 5,
+    { name: "alerts", type: "scatter", data: alertPoints, symbol: "pin", symbolSize: 26, z: 5, color: "#b42318",
       tooltip: { trigger: "item", formatter: (e) => `${esc(e.data.alert.rule)} · ${esc(e.data.alert.group_key)}<br>${e.data.alert.state} since ${time(e.data.alert.started_at)}` } },
   ];
   opt.legend.data = ["negative share", "baseline", "baseline band (±2σ)", "alerts"];
@@ -142,7 +142,7 @@ function renderSentimentShare(name, p, dim) {
   opt.yAxis = { ...opt.yAxis, max: 1, axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } };
   opt.tooltip.valueFormatter = pct;
   opt.series = SENTIMENTS.map((s) => ({
-    name: s, type: "line", stack: "share", symbol: "none", color: COLORS[s], areaStyle: { opacity: 0.85 }, lineStyle: { width: 0 },
+    name: s, type: "line", stack: "share", showSymbol: ts.length < 3, color: COLORS[s], areaStyle: { opacity: 0.85 }, lineStyle: { width: 0 },
     data: ts.map((t) => [t, (totals[t][s] || 0) / totals[t].all]),
   }));
   chart(name, (t, e) => {
@@ -216,10 +216,11 @@ function renderKpis(page) {
 async function refreshHealth() {
   const h = await getJson("/api/dashboard/health", query());
   const p = h.pipeline;
-  $("kpi-throughput").textContent = p.error ? "?" : p.throughput_per_s == null ? "…" : p.throughput_per_s.toFixed(1);
-  $("kpi-lag").textContent = p.error ? "?" : fmt(p.consumer_lag);
-  $("kpi-dead").textContent = p.error ? "?" : fmt(p.dead_lettered);
-  $("kpi-consumed").textContent = p.error ? p.error : `of ${fmt(p.consumed)} consumed`;
+  $("kpi-throughput").textContent = p.error ? "n/a" : p.throughput_per_s == null ? "…" : p.throughput_per_s.toFixed(1);
+  $("kpi-lag").textContent = p.error ? "n/a" : fmt(p.consumer_lag);
+  $("kpi-dead").textContent = p.error ? "n/a" : fmt(p.dead_lettered);
+  $("kpi-consumed").textContent = p.error ? "worker metrics unreachable" : `of ${fmt(p.consumed)} consumed`;
+  $("kpi-consumed").title = p.error || "";
   table("table-models", [
     ["Task", (m) => `<td>${esc(m.task)}</td>`],
     ["Model", (m) => `<td>${esc(m.model)} ${m.current ? '<span class="pill positive">current</span>' : ""}${m.registry ? `<small> ${esc(m.registry)}</small>` : ""}</td>`],
