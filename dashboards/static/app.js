@@ -117,7 +117,7 @@ function renderNegativeShare(p, alerts) {
 
 function renderVolume(p) {
   const bySeries = {};
-  rows(p).forEach((x) => (bySeries[x.series] ??= []).push([x.t, x.documents]));
+  rows(p).forEach((x) => (bySeries[`${x.kind} / ${x.source}`] ??= []).push([x.t, x.documents]));
   const opt = baseOption();
   opt.series = Object.entries(bySeries).map(([name, data]) => ({ name, type: "bar", stack: "all", data, barMaxWidth: 14 }));
   chart("volume", (t, e) => {
@@ -268,9 +268,11 @@ async function postLabel(button) {
 
 function showError(err) { $("status").innerHTML = `<span class="error">${esc(err.message || err)}</span>`; }
 
+// Charts first: every request is served by the one store thread, so the documents table and the
+// health figures are asked for once the charts are drawn.
 async function refresh() {
   const started = performance.now();
-  const [page] = await Promise.all([getJson("/api/dashboard/panels", query()), refreshHealth(), loadDocuments()]);
+  const page = await getJson("/api/dashboard/panels", query());
   state.bucketMs = page.bucket_s * 1000;
   state.lastPage = page;
   const p = page.panels;
@@ -284,6 +286,7 @@ async function refresh() {
   renderTables(p);
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
   if (window.bloomwatch.firstRenderMs === null) window.bloomwatch.firstRenderMs = performance.now();
+  await Promise.all([refreshHealth(), loadDocuments()]);
   window.bloomwatch.refreshes += 1;
   document.body.dataset.refreshes = window.bloomwatch.refreshes;
   $("status").textContent = `updated ${new Date().toLocaleTimeString()} · ${page.bucket_s}s intervals · ${Math.round(performance.now() - started)} ms`;
