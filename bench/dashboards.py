@@ -72,7 +72,7 @@ def measure_render(url: str, loads: int, screenshot: tuple[str, Path] | None) ->
             renders.append(wait_for(driver, "window.bloomwatch.firstRenderMs", timeout_s=60) / 1000)
         if screenshot is not None:  # the last three hours, where the burst and its alert are
             driver.get(screenshot[0])
-            wait_for(driver, "window.bloomwatch.firstRenderMs", timeout_s=60)
+            wait_for(driver, "window.bloomwatch.refreshes >= 1", timeout_s=60)  # the tables and health too
             driver.save_screenshot(str(screenshot[1]))
         return renders
     finally:

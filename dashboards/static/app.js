@@ -100,7 +100,7 @@ function renderNegativeShare(p, alerts) {
   opt.series = [
     { name: "band", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", tooltip: { show: false } },
     { name: "baseline band (±2σ)", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_high == null ? null : x.band_high - x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", color: "rgba(62,99,221,.35)", areaStyle: { color: "rgba(62,99,221,.12)" }, tooltip: { show: false } },
-    { name: "baseline", type: "line", data: r.map((x) => [x.t, x.baseline]), symbol: "none", lineStyle: { type: "dashed", color: "#3e63dd", width: 1 } },
+    { name: "baseline", type: "line", data: r.map((x) => [x.t, x.baseline]), symbol: "none", color: "#3e63dd", lineStyle: { type: "dashed", width: 1 } },
     { name: "negative share", type: "line", data: r.map((x) => [x.t, x.share]), color: COLORS.negative, showSymbol: r.length < 80, symbolSize: 5, lineStyle: { width: 2 } },
     { name: "alerts", type: "scatter", data: alertPoints, symbol: "pin", symbolSize: 26, z: 5, color: "#b42318",
       tooltip: { trigger: "item", formatter: (e) => `${esc(e.data.alert.rule)} · ${esc(e.data.alert.group_key)}<br>${e.data.alert.state} since ${time(e.data.alert.started_at)}` } },
@@ -142,7 +142,7 @@ function renderSentimentShare(name, p, dim) {
   opt.yAxis = { ...opt.yAxis, max: 1, axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } };
   opt.tooltip.valueFormatter = pct;
   opt.series = SENTIMENTS.map((s) => ({
-    name: s, type: "line", stack: "share", showSymbol: ts.length < 3, color: COLORS[s], areaStyle: { opacity: 0.85 }, lineStyle: { width: 0 },
+    name: s, type: "line", stack: "share", symbol: "circle", showSymbol: ts.length < 3, color: COLORS[s], areaStyle: { opacity: 0.85 }, lineStyle: { width: 0 },
     data: ts.map((t) => [t, (totals[t][s] || 0) / totals[t].all]),
   }));
   chart(name, (t, e) => {
@@ -286,10 +286,9 @@ async function refresh() {
   renderTables(p);
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
   if (window.bloomwatch.firstRenderMs === null) window.bloomwatch.firstRenderMs = performance.now();
+  $("status").textContent = `updated ${new Date().toLocaleTimeString()} · ${page.bucket_s}s intervals · charts in ${Math.round(performance.now() - started)} ms`;
   await Promise.all([refreshHealth(), loadDocuments()]);
   window.bloomwatch.refreshes += 1;
-  document.body.dataset.refreshes = window.bloomwatch.refreshes;
-  $("status").textContent = `updated ${new Date().toLocaleTimeString()} · ${page.bucket_s}s intervals · ${Math.round(performance.now() - started)} ms`;
 }
 
 function schedule() {
