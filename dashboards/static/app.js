@@ -82,7 +82,7 @@ const baseOption = () => ({
   grid: { left: 48, right: 16, top: 30, bottom: 28 },
   tooltip: { trigger: "axis" },
   legend: { type: "scroll", top: 0, textStyle: { fontSize: 11 } },
-  xAxis: { type: "time", axisLabel: { hideOverlap: true } },
+  xAxis: { type: "time", min: state.lastPage && Math.floor(state.lastPage.from / state.bucketMs) * state.bucketMs, max: state.lastPage?.to, axisLabel: { hideOverlap: true } },
   yAxis: { type: "value", splitLine: { lineStyle: { color: "#f0f2f5" } } },
 });
 
