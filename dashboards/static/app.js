@@ -270,9 +270,9 @@ function showError(err) { $("status").innerHTML = `<span class="error">${esc(err
 
 // Charts first: every request is served by the one store thread, so the documents table and the
 // health figures are asked for once the charts are drawn.
-async function refresh() {
+async function refresh(pending = null) {
   const started = performance.now();
-  const page = await getJson("/api/dashboard/panels", query());
+  const page = await (pending ?? getJson("/api/dashboard/panels", query()));
   state.bucketMs = page.bucket_s * 1000;
   state.lastPage = page;
   const p = page.panels;
@@ -298,6 +298,7 @@ function schedule() {
 
 async function init() {
   readUrl();
+  const first = getJson("/api/dashboard/panels", query());  // asked for at once, beside the options
   const options = await getJson("/api/dashboard/options", new URLSearchParams());
   state.labelsUrl = options.labels_url;
   state.refreshS = options.refresh_s;
@@ -329,7 +330,7 @@ async function init() {
   $("next").addEventListener("click", () => { state.offset += PAGE_SIZE; loadDocuments().catch(showError); });
   $("table-documents").addEventListener("click", (e) => { if (e.target.dataset.id) postLabel(e.target); });
   window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
-  await refresh();
+  await refresh(first);
   schedule();
 }
 
