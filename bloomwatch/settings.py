@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     alerts_webhook_queue: int = 1000  # notifications waiting; the oldest is dropped beyond
     alerts_dashboard_url: str | None = None  # base of alert links; default: the worker's URL
 
+    # --- dashboards ---------------------------------------------------------------------------
+    dashboard_token: str | None = None  # when set, the dashboard page and API answer 401 without it
+    dashboard_host: str = "127.0.0.1"  # `bloomwatch dashboard` (server mode); embedded: the worker's address
+    dashboard_port: int = 6070
+
     @model_validator(mode="after")
     def _derive_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()

@@ -20,6 +20,7 @@ from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bloomwatch.settings import Settings
+from dashboards.embedded import mount_dashboard
 from streams import metrics
 from streams.documents_api import add_document_routes
 from streams.ingest import MAX_BODY_BYTES, DocumentIngest
@@ -147,6 +148,8 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
             await publisher.stop()
         processor.close()
         store.close()
+
+    mount_dashboard(app, settings, processor)  # GET /dashboard and /api/dashboard/*
 
     @app.page("/metrics")
     async def prometheus(web, request):

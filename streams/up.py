@@ -103,6 +103,7 @@ def _print_where_to_look(settings: Settings, logs) -> None:
     api = settings.worker_url
     console.print(
         "\n[bold]BloomWatch is up[/bold]\n"
+        f"  dashboard          {api}/dashboard\n"
         f"  documents stored   {api}/api/documents/count\n"
         f"  one document       {api}/api/documents/ID\n"
         f"  search documents   {api}/api/documents/search?q=&label=\n"
