@@ -188,14 +188,15 @@ GROUP BY sentiment_model, topic_model ORDER BY sentiment_model, topic_model"""
 
 
 def alerts(d: Dialect) -> str:
-    """Alerts overlapping the range (latest state of each: FINAL); a source filter keeps the
-    alerts of those sources and the ones not grouped by source."""
+    """Alerts overlapping the range (latest state of each: FINAL) that fired or are pending now (a
+    pending alert that never fired ends resolved with fired = false: noise, not an alert); a
+    source filter keeps the alerts of those sources and the ones not grouped by source."""
     source_of_group = "if(startsWith(group_key, 'source='), substring(group_key, 8), '')"
     return f"""
 SELECT alert_id, rule, group_key, state, severity, window_start, window_end, started_at, updated_at,
        resolved_at, acknowledged_by, observed, baseline
 FROM alerts FINAL
-WHERE started_at < {d.end} AND ifNull(resolved_at, now64(3)) >= {d.start}
+WHERE started_at < {d.end} AND ifNull(resolved_at, now64(3)) >= {d.start} AND (fired OR state = 'pending')
   AND ({source_of_group} = '' OR {d.in_filter("source", source_of_group)})
 ORDER BY started_at DESC LIMIT {ALERTS_LIMIT}"""
 

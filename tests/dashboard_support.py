@@ -49,9 +49,9 @@ def insert_alert(client, *, alert_id: str, source: str, state: str, started_at: 
     client.insert(
         "alerts",
         [[alert_id, "negative_share_spike", f"source={source}", state, "warning", started_at - timedelta(minutes=5),
-          started_at, started_at, updated_at, updated_at if state == "resolved" else None, None, 0.8, 0.3, 4.2, "{}"]],
+          started_at, started_at, updated_at, updated_at if state == "resolved" else None, None, 0.8, 0.3, 4.2, "{}", state != "pending"]],
         column_names=["alert_id", "rule", "group_key", "state", "severity", "window_start", "window_end", "started_at",
-                      "updated_at", "resolved_at", "acknowledged_by", "observed", "baseline", "statistic", "payload"],
+                      "updated_at", "resolved_at", "acknowledged_by", "observed", "baseline", "statistic", "payload", "fired"],
         settings={"async_insert": 0},
     )  # fmt: skip
 
