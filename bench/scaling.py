@@ -30,6 +30,8 @@ def _with_tokenizer(base: Path, scratch: Path) -> Path:
     if (base / "tokenizer.json").exists():
         return base
     out = scratch / base.name
+    if out.exists():
+        return out
     shutil.copytree(base, out)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(base.parent.parent / name, out / name)
