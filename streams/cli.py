@@ -2,12 +2,14 @@
 
 import typer
 
+from streams.label_cli import label_app
 from streams.publish_cli import register as register_publishing
 
 
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root CLI."""
     register_publishing(app)
+    app.add_typer(label_app, name="label")
     app.command()(worker)
     app.command()(up)
 
