@@ -121,7 +121,17 @@ def promote_model(task: str, version: str) -> None:
     typer.echo(f"{v.name} is now current: {v.path}")
 
 
+@models_app.command("rollback")
+def rollback_model(task: str) -> None:
+    """Undo the latest promotion of `task`: the previous current model serves again (hot reload)."""
+    v = _registry().rollback(task)
+    typer.echo(f"{v.name} is current again: {v.path}")
+
+
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root CLI."""
+    from training.retrain.cli import retrain
+
     app.command("train")(train)
+    app.command("retrain")(retrain)
     app.add_typer(models_app, name="models")
