@@ -31,17 +31,16 @@ def decide(current: Mapping[str, dict], candidate: Mapping[str, dict], margin: f
     max_drop = max(drops.values(), default=0.0)
     before = current.get(HOLDOUT, {}).get("acc")
     after = candidate.get(HOLDOUT, {}).get("acc")
-    worst = max(drops, key=drops.get) if drops else None
+    problems = []
     if not fixed:
-        reason, promote = "no fixed test split to check forgetting on", False
-    elif max_drop > margin:
-        reason, promote = f"{worst} accuracy fell {max_drop:.3f} (> margin {margin:.3f})", False
-    elif before is None or after is None:
-        reason, promote = "no held-out new labels to show an improvement on", False
+        problems.append("no fixed test split to check forgetting on")
+    problems += [f"{s} accuracy fell {d:.3f} (> margin {margin:.3f})" for s, d in sorted(drops.items()) if d > margin]
+    if before is None or after is None:
+        problems.append("no held-out new labels to show an improvement on")
     elif after <= before:
-        reason, promote = f"not better on the new-label holdout ({after:.3f} vs current {before:.3f})", False
-    else:
-        reason = (f"new-label holdout {before:.3f} -> {after:.3f}; fixed tests lose at most {max(max_drop, 0):.3f}"
-                  f" (margin {margin:.3f})")  # fmt: skip
-        promote = True
-    return GateResult(promote, reason, max_drop, before, after)
+        problems.append(f"not better on the new-label holdout ({after:.3f} vs current {before:.3f})")
+    if problems:
+        return GateResult(False, "; ".join(problems), max_drop, before, after)
+    reason = (f"new-label holdout {before:.3f} -> {after:.3f}; fixed tests lose at most {max(max_drop, 0):.3f}"
+              f" (margin {margin:.3f})")  # fmt: skip
+    return GateResult(True, reason, max_drop, before, after)

@@ -121,9 +121,20 @@ def retrain_options(parent: TrainOptions, current: ModelVersion, settings: Setti
     options.finetune.method = "lora"
     options.finetune.epochs = settings.retrain_epochs
     options.finetune.lr = settings.retrain_lr
+    options.finetune.patience = 2 * options.finetune.evals_per_epoch  # two epochs without a better val
     options.finetune.max_steps = None
     options.finetune.time_limit_s = None
     return options
+
+
+def rollback_row(task: str, *, undone: str, restored: str) -> dict[str, Any]:
+    """The audit row of `bloomwatch models rollback`."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "run_id": uuid.uuid4().hex, "task": task, "version": restored, "parent": undone, "trigger": "rollback",
+        "decision": "rolled_back", "reason": f"{undone} rolled back to {restored}", "labels_total": 0,
+        "labels_train": 0, "labels_holdout": 0, "replay_examples": 0, "metrics": {}, "started_at": now, "finished_at": now,
+    }  # fmt: skip
 
 
 def run_retrain(
