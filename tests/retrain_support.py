@@ -49,3 +49,18 @@ def train_current_model(registry: Registry, home: Path, data_file: Path) -> Mode
         finetune=FinetuneConfig(epochs=6, batch_size=16, lr=3e-3, max_len=32, patience=3),
     )
     return train_task(options=options, registry=registry, home=home)
+
+
+def accuracy(sentiment_url: str, examples: list[dict]) -> tuple[float, set[str]]:
+    """Accuracy of the served sentiment model on labelled examples, and the versions that answered."""
+    import asyncio
+
+    from classifiers.client import ClassifyClient
+
+    async def classify():
+        async with ClassifyClient(sentiment_url, "sentiment") as client:
+            return await client.classify([e["text"] for e in examples])
+
+    predictions = asyncio.run(classify())
+    correct = sum(p.label == e["label"] for p, e in zip(predictions, examples, strict=True))
+    return correct / len(examples), {p.model_version for p in predictions}

@@ -9,7 +9,6 @@ The fixed test split here is ~20 sentences (one is 5%), hence the wider gate mar
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import subprocess
@@ -19,11 +18,10 @@ import httpx
 import pytest
 from conftest import build_tiny_classifier
 from pipeline_support import Deployment, start_classifier, wait_until
-from retrain_support import SLANG, slang_examples, train_current_model, write_original_corpus
+from retrain_support import SLANG, accuracy, slang_examples, train_current_model, write_original_corpus
 
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
-from classifiers.client import ClassifyClient
 from streams.processes import bloomwatch_command
 from training.registry import Registry
 from training.retrain.job import is_holdout
@@ -74,16 +72,6 @@ def _served_version(deployment: Deployment) -> str:
     return httpx.get(f"{deployment.sentiment_url}/health", timeout=5).json()["model"]
 
 
-def _accuracy(deployment: Deployment, examples: list[dict]) -> tuple[float, set[str]]:
-    async def classify():
-        async with ClassifyClient(deployment.sentiment_url, "sentiment") as client:
-            return await client.classify([e["text"] for e in examples])
-
-    predictions = asyncio.run(classify())
-    correct = sum(p.label == e["label"] for p, e in zip(predictions, examples, strict=True))
-    return correct / len(examples), {p.model_version for p in predictions}
-
-
 def _publish_and_wait(deployment: Deployment, examples: list[dict], **fields) -> None:
     before = deployment.count()
     deployment.publish([{k: v for k, v in {**e, **fields}.items() if k != "label"} for e in examples])
@@ -99,7 +87,7 @@ def test_labels_on_new_vocabulary_retrain_and_the_promoted_model_is_served(world
     slang = slang_examples(N_LABELS)
     _publish_and_wait(deployment, slang)
     fresh = slang_examples(120, seed=99, prefix="fresh")
-    acc_before, served = _accuracy(deployment, fresh)
+    acc_before, served = accuracy(deployment.sentiment_url, fresh)
     assert served == {"sentiment-v1"}
 
     labels_file = tmp_path / "labels.jsonl"
@@ -119,7 +107,7 @@ def test_labels_on_new_vocabulary_retrain_and_the_promoted_model_is_served(world
     assert "sentiment: promoted v2" in retrain.stdout, retrain.stdout + retrain.stderr[-3000:]
     wait_until(lambda: _served_version(deployment) == "sentiment-v2", 60, "the classifier to hot-reload v2")
 
-    acc_after, served = _accuracy(deployment, fresh)
+    acc_after, served = accuracy(deployment.sentiment_url, fresh)
     assert served == {"sentiment-v2"}
     assert acc_after >= acc_before + 0.2, (acc_before, acc_after)
     _publish_and_wait(deployment, fresh)
