@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 from datetime import UTC, datetime, timedelta
 
@@ -61,8 +62,6 @@ def world(kafka_broker, tmp_path_factory):
 
 
 def _cli(deployment: Deployment, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    import os
-
     return subprocess.run(
         bloomwatch_command(*args), env={**os.environ, **deployment.env}, capture_output=True, text=True, timeout=timeout
     )
