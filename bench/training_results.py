@@ -1,6 +1,6 @@
-"""Copy the figures of the current sentiment and topic models into bench/results.json.
+"""Copy the figures of the current base, sentiment and topic models into bench/results.json.
 
-Run after `bloomwatch train --task sentiment` and `--task topic`; reads the registry those runs
+Run after `bloomwatch pretrain`, `bloomwatch train --task sentiment` and `--task topic`; reads the registry those runs
 wrote (BLOOMWATCH_HOME / BLOOMWATCH_REGISTRY_DIR) and read-modify-writes the shared flat JSON,
 keeping every other benchmark's keys.
 
@@ -13,10 +13,18 @@ import json
 from pathlib import Path
 
 from bloomwatch.settings import get_settings
-from training.registry import Registry
+from training.registry import BASE, Registry
 
 RESULTS = Path(__file__).with_name("results.json")
-MODEL_KEYS = {"sentiment": {"reviews_mr": ("acc",), "finance_fpb": ("acc", "macro_f1")}, "topic": {"news_agnews": ("acc",)}}
+MODEL_KEYS = {
+    "sentiment": {"reviews_mr": ("acc",), "reviews_imdb": ("acc",), "finance_fpb": ("acc", "macro_f1"), "tweets_tweeteval": ("acc",)},
+    "topic": {"news_agnews": ("acc",)},
+}
+PRETRAIN_KEYS = {"tokens": "tokens_seen", "hours": "hours", "tokens_per_s": "tokens_per_s", "heldout_perplexity": "heldout_perplexity"}
+
+
+def _negative_recall(metrics: dict) -> float:
+    return round(metrics["per_class"]["negative"]["recall"], 4)
 
 
 def collect(registry: Registry) -> dict[str, float]:
@@ -32,7 +40,18 @@ def collect(registry: Registry) -> dict[str, float]:
                 figures[f"model.{task}.{dataset}.{name}"] = round(metrics["test"][dataset][name], 4)
                 figures[f"baseline.{dataset}.{name}"] = round(metrics["baseline_tfidf_lr"][dataset][name], 4)
         figures[f"train.{task}.minutes"] = round(metrics["timings"]["total_s"] / 60, 1)
+        figures[f"finetune.{task}.minutes"] = round(metrics["timings"]["finetune_s"] / 60, 1)
+        if task == "sentiment":
+            figures["model.sentiment.tweets_tweeteval.negative_recall"] = _negative_recall(metrics["test"]["tweets_tweeteval"])
+            figures["baseline.tweets_tweeteval.negative_recall"] = _negative_recall(metrics["baseline_tfidf_lr"]["tweets_tweeteval"])
+            rates = [v for split in metrics["robustness"].values() for k, v in split.items() if k.startswith("flip_")]
+            figures["robust.sentiment.max_flip_rate"] = round(max(rates), 4)
         print(f"{task}: {version.path}")
+    base = registry.current(BASE)
+    if base is not None:
+        for key, name in PRETRAIN_KEYS.items():
+            figures[f"pretrain.{key}"] = round(base.metrics[name], 4)
+        print(f"base: {base.path}")
     return figures
 
 

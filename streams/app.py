@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bloomwatch.settings import Settings
 from streams import metrics
+from streams.documents_api import add_document_routes
 from streams.ingest import MAX_BODY_BYTES, document_ingest, label_ingest
 from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
@@ -116,6 +117,8 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
         except ValueError:
             return web.json({"error": "window_minutes must be an integer"}, status=400)
         return web.json(await processor.run_store(processor.store.stats, window))
+
+    add_document_routes(app, store, processor.run_store)  # GET /api/documents/{id}, /api/documents/search
 
     publisher = Publisher(settings.kafka_bootstrap, settings)
     ingest_documents, ingest_labels = document_ingest(publisher), label_ingest(publisher)

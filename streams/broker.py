@@ -6,14 +6,14 @@ stopped (the demo, the tests and CI all use it); this class only drives it from 
 """
 
 import subprocess
+import sys
+from collections import deque
 from pathlib import Path
 
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "kafka.sh"
-
-
 
 
 class KafkaBroker:
@@ -52,16 +52,21 @@ class KafkaBroker:
         )
 
     def start(self) -> str:
-        """Start (fetching jars and formatting on first use) and return once clients can connect."""
-        result = self._script(
-            "start",
-            "--port", str(self.port),
-            "--controller-port", str(self.controller_port),
-            "--timeout", str(int(self.start_timeout_s)),
-            timeout=self.start_timeout_s + 300,  # first use also downloads the jars
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"Kafka broker did not start (log: {self.log_path}):\n{result.stderr[-4000:]}")
+        """Start (fetching jars and formatting on first use) and return once clients can connect.
+
+        The script's progress lines (what the first use downloads, where the broker runs) are
+        passed on to stderr as they come, so a 30-second first fetch does not look like a hang.
+        """
+        command = [str(KAFKA_SCRIPT), "start", "--dir", str(self.home), "--port", str(self.port),
+                   "--controller-port", str(self.controller_port), "--timeout", str(int(self.start_timeout_s))]  # fmt: skip
+        tail: deque[str] = deque(maxlen=40)
+        with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as script:
+            for line in script.stderr:
+                tail.append(line)
+                sys.stderr.write(line)
+            returncode = script.wait(timeout=self.start_timeout_s + 300)  # first use also downloads the jars
+        if returncode != 0:
+            raise RuntimeError(f"Kafka broker did not start (log: {self.log_path}):\n{''.join(tail)}")
         return self.bootstrap
 
     def stop(self, timeout_s: float = 60) -> None:

@@ -3,6 +3,7 @@
 import typer
 
 from streams.label_cli import label_app
+from streams.documents_cli import register as register_documents
 from streams.publish_cli import register as register_publishing
 
 
@@ -10,8 +11,10 @@ def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root CLI."""
     register_publishing(app)
     app.add_typer(label_app, name="label")
+    register_documents(app)
     app.command()(worker)
     app.command()(up)
+    app.command()(status)
 
 
 def worker(
@@ -41,3 +44,30 @@ def up(
     from streams.up import run_up
 
     run_up(duration_s=duration, limit=limit, rate=rate, keep_broker=keep_broker)
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="print the status as JSON")) -> None:
+    """What is running and where: Kafka, each classifier (model version), the worker; documents
+    stored and dead-lettered, consumer lag. Exit code 1 when a component is down."""
+    import json
+
+    from bloomwatch.settings import get_settings
+    from streams.status import collect_status
+
+    report = collect_status(get_settings())
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for c in report.components:
+            typer.echo(f"{c.name:<21} {'running' if c.running else 'DOWN':<8} {c.where}  {c.detail}".rstrip())
+        stored = "unknown" if report.documents_stored is None else report.documents_stored
+        dead = "unknown" if report.dead_lettered is None else report.dead_lettered
+        lag = "unknown" if report.consumer_lag is None else sum(report.consumer_lag.values())
+        per_topic = ", ".join(f"{topic} {n}" for topic, n in (report.consumer_lag or {}).items())
+        typer.echo(f"{'documents stored':<21} {stored}  in {report.store}")
+        typer.echo(f"{'dead-lettered':<21} {dead}")
+        typer.echo(f"{'consumer lag':<21} {lag}" + (f"  ({per_topic})" if per_topic else ""))
+        typer.echo(f"{'logs':<21} {report.logs}")
+        for problem in report.problems:
+            typer.echo(f"  ! {problem}")
+    raise typer.Exit(0 if report.all_running else 1)

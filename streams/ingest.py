@@ -8,10 +8,13 @@ Request: a JSON array of documents, or {"documents": [...]}. Each document is ro
 `kind` (news -> news topic, review -> reviews topic) and validated with `Document`, like every
 other publishing path. `POST /labels` takes the same shapes ({"labels": [...]}) and also a single
 LabelEvent object (the dashboard's one-click label correction); ids in its response are document ids.
-Response (JSON): {"accepted": n, "accepted_ids": [...], "rejected": [{"index", "id", "reason",
-"retryable"}]}, status 200 when the batch was read (even if some documents were rejected), 400
-when the body is not such a batch, 413 when it holds more than `max_batch` documents, 503 when
-Kafka took none of the valid documents (retry later).
+Bulk semantics, like a search engine's bulk API: each document is accepted or rejected on its own,
+and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [...], "rejected":
+[{"index", "id", "reason", "retryable"}]}, with the status a client can act on:
+- 200: at least one document was accepted (check `rejected` for the others), or the batch was empty;
+- 422: none was accepted and none can be retried: every document is invalid (fix, do not resend);
+- 503: none was accepted because Kafka did not take the valid ones (`retryable`: resend later);
+- 400: the body is not such a batch; 413: it holds more than `max_batch` documents.
 """
 
 import json
@@ -62,9 +65,16 @@ class BatchIngest:
             {"index": r.position, "id": r.id, "reason": r.reason, "retryable": r.retryable}
             for r in result.rejected
         ]
-        kafka_down = not result.accepted and any(rejection.retryable for rejection in result.rejected)
         payload = {"accepted": len(result.accepted), "accepted_ids": result.accepted, "rejected": rejected}
-        return web.json_response(payload, status=503 if kafka_down else 200)
+        return web.json_response(payload, status=_status(result))
+
+
+def _status(result: PublishResult) -> int:
+    if result.accepted or not result.rejected:
+        return 200
+    if any(rejection.retryable for rejection in result.rejected):
+        return 503  # Kafka refused: the same request may succeed later
+    return 422  # every document is invalid: resending it cannot help
 
 
 def document_ingest(publisher: Publisher) -> BatchIngest:

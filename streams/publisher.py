@@ -40,10 +40,10 @@ class PublishResult:
     rejected: list[Rejection] = field(default_factory=list)
 
 
-def validation_reason(error: ValidationError, what: str = "document") -> str:
+def validation_reason(error: ValidationError, root: str = "document") -> str:
     """One line per problem, each naming the field: what a publisher needs to fix the record."""
     return "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc']) or what}: {problem['msg']}"
+        f"{'.'.join(str(part) for part in problem['loc']) or root}: {problem['msg']}"
         for problem in error.errors(include_url=False)
     )
 

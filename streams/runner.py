@@ -14,7 +14,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     from classifiers.client import ClassifyClient
     from streams.app import create_app
     from streams.store import DocumentStore
-    from streams.topics import ensure_topics, topic_specs
+    from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator
 
     settings = get_settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per classify request otherwise
@@ -22,6 +22,9 @@ def run_worker(*, loglevel: str = "info") -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings)))
+    waited = loop.run_until_complete(wait_for_group_coordinator(settings.kafka_bootstrap, settings.worker_group))
+    if waited > 0.5:
+        print(f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)", flush=True)
     store = DocumentStore(settings.clickhouse_dsn)
     store.ensure_schema()
     sentiment = ClassifyClient(settings.sentiment_url, "sentiment")

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bloomwatch.settings import get_settings
-from training.labels import labels_for
+from training.labels import TASK_LABELS, labels_for
 
 DocumentKind = Literal["news", "review"]
 
@@ -35,6 +35,58 @@ class Document(BaseModel):
         if len(text) > limit:
             raise ValueError(f"text has {len(text)} characters; the limit is {limit} (BLOOMWATCH_MAX_TEXT_CHARS)")
         return text
+
+
+class TaskScore(BaseModel):
+    """One classifier's verdict on a stored document."""
+
+    label: str
+    probs: dict[str, float]
+    model: str  # registry version that scored it, e.g. sentiment-v3
+
+
+class StoredDocument(Document):
+    """A row of `documents` as the read API and `bloomwatch documents` return it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enqueued_at: AwareDatetime  # Kafka record timestamp
+    ingested_at: AwareDatetime  # when the worker wrote the row
+    sentiment: TaskScore
+    topic: TaskScore
+
+    @field_validator("text")
+    @classmethod
+    def _text_is_classifiable(cls, text: str) -> str:
+        """Replaces Document's check: a stored text is returned as stored, whatever today's limit."""
+        return text
+
+
+ALL_LABELS = tuple(label for labels in TASK_LABELS.values() for label in labels)
+
+
+class DocumentQuery(BaseModel):
+    """A document search (`GET /api/documents/search`, `bloomwatch documents search`); all filters AND.
+
+    `q` is a case-insensitive substring of the text; `from`/`to` bound `published_at` (from
+    inclusive, to exclusive); `label` is a sentiment or topic label (the two sets are disjoint).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    q: str | None = Field(default=None, min_length=1, max_length=1000)
+    source: str | None = Field(default=None, min_length=1, max_length=256)
+    kind: DocumentKind | None = None
+    since: AwareDatetime | None = Field(default=None, alias="from")
+    until: AwareDatetime | None = Field(default=None, alias="to")
+    label: Literal[ALL_LABELS] | None = None  # type: ignore[valid-type]
+    limit: int = Field(default=50, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> "DocumentQuery":
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("`from` must be before `to`")
+        return self
 
 
 class LabelEvent(BaseModel):

@@ -17,7 +17,7 @@ from typing import Any
 import clickhouse_connect
 
 from classifiers.types import Prediction
-from streams.schemas import Document
+from streams.schemas import Document, DocumentQuery, StoredDocument, TaskScore
 from training.labels import TASK_LABELS
 
 TABLE = "documents"
@@ -116,6 +116,37 @@ class DocumentStore:
             )
         return {row[0]: int(row[1]) for row in result.result_rows}
 
+    def get_document(self, document_id: str) -> StoredDocument | None:
+        """The stored version of one document (the latest, after deduplication), or None."""
+        rows = self.client.query(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} FINAL WHERE id = {{id:String}} LIMIT 1",
+            parameters={"id": document_id},
+        ).result_rows
+        return _stored_document(rows[0]) if rows else None
+
+    def search_documents(self, query: DocumentQuery) -> list[StoredDocument]:
+        """Documents matching every filter of `query`, newest `published_at` first.
+
+        Each filter is a fixed SQL fragment with a server-side parameter: no user text is ever
+        spliced into the SQL.
+        """
+        filters = {
+            "q": "positionCaseInsensitiveUTF8(text, {q:String}) > 0",
+            "source": "source = {source:String}",
+            "kind": "kind = {kind:String}",
+            "since": "published_at >= {since:DateTime64(3, 'UTC')}",
+            "until": "published_at < {until:DateTime64(3, 'UTC')}",
+            "label": "(sentiment = {label:String} OR topic = {label:String})",
+        }
+        parameters = {name: getattr(query, name) for name in filters if getattr(query, name) is not None}
+        where = " AND ".join(filters[name] for name in parameters) or "1"
+        rows = self.client.query(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} FINAL WHERE {where}"
+            " ORDER BY published_at DESC, id LIMIT {limit:UInt32}",
+            parameters={**parameters, "limit": query.limit},
+        ).result_rows
+        return [_stored_document(row) for row in rows]
+
     def latency_quantiles(self, since: datetime, quantiles: Sequence[float] = (0.5, 0.99)) -> dict[str, float]:
         """Publish (Kafka timestamp) -> stored latency over rows enqueued since `since`."""
         qs = ", ".join(str(q) for q in quantiles)
@@ -154,3 +185,21 @@ class DocumentStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _stored_document(row: Sequence[Any]) -> StoredDocument:
+    """A `documents` row (COLUMNS order) as the read API's model."""
+    values = dict(zip(COLUMNS, row, strict=True))
+
+    def score(task: str) -> TaskScore:
+        probs = {label: float(values[f"{task}_{label}"]) for label in TASK_LABELS[task]}
+        return TaskScore(label=values[task], probs=probs, model=values[f"{task}_model"])
+
+    fields = {name: values[name] for name in ("id", "source", "kind", "lang", "url", "metadata", "text")}
+    times = {name: _as_utc(values[name]) for name in ("published_at", "enqueued_at", "ingested_at")}
+    return StoredDocument(**fields, **times, sentiment=score("sentiment"), topic=score("topic"))
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """clickhouse-connect may hand back naive datetimes for UTC columns; the model wants aware ones."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

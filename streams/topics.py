@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError, for_code
 
 from bloomwatch.settings import Settings
 
@@ -85,5 +85,29 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float
             if counts.get(name) != spec.partitions:
                 log.warning("topic %s has %s partitions; settings ask for %d", name, counts.get(name), spec.partitions)
         return counts
+    finally:
+        await admin.close()
+
+
+async def wait_for_group_coordinator(bootstrap: str, group: str, timeout_s: float = 60) -> float:
+    """Return once the broker can coordinate `group`: the seconds it took.
+
+    A freshly started broker creates its `__consumer_offsets` topic on the first group request;
+    until then it answers GroupCoordinatorNotAvailable, which aiokafka's consumer logs as an ERROR
+    although it is only start-up. Asking first keeps the worker's log honest.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bloomwatch-coordinator")
+    await admin.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        while True:
+            try:
+                await admin.find_coordinator(group)
+                return loop.time() - started
+            except GroupCoordinatorNotAvailableError:
+                if loop.time() - started > timeout_s:
+                    raise
+                await asyncio.sleep(0.2)
     finally:
         await admin.close()

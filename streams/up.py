@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import httpx
 from rich.console import Console
 
+from bloomwatch.progress import progress_bar
 from bloomwatch.settings import Settings, get_settings
 from streams.broker import KafkaBroker
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
@@ -106,11 +107,15 @@ def _print_where_to_look(settings: Settings, logs) -> None:
     console.print(
         "\n[bold]BloomWatch is up[/bold]\n"
         f"  documents stored   {api}/api/documents/count\n"
+        f"  one document       {api}/api/documents/ID\n"
+        f"  search documents   {api}/api/documents/search?q=&label=\n"
+        "  what runs, lag     bloomwatch status\n"
         f"  stats              {api}/api/stats\n"
         f"  ingest (POST)      {api}/documents\n"
         f"  Prometheus         {api}/metrics\n"
-        f"  labels (POST)      {api}/labels; what to label next: bloomwatch label queue --task sentiment\n"
-        f"  retraining audit   {api}/api/model-versions (schedule {settings.retrain_cron!r}; log {logs / 'retrain.log'})\n"
+        f"  labels (POST)      {api}/labels\n"
+        "  what to label      bloomwatch label queue --task sentiment\n"
+        f"  retraining audit   {api}/api/model-versions\n"
         f"  classifiers        {settings.sentiment_url}/classify, {settings.topic_url}/classify\n"
         f"  ClickHouse         {settings.clickhouse_dsn} (owned by the worker while it runs)\n"
         f"  model registry     {settings.registry_dir}\n"
@@ -131,12 +136,12 @@ async def _demo(
         baseline = await _stored(api)
         demo = asyncio.create_task(run_demo_stream(publisher, rate_per_s=rate, limit=limit, settings=settings))
         try:
-            with console.status("demo stream") as status:
+            with progress_bar(total=limit, desc="demo: documents stored", unit="doc") as bar:
                 while True:
                     await asyncio.sleep(1.0)
                     stored = await _stored(api) - baseline
                     elapsed = time.monotonic() - started
-                    status.update(f"demo stream: {stored} documents stored in {elapsed:.0f}s")
+                    bar.update(max(0, stored - bar.n))
                     if dead := [child.name for child in children if not child.alive()]:
                         raise RuntimeError(f"{', '.join(dead)} exited; see {settings.home / 'logs'}")
                     if demo.done() and demo.exception():

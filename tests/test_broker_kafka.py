@@ -1,6 +1,9 @@
 """The repo's own Kafka broker: starts, serves real clients, creates topics, stops cleanly."""
 
 import asyncio
+import os
+import re
+import subprocess
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -8,7 +11,7 @@ from kafka_consume import unique_topics
 
 from bloomwatch.settings import Settings
 from bloomwatch.net import free_port
-from streams.broker import KafkaBroker
+from streams.broker import KAFKA_SCRIPT, KafkaBroker
 from streams.topics import ensure_topics, topic_specs
 
 pytestmark = pytest.mark.kafka
@@ -48,3 +51,19 @@ def test_topics_created_with_configured_partitions_and_idempotent(kafka_broker):
     expected = {spec.name: 3 for spec in specs}
     assert first == expected
     assert again == expected
+
+
+def test_fetch_says_what_it_downloads_and_keeps_maven_inside_the_project(tmp_path):
+    """Into a fresh lib dir with HOME elsewhere: Maven's cache is the project's .kafka/m2 (already
+    filled by `scripts/kafka.sh fetch` in scripts/test.sh), never ~/.m2, and the output is plain."""
+    home, lib = tmp_path / "user-home", tmp_path / "lib"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "BLOOMWATCH_KAFKA_LIB": str(lib)}
+    result = subprocess.run([str(KAFKA_SCRIPT), "fetch"], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "fetching Apache Kafka 4.4.0 (the kafka_2.13 broker and its runtime jars" in result.stderr
+    assert f"into {lib}; Maven's cache: {KAFKA_SCRIPT.parents[1] / '.kafka' / 'm2'}" in result.stderr
+    assert re.search(r"fetched \d+ jars \(\d+M\) in \d+s", result.stderr), result.stderr
+    assert "\x1b" not in result.stderr + result.stdout
+    assert any(jar.name.startswith("kafka_2.13-") for jar in lib.glob("*.jar"))
+    assert not list(home.iterdir()), "Maven wrote into HOME"

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from pipeline_support import wait_until
+from test_progress_logs import assert_plain_log
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker
 from streams.processes import bloomwatch_command
@@ -20,9 +21,12 @@ pytestmark = pytest.mark.kafka
 
 @pytest.fixture
 def up_env(tiny_registry, tmp_path):
-    """A fresh home on free ports; the registry already holds models, so `up` does not train."""
+    """A fresh home on free ports; the registry already holds models, so `up` does not train.
+    HOME is an empty directory: nothing may write outside the project and BLOOMWATCH_HOME."""
     kafka_port = free_port()
+    (tmp_path / "user-home").mkdir()
     env = {
+        "HOME": str(tmp_path / "user-home"),
         "BLOOMWATCH_HOME": str(tmp_path / "home"),
         "BLOOMWATCH_REGISTRY_DIR": str(tiny_registry.root),
         "BLOOMWATCH_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
@@ -66,6 +70,20 @@ def test_up_with_a_limit_stores_the_demo_documents_and_stops_everything(up_env):
     assert "150 documents published and stored" in output, output[-2000:]
     assert _broker_stopped(up_env)
     assert _stored(up_env) == 150
+    _assert_clean_logs(Path(up_env["BLOOMWATCH_HOME"]), output)
+    assert not list(Path(up_env["HOME"]).iterdir()), "state written outside BLOOMWATCH_HOME"
+
+
+def _assert_clean_logs(home: Path, output: str) -> None:
+    """Every log a clean run leaves (ours, the worker's, the classifiers', Kafka's) and the output
+    itself, written to a pipe: readable lines, no escape codes or redrawn bars, no ERROR, no traceback."""
+    paths = [*home.glob("logs/*.log"), *home.glob("kafka/*.log")]  # kafka/data/**/*.log are Kafka's segments
+    logs = {path: path.read_text(errors="replace") for path in paths}
+    assert {"worker.log", "classifier-sentiment.log", "classifier-topic.log", "server.log"} <= {p.name for p in logs}
+    for path, text in {**logs, Path("<output of up>"): output}.items():
+        assert_plain_log(text)
+        for line in text.splitlines():
+            assert "ERROR" not in line and "Traceback" not in line, f"{path}: {line}"
 
 
 @pytest.mark.slow

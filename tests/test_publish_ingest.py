@@ -69,3 +69,15 @@ def test_post_documents_returns_accepted_and_rejected(kafka_broker, ingest_serve
 
     assert httpx.post(f"{url}/documents", content=b"{oops", timeout=10).status_code == 400
     assert httpx.post(f"{url}/documents", json={"docs": []}, timeout=10).status_code == 400
+
+
+def test_post_documents_answers_422_when_every_document_is_invalid(ingest_server):
+    url, _ = ingest_server
+    batch = [{"id": "bad-1", "source": "api", "kind": "blog", "text": "x"}, {"id": "bad-2", "source": "api", "kind": "news"}]
+
+    response = httpx.post(f"{url}/documents", json=batch, timeout=30)
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["accepted"] == 0 and [item["id"] for item in body["rejected"]] == ["bad-1", "bad-2"]
+    assert httpx.post(f"{url}/documents", json=[], timeout=10).status_code == 200  # nothing to do is not an error

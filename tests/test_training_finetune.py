@@ -77,3 +77,55 @@ def test_merged_adapter_model_equals_adapter_logits(tokenizer, method):
 def test_prefix_tuning_cannot_be_merged(tokenizer):
     with pytest.raises(ValueError, match="cannot be merged"):
         merge_for_serving(classifier(tokenizer), "prefix")
+
+
+def test_binary_dataset_examples_leave_the_absent_class_untouched(tokenizer):
+    """Loss masking: an example from a dataset without `neutral` sends no gradient to the neutral logit."""
+    from training.finetune import allowed_labels
+
+    binary = [e for e in keyword_examples(60, source="binary") if e.label != "neutral"]
+    three = keyword_examples(30, seed=1, source="three")
+    mask = allowed_labels(binary + three, LABELS)
+    assert mask[: len(binary)].tolist() == [[True, False, True]] * len(binary)
+    assert mask[len(binary) :].all()
+
+    model = classifier(tokenizer)
+    config = FinetuneConfig(epochs=1, batch_size=len(binary), lr=1e-3, max_steps=1, evals_per_epoch=1, patience=5)
+    before = model.score.weight.detach().clone()
+    finetune(model, tokenizer, binary, binary[:6], LABELS, config, device="cpu", progress=False)
+    # AdamW with weight decay 0.01 only shrinks the untouched row; the gradient-driven rows move far more
+    moved = (model.score.weight.detach() - before).abs().sum(dim=1)
+    assert moved[1] < 1e-3 * moved[0] + 1e-5 and moved[0] > 0 and moved[2] > 0
+
+
+def test_training_fine_tunes_from_the_registered_base(tmp_path, monkeypatch):
+    """With a base in models/base (bloomwatch pretrain), `train` starts from it instead of pre-training."""
+    import json as _json
+
+    from bloomwatch.settings import get_settings
+    from training.pipeline import TrainOptions, train_task
+    from training.pretrain import PretrainConfig
+    from training.registry import BASE, Registry
+
+    monkeypatch.setenv("BLOOMWATCH_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    registry = Registry(tmp_path / "models")
+
+    def save_base(directory):
+        torch.manual_seed(0)
+        BloomForCausalLM(bloom_config("tiny", tokenizer_for_base)).save_pretrained(directory)
+        tokenizer_for_base.save_pretrained(directory)
+
+    from transformers import BloomForCausalLM
+
+    tokenizer_for_base = train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
+    base = registry.register(BASE, save_base, manifest={"kind": "pretrained-here"}, metrics={"tokens_seen": 1234})
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("\n".join(_json.dumps({"text": e.text, "label": e.label}) for e in keyword_examples(200)))
+    options = TrainOptions(task="sentiment", data_file=data, baseline=False, progress=False,
+                           pretrain=PretrainConfig(steps=1), finetune=FinetuneConfig(max_steps=3, max_len=32))  # fmt: skip
+    version = train_task(options=options, registry=registry, home=tmp_path)
+    get_settings.cache_clear()
+    assert version.manifest["base"]["kind"] == "registered-base"
+    assert version.manifest["base"]["dir"] == str(base.path) and version.manifest["base"]["tokens_seen"] == 1234
+    assert not (tmp_path / "pretrained").exists()  # nothing was pre-trained on the spot

@@ -1,18 +1,26 @@
-"""Tokenizer training and causal-LM pre-training on a real (tiny) BLOOM."""
+"""Tokenizer training, causal-LM pre-training (resumable) and the registered base, on real tiny BLOOMs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
+import torch
 from transformers import BloomForCausalLM
 
 from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
 from training.modeling import bloom_config
-from training.pretrain import PretrainConfig, pack_texts, pretrain
+from training.pretrain import CHECKPOINT, PretrainConfig, pack_texts, pretrain
 from training.tokenizer import train_bpe_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_tokenizer_bloom_special_ids_and_lossless_bytes():
-    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(200)], vocab_size=300)
+    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(200)], vocab_size=300, lowercase=False)
     assert [tokenizer.convert_tokens_to_ids(t) for t in ("<unk>", "<s>", "</s>", "<pad>")] == [0, 1, 2, 3]
     assert tokenizer.pad_token_id == 3 and len(tokenizer) <= 300
     text = "Café déjà vu — ünseen wörds 😀"
@@ -20,11 +28,82 @@ def test_tokenizer_bloom_special_ids_and_lossless_bytes():
     assert tokenizer.unk_token_id not in tokenizer(text)["input_ids"]
 
 
+def test_default_tokenizer_gives_letter_case_no_label_signal(tmp_path):
+    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(200)], vocab_size=300)
+    assert tokenizer("The Phone Was GREAT")["input_ids"] == tokenizer("the phone was great")["input_ids"]
+    tokenizer.save_pretrained(tmp_path)  # the normaliser travels with the model to every engine
+    from transformers import AutoTokenizer
+
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert reloaded("SUPERB Hotel")["input_ids"] == reloaded("superb hotel")["input_ids"]
+
+
+def _tiny(texts):
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=300)
+    torch.manual_seed(0)
+    return tokenizer, BloomForCausalLM(bloom_config("tiny", tokenizer))
+
+
 def test_pretraining_lowers_the_loss():
     texts = [e.text for e in keyword_examples(300)]
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=300)
+    tokenizer, model = _tiny(texts)
     blocks = pack_texts(texts, tokenizer, seq_len=32)
     assert blocks.shape[1] == 32 and (blocks == tokenizer.eos_token_id).any()
-    model = BloomForCausalLM(bloom_config("tiny", tokenizer))
-    losses = pretrain(model, tokenizer, texts, PretrainConfig(steps=40, seq_len=32, batch_size=8, lr=3e-3), device="cpu", progress=False)
-    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+    result = pretrain(model, blocks, PretrainConfig(steps=40, seq_len=32, batch_size=8, lr=3e-3), device="cpu", progress=False)
+    assert result.complete and result.steps_done == 40
+    assert sum(result.losses[-5:]) / 5 < 0.8 * sum(result.losses[:5]) / 5
+
+
+def test_time_budget_stops_and_a_rerun_continues_the_same_curve(tmp_path):
+    """Stopped by its budget then resumed, a run ends with the weights and loss curve of an uninterrupted one."""
+    texts = [e.text for e in keyword_examples(300)]
+    tokenizer, _ = _tiny(texts)
+    blocks = pack_texts(texts, tokenizer, seq_len=32)
+    config = PretrainConfig(steps=30, seq_len=32, batch_size=8, lr=3e-3)
+
+    def fresh():
+        torch.manual_seed(0)
+        return BloomForCausalLM(bloom_config("tiny", tokenizer))
+
+    straight = pretrain(fresh(), blocks, config, device="cpu", progress=False)
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    stopped = pretrain(fresh(), blocks, PretrainConfig(**{**config.__dict__, "time_limit_s": 0.0}), run_dir=run_dir, device="cpu", progress=False)
+    assert not stopped.complete and stopped.steps_done < 30 and (run_dir / CHECKPOINT).exists()
+    resumed_model = fresh()
+    resumed = pretrain(resumed_model, blocks, config, run_dir=run_dir, device="cpu", progress=False)
+    assert resumed.complete and len(resumed.losses) == 30
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-4)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_pretrain_command_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
+    """`bloomwatch pretrain` killed with SIGKILL continues from its last checkpoint, then registers the base."""
+    data = tmp_path / "data"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(e.text for e in keyword_examples(3000)))
+    env = {**os.environ, "BLOOMWATCH_HOME": str(tmp_path / "home"), "BLOOMWATCH_DATA_DIR": str(data), "BLOOMWATCH_TORCH_THREADS": "1"}
+    cmd = [sys.executable, "-c", "from bloomwatch.cli import app; app()", "pretrain", "--preset", "tiny", "--max-tokens", "120000",
+           "--seq-len", "32", "--batch-size", "8", "--extra", str(corpus), "--checkpoint-every-s", "1"]  # fmt: skip
+    run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    runs = tmp_path / "home" / "pretrain-runs"
+    deadline = time.monotonic() + 120
+    while not list(runs.glob("*/checkpoint.pt")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    checkpoint = next(runs.glob("*/checkpoint.pt"))
+    steps_at_kill = torch.load(checkpoint, weights_only=False)["step"]
+    assert 0 < steps_at_kill < 468
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    base = tmp_path / "home" / "models" / "base"
+    assert (base / "current").read_text().strip() == "v1"
+    metrics = json.loads((base / "v1" / "metrics.json").read_text())
+    assert metrics["steps"] == 468 and metrics["tokens_seen"] == 468 * 8 * 32
+    assert metrics["heldout_perplexity"] > 1
+    curve = metrics["loss_curve"]
+    assert curve[0][0] == 1 and curve[-1][0] == 461  # one curve from the first step, across the kill
+    assert curve[-1][1] < curve[0][1]

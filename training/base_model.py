@@ -1,40 +1,176 @@
-"""The base a classifier is fine-tuned from: a named checkpoint, or one pre-trained here.
+"""The base a classifier is fine-tuned from: a named checkpoint, the registered domain base, or one
+pre-trained on the spot.
 
-Pre-training is the expensive part of a from-scratch run, so the result is cached under
-`<home>/pretrained/<key>`, keyed by everything that determines it (corpus fingerprint, preset,
-vocabulary, pre-training settings, seed): a retraining job or an ablation re-uses it, and a
-change of any input builds a new one.
+`bloomwatch pretrain` builds the domain base once, from the large unlabelled corpus, and registers
+it as `models/base/<version>` (with `current`); `bloomwatch train` fine-tunes from it. Only when
+no base is registered (a fresh install, the tests, `up`'s fast path) does a training run pre-train
+its own small base from its training texts, cached under `<home>/pretrained/<key>`.
+
+A pre-training run lives in `<home>/pretrain-runs/<key>/` (tokenizer, packed corpus, checkpoint,
+snapshots), keyed by everything that determines it, so running the same command again after a
+kill or a time budget continues the same run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from training.data import Example, fingerprint
+from training.pretrain import PretrainConfig
+
+BASE_PRESET = "compact"
 
 
-def _corpus(train: list[Example], extra: list[Path]) -> list[str]:
+@dataclass
+class PretrainOptions:
+    preset: str = BASE_PRESET
+    vocab_size: int | None = None  # default: the preset's
+    max_tokens: int = 6_000_000
+    time_budget_min: float | None = None
+    seq_len: int = 128
+    batch_size: int = 32
+    lr: float = 2e-3
+    extra_files: list[Path] = field(default_factory=list)
+    snapshot_tokens: list[int] = field(default_factory=list)
+    checkpoint_every_s: float = 300.0
+    seed: int = 13
+    device: str | None = None
+    progress: bool = True
+
+
+def _key(recipe: dict) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, registry, console):
+    """Pre-train (or continue) the domain base and register it; returns the registered version."""
+    import torch
+    from transformers import AutoTokenizer, BloomForCausalLM
+
+    from training.corpus import build_corpus
+    from training.modeling import bloom_config, preset
+    from training.pretrain import pack_texts, perplexity, pretrain
+    from training.registry import BASE
+    from training.runtime import seed_everything
+    from training.tokenizer import train_bpe_tokenizer
+
+    seed_everything(options.seed)
+    vocab_size = options.vocab_size or preset(options.preset)["vocab_size"]
+    # ~4.3 characters per token on this corpus; sample 10% more than one pass needs
+    corpus = build_corpus(data_dir, chars=int(options.max_tokens * 4.3 * 1.1), extra_files=options.extra_files)
+    steps = max(1, options.max_tokens // (options.batch_size * options.seq_len))
+    recipe = {
+        "preset": options.preset, "vocab_size": vocab_size, "corpus": corpus.fingerprint, "seq_len": options.seq_len,
+        "batch_size": options.batch_size, "lr": options.lr, "steps": steps, "seed": options.seed,
+    }  # fmt: skip
+    run_dir = Path(home) / "pretrain-runs" / _key(recipe)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    console.print(f"pre-training run {run_dir} ({len(corpus.train):,} texts; {json.dumps(corpus.parts)})")
+    if (run_dir / "tokenizer.json").exists():
+        tokenizer = AutoTokenizer.from_pretrained(run_dir)
+    else:
+        console.print(f"training a {vocab_size}-token byte-level BPE tokenizer")
+        tokenizer = train_bpe_tokenizer(corpus.train[::3], vocab_size=vocab_size)
+        tokenizer.save_pretrained(run_dir)
+    blocks_path = run_dir / "blocks.pt"
+    if blocks_path.exists():
+        blocks, heldout = torch.load(blocks_path)
+    else:
+        console.print("tokenizing the corpus")
+        blocks = pack_texts(corpus.train, tokenizer, options.seq_len)
+        heldout = pack_texts(corpus.heldout, tokenizer, options.seq_len)
+        torch.save((blocks, heldout), blocks_path)
+    model = BloomForCausalLM(bloom_config(options.preset, tokenizer))
+    n_params = sum(p.numel() for p in model.parameters())
+    tokens_per_step = options.batch_size * options.seq_len
+    config = PretrainConfig(
+        steps=steps, seq_len=options.seq_len, batch_size=options.batch_size, lr=options.lr, seed=options.seed,
+        time_limit_s=options.time_budget_min * 60 if options.time_budget_min else None,
+        snapshot_steps=[t // tokens_per_step for t in options.snapshot_tokens], checkpoint_every_s=options.checkpoint_every_s,
+    )  # fmt: skip
+    console.print(
+        f"BLOOM preset {options.preset!r}: {n_params / 1e6:.1f} M parameters; corpus {blocks.numel():,} tokens; "
+        f"{steps} steps x {tokens_per_step} tokens = {steps * tokens_per_step:,} tokens"
+    )
+    result = pretrain(model, blocks, config, run_dir=run_dir, device=options.device, progress=options.progress)
+    ppl = perplexity(model, heldout[:256], device=options.device)
+    tokens = result.steps_done * tokens_per_step
+    console.print(f"held-out perplexity {ppl:.1f} after {tokens:,} tokens ({result.tokens_per_s:.0f} tokens/s this run)")
+    manifest = {
+        "kind": "pretrained-here",
+        "preset": options.preset,
+        "parameters": n_params,
+        "recipe": recipe,
+        "run_dir": str(run_dir),
+        "corpus": {"fingerprint": corpus.fingerprint, "characters": corpus.parts, "tokens": int(blocks.numel())},
+        "complete": result.complete,
+        "command": "bloomwatch pretrain " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in _cli_args(options).items()),
+    }
+    metrics = {
+        "tokens_seen": tokens,
+        "steps": result.steps_done,
+        "hours": result.seconds / 3600,
+        "tokens_per_s": result.tokens_per_s,
+        "heldout_perplexity": ppl,
+        "heldout_tokens": int(heldout[:256].numel()),
+        # every 10th step's loss: the whole curve, small enough for metrics.json
+        "loss_curve": [[i + 1, round(sum(result.losses[i : i + 10]) / len(result.losses[i : i + 10]), 4)] for i in range(0, len(result.losses), 10)],
+    }
+
+    def save(directory: Path) -> None:
+        model.save_pretrained(directory, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+
+    version = registry.register(BASE, save, manifest=manifest, metrics=metrics, promote=result.complete)
+    if result.complete:
+        console.print(f"registered and promoted base {version.version}: {version.path}")
+    else:
+        console.print(
+            f"[yellow]time budget reached at step {result.steps_done}/{steps}[/]: registered {version.path} unpromoted; "
+            f"run the same command again to continue from {run_dir / 'checkpoint.pt'}"
+        )
+    return version
+
+
+def _cli_args(options: PretrainOptions) -> dict:
+    return {k: v for k, v in asdict(options).items() if k in ("preset", "max_tokens", "seq_len", "batch_size", "lr", "seed") and v is not None}
+
+
+def _training_texts(train: list[Example], extra: list[Path]) -> list[str]:
     texts = [e.text for e in train]
     for path in extra:
         texts += [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     return texts
 
 
-def build_base(options, train: list[Example], home: Path, console) -> tuple[str, dict]:
+def build_base(options, train: list[Example], home: Path, console, registry) -> tuple[str, dict]:
     """(directory or hub id to `from_pretrained`, description for the manifest)."""
+    from training.registry import BASE
+
     if options.base:
         return options.base, {"kind": "checkpoint", "name": options.base}
+    registered = None if options.fast else registry.current(BASE)
+    if registered is not None:
+        console.print(f"fine-tuning from the registered base {registered.version}: {registered.path}")
+        return str(registered.path), {"kind": "registered-base", "name": f"base-{registered.version}", "dir": str(registered.path),
+                                      "corpus": registered.manifest.get("corpus", {}).get("fingerprint"),
+                                      "tokens_seen": registered.metrics.get("tokens_seen")}  # fmt: skip
+    return _pretrain_on_training_texts(options, train, home, console)
 
+
+def _pretrain_on_training_texts(options, train: list[Example], home: Path, console) -> tuple[str, dict]:
+    """No registered base: a small one from the training texts alone, cached by its recipe."""
     from transformers import BloomForCausalLM
 
     from training.modeling import bloom_config, preset
-    from training.pretrain import pretrain
+    from training.pretrain import pack_texts, pretrain
     from training.tokenizer import train_bpe_tokenizer
 
-    texts = _corpus(train, options.extra_corpus)
+    texts = _training_texts(train, options.extra_corpus)
     vocab_size = options.vocab_size or preset(options.preset)["vocab_size"]
     recipe = {
         "preset": options.preset,
@@ -43,8 +179,7 @@ def build_base(options, train: list[Example], home: Path, console) -> tuple[str,
         "pretrain": asdict(options.pretrain),
         "seed": options.seed,
     }
-    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
-    out = Path(home) / "pretrained" / f"{options.task}-{options.preset}-{key}"
+    out = Path(home) / "pretrained" / f"{options.task}-{options.preset}-{_key(recipe)}"
     info = {"kind": "pretrained-here", "dir": str(out), **recipe}
     if (out / "pretrain.json").exists():
         console.print(f"re-using pre-trained base {out}")
@@ -53,16 +188,18 @@ def build_base(options, train: list[Example], home: Path, console) -> tuple[str,
     import torch
 
     torch.manual_seed(options.seed)
-    console.print(f"training a {vocab_size}-token byte-level BPE tokenizer on {len(texts)} texts")
+    console.print(f"no registered base (bloomwatch pretrain): pre-training a small one on {len(texts)} training texts")
     tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size)
     model = BloomForCausalLM(bloom_config(options.preset, tokenizer))
     n_params = sum(p.numel() for p in model.parameters())
     console.print(f"pre-training BLOOM preset {options.preset!r} ({n_params / 1e6:.1f} M parameters), {options.pretrain.steps} steps")
-    losses = pretrain(model, tokenizer, texts, options.pretrain, device=options.device, progress=options.progress)
+    started = time.monotonic()
+    result = pretrain(model, pack_texts(texts, tokenizer, options.pretrain.seq_len), options.pretrain, device=options.device, progress=options.progress)
     stats = {
         "parameters": n_params,
-        "loss_first_20": sum(losses[:20]) / len(losses[:20]),
-        "loss_last_20": sum(losses[-20:]) / len(losses[-20:]),
+        "loss_first_20": sum(result.losses[:20]) / len(result.losses[:20]),
+        "loss_last_20": sum(result.losses[-20:]) / len(result.losses[-20:]),
+        "seconds": time.monotonic() - started,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(out.name + ".partial")

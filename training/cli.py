@@ -80,23 +80,59 @@ def train(
     train_task(options=options)
 
 
+def pretrain(
+    preset: str = typer.Option("compact", help="BLOOM size preset (tiny | compact | small | base)"),
+    max_tokens: float = typer.Option(6e6, help="tokens to train on; sets the learning-rate schedule"),
+    time_budget_min: float = typer.Option(None, help="stop after this many minutes (checkpointed: run again to continue)"),
+    seq_len: int = typer.Option(128, help="tokens per packed block"),
+    batch_size: int = typer.Option(32, help="blocks per step"),
+    lr: float = typer.Option(2e-3, help="peak learning rate (AdamW, warm-up then linear decay)"),
+    vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
+    extra: list[Path] = typer.Option([], help="more unlabelled text files (one document a line)"),
+    snapshot_tokens: str = typer.Option("", help="also keep the model at these token counts, e.g. 1e6,2e6 (scaling table)"),
+    checkpoint_every_s: float = typer.Option(300.0, help="seconds between checkpoints (a killed run resumes from the last)"),
+    seed: int = typer.Option(None, help="random seed (default: settings.seed)"),
+    device: str = typer.Option(None, help="cpu | cuda (default: cuda if present)"),
+) -> None:
+    """Pre-train the domain base on the unlabelled corpus (resumable) and register it as models/base/<version>."""
+    from rich.console import Console
+
+    from bloomwatch.settings import get_settings
+    from training.base_model import PretrainOptions, run_pretraining
+    from training.runtime import configure_threads
+
+    settings = get_settings()
+    console = Console(stderr=True)
+    console.print(f"torch threads: {configure_threads()}")
+    options = PretrainOptions(
+        preset=preset, vocab_size=vocab_size, max_tokens=int(max_tokens), time_budget_min=time_budget_min,
+        seq_len=seq_len, batch_size=batch_size, lr=lr, extra_files=list(extra),
+        snapshot_tokens=[int(float(t)) for t in snapshot_tokens.split(",") if t.strip()], checkpoint_every_s=checkpoint_every_s,
+        seed=seed if seed is not None else settings.seed, device=device,
+    )  # fmt: skip
+    run_pretraining(options, data_dir=settings.data_dir, home=settings.home, registry=_registry(), console=console)
+
+
 @models_app.command("list")
 def list_models(task: str = typer.Option(None, help="only this task")) -> None:
-    """Registered versions per task, with headline test accuracy; `*` marks the current one."""
+    """Registered versions per task (and pre-trained bases), with headline figures; `*` marks the current one."""
     from rich.console import Console
     from rich.table import Table
 
     from training.labels import TASKS
+    from training.registry import BASE
 
     registry = _registry()
     table = Table(title=f"models in {registry.root}")
-    for column in ("task", "version", "current", "method", "base", "created", "test accuracy"):
+    for column in ("task", "version", "current", "method", "base", "created", "headline (test accuracy; base: perplexity)"):
         table.add_column(column)
-    for t in [task] if task else TASKS:
+    for t in [task] if task else (BASE, *TASKS):
         current = registry.current_version_name(t)
         for v in registry.versions(t):
             test = v.metrics.get("test", {})
             accs = ", ".join(f"{s} {m['acc']:.3f}" for s, m in test.items())
+            if t == BASE:
+                accs = f"held-out perplexity {v.metrics.get('heldout_perplexity', float('nan')):.1f} after {v.metrics.get('tokens_seen', 0):,} tokens"
             base = v.manifest.get("base", {})
             base_name = base.get("name") or base.get("preset") if isinstance(base, dict) else str(base)
             table.add_row(t, v.version, "*" if v.version == current else "", str(v.manifest.get("method", "")),
@@ -148,4 +184,5 @@ def register(app: typer.Typer) -> None:
 
     app.command("train")(train)
     app.command("retrain")(retrain)
+    app.command("pretrain")(pretrain)
     app.add_typer(models_app, name="models")

@@ -62,9 +62,10 @@ SHARED_SOURCES: dict[str, SourceSpec] = {
     "finance_fpb": SourceSpec("finance_fpb"),
     "tweets_tweeteval": SourceSpec("tweets_tweeteval"),
     "news_agnews": SourceSpec("news_agnews"),
+    "reviews_imdb": SourceSpec("reviews_imdb"),
 }
 TASK_SOURCES: dict[str, tuple[str, ...]] = {
-    "sentiment": ("reviews_mr", "finance_fpb", "tweets_tweeteval"),
+    "sentiment": ("reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval"),
     "topic": ("news_agnews",),
 }
 SPLITS = ("train", "val", "test")

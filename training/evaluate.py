@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
-from tqdm.auto import tqdm
 
+from bloomwatch.progress import progress_bar
+from training.encoding import encode
 from training.runtime import pick_device
 
 
@@ -29,15 +30,16 @@ def predict_proba(
     progress: bool = False,
     desc: str = "evaluating",
 ) -> np.ndarray:
-    """Class probabilities, batched by length so padding costs little."""
+    """Class probabilities (texts cut head + tail to `max_len` tokens), batched by length so padding costs little."""
     dev = pick_device(device)
     model.to(dev).eval()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    encoded = encode(tokenizer, texts, max_len)
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress, unit="batch", leave=False):
+    for start in progress_bar(starts, desc=desc, disable=not progress, unit="batch", leave=False):
         idx = order[start : start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_len, padding=True, return_tensors="pt")
+        enc = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
         logits = model(input_ids=enc["input_ids"].to(dev), attention_mask=enc["attention_mask"].to(dev)).logits
         out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
     return out

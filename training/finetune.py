@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 from sklearn.utils.class_weight import compute_class_weight
-from tqdm.auto import tqdm
 
+from bloomwatch.progress import progress_bar
 from training.adversarial import FGM
 from training.data import Example
+from training.encoding import encode
 from training.evaluate import predict_proba
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device, seed_everything
 
@@ -121,6 +122,22 @@ def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> l
     return batches
 
 
+def allowed_labels(examples: list[Example], labels: tuple[str, ...]) -> torch.Tensor:
+    """[example, label] True where the label occurs in the example's dataset.
+
+    reviews_mr and reviews_imdb have no neutral class. Scored over all three classes, every one of
+    their examples would push "neutral" down, and since those sets are also the lowercase /
+    long-review ones, the model learns "this style of text is never neutral". Restricting each
+    example's softmax to its own dataset's label set removes that signal: a binary dataset teaches
+    negative vs positive and nothing about neutral.
+    """
+    present: dict[str, set[str]] = {}
+    for e in examples:
+        present.setdefault(e.source, set()).add(e.label)
+    table = {source: torch.tensor([label in found for label in labels]) for source, found in present.items()}
+    return torch.stack([table[e.source] for e in examples])
+
+
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -143,8 +160,9 @@ def finetune(
     dev = pick_device(device)
     precision = default_precision(dev)
     label_ids = {label: i for i, label in enumerate(labels)}
-    encoded = tokenizer([e.text for e in train], truncation=True, max_length=config.max_len)["input_ids"]
+    encoded = encode(tokenizer, [e.text for e in train], config.max_len)
     targets = torch.tensor([label_ids[e.label] for e in train])
+    allowed = allowed_labels(train, labels)
     steps_per_epoch = math.ceil(math.ceil(len(train) / config.batch_size) / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
@@ -188,13 +206,13 @@ def finetune(
             result.best_eval, best_state, since_best = record, _state(model), 0
         else:
             since_best += 1
-        tqdm.write(f"  eval @ epoch {record['epoch']}: val acc {record['val_acc']:.4f}  macro-F1 {record['val_macro_f1']:.4f}")
+        bar.write(f"  eval @ epoch {record['epoch']}: val acc {record['val_acc']:.4f}  macro-F1 {record['val_macro_f1']:.4f}")
         return since_best >= config.patience
 
     # (drawn through the shuffler so the seeded batch order matches the recorded results)
     batches_per_epoch = len(_batches([0] * len(train), config.batch_size, rng))
     eval_points = {round(batches_per_epoch * k / config.evals_per_epoch) for k in range(1, config.evals_per_epoch + 1)}
-    bar = tqdm(total=total_steps, desc=f"fine-tuning ({config.method})", disable=not progress, unit="step")
+    bar = progress_bar(total=total_steps, desc=f"fine-tuning ({config.method})", disable=not progress, unit="step")
     model.train()
     done = False
     for epoch in range(config.epochs):
@@ -206,7 +224,9 @@ def finetune(
             def compute_loss() -> torch.Tensor:
                 with autocast(dev, precision):
                     logits = model(input_ids=input_ids, attention_mask=mask).logits
-                return loss_fn(logits.float(), y) / config.grad_accum
+                # a class the example's dataset never uses cannot be its answer: mask it out of the softmax
+                logits = logits.float().masked_fill(~allowed[idx].to(dev), torch.finfo(torch.float32).min)
+                return loss_fn(logits, y) / config.grad_accum
 
             loss = compute_loss()
             loss.backward()

@@ -5,6 +5,9 @@ the presets exist because no hub download is possible in CI and because a small 
 pre-trained here is what a 2-core machine can fine-tune in minutes.
 """
 
+import logging
+import re
+
 from transformers import BloomConfig, PreTrainedTokenizerBase
 
 PRESETS: dict[str, dict[str, int]] = {
@@ -37,3 +40,34 @@ def bloom_config(preset_name: str, tokenizer: PreTrainedTokenizerBase, **overrid
         pad_token_id=tokenizer.pad_token_id,
         **overrides,
     )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _NewHeadReport(logging.Filter):
+    """Turns transformers' multi-line LOAD REPORT into one line when all it says is "score.* MISSING".
+
+    A base model (pre-trained causal LM) has no classification head, so `from_pretrained` of a
+    sequence classifier always initialises `score.weight` and reports it as a table that reads like
+    an error. Any other finding (unexpected or mismatched keys, other missing weights) passes as is.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = _ANSI.sub("", record.getMessage())
+        if "LOAD REPORT" not in message:
+            return True
+        rows = [[cell.strip() for cell in line.split("|")] for line in message.splitlines() if "|" in line][1:]
+        if not rows or any(not row[0].startswith("score.") or row[1] != "MISSING" for row in rows):
+            return True
+        heads = ", ".join(row[0] for row in rows)
+        record.msg, record.args = f"new classification head ({heads}) initialised for fine-tuning, as expected", ()
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def expect_new_classification_head() -> None:
+    """Call before loading a base model as a classifier: its missing-head report becomes one INFO line."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    if not any(isinstance(f, _NewHeadReport) for f in logger.filters):
+        logger.addFilter(_NewHeadReport())

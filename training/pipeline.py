@@ -30,6 +30,7 @@ from training.data import (
 )
 from training.finetune import MERGEABLE, FinetuneConfig
 from training.labels import labels_for
+from training.modeling import expect_new_classification_head
 from training.pretrain import PretrainConfig
 from training.registry import ModelVersion, Registry
 
@@ -53,6 +54,8 @@ class TrainOptions:
     dropout: float = 0.1
     vocab_size: int | None = None  # default: the preset's
     max_train_examples: int | None = None
+    # cap per dataset (e.g. reviews_imdb's 22k full reviews would take most of the time budget)
+    max_per_source: dict[str, int] = field(default_factory=dict)
     baseline: bool = True
     time_budget_min: float | None = None  # whole run; fine-tuning stops early (best kept) to meet it
     quantize: bool = False
@@ -168,6 +171,8 @@ def train_task(
         for problem in report.skipped[:5]:
             console.print(f"  [yellow]skipped[/] {problem}")
     train = _subsample(splits.train, options.max_train_examples, options.seed)
+    if options.max_per_source:
+        train = [e for source, items in _by_source(train).items() for e in _subsample(items, options.max_per_source.get(source), options.seed)]
     console.print(f"train {len(train)} {label_counts(train)} | val {len(splits.val)} | test {len(splits.test)}  ({splits.origin})")
 
     baselines: dict[str, dict] = {}
@@ -183,10 +188,11 @@ def train_task(
         timings["baseline_s"] = time.time() - t
 
     t = time.time()
-    base_dir, base_info = build_base(options, train, home, console)
+    base_dir, base_info = build_base(options, train, home, console, registry)
     timings["base_s"] = time.time() - t
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    expect_new_classification_head()
     model = BloomForSequenceClassification.from_pretrained(
         base_dir,
         num_labels=len(labels),
@@ -207,7 +213,8 @@ def train_task(
             out[source] = score([e.label for e in items], probs, labels)
         return out
 
-    before = evaluate(model, splits.test, "before fine-tuning")
+    # the untrained head's score: a reference point only, on a bounded sample
+    before = evaluate(model, [e for items in _by_source(splits.test).values() for e in _subsample(items, 500, options.seed)], "before fine-tuning")
 
     ops = parse_ops(options.augment)
     train_set = augment_examples(train, ops, copies=options.augment_copies, p=options.augment_p, seed=options.seed)
@@ -226,6 +233,15 @@ def train_task(
 
     t = time.time()
     test_metrics = evaluate(model, splits.test, "test")
+    robust = {}
+    if options.task == "sentiment":
+        from training.robustness import robustness
+
+        for source, items in _by_source(splits.test).items():
+            sample = _subsample(items, 1000, options.seed)
+            predict = lambda texts: predict_proba(model, tokenizer, texts, max_len=options.finetune.max_len, device=options.device)  # noqa: E731
+            robust[source] = robustness(predict, [e.text for e in sample], [e.label for e in sample], labels)
+        console.print(f"robustness (flip rates, negative recall): {json.dumps(robust)}")
     timings["eval_s"] = time.time() - t
 
     quantized: dict | None = None
@@ -242,6 +258,7 @@ def train_task(
     metrics = {
         "test": test_metrics,
         "before_finetuning": before,
+        "robustness": robust,
         "baseline_tfidf_lr": baselines,
         "val_best": result.best_eval,
         "val_history": result.evals,

@@ -27,6 +27,7 @@ MANIFEST = "bloomwatch.json"
 METRICS = "metrics.json"
 CURRENT = "current"
 PROMOTIONS = "promotions"  # the versions made current, oldest first: what `rollback` undoes
+BASE = "base"  # pre-trained language-model bases (`bloomwatch pretrain`), beside the task classifiers
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
@@ -57,7 +58,8 @@ class Registry:
         self.root = Path(root)
 
     def _task_dir(self, task: str) -> Path:
-        labels_for(task)  # validates the task name
+        if task != BASE:
+            labels_for(task)  # validates the task name
         return self.root / task
 
     def versions(self, task: str) -> list[ModelVersion]:
@@ -133,7 +135,7 @@ class Registry:
             save(staging)
             full_manifest = {
                 "task": task,
-                "labels": list(labels_for(task)),
+                "labels": list(labels_for(task)) if task != BASE else [],
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 **manifest,
             }

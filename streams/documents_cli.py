@@ -1,0 +1,88 @@
+"""`bloomwatch documents show ID | search ...`: look up stored documents while the pipeline runs.
+
+Reads through the worker in embedded mode and ClickHouse directly in server mode (streams/reader.py).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bloomwatch.progress import on_terminal
+
+err = Console(stderr=True)
+documents = typer.Typer(help="Look up stored documents (with their scores).", no_args_is_help=True)
+TEXT_PREVIEW = 70
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(documents, name="documents")
+
+
+@documents.command()
+def show(document_id: str = typer.Argument(..., help="the document's id")) -> None:
+    """Print one stored document as JSON: text, metadata, both classifiers' labels, probabilities and model versions."""
+    from bloomwatch.settings import get_settings
+    from streams.reader import get_document
+
+    document = _read(lambda: get_document(get_settings(), document_id))
+    if document is None:
+        err.print(f"no document with id {document_id!r}")
+        raise typer.Exit(1)
+    typer.echo(document.model_dump_json(indent=2))
+
+
+@documents.command()
+def search(
+    text: str = typer.Option(None, "--text", "-q", help="text contains this (case-insensitive)"),
+    source: str = typer.Option(None, "--source", help="exact source, e.g. agnews-wire"),
+    kind: str = typer.Option(None, "--kind", help="news or review"),
+    since: str = typer.Option(None, "--from", help="published at or after (ISO 8601 with time zone)"),
+    until: str = typer.Option(None, "--to", help="published before (ISO 8601 with time zone)"),
+    label: str = typer.Option(None, "--label", help="a sentiment or topic label, e.g. negative, sports"),
+    limit: int = typer.Option(20, "--limit", help="at most this many, newest first (1-1000)"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON document per line instead of a table"),
+) -> None:
+    """Find stored documents by text, source, kind, time range and label; newest first."""
+    from pydantic import ValidationError
+
+    from bloomwatch.settings import get_settings
+    from streams.documents_api import parse_query
+    from streams.publisher import validation_reason
+    from streams.reader import search_documents
+
+    given = {"q": text, "source": source, "kind": kind, "from": since, "to": until, "label": label, "limit": str(limit)}
+    try:
+        query = parse_query({name: value for name, value in given.items() if value is not None})
+    except ValidationError as error:
+        err.print(f"invalid search: {validation_reason(error, root='query')}")
+        raise typer.Exit(2) from None
+    found = _read(lambda: search_documents(get_settings(), query))
+    if as_json:
+        for document in found:
+            typer.echo(document.model_dump_json())
+        return
+    table = Table(box=None)
+    for column in ("published_at", "id", "kind", "source", "sentiment", "topic"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("text", no_wrap=True, overflow="ellipsis", max_width=TEXT_PREVIEW)
+    for d in found:
+        table.add_row(f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.sentiment.label, d.topic.label, d.text)
+    Console(width=None if on_terminal(sys.stdout) else 250).print(table)  # a file gets whole rows, not 80 columns
+    err.print(f"{len(found)} document(s)" + (f" (limit {query.limit}: there may be more)" if len(found) == query.limit else ""))
+
+
+def _read(read):
+    """Run a read; an unreachable worker or server is a one-line error, not a traceback."""
+    import httpx
+
+    from streams.reader import StoreUnreachable
+
+    try:
+        return read()
+    except (StoreUnreachable, httpx.HTTPError) as error:
+        err.print(f"cannot read documents: {error}")
+        raise typer.Exit(1) from None

@@ -1,0 +1,69 @@
+"""Reading the store from outside the worker: `bloomwatch documents` and `bloomwatch status`.
+
+chDB allows one process per directory and the worker owns it, so in embedded mode (`chdb://`)
+reads go through the worker's API; with a ClickHouse server they go to ClickHouse directly, and
+need no worker at all.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import httpx
+
+from bloomwatch.settings import Settings
+from streams.schemas import DocumentQuery, StoredDocument
+from streams.store import DocumentStore
+
+
+class StoreUnreachable(RuntimeError):
+    """The embedded store's owner (the worker) does not answer."""
+
+
+def is_embedded(settings: Settings) -> bool:
+    return settings.clickhouse_dsn.startswith("chdb:")
+
+
+def get_document(settings: Settings, document_id: str) -> StoredDocument | None:
+    if not is_embedded(settings):
+        return _direct(settings, lambda store: store.get_document(document_id))
+    response = _worker_get(settings, f"/api/documents/{quote(document_id, safe='')}")
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return StoredDocument.model_validate(response.json())
+
+
+def search_documents(settings: Settings, query: DocumentQuery) -> list[StoredDocument]:
+    if not is_embedded(settings):
+        return _direct(settings, lambda store: store.search_documents(query))
+    params = query.model_dump(mode="json", by_alias=True, exclude_none=True)
+    response = _worker_get(settings, "/api/documents/search", params=params)
+    response.raise_for_status()
+    return [StoredDocument.model_validate(document) for document in response.json()["documents"]]
+
+
+def count_documents(settings: Settings) -> int:
+    if not is_embedded(settings):
+        return _direct(settings, DocumentStore.count)
+    response = _worker_get(settings, "/api/documents/count")
+    response.raise_for_status()
+    return response.json()["count"]
+
+
+def _direct(settings: Settings, read):
+    store = DocumentStore(settings.clickhouse_dsn)
+    try:
+        return read(store)
+    finally:
+        store.close()
+
+
+def _worker_get(settings: Settings, path: str, params: dict | None = None) -> httpx.Response:
+    try:
+        return httpx.get(f"{settings.worker_url}{path}", params=params, timeout=30)
+    except httpx.TransportError:
+        raise StoreUnreachable(
+            f"no worker answers at {settings.worker_url}; it owns the embedded store {settings.clickhouse_dsn}."
+            " Start it with `bloomwatch up` or `bloomwatch worker`."
+        ) from None

@@ -1,0 +1,145 @@
+"""`bloomwatch status`: what runs, where, and how far the pipeline has got.
+
+Asks each component itself (Kafka's metadata and offsets, each classifier's /health, the worker's
+API, ClickHouse), so it works the same for `bloomwatch up`, hand-started processes and server
+mode. Every probe has a short timeout: a component that does not answer is reported as down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass, field
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from bloomwatch.settings import Settings
+from streams.reader import StoreUnreachable, count_documents
+from training.labels import TASKS
+
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Component:
+    name: str
+    running: bool
+    where: str
+    detail: str = ""
+
+
+@dataclass
+class PipelineStatus:
+    components: list[Component]
+    documents_stored: int | None  # None: the store could not be read
+    store: str
+    dead_lettered: int | None  # records in the dead-letter topic
+    consumer_lag: dict[str, int] | None  # input topic -> messages not yet committed by the workers
+    logs: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def all_running(self) -> bool:
+        return all(component.running for component in self.components)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "all_running": self.all_running}
+
+
+def collect_status(settings: Settings) -> PipelineStatus:
+    problems: list[str] = []
+    kafka = _kafka(settings, problems)
+    components = [kafka.component, *(_classifier(settings, task) for task in TASKS), _worker(settings)]
+    try:
+        stored = count_documents(settings)
+    except (StoreUnreachable, httpx.HTTPError, OSError) as error:
+        stored = None
+        problems.append(f"documents: {error}")
+    return PipelineStatus(
+        components=components,
+        documents_stored=stored,
+        store=settings.clickhouse_dsn,
+        dead_lettered=kafka.dead_lettered,
+        consumer_lag=kafka.lag,
+        logs=str(settings.home / "logs"),
+        problems=problems,
+    )
+
+
+@dataclass
+class _KafkaFindings:
+    component: Component
+    dead_lettered: int | None = None
+    lag: dict[str, int] | None = None
+
+
+def _kafka(settings: Settings, problems: list[str]) -> _KafkaFindings:
+    where = f"kafka://{settings.kafka_bootstrap}"
+    try:
+        dead, lag = asyncio.run(asyncio.wait_for(_offsets(settings), PROBE_TIMEOUT_S * 2))
+    except Exception as error:  # noqa: BLE001 - any failure means "not reachable", said plainly
+        problems.append(f"Kafka: {error or type(error).__name__}")
+        return _KafkaFindings(Component("kafka", False, where, "not reachable"))
+    log = settings.home / "kafka" / "server.log"
+    detail = f"broker log {log}" if log.exists() else ""
+    return _KafkaFindings(Component("kafka", True, where, detail), dead, lag)
+
+
+async def _offsets(settings: Settings) -> tuple[int, dict[str, int] | None]:
+    """(records in the dead-letter topic, uncommitted messages per input topic for the worker group)."""
+    timeout_ms = int(PROBE_TIMEOUT_S * 1000)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is reported once, by us
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, request_timeout_ms=timeout_ms)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=timeout_ms)
+    try:
+        await consumer.start()
+        await admin.start()
+        described = await admin.describe_topics([settings.topic_news, settings.topic_reviews, settings.topic_dead_letter])
+        partitions = [
+            TopicPartition(topic["topic"], partition["partition"])
+            for topic in described
+            if topic["error_code"] == 0  # a topic that does not exist yet has nothing to count
+            for partition in topic["partitions"]
+        ]
+        inputs = sorted({tp.topic for tp in partitions} - {settings.topic_dead_letter})
+        end = await consumer.end_offsets(partitions) if partitions else {}
+        start = await consumer.beginning_offsets(partitions) if partitions else {}
+        try:
+            committed = await admin.list_consumer_group_offsets(settings.worker_group)
+        except KafkaError:  # e.g. the coordinator is still starting: lag unknown, Kafka still up
+            committed = None
+    finally:
+        await consumer.stop()
+        await admin.close()
+    dead = sum(end[tp] - start[tp] for tp in partitions if tp.topic == settings.topic_dead_letter)
+    if committed is None:
+        return dead, None
+    lag = {topic: 0 for topic in inputs}
+    for tp in partitions:
+        if tp.topic in inputs:
+            offset = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else start[tp]
+            lag[tp.topic] += max(0, end[tp] - offset)
+    return dead, lag
+
+
+def _classifier(settings: Settings, task: str) -> Component:
+    url = settings.sentiment_url if task == "sentiment" else settings.topic_url
+    try:
+        response = httpx.get(f"{url}/health", timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError as error:
+        return Component(f"classifier {task}", False, url, f"not reachable ({type(error).__name__})")
+    if response.status_code != 200:
+        return Component(f"classifier {task}", False, url, f"unhealthy (HTTP {response.status_code})")
+    return Component(f"classifier {task}", True, url, f"model {response.json().get('model', '?')}")
+
+
+def _worker(settings: Settings) -> Component:
+    url = settings.worker_url
+    try:
+        healthy = httpx.get(f"{url}/api/documents/count", timeout=PROBE_TIMEOUT_S).status_code == 200
+    except httpx.HTTPError as error:
+        return Component("worker", False, url, f"not reachable ({type(error).__name__})")
+    return Component("worker", healthy, url, f"API {url}/api/stats, metrics {url}/metrics")

@@ -1,0 +1,98 @@
+"""The pre-training corpus: unlabelled in-domain text sampled by domain, plus training texts and user files.
+
+The shared `unlabeled/` folder is one file per domain (reviews, news, finance, social), each
+shuffled with a fixed seed, so the first lines of a file are a fair sample of it. Domains are
+sampled by weight rather than read in order: news and reviews would otherwise crowd out the
+tweets and finance headlines two of the four sentiment test sets are drawn from. The last lines
+of each file are held out (never trained on) to measure perplexity.
+
+Evaluation text never enters the corpus: only the `train` split of the labelled sets is added,
+and the unlabelled files were built without any val/test text (see their README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.data import shared_split_path
+
+# Share of the sampled unlabelled characters per domain file (`<name>.txt`).
+DOMAIN_WEIGHTS: dict[str, float] = {"reviews": 0.30, "news": 0.25, "finance": 0.20, "social": 0.25}
+# Labelled training texts (train split only) of each domain, taken before its unlabelled text.
+DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
+    "reviews": ("reviews_mr", "reviews_imdb"),
+    "news": ("news_agnews",),
+    "finance": ("finance_fpb",),
+    "social": ("tweets_tweeteval",),
+}
+HELDOUT_LINES = 300  # per domain, from the end of each file
+
+
+@dataclass
+class Corpus:
+    train: list[str]
+    heldout: list[str]
+    parts: dict[str, int] = field(default_factory=dict)  # characters per part, for the manifest
+    fingerprint: str = ""
+
+
+def _lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _take_chars(lines: list[str], budget: int) -> list[str]:
+    taken, used = [], 0
+    for line in lines:
+        if used >= budget:
+            break
+        taken.append(line)
+        used += len(line)
+    return taken
+
+
+def _training_texts(data_dir: Path, source: str) -> list[str]:
+    path = shared_split_path(data_dir, source, "train")
+    if not path.exists():
+        return []
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def build_corpus(data_dir: Path, *, chars: int, extra_files: list[Path] = (), with_training_texts: bool = True) -> Corpus:
+    """About `chars` characters sampled by domain (training texts of the domain first, then
+    unlabelled text), plus every line of `extra_files`."""
+    data_dir = Path(data_dir)
+    train: list[str] = []
+    heldout: list[str] = []
+    parts: dict[str, int] = {}
+    for domain, weight in DOMAIN_WEIGHTS.items():
+        budget = int(chars * weight)
+        if with_training_texts:
+            for source in DOMAIN_SOURCES[domain]:
+                texts = _take_chars(_training_texts(data_dir, source), budget)
+                train += texts
+                parts[f"{source}/train"] = used = sum(map(len, texts))
+                budget -= used
+        path = data_dir / "unlabeled" / f"{domain}.txt"
+        if path.exists():
+            lines = _lines(path)
+            taken = _take_chars(lines[:-HELDOUT_LINES], budget)
+            train += taken
+            heldout += lines[-HELDOUT_LINES:]
+            parts[f"unlabeled/{domain}"] = sum(map(len, taken))
+    for path in extra_files:
+        texts = _lines(Path(path))
+        train += texts
+        parts[str(path)] = sum(map(len, texts))
+    if not heldout:  # no unlabelled files: hold out a slice of what there is
+        cut = max(1, len(train) // 50)
+        train, heldout = train[:-cut], train[-cut:]
+    if not train:
+        raise FileNotFoundError(f"no pre-training text in {data_dir} (unlabeled/ or training splits) and no extra files")
+    digest = hashlib.sha256()
+    for text in train:
+        digest.update(text.encode())
+        digest.update(b"\x00")
+    return Corpus(train=train, heldout=heldout, parts=parts, fingerprint=digest.hexdigest()[:16])
