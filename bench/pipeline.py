@@ -32,14 +32,13 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from bloomwatch.settings import get_settings  # noqa: E402
 from classifiers.client import ClassifyClient  # noqa: E402
+from results_file import record  # noqa: E402
 from pipeline_support import Deployment, metric_value, start_classifier, synthetic_documents, wait_until  # noqa: E402
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 from training.labels import TASKS  # noqa: E402
 from training.registry import Registry  # noqa: E402
-
-RESULTS = REPO / "bench" / "results.json"
 
 
 def registry_with_models(path: Path | None) -> Registry:
@@ -225,11 +224,7 @@ def main() -> None:
         "pipeline.kill9.lost": lost,
         "pipeline.kill9.double_counted": doubled,
     }
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(figures)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(figures, indent=2))
-    print(f"written to {RESULTS}")
+    record(figures)
 
 
 if __name__ == "__main__":

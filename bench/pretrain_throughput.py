@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).with_name("results.json")
+from results_file import record  # bench/ is on sys.path when run as a script
+
 
 
 def _best(fn, repeats: int) -> float:
@@ -114,9 +115,7 @@ def main() -> None:
     if pad is not None:
         print(f"padding instead of packing would waste {pad:.0%} of each batch on this corpus")
         figures["pretrain.padding_share_avoided_by_packing"] = round(pad, 3)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(figures)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    record(figures)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ keeping every other benchmark's keys.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from bloomwatch.settings import get_settings
 from training.registry import BASE, Registry
 
-RESULTS = Path(__file__).with_name("results.json")
+from results_file import record  # bench/ is on sys.path when run as a script
+
 MODEL_KEYS = {
     "sentiment": {"reviews_mr": ("acc",), "reviews_imdb": ("acc",), "finance_fpb": ("acc", "macro_f1"), "tweets_tweeteval": ("acc",)},
     "topic": {"news_agnews": ("acc",)},
@@ -59,10 +57,7 @@ def main() -> None:
     figures = collect(Registry(get_settings().registry_dir))
     if not figures:
         raise SystemExit("nothing to record")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(figures)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(figures, indent=2))
+    record(figures)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import typer
 
 from bloomwatch.progress import quiet_library_progress
 from classifiers.cli import register as register_classifiers
+from dashboards.cli import register as register_dashboards
 from streams.cli import register as register_streams
 from training.cli import register as register_training
 
@@ -16,3 +17,4 @@ quiet_library_progress()  # the command modules import transformers only inside 
 register_training(app)
 register_classifiers(app)
 register_streams(app)
+register_dashboards(app)

@@ -85,6 +85,30 @@ class Settings(BaseSettings):
     retrain_threads: int = 1  # torch threads of the retraining process (the stream keeps the rest)
     retrain_nice: int = 10  # process priority increment of the retraining process
 
+    # --- alerts (docs/alerts.md) ----------------------------------------------------------------
+    alerts_rules: Path | None = None  # TOML rules file; default: the shipped streams/alerts/default_rules.toml
+    # who evaluates: "auto" = the worker when it owns an embedded chdb:// store, else nobody (run
+    # `bloomwatch alerts run` once next to a ClickHouse server); "worker"; "off"
+    alerts_evaluator: Literal["auto", "worker", "off"] = "auto"
+    alerts_interval_s: float = 2.0  # how often closed windows are looked for
+    alerts_grace_s: float = 3.0  # a window is judged this long after it closed, once data reaches past it ...
+    alerts_max_lateness_s: float = 60.0  # ... or this long after it closed, whatever arrived
+    alerts_max_age_s: float = 3600.0  # published this long before enqueued = backfill, not counted
+    alerts_catchup_s: float = 600.0  # windows replayed at start (idempotent): judged while down
+    alerts_webhook_url: str | None = None
+    alerts_webhook_secret: str | None = None  # HMAC-SHA256 key of X-BloomWatch-Signature
+    alerts_webhook_format: Literal["json", "slack"] = "json"
+    alerts_webhook_timeout_s: float = 5.0
+    alerts_webhook_retries: int = 4
+    alerts_webhook_backoff_s: float = 1.0  # doubled on each retry
+    alerts_webhook_queue: int = 1000  # notifications waiting; the oldest is dropped beyond
+    alerts_dashboard_url: str | None = None  # base of alert links; default: the worker's URL
+
+    # --- dashboards ---------------------------------------------------------------------------
+    dashboard_token: str | None = None  # when set, the dashboard page and API answer 401 without it
+    dashboard_host: str = "127.0.0.1"  # `bloomwatch dashboard` (server mode); embedded: the worker's address
+    dashboard_port: int = 6070
+
     @model_validator(mode="after")
     def _derive_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
@@ -95,6 +119,12 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn is None:
             self.clickhouse_dsn = f"chdb://{self.home / 'chdb'}"
         return self
+
+    @property
+    def alerts_in_worker(self) -> bool:
+        """Whether the worker evaluates alert rules (exactly one evaluator per store)."""
+        embedded = str(self.clickhouse_dsn).startswith("chdb:")
+        return self.alerts_evaluator == "worker" or (self.alerts_evaluator == "auto" and embedded)
 
     @property
     def worker_url(self) -> str:

@@ -20,6 +20,7 @@ from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bloomwatch.settings import Settings
+from dashboards.embedded import mount_dashboard
 from streams import metrics
 from streams.documents_api import add_document_routes
 from streams.ingest import MAX_BODY_BYTES, document_ingest, label_ingest
@@ -120,6 +121,10 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
 
     add_document_routes(app, store, processor.run_store)  # GET /api/documents/{id}, /api/documents/search
 
+    from streams.alerts.api import install as install_alerts
+
+    install_alerts(app, settings, store.client, processor.run_store)  # /api/alerts, /api/silences, evaluator
+
     publisher = Publisher(settings.kafka_bootstrap, settings)
     ingest_documents, ingest_labels = document_ingest(publisher), label_ingest(publisher)
     # The web server answers before faust runs app tasks, so the ingest producer starts with the
@@ -161,6 +166,8 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
             await publisher.stop()
         processor.close()
         store.close()
+
+    mount_dashboard(app, settings, processor)  # GET /dashboard and /api/dashboard/*
 
     @app.page("/metrics")
     async def prometheus(web, request):

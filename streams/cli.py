@@ -4,6 +4,7 @@ import typer
 
 from streams.label_cli import label_app
 from streams.documents_cli import register as register_documents
+from streams.alerts.cli import register as register_alerts
 from streams.publish_cli import register as register_publishing
 
 
@@ -15,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command()(worker)
     app.command()(up)
     app.command()(status)
+    register_alerts(app)
 
 
 def worker(

@@ -58,10 +58,28 @@ CREATE TABLE IF NOT EXISTS alerts
     observed      Float64,
     baseline      Float64,
     statistic     Float64,
-    payload       String
+    payload       String,
+    fired         Bool DEFAULT false COMMENT 'reached firing; a pending alert that never did ends resolved with false'
 )
 ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY alert_id
+;
+
+-- Silences (bloomwatch alerts silence RULE[/GROUP] --for 2h): while one matches (same rule, and
+-- the same group_key or an empty one), state changes are still recorded but nobody is notified.
+CREATE TABLE IF NOT EXISTS alert_silences
+(
+    silence_id    String,
+    rule          LowCardinality(String),
+    group_key     String COMMENT 'empty: every group of the rule',
+    starts_at     DateTime64(3, 'UTC'),
+    ends_at       DateTime64(3, 'UTC'),
+    created_by    String,
+    comment       String,
+    created_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(created_at)
+ORDER BY silence_id
 ;
 
 -- Human labels (the `labels` topic; streams/labels.py). One row per (task, document): a label

@@ -106,6 +106,7 @@ def _print_where_to_look(settings: Settings, logs) -> None:
     api = settings.worker_url
     console.print(
         "\n[bold]BloomWatch is up[/bold]\n"
+        f"  dashboard          {api}/dashboard\n"
         f"  documents stored   {api}/api/documents/count\n"
         f"  one document       {api}/api/documents/ID\n"
         f"  search documents   {api}/api/documents/search?q=&label=\n"
@@ -116,6 +117,7 @@ def _print_where_to_look(settings: Settings, logs) -> None:
         f"  labels (POST)      {api}/labels\n"
         "  what to label      bloomwatch label queue --task sentiment\n"
         f"  retraining audit   {api}/api/model-versions\n"
+        f"  alerts             {api}/api/alerts (bloomwatch alerts list), printed here as they fire\n"
         f"  classifiers        {settings.sentiment_url}/classify, {settings.topic_url}/classify\n"
         f"  ClickHouse         {settings.clickhouse_dsn} (owned by the worker while it runs)\n"
         f"  model registry     {settings.registry_dir}\n"
@@ -134,6 +136,7 @@ async def _demo(
     started = time.monotonic()
     async with httpx.AsyncClient(base_url=settings.worker_url, timeout=10) as api, Publisher(settings=settings) as publisher:
         baseline = await _stored(api)
+        alerts = asyncio.create_task(_print_alerts(settings))
         demo = asyncio.create_task(run_demo_stream(publisher, rate_per_s=rate, limit=limit, settings=settings))
         try:
             with progress_bar(total=limit, desc="demo: documents stored", unit="doc") as bar:
@@ -154,7 +157,26 @@ async def _demo(
                         return
         finally:
             demo.cancel()
-            await asyncio.gather(demo, return_exceptions=True)
+            alerts.cancel()
+            await asyncio.gather(demo, alerts, return_exceptions=True)
+
+
+async def _print_alerts(settings: Settings) -> None:
+    """Print every alert notification (firing, resolved) from the alerts topic as it comes."""
+    import json
+
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.alerts.notify import alert_text
+
+    consumer = AIOKafkaConsumer(settings.topic_alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        async for record in consumer:
+            payload = json.loads(record.value)
+            console.print(f"[bold {'red' if payload['status'] == 'firing' else 'green'}]ALERT[/] {alert_text(payload)}")
+    finally:
+        await consumer.stop()
 
 
 async def _stored(api: httpx.AsyncClient) -> int:

@@ -52,13 +52,13 @@ from bloomwatch.progress import quiet_library_progress
 quiet_library_progress()
 from transformers import BloomForCausalLM, BloomForSequenceClassification
 from training.modeling import bloom_config, expect_new_classification_head
-from training.pretrain import PretrainConfig, pretrain
+from training.pretrain import PretrainConfig, pack_texts, pretrain
 from training.tokenizer import train_bpe_tokenizer
 
 texts = ["markets rallied after the central bank held rates", "the striker scored twice in the final"] * 50
 tokenizer = train_bpe_tokenizer(texts, vocab_size=300)
 model = BloomForCausalLM(bloom_config("tiny", tokenizer))
-pretrain(model, tokenizer, texts, PretrainConfig(steps=30, seq_len=16, batch_size=4))
+pretrain(model, pack_texts(texts, tokenizer, 16), PretrainConfig(steps=30, seq_len=16, batch_size=4))
 model.save_pretrained(sys.argv[1])
 tokenizer.save_pretrained(sys.argv[1])
 expect_new_classification_head()

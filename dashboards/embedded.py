@@ -1,0 +1,32 @@
+"""Embedded mode: the dashboard on the worker's own faust web server, reading the chDB store the
+worker owns through its single store thread, and health from the worker's own metrics registry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import generate_latest
+
+from dashboards.data import DashboardData
+from dashboards.web import Backend, routes
+from streams import metrics
+
+if TYPE_CHECKING:
+    import faust
+
+    from bloomwatch.settings import Settings
+    from streams.worker import BatchProcessor
+
+
+def mount_dashboard(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
+    async def metrics_text() -> str:
+        return generate_latest(metrics.REGISTRY).decode()
+
+    backend = Backend(
+        data=DashboardData(processor.store.client),
+        run=processor.run_store,
+        metrics_text=metrics_text,
+        registry_dir=settings.registry_dir,
+        token=settings.dashboard_token,
+    )
+    app.web.web_app.add_routes(routes(backend))

@@ -1,0 +1,106 @@
+"""The dashboard API's query parameters: parsed and validated by pydantic, checked against known values.
+
+Only values that exist are accepted (a 400 names the unknown value and the known ones), so a
+filter can never be anything but a plain string compared through a server-side parameter.
+Times are ISO 8601 or epoch milliseconds: alert notifications link with either.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from multidict import MultiMapping
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from dashboards.queries import DIMENSIONS, FIXED_VALUES
+
+DEFAULT_RANGE = timedelta(hours=1)
+MAX_RANGE = timedelta(days=400)
+MAX_POINTS = 240  # buckets per chart at most
+BUCKETS_S = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400)
+MULTI_VALUED = tuple(DIMENSIONS)
+
+
+class InvalidFilter(ValueError):
+    """A parameter the API refuses (answered with 400 and this message)."""
+
+
+def _parse_time(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Time = Annotated[datetime, BeforeValidator(_parse_time)]
+Values = list[Annotated[str, Field(min_length=1, max_length=256)]]
+
+
+class Filters(BaseModel):
+    """Filters shared by every panel; `limit`/`offset` page the documents table."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: Time | None = Field(None, alias="from")
+    end: Time | None = Field(None, alias="to")
+    source: Values = []
+    kind: Values = []
+    topic: Values = []
+    lang: Values = []
+    sentiment: Values = []
+    q: str = Field("", max_length=200)
+    limit: int = Field(100, ge=1, le=10_000)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _range(self) -> Filters:
+        self.end = _as_utc(self.end) if self.end else datetime.now(UTC)
+        self.start = _as_utc(self.start) if self.start else self.end - DEFAULT_RANGE
+        if self.start >= self.end:
+            raise ValueError("'from' must be before 'to'")
+        if self.end - self.start > MAX_RANGE:
+            raise ValueError(f"the time range is limited to {MAX_RANGE.days} days")
+        return self
+
+    @property
+    def bucket_s(self) -> int:
+        span = (self.end - self.start).total_seconds()
+        return next((b for b in BUCKETS_S if span / b <= MAX_POINTS), BUCKETS_S[-1])
+
+    def check_known(self, known: dict[str, tuple[str, ...] | list[str]]) -> None:
+        """400 on a value that no document has (or that the schema does not allow)."""
+        for name in MULTI_VALUED:
+            allowed = FIXED_VALUES.get(name) or known.get(name, ())
+            unknown = [value for value in getattr(self, name) if value not in allowed]
+            if unknown:
+                raise InvalidFilter(f"unknown {name} {unknown[0]!r}; known: {', '.join(allowed) or '(none yet)'}")
+
+    def parameters(self) -> dict[str, Any]:
+        """Server-side query parameters (dashboards.queries.PARAMETERS)."""
+        return {
+            "from": self.start,
+            "to": self.end,
+            "bucket_s": self.bucket_s,
+            **{name: getattr(self, name) for name in MULTI_VALUED},
+            "q": self.q,
+            "limit": self.limit,
+            "offset": self.offset,
+        }
+
+
+def parse_filters(query: MultiMapping[str]) -> Filters:
+    """Filters from a query string; repeated parameters (`?source=a&source=b`) select several values."""
+    raw: dict[str, Any] = {}
+    for key in query:
+        values = query.getall(key)
+        raw[key] = values if key in MULTI_VALUED else values[-1]
+    try:
+        return Filters.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "query"
+        raise InvalidFilter(f"{where}: {first['msg']}") from None

@@ -1,0 +1,120 @@
+"""Builds the Grafana dashboard JSON from dashboards.queries with the official grafana-foundation-sdk.
+
+The panels' SQL is the built-in dashboard's, rendered with the ClickHouse plugin's macros and
+template variables. Regenerate after changing a query (a test fails while the file is stale):
+    python -m dashboards.grafana.build
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import barchart, common, dashboard, stat, table, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_models
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh, VariableSort
+
+from dashboards.queries import DIMENSIONS, FIXED_VALUES, GRAFANA, PANELS
+
+OUTPUT = Path(__file__).parent / "dashboards" / "bloomwatch.json"
+DATASOURCE = DataSourceRef(type_val="grafana-clickhouse-datasource", uid="bloomwatch-clickhouse")
+PLUGIN_VERSION = "4.10.1"
+
+
+class ClickHouseQuery(cogvariants.Dataquery):
+    """A raw-SQL target of the ClickHouse plugin (the SDK ships no ClickHouse query type)."""
+
+    def __init__(self, ref_id: str, sql: str, as_time_series: bool):
+        self.ref_id, self.sql, self.as_time_series = ref_id, sql, as_time_series
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "refId": self.ref_id,
+            "datasource": DATASOURCE.to_json(),
+            "editorType": "sql",
+            "queryType": "timeseries" if self.as_time_series else "table",
+            "format": 0 if self.as_time_series else 1,  # plugin Format: 0 time series, 1 table
+            "pluginVersion": PLUGIN_VERSION,
+            "rawSql": self.sql.strip(),
+        }
+
+
+class ClickHouseQueryBuilder(cogbuilder.Builder[ClickHouseQuery]):
+    def __init__(self, panel: str, as_time_series: bool):
+        self._query = ClickHouseQuery("A", PANELS[panel][1](GRAFANA), as_time_series)
+
+    def build(self) -> ClickHouseQuery:
+        return self._query
+
+
+def _variable(name: str) -> dashboard.QueryVariable | dashboard.CustomVariable:
+    if name in FIXED_VALUES:
+        variable = dashboard.CustomVariable(name).values(",".join(FIXED_VALUES[name]))
+    else:
+        variable = (
+            dashboard.QueryVariable(name)
+            .datasource(DATASOURCE)
+            .query(f"SELECT DISTINCT {DIMENSIONS[name]} FROM documents")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+        )
+    everything = VariableOption(selected=True, text="All", value="$__all")
+    return variable.label(name.capitalize()).multi(True).include_all(True).current(everything)
+
+
+def _series(panel: str, *, stacked: bool = False, percent: bool = False, bars: bool = False) -> timeseries.Panel:
+    builder = (
+        timeseries.Panel()
+        .title(PANELS[panel][0])
+        .datasource(DATASOURCE)
+        .with_target(ClickHouseQueryBuilder(panel, as_time_series=True))
+        .fill_opacity(80 if stacked else 10)
+    )
+    if bars:
+        builder = builder.draw_style(common_models.GraphDrawStyle.BARS)
+    if stacked:
+        mode = common_models.StackingMode.PERCENT if percent else common_models.StackingMode.NORMAL
+        builder = builder.stacking(common.StackingConfig().mode(mode))
+    if percent:
+        builder = builder.unit("percentunit")
+    return builder
+
+
+def _table(panel: str) -> table.Panel:
+    return table.Panel().title(PANELS[panel][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder(panel, as_time_series=False))
+
+
+def build() -> dict:
+    board = (
+        dashboard.Dashboard("BloomWatch: sentiment")
+        .uid("bloomwatch-sentiment")
+        .tags(["bloomwatch"])
+        .time("now-1h", "now")
+        .refresh("30s")
+        .timezone("utc")
+        .variables([_variable(name) for name in DIMENSIONS] + [dashboard.TextBoxVariable("q").label("Search")])
+        .with_panel(stat.Panel().title(PANELS["totals"][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder("totals", False)).height(4).span(24))
+        .with_panel(_series("negative_share").unit("percentunit").height(9).span(16))
+        .with_panel(barchart.Panel().title(PANELS["topic_mix"][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder("topic_mix", False)).height(9).span(8))
+        .with_panel(_series("volume", stacked=True, bars=True).height(9).span(12))
+        .with_panel(_series("sentiment_by_source", stacked=True, percent=True).height(9).span(12))
+        .with_panel(_series("sentiment_by_topic", stacked=True, percent=True).height(9).span(12))
+        .with_panel(_series("stored_per_bucket", bars=True).height(9).span(12))
+        .with_panel(_table("top_negative").height(10).span(12))
+        .with_panel(_table("alerts").height(10).span(12))
+        .with_panel(_table("documents").height(12).span(24))
+        .with_panel(_table("models_in_use").height(6).span(24))
+    )
+    return json.loads(json.dumps(board.build(), cls=JSONEncoder))
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render())
+    print(f"wrote {OUTPUT}")

@@ -1,0 +1,67 @@
+"""Pipeline health from the worker's Prometheus metrics, and the models in use with their figures.
+
+Both deployments read the same exposition text: the embedded worker renders its own process
+registry (streams.metrics.REGISTRY), `bloomwatch dashboard` fetches a worker's /metrics.
+Throughput is the stored-documents counter's rate between two reads.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from training.labels import TASKS
+from training.registry import Registry
+
+_TOTALS = {
+    "consumed": "bloomwatch_documents_consumed",
+    "stored": "bloomwatch_documents_stored",
+    "dead_lettered": "bloomwatch_documents_dead_lettered",
+    "retries": "bloomwatch_batch_retries",
+    "consumer_lag": "bloomwatch_consumer_lag",
+}
+
+
+class PipelineHealth:
+    def __init__(self) -> None:
+        self._last: tuple[float, float] | None = None  # (monotonic time, stored total)
+
+    def read(self, exposition: str) -> dict[str, Any]:
+        sums = dict.fromkeys(_TOTALS.values(), 0.0)
+        for family in text_string_to_metric_families(exposition):
+            if family.name in sums:
+                sums[family.name] += sum(s.value for s in family.samples if not s.name.endswith("_created"))
+        figures: dict[str, Any] = {key: sums[name] for key, name in _TOTALS.items()}
+        now = time.monotonic()
+        figures["throughput_per_s"] = None
+        if self._last is not None and now > self._last[0]:
+            figures["throughput_per_s"] = max(0.0, (figures["stored"] - self._last[1]) / (now - self._last[0]))
+        self._last = (now, figures["stored"])
+        return figures
+
+
+def model_figures(registry_dir, in_use: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """One entry per model version seen in the documents, with the registry's held-out figures."""
+    registry = Registry(registry_dir)
+    seen: dict[tuple[str, str], tuple[int, int]] = {}  # (task, model) -> (documents, last seen)
+    for i, documents in enumerate(in_use["documents"]):
+        for task in TASKS:
+            key = (task, in_use[f"{task}_model"][i])
+            count, last = seen.get(key, (0, 0))
+            seen[key] = (count + documents, max(last, in_use["last_seen"][i]))
+    rows = []
+    for (task, name), (documents, last_seen) in sorted(seen.items()):
+        version = name.removeprefix(f"{task}-")
+        entry: dict[str, Any] = {"task": task, "model": name, "documents": documents, "last_seen": last_seen, "evaluation": {}}
+        try:
+            model = registry.get(task, version)
+        except (KeyError, ValueError):
+            entry["registry"] = "not in this registry"
+        else:
+            entry["current"] = registry.current_version_name(task) == version
+            for source, scores in (model.metrics.get("test") or {}).items():
+                entry["evaluation"][source] = {k: scores.get(k) for k in ("n", "acc", "macro_f1")}
+        rows.append(entry)
+    return rows

@@ -1,0 +1,55 @@
+"""Server mode (`bloomwatch dashboard`): the same page and API in their own process, reading a
+ClickHouse server directly and the pipeline health from a worker's /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import clickhouse_connect
+import httpx
+from aiohttp import web
+
+from bloomwatch.settings import Settings
+from dashboards.data import DashboardData
+from dashboards.web import Backend, routes
+
+
+def create_dashboard_app(settings: Settings) -> web.Application:
+    client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn)
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")  # one client, one caller
+
+    async def run(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(thread, fn, *args)
+
+    async def metrics_text() -> str:
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                response = await http.get(f"{settings.worker_url}/metrics")
+                response.raise_for_status()
+                return response.text
+        except httpx.HTTPError as exc:
+            raise OSError(f"worker metrics at {settings.worker_url}/metrics: {exc}") from exc
+
+    backend = Backend(
+        data=DashboardData(client),
+        run=run,
+        metrics_text=metrics_text,
+        registry_dir=settings.registry_dir,
+        token=settings.dashboard_token,
+        labels_url=f"{settings.worker_url}/labels",
+    )
+    app = web.Application()
+    app.add_routes(routes(backend))
+
+    async def close(_app: web.Application) -> None:
+        thread.submit(client.close).result()
+        thread.shutdown()
+
+    app.on_cleanup.append(close)
+    return app
+
+
+def run_dashboard(settings: Settings, host: str, port: int) -> None:
+    print(f"dashboard: http://{host}:{port}/dashboard (ClickHouse {settings.clickhouse_dsn})", flush=True)
+    web.run_app(create_dashboard_app(settings), host=host, port=port, print=None)

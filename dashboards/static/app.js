@@ -1,0 +1,337 @@
+// BloomWatch built-in dashboard: filters -> /api/dashboard/* -> ECharts and tables.
+// Initial filters come from the URL (?source=&from=&to= as ISO or epoch ms: alert links use them).
+"use strict";
+
+const COLORS = { negative: "#e5484d", neutral: "#98a2b3", positive: "#2f9e6e" };
+const SENTIMENTS = ["negative", "neutral", "positive"];
+const DIMS = ["source", "kind", "topic", "lang"];
+const PAGE_SIZE = 100;
+const $ = (id) => document.getElementById(id);
+const charts = {};
+const state = {
+  range: 3600, from: null, to: null,     // relative range in s, or a fixed from/to (ms)
+  filters: { source: "", kind: "", topic: "", lang: "", q: "" },
+  drill: null,                           // {from, to, extra: {dim: value}, label}
+  offset: 0, bucketMs: 60000, lastPage: null, labelsUrl: "/labels", refreshS: 10, timer: null,
+};
+window.bloomwatch = { state, charts, firstRenderMs: null, refreshes: 0 };
+
+function parseTime(value) {
+  if (!value) return null;
+  if (/^\d+$/.test(value)) return Number(value);
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? null : t;
+}
+
+function readUrl() {
+  const params = new URLSearchParams(location.search);
+  const from = parseTime(params.get("from")), to = parseTime(params.get("to"));
+  if (from !== null) { state.from = from; state.to = to ?? Date.now(); }
+  for (const dim of [...DIMS, "q"]) if (params.get(dim)) state.filters[dim] = params.get(dim);
+}
+
+function timeRange() {
+  if (state.from !== null) return { from: state.from, to: state.to };
+  const to = Date.now();
+  return { from: to - state.range * 1000, to };
+}
+
+function query(extra = {}) {
+  const { from, to } = timeRange();
+  const p = new URLSearchParams({ from, to });
+  for (const [key, value] of Object.entries({ ...state.filters, ...extra })) if (value !== "" && value != null) p.set(key, value);
+  return p;
+}
+
+async function getJson(path, params) {
+  const response = await fetch(`${path}?${params}`, { credentials: "same-origin" });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+const fmt = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
+const pct = (x) => (x == null ? "–" : `${(100 * x).toFixed(1)}%`);
+const time = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+
+function rows(columns) {
+  const names = Object.keys(columns);
+  const n = names.length ? columns[names[0]].length : 0;
+  return Array.from({ length: n }, (_, i) => Object.fromEntries(names.map((k) => [k, columns[k][i]])));
+}
+
+function chart(name, onClick) {
+  if (!charts[name]) {
+    const c = echarts.init($(`chart-${name}`), null, { renderer: "canvas" });
+    if (onClick) {
+      c.on("click", (e) => onClick(e.value?.[0] ?? e.name, e));
+      c.getZr().on("click", (e) => {  // a click on the plot area, between points
+        if (e.target) return;
+        const [t] = c.convertFromPixel({ gridIndex: 0 }, [e.offsetX, e.offsetY]);
+        if (Number.isFinite(t)) onClick(t, {});
+      });
+    }
+    charts[name] = c;
+  }
+  return charts[name];
+}
+
+const baseOption = () => ({
+  animation: false,
+  grid: { left: 48, right: 16, top: 30, bottom: 28 },
+  tooltip: { trigger: "axis" },
+  legend: { type: "scroll", top: 0, textStyle: { fontSize: 11 } },
+  xAxis: { type: "time", min: state.lastPage && Math.floor(state.lastPage.from / state.bucketMs) * state.bucketMs, max: state.lastPage?.to, axisLabel: { hideOverlap: true } },
+  yAxis: { type: "value", splitLine: { lineStyle: { color: "#f0f2f5" } } },
+});
+
+function drillBucket(t, extra, label) {
+  const start = Math.floor(t / state.bucketMs) * state.bucketMs;
+  drill({ from: start, to: start + state.bucketMs, extra, label: `${time(start)} – ${time(start + state.bucketMs).slice(11)} ${label || ""}` });
+}
+
+function renderNegativeShare(p, alerts) {
+  const r = rows(p);
+  const opt = baseOption();
+  opt.yAxis = { ...opt.yAxis, min: 0, max: (v) => Math.min(1, Math.max(0.1, v.max * 1.15)), axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } };
+  opt.tooltip.valueFormatter = (v) => (typeof v === "number" ? pct(v) : v);
+  const alertPoints = rows(alerts).map((a) => ({ value: [a.started_at, a.observed], alert: a, itemStyle: { color: a.state === "resolved" ? "#98a2b3" : a.state === "pending" ? "#f79009" : "#b42318" } }));
+  opt.series = [
+    { name: "band", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", tooltip: { show: false } },
+    { name: "baseline band (±2σ)", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_high == null ? null : x.band_high - x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", color: "rgba(62,99,221,.35)", areaStyle: { color: "rgba(62,99,221,.12)" }, tooltip: { show: false } },
+    { name: "baseline", type: "line", data: r.map((x) => [x.t, x.baseline]), symbol: "none", color: "#3e63dd", lineStyle: { type: "dashed", width: 1 } },
+    { name: "negative share", type: "line", data: r.map((x) => [x.t, x.share]), color: COLORS.negative, showSymbol: r.length < 80, symbolSize: 5, lineStyle: { width: 2 } },
+    { name: "alerts", type: "scatter", data: alertPoints, symbol: "pin", symbolSize: 26, z: 5, color: "#b42318",
+      tooltip: { trigger: "item", formatter: (e) => `${esc(e.data.alert.rule)} · ${esc(e.data.alert.group_key)}<br>${e.data.alert.state} since ${time(e.data.alert.started_at)}` } },
+  ];
+  opt.legend.data = ["negative share", "baseline", "baseline band (±2σ)", "alerts"];
+  chart("negative_share", (t, e) => {
+    if (e.data?.alert) {
+      const a = e.data.alert, source = a.group_key.startsWith("source=") ? a.group_key.slice(7) : undefined;
+      return drill({ from: a.window_start, to: a.window_end, extra: source ? { source } : {}, label: `alert ${a.rule} ${a.group_key}` });
+    }
+    drillBucket(t, { sentiment: "negative" }, "· negative");
+  }).setOption(opt, true);
+}
+
+function renderVolume(p) {
+  const bySeries = {};
+  rows(p).forEach((x) => (bySeries[`${x.kind} / ${x.source}`] ??= []).push([x.t, x.documents]));
+  const opt = baseOption();
+  opt.series = Object.entries(bySeries).map(([name, data]) => ({ name, type: "bar", stack: "all", data, barMaxWidth: 14 }));
+  chart("volume", (t, e) => {
+    const [kind, source] = (e.seriesName || "").split(" / ");
+    drillBucket(t, e.seriesName ? { kind, source } : {}, e.seriesName ? `· ${e.seriesName}` : "");
+  }).setOption(opt, true);
+}
+
+function renderSentimentShare(name, p, dim) {
+  const select = $(`g-${name}`), chosen = select.value;
+  const groups = [...new Set(p.grp)].sort();
+  select.replaceChildren(select.options[0], ...groups.map((g) => new Option(g, g, false, g === chosen)));
+  const totals = {};
+  rows(p).forEach((x) => {
+    if (chosen && x.grp !== chosen) return;
+    const b = (totals[x.t] ??= { all: 0 });
+    b[x.sentiment] = (b[x.sentiment] || 0) + x.documents;
+    b.all += x.documents;
+  });
+  const ts = Object.keys(totals).map(Number).sort((a, b) => a - b);
+  const opt = baseOption();
+  opt.yAxis = { ...opt.yAxis, max: 1, axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } };
+  opt.tooltip.valueFormatter = pct;
+  opt.series = SENTIMENTS.map((s) => ({
+    name: s, type: "line", stack: "share", symbol: "circle", showSymbol: ts.length < 3, color: COLORS[s], areaStyle: { opacity: 0.85 }, lineStyle: { width: 0 },
+    data: ts.map((t) => [t, (totals[t][s] || 0) / totals[t].all]),
+  }));
+  chart(name, (t, e) => {
+    const extra = chosen ? { [dim]: chosen } : {};
+    if (e.seriesName) extra.sentiment = e.seriesName;
+    drillBucket(t, extra, Object.values(extra).map((v) => `· ${v}`).join(" "));
+  }).setOption(opt, true);
+}
+
+function renderTopicMix(p) {
+  const r = rows(p);
+  chart("topic_mix", (topic) => drill({ ...timeRange(), extra: { topic }, label: `topic ${topic}` })).setOption({
+    animation: false,
+    grid: { left: 70, right: 40, top: 10, bottom: 24 },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+    xAxis: { type: "value", splitLine: { lineStyle: { color: "#f0f2f5" } } },
+    yAxis: { type: "category", data: r.map((x) => x.topic), inverse: true },
+    series: [{ type: "bar", name: "documents", data: r.map((x) => x.documents), color: "#3e63dd", barMaxWidth: 22,
+      label: { show: true, position: "right", formatter: (e) => pct(r[e.dataIndex].negative_share), color: COLORS.negative, fontSize: 11 } }],
+  }, true);
+}
+
+function renderStored(p) {
+  const opt = baseOption();
+  opt.legend.show = false;
+  opt.series = [{ name: "stored", type: "bar", data: rows(p).map((x) => [x.t, x.documents]), color: "#7a5af8", barMaxWidth: 14 }];
+  chart("stored_per_bucket").setOption(opt, true);
+}
+
+function table(id, columns, data, empty = "No documents match.") {
+  const el = $(id);
+  if (!data.length) { el.innerHTML = `<tr><td class="empty">${empty}</td></tr>`; return; }
+  el.innerHTML = `<thead><tr>${columns.map((c) => `<th>${c[0]}</th>`).join("")}</tr></thead>` +
+    `<tbody>${data.map((row, i) => `<tr data-i="${i}">${columns.map((c) => c[1](row)).join("")}</tr>`).join("")}</tbody>`;
+}
+
+const docColumns = [
+  ["Published", (d) => `<td class="nowrap">${time(d.published_at)}</td>`],
+  ["Source", (d) => `<td class="nowrap">${esc(d.source)} <small>${esc(d.kind)}</small></td>`],
+  ["Text", (d) => `<td class="snippet">${esc(d.snippet)}</td>`],
+  ["Sentiment", (d) => `<td><span class="pill ${esc(d.sentiment)}">${esc(d.sentiment)}</span></td>`],
+  ["P(neg)", (d) => `<td class="num"><span class="bar" style="width:${Math.round(d.sentiment_negative * 40)}px"></span>${d.sentiment_negative.toFixed(2)}</td>`],
+  ["Topic", (d) => `<td>${esc(d.topic)}</td>`],
+  ["Model", (d) => `<td class="nowrap"><small>${esc(d.sentiment_model)}</small></td>`],
+];
+
+function renderTables(panels) {
+  table("table-top_negative", [docColumns[0], docColumns[1], docColumns[2], docColumns[4], docColumns[6]], rows(panels.top_negative));
+  table("table-alerts", [
+    ["Started", (a) => `<td class="nowrap">${time(a.started_at)}</td>`],
+    ["Rule", (a) => `<td>${esc(a.rule)}</td>`],
+    ["Group", (a) => `<td>${esc(a.group_key)}</td>`],
+    ["State", (a) => `<td><span class="pill ${esc(a.state)}">${esc(a.state)}</span></td>`],
+    ["Severity", (a) => `<td>${esc(a.severity)}</td>`],
+    ["Observed / baseline", (a) => `<td class="num">${pct(a.observed)} / ${pct(a.baseline)}</td>`],
+  ], rows(panels.alerts), "No alerts in this range.");
+}
+
+function renderKpis(page) {
+  const t = rows(page.panels.totals)[0] || {};
+  $("kpi-documents").textContent = fmt(t.documents);
+  $("kpi-range").textContent = `${time(page.from).slice(5, 16)} – ${time(page.to).slice(5, 16)} UTC`;
+  $("kpi-negative-share").textContent = pct(t.negative_share);
+  $("kpi-negative").textContent = `${fmt(t.negative)} documents`;
+  $("kpi-sources").textContent = fmt(t.sources);
+  const alerts = rows(page.panels.alerts);
+  $("kpi-firing").textContent = fmt(alerts.filter((a) => a.state === "firing").length);
+  $("kpi-alerts").textContent = `${fmt(alerts.length)} in range`;
+}
+
+async function refreshHealth() {
+  const h = await getJson("/api/dashboard/health", query());
+  const p = h.pipeline;
+  $("kpi-throughput").textContent = p.error ? "n/a" : p.throughput_per_s == null ? "…" : p.throughput_per_s.toFixed(1);
+  $("kpi-lag").textContent = p.error ? "n/a" : fmt(p.consumer_lag);
+  $("kpi-dead").textContent = p.error ? "n/a" : fmt(p.dead_lettered);
+  $("kpi-consumed").textContent = p.error ? "worker metrics unreachable" : `of ${fmt(p.consumed)} consumed`;
+  $("kpi-consumed").title = p.error || "";
+  table("table-models", [
+    ["Task", (m) => `<td>${esc(m.task)}</td>`],
+    ["Model", (m) => `<td>${esc(m.model)} ${m.current ? '<span class="pill positive">current</span>' : ""}${m.registry ? `<small> ${esc(m.registry)}</small>` : ""}</td>`],
+    ["Documents in range", (m) => `<td class="num">${fmt(m.documents)}</td>`],
+    ["Last seen", (m) => `<td class="nowrap">${time(m.last_seen)}</td>`],
+    ["Held-out evaluation (accuracy · macro-F1 · n)", (m) => `<td>${Object.entries(m.evaluation).map(([s, e]) =>
+      `${esc(s)}: ${pct(e.acc)} · ${e.macro_f1 == null ? "–" : e.macro_f1.toFixed(3)} · ${fmt(e.n)}`).join("<br>") || "–"}</td>`],
+  ], h.models, "No documents in range.");
+}
+
+async function loadDocuments() {
+  const params = state.drill ? query({ ...state.drill.extra }) : query();
+  if (state.drill) { params.set("from", state.drill.from); params.set("to", state.drill.to); }
+  params.set("limit", PAGE_SIZE);
+  params.set("offset", state.offset);
+  const body = await getJson("/api/dashboard/documents", params);
+  const docs = rows(body.rows);
+  table("table-documents", [...docColumns, ["Correct label", (d) =>
+    `<td class="label-ctl nowrap"><select>${SENTIMENTS.map((s) => `<option${s === d.sentiment ? " selected" : ""}>${s}</option>`).join("")}</select>` +
+    `<button type="button" data-id="${esc(d.id)}">Save</button><span class="msg"></span></td>`]], docs);
+  $("page").textContent = `${state.offset + 1}–${state.offset + docs.length}`;
+  $("prev").disabled = state.offset === 0;
+  $("next").disabled = docs.length < PAGE_SIZE;
+  const csv = new URLSearchParams(params); csv.set("limit", 10000); csv.set("offset", 0);
+  $("csv").href = `/api/dashboard/documents.csv?${csv}`;
+  $("drill-label").textContent = state.drill ? `drill-down: ${state.drill.label}` : "newest first";
+  $("drill-clear").hidden = !state.drill;
+}
+
+function drill(target) {
+  state.drill = target;
+  state.offset = 0;
+  loadDocuments().then(() => $("documents-card").scrollIntoView({ behavior: "smooth", block: "start" })).catch(showError);
+}
+
+async function postLabel(button) {
+  const row = button.closest("td"), msg = row.querySelector(".msg");
+  const event = { document_id: button.dataset.id, task: "sentiment", label: row.querySelector("select").value, annotator: "dashboard" };
+  msg.textContent = "…";
+  try {
+    const response = await fetch(state.labelsUrl, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(event) });
+    msg.textContent = response.ok ? "saved" : `${response.status} ${response.statusText}`;
+  } catch (err) { msg.textContent = String(err); }
+}
+
+function showError(err) { $("status").innerHTML = `<span class="error">${esc(err.message || err)}</span>`; }
+
+// Charts first: every request is served by the one store thread, so the documents table and the
+// health figures are asked for once the charts are drawn.
+async function refresh(pending = null) {
+  const started = performance.now();
+  const page = await (pending ?? getJson("/api/dashboard/panels", query()));
+  state.bucketMs = page.bucket_s * 1000;
+  state.lastPage = page;
+  const p = page.panels;
+  renderKpis(page);
+  renderNegativeShare(p.negative_share, p.alerts);
+  renderTopicMix(p.topic_mix);
+  renderVolume(p.volume);
+  renderSentimentShare("sentiment_by_source", p.sentiment_by_source, "source");
+  renderSentimentShare("sentiment_by_topic", p.sentiment_by_topic, "topic");
+  renderStored(p.stored_per_bucket);
+  renderTables(p);
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  if (window.bloomwatch.firstRenderMs === null) window.bloomwatch.firstRenderMs = performance.now();
+  $("status").textContent = `updated ${new Date().toLocaleTimeString()} · ${page.bucket_s}s intervals · charts in ${Math.round(performance.now() - started)} ms`;
+  await Promise.all([refreshHealth(), loadDocuments()]);
+  window.bloomwatch.refreshes += 1;
+}
+
+function schedule() {
+  clearInterval(state.timer);
+  if ($("f-live").checked && state.from === null) state.timer = setInterval(() => refresh().catch(showError), state.refreshS * 1000);
+}
+
+async function init() {
+  readUrl();
+  const first = getJson("/api/dashboard/panels", query());  // asked for at once, beside the options
+  const options = await getJson("/api/dashboard/options", new URLSearchParams());
+  state.labelsUrl = options.labels_url;
+  state.refreshS = options.refresh_s;
+  for (const dim of DIMS) {
+    const select = $(`f-${dim}`);
+    for (const value of options.values[dim]) select.add(new Option(value, value));
+    if (state.filters[dim] && ![...select.options].some((o) => o.value === state.filters[dim])) select.add(new Option(state.filters[dim], state.filters[dim]));
+    select.value = state.filters[dim];
+  }
+  $("f-q").value = state.filters.q;
+  if (state.from !== null) { $("f-range").value = "custom"; $("f-range").options[5].hidden = false; }
+  $("filters").addEventListener("change", (e) => {
+    if (e.target.id === "f-range") {
+      if (e.target.value !== "custom") { state.range = Number(e.target.value); state.from = state.to = null; }
+    } else if (e.target.id !== "f-live") {
+      state.filters[e.target.name] = e.target.value;
+    }
+    state.offset = 0;
+    state.drill = null;
+    schedule();
+    refresh().catch(showError);
+  });
+  $("filters").addEventListener("submit", (e) => e.preventDefault());
+  for (const name of ["sentiment_by_source", "sentiment_by_topic"]) {
+    $(`g-${name}`).addEventListener("change", () => renderSentimentShare(name, state.lastPage.panels[name], name.endsWith("source") ? "source" : "topic"));
+  }
+  $("drill-clear").addEventListener("click", () => { state.drill = null; state.offset = 0; loadDocuments().catch(showError); });
+  $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadDocuments().catch(showError); });
+  $("next").addEventListener("click", () => { state.offset += PAGE_SIZE; loadDocuments().catch(showError); });
+  $("table-documents").addEventListener("click", (e) => { if (e.target.dataset.id) postLabel(e.target); });
+  window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+  await refresh(first);
+  schedule();
+}
+
+init().catch(showError);

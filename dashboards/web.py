@@ -1,0 +1,116 @@
+"""The built-in dashboard's HTTP side: the page, its static files and the JSON/CSV API, as aiohttp
+routes. The same routes run on the worker's faust web server (embedded mode, dashboards.embedded)
+and in `bloomwatch dashboard` (server mode, dashboards.server).
+
+With BLOOMWATCH_DASHBOARD_TOKEN set, the page and the API answer 401 unless the request carries
+the token: `Authorization: Bearer <token>`, or `?token=` once on the page (kept in a cookie).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dashboards.data import DashboardData
+from dashboards.filters import InvalidFilter, parse_filters
+from dashboards.health import PipelineHealth, model_figures
+from dashboards.queries import DIMENSIONS, FIXED_VALUES
+
+STATIC_DIR = Path(str(files("dashboards").joinpath("static")))
+TOKEN_COOKIE = "bloomwatch_dashboard_token"
+REFRESH_S = 10
+
+
+@dataclass
+class Backend:
+    """What the routes need from their host process."""
+
+    data: DashboardData
+    run: Callable[..., Awaitable[Any]]  # runs a synchronous store call on the store's own thread
+    metrics_text: Callable[[], Awaitable[str]]  # the worker's Prometheus exposition
+    registry_dir: Path
+    token: str | None = None
+    labels_url: str = "/labels"
+    health: PipelineHealth = field(default_factory=PipelineHealth)
+
+
+def _token_of(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ")
+    return request.query.get("token") or request.cookies.get(TOKEN_COOKIE)
+
+
+def _authorized(backend: Backend, request: web.Request) -> bool:
+    if not backend.token:
+        return True
+    given = _token_of(request)
+    return given is not None and hmac.compare_digest(given.encode(), backend.token.encode())
+
+
+def routes(backend: Backend) -> list[web.AbstractRouteDef]:
+    def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if not _authorized(backend, request):
+                return web.json_response({"error": "missing or wrong dashboard token"}, status=401)
+            try:
+                return await handler(request)
+            except InvalidFilter as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+
+        return guarded
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        if not _authorized(backend, request):
+            return web.Response(status=401, text="401: open the dashboard with ?token=<BLOOMWATCH_DASHBOARD_TOKEN>")
+        response = web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+        if backend.token and request.query.get("token"):
+            response.set_cookie(TOKEN_COOKIE, request.query["token"], httponly=True, samesite="Strict")
+        return response
+
+    async def options(request: web.Request) -> web.Response:
+        known = await backend.run(backend.data.known_values)
+        values = {name: list(FIXED_VALUES.get(name) or known.get(name, [])) for name in DIMENSIONS}
+        return web.json_response({"values": values, "refresh_s": REFRESH_S, "labels_url": backend.labels_url})
+
+    async def panels(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query)
+        return web.json_response(await backend.run(backend.data.page, filters))
+
+    async def documents(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query)
+        return web.json_response(await backend.run(backend.data.documents, filters))
+
+    async def documents_csv(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query)
+        body = await backend.run(backend.data.documents_csv, filters)
+        return web.Response(
+            text=body,
+            content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="bloomwatch-documents.csv"'},
+        )
+
+    async def health(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query)
+        in_use = await backend.run(backend.data.query, "models_in_use", filters)
+        try:
+            pipeline = backend.health.read(await backend.metrics_text())
+        except OSError as exc:  # server mode: the worker's /metrics did not answer
+            pipeline = {"error": str(exc)}
+        return web.json_response({"pipeline": pipeline, "models": model_figures(backend.registry_dir, in_use)})
+
+    return [
+        web.get("/dashboard", page),
+        web.static("/dashboard/static", STATIC_DIR),
+        web.get("/api/dashboard/options", api(options)),
+        web.get("/api/dashboard/panels", api(panels)),
+        web.get("/api/dashboard/documents", api(documents)),
+        web.get("/api/dashboard/documents.csv", api(documents_csv)),
+        web.get("/api/dashboard/health", api(health)),
+    ]

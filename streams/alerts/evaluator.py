@@ -1,0 +1,176 @@
+"""The evaluator: every `alerts_interval_s`, judge each rule's newly closed windows and apply the
+verdicts to the alerts' lifecycle; notify on firing and on resolve.
+
+Exactly one evaluator per store: in embedded mode (chdb://) a timer in the worker that owns it
+(streams/app.py), with a ClickHouse server `bloomwatch alerts run` (settings.alerts_evaluator).
+
+When a window is judged: once `alerts_grace_s` have passed since it closed and the stored data
+reaches past it (the newest `enqueued_at` is after its end), or at the latest `alerts_max_lateness_s`
+after it closed (a source gone quiet). A document stored after its window was judged still counts
+in later baselines, but the judged window is not judged again.
+
+Restarts: the lifecycle lives in the `alerts` table and windows already applied to an alert are
+skipped (streams/alerts/lifecycle.py), so the evaluator simply replays the last
+`alerts_catchup_s` of windows at start: a firing alert is neither fired again nor forgotten, and
+windows closed while the worker was down are judged once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from bloomwatch.settings import Settings
+from streams.alerts import terms as term_stats
+from streams.alerts import windows
+from streams.alerts.detector import Verdict, judge
+from streams.alerts.lifecycle import FIRING, RESOLVED, Alert, advance
+from streams.alerts.notify import Notifier
+from streams.alerts.rules import Rule, RuleSet
+from streams.alerts.state import AlertStore, is_active, silenced
+
+log = logging.getLogger("bloomwatch.alerts")
+
+StoreRunner = Callable[..., Awaitable[Any]]
+
+
+class AlertEvaluator:
+    def __init__(self, settings: Settings, rules: RuleSet, client, run_store: StoreRunner):
+        self.settings = settings
+        self.rules = rules
+        self.client = client
+        self.store = AlertStore(client)
+        self.run_store = run_store
+        self.notifier = Notifier(settings)
+        self.evaluated_through: dict[str, datetime] = {}
+
+    async def tick(self) -> None:
+        """One evaluation round; an error is logged and the next round tries again."""
+        try:
+            notifications = await self.run_store(self.step, datetime.now(UTC))
+        except Exception:  # noqa: BLE001 - the timer must keep running through a store outage
+            log.exception("alert evaluation failed")
+            return
+        for rule, payload in notifications:
+            await self.notifier.send(payload, rule.receivers)
+
+    async def run_forever(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(self.settings.alerts_interval_s)
+
+    async def close(self) -> None:
+        await self.notifier.close()
+
+    def step(self, now: datetime) -> list[tuple[Rule, dict[str, Any]]]:
+        """Judge what is ready, write the alerts that changed; the notifications to send."""
+        latest = windows.latest_enqueued(self.client)
+        silences = self.store.active_silences(now)
+        notifications = []
+        for rule in self.rules.rules:
+            notifications += self._step_rule(rule, now, latest, silences)
+        return notifications
+
+    def _ready_end(self, rule: Rule, now: datetime, latest: datetime | None) -> datetime:
+        """The end of the newest window that may be judged now."""
+        closed = windows.floor_window(rule, now - timedelta(seconds=self.settings.alerts_grace_s))
+        overdue = windows.floor_window(rule, now - timedelta(seconds=self.settings.alerts_max_lateness_s))
+        reached = windows.floor_window(rule, latest) if latest is not None else overdue
+        return min(closed, max(reached, overdue))
+
+    def _step_rule(self, rule: Rule, now: datetime, latest: datetime | None, silences) -> list[tuple[Rule, dict]]:
+        ready = self._ready_end(rule, now, latest)
+        through = self.evaluated_through.get(rule.name) or windows.floor_window(
+            rule, now - timedelta(seconds=self.settings.alerts_catchup_s)
+        )
+        if ready <= through:
+            return []
+        width = timedelta(seconds=rule.window_s)
+        history_start = through - width * (rule.baseline_windows + rule.for_windows)
+        current = self.store.latest_by_group(rule.name)
+        active = [key for key, alert in current.items() if is_active(alert)]
+        series = windows.window_counts(self.client, rule, history_start, ready, self.settings.alerts_max_age_s, active)
+        changed: dict[str, Alert] = {}
+        notifications = []
+        for key, counts in series.items():
+            alert = current.get(key)
+            for verdict in judge(rule, counts):
+                if verdict.window.start < through:
+                    continue
+                transition = advance(rule, key, alert, verdict, now)
+                if transition is None:
+                    continue
+                alert = self._with_payload(rule, transition.alert, alert, verdict)
+                changed[alert.alert_id] = alert
+                if transition.notify:
+                    payload = json.loads(alert.payload)
+                    if silenced(alert, silences):
+                        log.info("alert %s %s %s is silenced", alert.state, rule.name, key)
+                    else:
+                        notifications.append((rule, payload))
+        self.store.write(list(changed.values()))
+        self.evaluated_through[rule.name] = ready
+        return notifications
+
+    def _with_payload(self, rule: Rule, alert: Alert, previous: Alert | None, verdict: Verdict) -> Alert:
+        """The alert with its JSON payload: figures of the latest window, and the evidence
+        (examples, terms) gathered once, when it fires, and kept after."""
+        kept = json.loads(previous.payload) if previous is not None and previous.alert_id == alert.alert_id else {}
+        group = windows.parse_group_key(alert.group_key)
+        payload = {
+            **kept,
+            "alert_id": alert.alert_id,
+            "status": alert.state,
+            "rule": rule.name,
+            "description": rule.description,
+            "group_key": alert.group_key,
+            "group": group,
+            "severity": rule.severity,
+            "metric": rule.metric,
+            "window_s": rule.window_s,
+            "window_start": _iso(alert.window_start),
+            "window_end": _iso(alert.window_end),
+            "started_at": _iso(alert.started_at),
+            "resolved_at": _iso(alert.resolved_at) if alert.resolved_at else None,
+            "observed": alert.observed,
+            "baseline": alert.baseline,
+            "statistic": round(alert.statistic, 3),
+            "documents": verdict.window.n,  # in the latest window
+            "counted": verdict.window.x,  # negatives (share, count) or documents (volume)
+            "streak": alert.streak,
+            "dashboard_url": self._dashboard_url(rule, group, alert),
+        }
+        if alert.state == FIRING and "examples" not in kept:
+            payload |= self._evidence(rule, group, alert)
+        if alert.state == RESOLVED and not alert.fired:
+            payload["status"] = "resolved_without_firing"
+        return replace(alert, payload=json.dumps(payload, default=str))
+
+    def _evidence(self, rule: Rule, group: dict[str, str], alert: Alert) -> dict[str, Any]:
+        max_age = self.settings.alerts_max_age_s
+        start, end = alert.started_at, alert.window_end
+        baseline_start = start - timedelta(seconds=rule.window_s * rule.baseline_windows)
+        focus = windows.texts(self.client, rule, group, start, end, max_age, negative_only=rule.metric != "volume", limit=2000)
+        background = windows.texts(self.client, rule, group, baseline_start, start, max_age, negative_only=False, limit=10000)
+        terms = term_stats.over_represented(term_stats.word_counts(focus), term_stats.word_counts(background))
+        return {
+            "examples": windows.examples(self.client, rule, group, start, end, max_age),
+            "terms": terms,
+            "evidence_documents": len(focus),
+            "baseline_documents": len(background),
+        }
+
+    def _dashboard_url(self, rule: Rule, group: dict[str, str], alert: Alert) -> str:
+        context = timedelta(seconds=rule.window_s * min(rule.baseline_windows, 10))
+        query = {**group, "from": _iso(alert.started_at - context), "to": _iso(alert.window_end)}
+        return f"{self.settings.alerts_dashboard_url or self.settings.worker_url}/dashboard?{urlencode(query)}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,101 @@
+"""The `alerts` and `alert_silences` tables (streams/ddl.sql): the lifecycle's memory.
+
+Each change of an alert is a new row version (ReplacingMergeTree keeps the latest `updated_at`);
+reads use FINAL. Everything here is synchronous: in the worker it runs on the store thread, so an
+acknowledgement from the API and an evaluator step never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streams.alerts.lifecycle import FIRING, PENDING, Alert
+
+COLUMNS = tuple(f.name for f in fields(Alert) if f.name != "streak")
+_INSERT_SETTINGS = {"async_insert": 0}
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM alerts FINAL"
+
+
+def _alert(row: tuple) -> Alert:
+    values = dict(zip(COLUMNS, row, strict=True))
+    for key in ("window_start", "window_end", "started_at", "updated_at", "resolved_at"):
+        if values[key] is not None and values[key].tzinfo is None:
+            values[key] = values[key].replace(tzinfo=UTC)
+    values["fired"] = bool(values["fired"])
+    return Alert(**values, streak=int(json.loads(values["payload"] or "{}").get("streak", 0)))
+
+
+class AlertStore:
+    def __init__(self, client):
+        self.client = client
+
+    def write(self, alerts: list[Alert]) -> None:
+        if alerts:
+            rows = [[asdict(alert)[column] for column in COLUMNS] for alert in alerts]
+            self.client.insert("alerts", rows, column_names=list(COLUMNS), settings=_INSERT_SETTINGS)
+
+    def latest_by_group(self, rule: str) -> dict[str, Alert]:
+        """Each group's most recent alert of `rule` (active or the last resolved one)."""
+        rows = self.client.query(
+            f"{_SELECT} WHERE rule = {{rule:String}} ORDER BY window_end DESC, updated_at DESC LIMIT 1 BY group_key",
+            parameters={"rule": rule},
+        ).result_rows
+        return {alert.group_key: alert for alert in map(_alert, rows)}
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[Alert]:
+        where = "WHERE state = {state:String}" if state else ""
+        rows = self.client.query(
+            f"{_SELECT} {where} ORDER BY updated_at DESC LIMIT {int(limit)}", parameters={"state": state or ""}
+        ).result_rows
+        return [_alert(row) for row in rows]
+
+    def get(self, alert_id: str) -> Alert | None:
+        rows = self.client.query(f"{_SELECT} WHERE alert_id = {{id:String}}", parameters={"id": alert_id}).result_rows
+        return _alert(rows[0]) if rows else None
+
+    def acknowledge(self, alert_id: str, by: str) -> Alert | None:
+        alert = self.get(alert_id)
+        if alert is None:
+            return None
+        acked = replace(alert, acknowledged_by=by, updated_at=max(datetime.now(UTC), alert.updated_at + timedelta(milliseconds=1)))
+        self.write([acked])
+        return acked
+
+    def silence(self, rule: str, group_key: str, duration_s: float, by: str, comment: str = "") -> dict[str, Any]:
+        now = datetime.now(UTC)
+        silence = {
+            "silence_id": uuid.uuid4().hex[:16], "rule": rule, "group_key": group_key, "starts_at": now,
+            "ends_at": now + timedelta(seconds=duration_s), "created_by": by, "comment": comment, "created_at": now,
+        }  # fmt: skip
+        self.client.insert("alert_silences", [list(silence.values())], column_names=list(silence), settings=_INSERT_SETTINGS)
+        return silence
+
+    def active_silences(self, now: datetime) -> list[dict[str, Any]]:
+        result = self.client.query(
+            "SELECT silence_id, rule, group_key, starts_at, ends_at, created_by, comment FROM alert_silences FINAL"
+            " WHERE starts_at <= {now:DateTime64(3, 'UTC')} AND ends_at > {now:DateTime64(3, 'UTC')}",
+            parameters={"now": now},
+        )
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+def silenced(alert: Alert, silences: list[dict[str, Any]]) -> bool:
+    return any(s["rule"] == alert.rule and s["group_key"] in ("", alert.group_key) for s in silences)
+
+
+def is_active(alert: Alert) -> bool:
+    return alert.state in (PENDING, FIRING)
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """The API/CLI form of an alert: columns, ISO times, payload parsed."""
+    data = {column: getattr(alert, column) for column in COLUMNS}
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = value.isoformat()
+    data["payload"] = json.loads(alert.payload or "{}")
+    return data

@@ -1,0 +1,131 @@
+"""The queries behind alerts: exact window counts and the evidence of one window.
+
+Every read of `documents` uses FINAL: the kill -9 tests re-deliver thousands of documents that
+collapse only there, and a re-delivered document must never count twice in a window.
+
+Time base: windows are cut on `enqueued_at` (the Kafka record time, when the document entered the
+pipeline), not on `published_at`. A document published long before it was enqueued (a backfill,
+an archive import: `published_at` older than `max_age_s` before `enqueued_at`) is not counted at
+all, so a backfill neither fires alerts for the past nor shows up as a volume spike now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streams.alerts.detector import WindowCount
+from streams.alerts.rules import Rule
+
+_COLUMN = {"source": "source", "kind": "kind", "topic": "topic", "sentiment": "sentiment", "lang": "ifNull(lang, '')"}
+
+
+def group_key(dimensions: Sequence[str], values: Sequence[Any]) -> str:
+    """`source=acme-bank` (dimensions joined by ','); '' for an ungrouped rule."""
+    return ",".join(f"{d}={v}" for d, v in zip(dimensions, values, strict=True))
+
+
+def parse_group_key(key: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in key.split(",")) if key else {}
+
+
+def _filters(rule: Rule, max_age_s: float, group: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    clauses = ["published_at >= enqueued_at - toIntervalMillisecond({max_age_ms:UInt64})"]
+    parameters: dict[str, Any] = {"max_age_ms": int(max_age_s * 1000)}
+    for column, values in rule.scope.filters().items():
+        clauses.append(f"{_COLUMN[column]} IN {{scope_{column}:Array(String)}}")
+        parameters[f"scope_{column}"] = values
+    for column, value in (group or {}).items():
+        clauses.append(f"{_COLUMN[column]} = {{group_{column}:String}}")
+        parameters[f"group_{column}"] = value
+    return " AND ".join(clauses), parameters
+
+
+def window_counts(
+    client, rule: Rule, first: datetime, end: datetime, max_age_s: float, groups: Sequence[str] = ()
+) -> dict[str, list[WindowCount]]:
+    """Per group, the counts of every window from `first` (a window start) up to `end`, oldest
+    first; windows without documents are zeros. `groups` are included even without documents."""
+    width_ms = rule.window_s * 1000
+    where, parameters = _filters(rule, max_age_s)
+    dims = ", ".join(_COLUMN[d] for d in rule.group_by)
+    counted = "countIf(sentiment = 'negative')" if rule.metric != "volume" else "count()"
+    rows = client.query(
+        f"SELECT intDiv(toUnixTimestamp64Milli(enqueued_at), {width_ms}) AS w, count(), {counted}"
+        f"{', ' + dims if dims else ''}"
+        f" FROM documents FINAL WHERE enqueued_at >= {{first:DateTime64(3, 'UTC')}}"
+        f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where}"
+        f" GROUP BY w{', ' + dims if dims else ''}",
+        parameters={**parameters, "first": first, "end": end},
+    ).result_rows
+    starts = window_starts(rule, first, end)
+    by_group: dict[str, dict[datetime, tuple[int, int]]] = {key: {} for key in groups}
+    for w, n, x, *values in rows:
+        start = datetime.fromtimestamp(w * rule.window_s, UTC)
+        by_group.setdefault(group_key(rule.group_by, values), {})[start] = (int(n), int(x))
+    if not rule.group_by:
+        by_group.setdefault("", {})
+    return {
+        key: [WindowCount(start, *counts.get(start, (0, 0))) for start in starts] for key, counts in by_group.items()
+    }
+
+
+def window_starts(rule: Rule, first: datetime, end: datetime) -> list[datetime]:
+    step = timedelta(seconds=rule.window_s)
+    starts, start = [], first
+    while start + step <= end:
+        starts.append(start)
+        start += step
+    return starts
+
+
+def floor_window(rule: Rule, moment: datetime) -> datetime:
+    seconds = int(moment.timestamp()) // rule.window_s * rule.window_s
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def latest_enqueued(client) -> datetime | None:
+    """How far the stored data reaches in Kafka time (duplicates do not change a max)."""
+    value = client.query("SELECT max(enqueued_at), count() FROM documents").result_rows[0]
+    return _utc(value[0]) if value[1] else None
+
+
+def examples(
+    client, rule: Rule, group: dict[str, str], start: datetime, end: datetime, max_age_s: float, limit: int = 5
+) -> list[dict[str, Any]]:
+    """The window's most negative documents (the most recent ones for a volume rule)."""
+    where, parameters = _filters(rule, max_age_s, group)
+    if rule.metric != "volume":
+        where += " AND sentiment = 'negative'"
+    order = "sentiment_negative DESC" if rule.metric != "volume" else "enqueued_at DESC"
+    rows = client.query(
+        f"SELECT id, substring(text, 1, 280), sentiment_negative, source, kind, topic, published_at"
+        f" FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
+        f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where} ORDER BY {order} LIMIT {int(limit)}",
+        parameters={**parameters, "start": start, "end": end},
+    ).result_rows
+    keys = ("id", "snippet", "probability", "source", "kind", "topic", "published_at")
+    return [
+        {**dict(zip(keys, row, strict=True)), "probability": round(float(row[2]), 4), "published_at": _utc(row[6]).isoformat()}
+        for row in rows
+    ]
+
+
+def texts(
+    client, rule: Rule, group: dict[str, str], start: datetime, end: datetime, max_age_s: float,
+    *, negative_only: bool, limit: int,
+) -> list[str]:  # fmt: skip
+    where, parameters = _filters(rule, max_age_s, group)
+    if negative_only:
+        where += " AND sentiment = 'negative'"
+    rows = client.query(
+        f"SELECT text FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
+        f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where} LIMIT {int(limit)}",
+        parameters={**parameters, "start": start, "end": end},
+    ).result_rows
+    return [row[0] for row in rows]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

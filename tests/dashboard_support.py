@@ -1,0 +1,90 @@
+"""Synthetic stored documents and alerts for the dashboard tests and bench, written by ClickHouse
+itself (INSERT ... SELECT FROM numbers(n)): a million rows in seconds, deterministic per row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from streams.store import COLUMNS
+
+SOURCES = ("acme-bank", "shop-north", "shop-south", "app-store", "wire-east", "wire-west")
+LANGS = ("en", "de", "fr")
+
+
+def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[datetime, datetime] | None = None) -> None:
+    """n documents spread evenly over [end - span, end): six sources, news and reviews alternate,
+    every tenth without a language, ~30% negative (85% for shop-south during `burst`); ids `doc-<i>`."""
+    burst_start, burst_end = burst or (end, end)
+    expressions = {
+        "id": "concat('doc-', toString(number))",
+        "source": f"{list(SOURCES)}[number % {len(SOURCES)} + 1]",
+        "kind": "if(number % 2 = 0, 'news', 'review')",
+        "lang": f"if(number % 10 = 9, NULL, {list(LANGS)}[number % {len(LANGS)} + 1])",
+        "url": "NULL",
+        "metadata": "map()",
+        "published_at": "{end:DateTime64(3, 'UTC')} - toIntervalMillisecond(intDiv(number * {span_ms:UInt64}, {n:UInt64}) + 1)",
+        "enqueued_at": "published_at",
+        "ingested_at": "published_at + toIntervalMillisecond(300)",
+        "text": "concat('Report ', toString(number), if(sentiment = 'negative', ': the service was terrible and shares fell', ': results were fine and customers were happy'))",
+        "sentiment": "multiIf(cityHash64(number) % 100 < if(source = 'shop-south' AND published_at >= {burst_start:DateTime64(3, 'UTC')}"
+        " AND published_at < {burst_end:DateTime64(3, 'UTC')}, 85, 30), 'negative', cityHash64(number) % 100 < 60, 'neutral', 'positive')",
+        "sentiment_negative": "if(sentiment = 'negative', 0.6 + (number % 40) / 100, 0.1)",
+        "sentiment_neutral": "if(sentiment = 'neutral', 0.8, 0.1)",
+        "sentiment_positive": "1 - sentiment_negative - sentiment_neutral",
+        "sentiment_model": "'sentiment-v1'",
+        "topic": "['world', 'sports', 'business', 'sci_tech'][intDiv(number, 7) % 4 + 1]",
+        "topic_world": "0.25", "topic_sports": "0.25", "topic_business": "0.25", "topic_sci_tech": "0.25",
+        "topic_model": "'topic-v1'",
+    }  # fmt: skip
+    select = ", ".join(f"{expressions[c]} AS {c}" for c in COLUMNS)
+    client.command(
+        f"INSERT INTO documents ({', '.join(COLUMNS)}) SELECT {select} FROM numbers({{n:UInt64}})",
+        parameters={"n": n, "end": end, "span_ms": int(span.total_seconds() * 1000), "burst_start": burst_start, "burst_end": burst_end},
+        settings={"async_insert": 0},
+    )
+
+
+def insert_alert(client, *, alert_id: str, source: str, state: str, started_at: datetime, updated_at: datetime | None = None) -> None:
+    updated_at = updated_at or started_at
+    client.insert(
+        "alerts",
+        [[alert_id, "negative_share_spike", f"source={source}", state, "warning", started_at - timedelta(minutes=5),
+          started_at, started_at, updated_at, updated_at if state == "resolved" else None, None, 0.8, 0.3, 4.2, "{}", state != "pending"]],
+        column_names=["alert_id", "rule", "group_key", "state", "severity", "window_start", "window_end", "started_at",
+                      "updated_at", "resolved_at", "acknowledged_by", "observed", "baseline", "statistic", "payload", "fired"],
+        settings={"async_insert": 0},
+    )  # fmt: skip
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def expand_grafana_macros(sql: str, *, start: datetime, end: datetime, interval_s: int, values: dict[str, list[str]], q: str) -> str:
+    """What the ClickHouse plugin and Grafana's template engine send for concrete choices."""
+    def quoted(items: list[str]) -> str:
+        return ", ".join("'" + item.replace("\\", "\\\\").replace("'", "\\'") + "'" for item in items)
+
+    sql = sql.replace("$__fromTime_ms", f"fromUnixTimestamp64Milli({int(start.timestamp() * 1000)})")
+    sql = sql.replace("$__toTime_ms", f"fromUnixTimestamp64Milli({int(end.timestamp() * 1000)})")
+    sql = sql.replace("$__interval_s", str(interval_s))
+    sql = sql.replace("${q:sqlstring}", quoted([q]))
+    for name, chosen in values.items():
+        sql = sql.replace(f"${{{name}:singlequote}}", quoted(chosen))
+    assert "$" not in sql, sql
+    return sql
+
+
+def run_python(code: str, *args: str, timeout_s: float = 180) -> str:
+    """Runs `code` in a fresh interpreter (a chDB directory belongs to one process at a time)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = str(Path(__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {tests!r}); {code}", *args],
+        capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip().splitlines()[-1]
