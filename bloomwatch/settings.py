@@ -67,6 +67,24 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = 10.0  # a killed worker's partitions move after this
     clickhouse_dsn: str | None = None  # default: chdb:///<home>/chdb
 
+    # --- retraining (training/retrain; docs/retraining.md) -------------------------------------
+    retrain_cron: str = "0 3 * * *"  # croniter expression: scheduled runs (UTC)
+    retrain_check_s: float = 60.0  # how often `bloomwatch retrain --schedule` checks its triggers
+    retrain_min_new_labels: int = 200  # labels since the last run that trigger a run on their own
+    retrain_drift_psi: float = 0.25  # PSI of a source's predicted-label distribution, recent vs reference
+    retrain_drift_confidence: float = 0.15  # drop of a source's mean top probability that counts as drift
+    retrain_drift_window_min: float = 60.0  # the recent window
+    retrain_drift_reference_min: float = 24 * 60.0  # the reference: this long before the recent window
+    retrain_drift_min_docs: int = 100  # per source and window; fewer documents are no evidence
+    retrain_holdout_share: float = 0.2  # of the labels, by document id hash: never trained on
+    retrain_replay_ratio: float = 2.0  # replayed original training examples per new label
+    retrain_gate_margin: float = 0.02  # accuracy a fixed test split may lose and still promote
+    retrain_epochs: int = 3
+    retrain_lr: float = 1e-3  # LoRA learning rate
+    retrain_time_budget_min: float = 20.0
+    retrain_threads: int = 1  # torch threads of the retraining process (the stream keeps the rest)
+    retrain_nice: int = 10  # process priority increment of the retraining process
+
     # --- alerts (docs/alerts.md) ----------------------------------------------------------------
     alerts_rules: Path | None = None  # TOML rules file; default: the shipped streams/alerts/default_rules.toml
     # who evaluates: "auto" = the worker when it owns an embedded chdb:// store, else nobody (run

@@ -1,4 +1,4 @@
-"""The faust worker app: one agent over the input topics, the read API and /metrics.
+"""The faust worker app: one agent over the input topics, one over labels, the read API and /metrics.
 
 Offsets: the agent iterates with `noack_take`, which (unlike `take`) never acks on its own. faust
 commits only acked offsets (the longest acked prefix of each partition, every
@@ -23,12 +23,15 @@ from bloomwatch.settings import Settings
 from dashboards.embedded import mount_dashboard
 from streams import metrics
 from streams.documents_api import add_document_routes
-from streams.ingest import MAX_BODY_BYTES, DocumentIngest
+from streams.ingest import MAX_BODY_BYTES, document_ingest, label_ingest
+from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
+from streams.retrain_api import add_retrain_routes
+from streams.retrain_store import RetrainStore
 from streams.schemas import DeadLetter
 from streams.store import DocumentStore
 from streams.topics import DEAD_LETTER_MAX_MESSAGE_BYTES
-from streams.worker import BatchProcessor, Message, RetryPolicy
+from streams.worker import BatchProcessor, Message, RetryPolicy, message_of
 
 if TYPE_CHECKING:
     from classifiers.client import ClassifyClient
@@ -97,7 +100,7 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     @app.agent(source, concurrency=settings.worker_concurrency)
     async def classify_documents(stream):
         async for events in stream.noack_take(settings.worker_batch_size, within=settings.worker_batch_timeout_s):
-            await processor.process([_message(event) for event in events])
+            await processor.process([message_of(event) for event in events])
             for event in events:
                 await stream.ack(event)
             _record_lag(app, events)
@@ -123,23 +126,38 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     install_alerts(app, settings, store.client, processor.run_store)  # /api/alerts, /api/silences, evaluator
 
     publisher = Publisher(settings.kafka_bootstrap, settings)
-    ingest = DocumentIngest(publisher)
+    ingest_documents, ingest_labels = document_ingest(publisher), label_ingest(publisher)
     # The web server answers before faust runs app tasks, so the ingest producer starts with the
     # first POST rather than in a startup task.
     publisher_started = asyncio.Lock()
     publisher_running = False
+
+    async def start_publisher() -> None:
+        nonlocal publisher_running
+        async with publisher_started:
+            if not publisher_running:
+                await publisher.start()
+                publisher_running = True
 
     @app.page("/documents")
     class Documents(View):
         """POST /documents: validated batch ingest into the input topics (streams/ingest.py)."""
 
         async def post(self, request):
-            nonlocal publisher_running
-            async with publisher_started:
-                if not publisher_running:
-                    await publisher.start()
-                    publisher_running = True
-            return await ingest(request)
+            await start_publisher()
+            return await ingest_documents(request)
+
+    @app.page("/labels")
+    class Labels(View):
+        """POST /labels: one LabelEvent, a list, or {"labels": [...]} into the labels topic."""
+
+        async def post(self, request):
+            await start_publisher()
+            return await ingest_labels(request)
+
+    retrain_store = RetrainStore(store.client)
+    add_label_agent(app, settings, LabelSink(processor, retrain_store))
+    add_retrain_routes(app, processor.run_store, retrain_store)
 
     @app.on_before_shutdown.connect
     async def _stop_publisher_and_store(sender, **kwargs) -> None:
@@ -156,18 +174,6 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
-
-
-def _message(event) -> Message:
-    record = event.message
-    return Message(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        timestamp=record.timestamp,
-    )
 
 
 def _record_lag(app: faust.App, events) -> None:

@@ -2,6 +2,7 @@
 
 import typer
 
+from streams.label_cli import label_app
 from streams.documents_cli import register as register_documents
 from streams.alerts.cli import register as register_alerts
 from streams.publish_cli import register as register_publishing
@@ -10,6 +11,7 @@ from streams.publish_cli import register as register_publishing
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root CLI."""
     register_publishing(app)
+    app.add_typer(label_app, name="label")
     register_documents(app)
     app.command()(worker)
     app.command()(up)

@@ -81,3 +81,49 @@ CREATE TABLE IF NOT EXISTS alert_silences
 ENGINE = ReplacingMergeTree(created_at)
 ORDER BY silence_id
 ;
+
+-- Human labels (the `labels` topic; streams/labels.py). One row per (task, document): a label
+-- re-delivered after a crash collapses, and a later correction (newer labelled_at) replaces the
+-- earlier one. Query with FINAL. `text` is set when the label arrived with its text (a document
+-- that was never streamed); otherwise the retraining job takes the text from `documents`.
+CREATE TABLE IF NOT EXISTS labels
+(
+    document_id  String,
+    task         LowCardinality(String),
+    label        LowCardinality(String),
+    text         Nullable(String),
+    annotator    LowCardinality(String),
+    labelled_at  DateTime64(3, 'UTC'),
+    enqueued_at  DateTime64(3, 'UTC') COMMENT 'Kafka record timestamp',
+    ingested_at  DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(labelled_at)
+ORDER BY (task, document_id)
+SETTINGS non_replicated_deduplication_window = 10000
+;
+
+-- Retraining audit (training/retrain): one row per decision: a candidate promoted or rejected
+-- (with the reason), a run that failed or was skipped, a rollback. `version` is the registry
+-- version the decision is about ('' when no candidate was trained), `parent` the version that
+-- was current when the run started. `metrics` is JSON (per test source: before/after accuracy,
+-- the new-label holdout). Query with FINAL.
+CREATE TABLE IF NOT EXISTS model_versions
+(
+    run_id          String,
+    task            LowCardinality(String),
+    version         String,
+    parent          String,
+    trigger         LowCardinality(String) COMMENT 'manual | schedule | labels | drift | rollback',
+    decision        LowCardinality(String) COMMENT 'promoted | rejected | skipped | failed | rolled_back',
+    reason          String,
+    labels_total    UInt32,
+    labels_train    UInt32,
+    labels_holdout  UInt32,
+    replay_examples UInt32,
+    metrics         String,
+    started_at      DateTime64(3, 'UTC'),
+    finished_at     DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(finished_at)
+ORDER BY (task, run_id)
+;

@@ -8,11 +8,14 @@ skipped inside a library.
 from __future__ import annotations
 
 import json
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bloomwatch.settings import get_settings
-from streams.schemas import Document
+from streams.schemas import Document, LabelEvent
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # Reasons a message is dead-lettered before classification (a stable vocabulary: metrics label
 # values and the dead-letter record's `reason`).
@@ -39,8 +42,8 @@ class InvalidMessage(ValueError):
         self.detail = detail
 
 
-def decode_document(raw: bytes | None) -> Document:
-    """Parse and validate one message value; raises InvalidMessage with a reason."""
+def _json_object(raw: bytes | None) -> dict:
+    """The message value as a JSON object; raises InvalidMessage with a reason."""
     limit = get_settings().max_text_chars
     if raw is None:
         raise InvalidMessage(NOT_JSON, "message has no value (tombstone)")
@@ -58,16 +61,32 @@ def decode_document(raw: bytes | None) -> Document:
         raise InvalidMessage(NOT_JSON, "JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidMessage(NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def _validated(model: type[ModelT], payload: dict) -> ModelT:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidMessage(_reason_of(exc), _summary_of(exc)) from None
+
+
+def decode_document(raw: bytes | None) -> Document:
+    """Parse and validate one message value; raises InvalidMessage with a reason."""
+    payload = _json_object(raw)
+    limit = get_settings().max_text_chars
     body = payload.get("text")
     if isinstance(body, str):
         if not body.strip():
             raise InvalidMessage(EMPTY_TEXT, "text is empty or whitespace")
         if len(body) > limit:
             raise InvalidMessage(OVERSIZE, f"text has {len(body)} characters; the limit is {limit}")
-    try:
-        return Document.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidMessage(_reason_of(exc), _summary_of(exc)) from None
+    return _validated(Document, payload)
+
+
+def decode_label(raw: bytes | None) -> LabelEvent:
+    """A `labels` topic value as a LabelEvent; raises InvalidMessage with a reason."""
+    return _validated(LabelEvent, _json_object(raw))
 
 
 def _reason_of(exc: ValidationError) -> str:

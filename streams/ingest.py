@@ -1,12 +1,13 @@
-"""`POST /documents`: batch HTTP ingest for publishers that cannot speak Kafka.
+"""`POST /documents` and `POST /labels`: batch HTTP ingest for publishers that cannot speak Kafka.
 
-`DocumentIngest` is a plain aiohttp handler so it mounts on the worker's faust web server (faust's
+`BatchIngest` is a plain aiohttp handler so it mounts on the worker's faust web server (faust's
 web driver is aiohttp and hands views the aiohttp request) as well as on the standalone server
 `bloomwatch ingest` runs from `ingest_app`.
 
 Request: a JSON array of documents, or {"documents": [...]}. Each document is routed by its
 `kind` (news -> news topic, review -> reviews topic) and validated with `Document`, like every
-other publishing path.
+other publishing path. `POST /labels` takes the same shapes ({"labels": [...]}) and also a single
+LabelEvent object (the dashboard's one-click label correction); ids in its response are document ids.
 Bulk semantics, like a search engine's bulk API: each document is accepted or rejected on its own,
 and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [...], "rejected":
 [{"index", "id", "reason", "retryable"}]}, with the status a client can act on:
@@ -17,6 +18,7 @@ and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [.
 """
 
 import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -30,9 +32,20 @@ def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
-class DocumentIngest:
-    def __init__(self, publisher: Publisher, max_batch: int = MAX_BATCH):
-        self.publisher = publisher
+class BatchIngest:
+    """`publish(records)` validates and sends a batch (Publisher.publish or publish_labels)."""
+
+    def __init__(
+        self,
+        publish: Callable[[list], Awaitable[PublishResult]],
+        items: str,
+        *,
+        single_object: bool = False,
+        max_batch: int = MAX_BATCH,
+    ):
+        self.publish = publish
+        self.items = items  # the batch key and the word used in errors: documents | labels
+        self.single_object = single_object  # a JSON object without `items` is one record
         self.max_batch = max_batch
 
     async def __call__(self, request: web.Request) -> web.Response:
@@ -40,12 +53,14 @@ class DocumentIngest:
             body = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             return _error(400, f"body is not JSON: {error}")
-        documents = body.get("documents") if isinstance(body, dict) else body
-        if not isinstance(documents, list):
-            return _error(400, 'expected a JSON array of documents or {"documents": [...]}')
-        if len(documents) > self.max_batch:
-            return _error(413, f"{len(documents)} documents in one request; the limit is {self.max_batch}")
-        result = await self.publisher.publish(documents)  # non-objects are rejected by validation
+        records = body.get(self.items, body if self.single_object else None) if isinstance(body, dict) else body
+        if isinstance(records, dict) and self.single_object:
+            records = [records]
+        if not isinstance(records, list):
+            return _error(400, f'expected a JSON array of {self.items} or {{"{self.items}": [...]}}')
+        if len(records) > self.max_batch:
+            return _error(413, f"{len(records)} {self.items} in one request; the limit is {self.max_batch}")
+        result = await self.publish(records)  # non-objects are rejected by validation
         rejected = [
             {"index": r.position, "id": r.id, "reason": r.reason, "retryable": r.retryable}
             for r in result.rejected
@@ -62,9 +77,18 @@ def _status(result: PublishResult) -> int:
     return 422  # every document is invalid: resending it cannot help
 
 
+def document_ingest(publisher: Publisher) -> BatchIngest:
+    return BatchIngest(publisher.publish, "documents")
+
+
+def label_ingest(publisher: Publisher) -> BatchIngest:
+    return BatchIngest(publisher.publish_labels, "labels", single_object=True)
+
+
 def ingest_app(publisher: Publisher) -> web.Application:
-    """The standalone ingest server: POST /documents, plus GET /healthz for load balancers."""
+    """The standalone ingest server: POST /documents and /labels, plus GET /healthz for load balancers."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app.router.add_post("/documents", DocumentIngest(publisher))
+    app.router.add_post("/documents", document_ingest(publisher))
+    app.router.add_post("/labels", label_ingest(publisher))
     app.router.add_get("/healthz", lambda request: web.json_response({"status": "ok"}))
     return app

@@ -49,3 +49,10 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
     registry=REGISTRY,
 )
+LABELS_STORED = Counter("bloomwatch_labels_stored", "Label events written to the labels table", registry=REGISTRY)
+RETRAIN_DECISIONS = Counter(
+    "bloomwatch_retrain_decisions",
+    "Retraining decisions recorded in model_versions (promoted, rejected, skipped, failed, rolled_back)",
+    ["task", "trigger", "decision"],
+    registry=REGISTRY,
+)

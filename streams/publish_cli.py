@@ -7,9 +7,11 @@ the commands so `bloomwatch --help` stays fast.
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -76,53 +78,73 @@ def publish(
     Exit status 1 when any row was rejected.
     """
     from bloomwatch.settings import get_settings
-    from streams.publisher import Publisher
-    from streams.records import apply_defaults, format_of, read_rows
+    from streams.records import apply_defaults
 
     settings = get_settings()
     kafka = _bootstrap(bootstrap)
     topic_name = settings.topic_news if topic is InputTopic.news else settings.topic_reviews
     kind = "news" if topic is InputTopic.news else "review"
+
+    async def send(publisher, records):
+        filled = [apply_defaults(r, kind=kind, source=source, id_from=id_from and id_from.value) for r in records]
+        return await publisher.publish(filled, topic=topic_name)
+
+    publish_file(file, file_format, send, destination=f"topic [cyan]{topic_name}[/] at {kafka}", kafka=kafka, rejects=rejects)
+
+
+Send = Callable[[Any, list[dict]], Awaitable[Any]]  # (Publisher, records of one chunk) -> PublishResult
+
+
+def publish_file(
+    file: str, file_format: str, send: Send, *, destination: str, kafka: str, rejects: Path | None,
+    csv_columns_are_fields: bool = False,
+) -> None:
+    """Read a JSONL/CSV file (or stdin) in chunks, `send` each chunk, report rejected rows by line.
+
+    The one reading and reporting path of `bloomwatch publish` and `bloomwatch label`. CSV columns
+    that are not Document fields go into `metadata`, unless `csv_columns_are_fields` (label files,
+    whose schema rejects unknown fields by name). Exits with status 1 when any row was rejected.
+    """
+    from bloomwatch.settings import get_settings
+    from streams.publisher import Publisher
+    from streams.records import DOCUMENT_FIELDS, format_of, read_rows
+
     fmt = format_of(file) if file_format == "auto" else file_format
     if fmt not in ("jsonl", "csv"):
         raise typer.BadParameter(f"unknown format {fmt!r} (jsonl | csv | auto)", param_hint="--format")
+    fields = None if csv_columns_are_fields else DOCUMENT_FIELDS
 
     async def run() -> tuple[int, list[tuple[int, str | None, str]]]:
-        """Returns how many documents Kafka accepted and every rejected row as (line, id, reason)."""
+        """Returns how many records Kafka accepted and every rejected row as (line, id, reason)."""
         accepted, problems = 0, []
         if file == "-":
             sys.stdin.reconfigure(errors="surrogateescape")
             stream = sys.stdin
         else:
             stream = open(file, encoding="utf-8-sig", errors="surrogateescape", newline="" if fmt == "csv" else None)
-        async with Publisher(kafka, settings) as publisher:
+        async with Publisher(kafka, get_settings()) as publisher:
             with stream:
-                rows = read_rows(stream, fmt)
+                rows = read_rows(stream, fmt, fields)
                 while chunk := list(islice(rows, CHUNK)):
                     problems += [(row.line, None, row.error) for row in chunk if row.error is not None]
                     readable = [row for row in chunk if row.error is None]
-                    records = [
-                        apply_defaults(row.record, kind=kind, source=source, id_from=id_from and id_from.value)
-                        for row in readable
-                    ]
-                    result = await publisher.publish(records, topic=topic_name)
+                    result = await send(publisher, [row.record for row in readable])
                     accepted += len(result.accepted)
                     problems += [(readable[r.position].line, r.id, r.reason) for r in result.rejected]
         return accepted, sorted(problems, key=lambda problem: problem[0])
 
     _ensure_topics(kafka)
     accepted, problems = asyncio.run(run())
-    console.print(f"[bold]{accepted}[/] accepted, [bold]{len(problems)}[/] rejected -> topic "
-                  f"[cyan]{topic_name}[/] at {kafka}")
-    for line, document_id, reason in problems[:SHOWN_REJECTIONS]:
-        console.print(f"  line {line}" + (f" (id {document_id})" if document_id else "") + f": {reason}", markup=False)
+    console.print(f"[bold]{accepted}[/] accepted, [bold]{len(problems)}[/] rejected -> {destination}")
+    for line, record_id, reason in problems[:SHOWN_REJECTIONS]:
+        console.print(f"  line {line}" + (f" (id {record_id})" if record_id else "") + f": {reason}", markup=False)
     if len(problems) > SHOWN_REJECTIONS:
         hint = "" if rejects else "; --rejects FILE lists all"
         console.print(f"  ... {len(problems) - SHOWN_REJECTIONS} more{hint}")
     if rejects:
         with rejects.open("w", encoding="utf-8") as out:
-            for line, document_id, reason in problems:
-                out.write(json.dumps({"line": line, "id": document_id, "reason": reason}) + "\n")
+            for line, record_id, reason in problems:
+                out.write(json.dumps({"line": line, "id": record_id, "reason": reason}) + "\n")
         console.print(f"rejected rows written to {rejects}")
     if problems:
         raise typer.Exit(1)

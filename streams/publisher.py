@@ -1,6 +1,7 @@
-"""Publishing documents to Kafka: the one path the CLI, the HTTP ingest endpoint and Python users share.
+"""Publishing documents and labels to Kafka: the one path the CLI, the HTTP ingest endpoints and
+Python users share.
 
-Every record is validated with `Document` before it is sent, so invalid input is rejected to its
+Every record is validated (`Document`, `LabelEvent`) before it is sent, so invalid input is rejected to its
 publisher with a reason instead of travelling to the worker's dead-letter topic.
 """
 
@@ -12,8 +13,11 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from bloomwatch.settings import Settings, get_settings
-from streams.schemas import Document
+from streams.schemas import Document, LabelEvent
 from streams.topics import input_topic
+
+# A validated record, ready to send: (topic, key, value)
+Outgoing = tuple[str, bytes, bytes]
 
 
 @dataclass(frozen=True)
@@ -96,32 +100,51 @@ class Publisher:
         self, records: Iterable[Mapping[str, Any] | Document], topic: str | None = None
     ) -> PublishResult:
         """Validate and send every record; return once Kafka acknowledged (or refused) each one."""
+
+        def outgoing(record: Mapping[str, Any] | Document) -> Outgoing:
+            document = self.validate(record, topic)
+            target = topic or input_topic(self.settings, document.kind)
+            return target, document.id.encode(), document.model_dump_json().encode()
+
+        return await self._send(records, outgoing, id_field="id")
+
+    async def publish_labels(self, records: Iterable[Mapping[str, Any] | LabelEvent]) -> PublishResult:
+        """Validate and send label events to the labels topic (key = document id, so one document's
+        labels stay in order on one partition); ids in the result are document ids."""
+
+        def outgoing(record: Mapping[str, Any] | LabelEvent) -> Outgoing:
+            try:
+                label = record if isinstance(record, LabelEvent) else LabelEvent.model_validate(record)
+            except ValidationError as error:
+                raise ValueError(validation_reason(error, "label")) from None
+            return self.settings.topic_labels, label.document_id.encode(), label.model_dump_json().encode()
+
+        return await self._send(records, outgoing, id_field="document_id")
+
+    async def _send(self, records: Iterable[Any], outgoing, *, id_field: str) -> PublishResult:
+        """`outgoing(record)` validates one record into (topic, key, value) or raises ValueError."""
         if self._producer is None:
             raise RuntimeError("Publisher.start() (or `async with`) before publish()")
         result = PublishResult()
         pending: list[tuple[int, str, Any]] = []
         for position, record in enumerate(records):
             try:
-                document = self.validate(record, topic)
+                target, key, value = outgoing(record)
             except ValueError as error:
-                record_id = record.get("id") if isinstance(record, Mapping) else None
+                record_id = record.get(id_field) if isinstance(record, Mapping) else None
                 record_id = record_id if isinstance(record_id, str) else None
                 result.rejected.append(Rejection(position, record_id, str(error)))
                 continue
-            future = await self._producer.send(
-                topic or input_topic(self.settings, document.kind),
-                value=document.model_dump_json().encode(),
-                key=document.id.encode(),
-            )
-            pending.append((position, document.id, future))
-        for position, document_id, future in pending:
+            future = await self._producer.send(target, value=value, key=key)
+            pending.append((position, key.decode(), future))
+        for position, record_id, future in pending:
             try:
                 await future
             except Exception as error:  # any Kafka failure: tell the caller, who can resend
                 result.rejected.append(
-                    Rejection(position, document_id, f"kafka: {type(error).__name__}: {error}", retryable=True)
+                    Rejection(position, record_id, f"kafka: {type(error).__name__}: {error}", retryable=True)
                 )
             else:
-                result.accepted.append(document_id)
+                result.accepted.append(record_id)
         result.rejected.sort(key=lambda rejection: rejection.position)
         return result

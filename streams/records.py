@@ -16,7 +16,7 @@ from streams.schemas import Document
 
 FileFormat = Literal["jsonl", "csv"]
 ID_SOURCES = ("text", "url")  # fields `--id-from` may hash into an id
-DOCUMENT_FIELDS = set(Document.model_fields)
+DOCUMENT_FIELDS = frozenset(Document.model_fields)
 _EXTRA_CELLS = "\0extra"  # DictReader key for cells beyond the header
 
 
@@ -58,8 +58,9 @@ def read_jsonl(stream: TextIO) -> Iterator[Row]:
         yield Row(line_number, record)
 
 
-def read_csv(stream: TextIO) -> Iterator[Row]:
-    """Columns named like Document fields fill them; any other column goes into `metadata`.
+def read_csv(stream: TextIO, fields: frozenset[str] | None = DOCUMENT_FIELDS) -> Iterator[Row]:
+    """Columns named like Document fields fill them; any other column goes into `metadata`
+    (`fields=None`: every column is a field, as for label files, whose schema rejects unknown ones).
 
     Empty cells count as absent, so optional fields can be left blank.
     """
@@ -80,14 +81,14 @@ def read_csv(stream: TextIO) -> Iterator[Row]:
         for column, value in row.items():
             if value is None or value == "":
                 continue
-            (record if column in DOCUMENT_FIELDS else metadata)[column] = value
+            (record if fields is None or column in fields else metadata)[column] = value
         if metadata:
             record["metadata"] = metadata
         yield Row(start, record)
 
 
-def read_rows(stream: TextIO, file_format: FileFormat) -> Iterator[Row]:
-    return read_csv(stream) if file_format == "csv" else read_jsonl(stream)
+def read_rows(stream: TextIO, file_format: FileFormat, fields: frozenset[str] | None = DOCUMENT_FIELDS) -> Iterator[Row]:
+    return read_csv(stream, fields) if file_format == "csv" else read_jsonl(stream)
 
 
 def hashed_id(value: str) -> str:

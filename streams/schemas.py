@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bloomwatch.settings import get_settings
-from training.labels import TASK_LABELS
+from training.labels import TASK_LABELS, labels_for
 
 DocumentKind = Literal["news", "review"]
 
@@ -100,6 +100,14 @@ class LabelEvent(BaseModel):
     text: str | None = None  # lets a label arrive for a document that was never streamed
     annotator: str = "unknown"
     labelled_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @model_validator(mode="after")
+    def _label_belongs_to_task(self) -> "LabelEvent":
+        """A label outside the task's fixed set would poison retraining: reject it at the door."""
+        known = labels_for(self.task)
+        if self.label not in known:
+            raise ValueError(f"label {self.label!r} is not a {self.task} label ({', '.join(known)})")
+        return self
 
 
 def _preview(value: bytes | None, chars: int) -> str:

@@ -31,7 +31,7 @@ COLUMNS: tuple[str, ...] = (
 
 # chDB defaults to async_insert=1; a synchronous insert is what makes "written" mean durable
 # before the Kafka offset is committed, and what the per-batch deduplication token applies to.
-_INSERT_SETTINGS = {"async_insert": 0}
+INSERT_SETTINGS = {"async_insert": 0}
 
 
 def ddl_statements() -> list[str]:
@@ -99,7 +99,7 @@ class DocumentStore:
         ingested_at = datetime.now(UTC)
         at = COLUMNS.index("ingested_at")
         stamped = [[*row[:at], ingested_at, *row[at + 1 :]] for row in rows]
-        settings = {**_INSERT_SETTINGS, "insert_deduplication_token": token}
+        settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
         self.client.insert(TABLE, stamped, column_names=list(COLUMNS), settings=settings)
 
     def count(self) -> int:

@@ -2,8 +2,9 @@
 
 Order matters and is reversed on the way down: broker -> topics -> models (trained if the
 registry is empty) -> one classifier server per task -> worker (creates the tables, owns the
-chDB store) -> demo stream. Ctrl-C or SIGTERM stops the demo first, then the worker (it finishes
-its batch and commits), then the classifiers and the broker, so a stop never loses a document.
+chDB store) -> retraining scheduler -> demo stream. Ctrl-C or SIGTERM stops the demo first, then
+the retraining scheduler, the worker (it finishes its batch and commits), then the classifiers
+and the broker, so a stop never loses a document.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def run_up(*, duration_s: float | None, limit: int | None, rate: float, keep_bro
         children.append(worker)
         with console.status("starting the worker"):
             worker.wait_ready(lambda: http_ok(f"{settings.worker_url}/api/documents/count"), timeout_s=180)
+        # nice'd, one torch thread (training/retrain/cli.py): reads labels through the worker
+        children.append(ManagedProcess("retrain", bloomwatch_command("retrain", "--schedule"), log_path=logs / "retrain.log").start())
         _print_where_to_look(settings, logs)
         asyncio.run(_demo(settings, children, duration_s=duration_s, limit=limit, rate=rate))
     except KeyboardInterrupt:
@@ -111,6 +114,9 @@ def _print_where_to_look(settings: Settings, logs) -> None:
         f"  stats              {api}/api/stats\n"
         f"  ingest (POST)      {api}/documents\n"
         f"  Prometheus         {api}/metrics\n"
+        f"  labels (POST)      {api}/labels\n"
+        "  what to label      bloomwatch label queue --task sentiment\n"
+        f"  retraining audit   {api}/api/model-versions\n"
         f"  alerts             {api}/api/alerts (bloomwatch alerts list), printed here as they fire\n"
         f"  classifiers        {settings.sentiment_url}/classify, {settings.topic_url}/classify\n"
         f"  ClickHouse         {settings.clickhouse_dsn} (owned by the worker while it runs)\n"

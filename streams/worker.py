@@ -45,6 +45,19 @@ class Message:
     timestamp: float  # Kafka record timestamp (producer create time), seconds since the epoch
 
 
+def message_of(event) -> Message:
+    """The Message of a faust event."""
+    record = event.message
+    return Message(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        timestamp=record.timestamp,
+    )
+
+
 # (message, reason, error, attempts, document id if known) -> returns once Kafka has the record
 DeadLetterSink = Callable[[Message, str, str, int, str | None], Awaitable[None]]
 
@@ -89,7 +102,7 @@ class BatchProcessor:
             try:
                 document = decode_document(message.value)
             except InvalidMessage as exc:
-                await self._dead_letter(message, exc.reason, exc.detail, attempts=1)
+                await self.dead_letter_until_sent(message, exc.reason, exc.detail, attempts=1)
                 continue
             # A duplicate id inside one batch is one row; the later message wins, as it would
             # across batches (ReplacingMergeTree keeps the last ingested version).
@@ -112,7 +125,7 @@ class BatchProcessor:
                 if blamed and await self._services_healthy():
                     if len(items) == 1:
                         message, document = items[0]
-                        await self._dead_letter(message, PROCESSING_FAILED, error, attempts=attempt, document_id=document.id)
+                        await self.dead_letter_until_sent(message, PROCESSING_FAILED, error, attempts=attempt, document_id=document.id)
                         return
                     half = len(items) // 2
                     await self._store_until_done(items[:half])
@@ -154,7 +167,7 @@ class BatchProcessor:
                 return False
         return await self.run_store(self.store.ping)
 
-    async def _dead_letter(
+    async def dead_letter_until_sent(
         self, message: Message, reason: str, error: str, *, attempts: int, document_id: str | None = None
     ) -> None:
         """Dead-letter one message, retrying for as long as Kafka refuses: its offset waits for it."""

@@ -157,8 +157,32 @@ def promote_model(task: str, version: str) -> None:
     typer.echo(f"{v.name} is now current: {v.path}")
 
 
+@models_app.command("rollback")
+def rollback_model(task: str) -> None:
+    """Undo the latest promotion of `task`: the previous current model serves again (hot reload);
+    the decision is recorded in model_versions through the worker's API."""
+    import httpx
+
+    from bloomwatch.settings import get_settings
+    from training.retrain.job import rollback_row
+    from training.retrain.worker_api import WorkerAPI
+
+    registry = _registry()
+    undone = registry.current_version_name(task)
+    v = registry.rollback(task)
+    typer.echo(f"{v.name} is current again: {v.path}")
+    api = WorkerAPI(get_settings().worker_url)
+    try:
+        api.record(rollback_row(task, undone=undone or "", restored=v.version))
+    except httpx.HTTPError as exc:
+        typer.echo(f"warning: the rollback is not in model_versions: worker at {api.base_url} unreachable ({exc})", err=True)
+
+
 def register(app: typer.Typer) -> None:
     """Attach this package's commands to the root CLI."""
+    from training.retrain.cli import retrain
+
     app.command("train")(train)
+    app.command("retrain")(retrain)
     app.command("pretrain")(pretrain)
     app.add_typer(models_app, name="models")

@@ -136,11 +136,13 @@ def train_task(
     registry: Registry | None = None,
     data_dir: Path | None = None,
     home: Path | None = None,
+    splits: Splits | None = None,
 ) -> ModelVersion:
     """Train, evaluate and register a classifier for `task`; returns the registered version.
 
     `train_task("sentiment", fast=True)` is the few-minute bootstrap used when the registry is
-    empty; it works without the shared data (built-in synthetic corpus).
+    empty; it works without the shared data (built-in synthetic corpus). `splits` replaces the
+    data loading (the retraining job passes new labels + replay, and fixed tests + holdout).
     """
     from transformers import AutoTokenizer, BloomForSequenceClassification
 
@@ -163,7 +165,7 @@ def train_task(
     started = time.time()
     timings: dict[str, float] = {}
 
-    splits = load_splits(options, data_dir)
+    splits = splits or load_splits(options, data_dir)
     for report in splits.reports:
         console.print(f"[dim]data[/] {report.summary()}")
         for problem in report.skipped[:5]:

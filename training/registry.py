@@ -26,6 +26,7 @@ from training.labels import labels_for
 MANIFEST = "bloomwatch.json"
 METRICS = "metrics.json"
 CURRENT = "current"
+PROMOTIONS = "promotions"  # the versions made current, oldest first: what `rollback` undoes
 BASE = "base"  # pre-trained language-model bases (`bloomwatch pretrain`), beside the task classifiers
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
@@ -89,11 +90,32 @@ class Registry:
         model = self.get(task, version)
         if model.manifest.get("servable") is False:
             raise ValueError(f"{model.name} cannot be served ({model.manifest.get('method')} adapters do not merge into the weights)")
-        pointer = self._task_dir(task) / CURRENT
-        tmp = pointer.with_name(f".{CURRENT}.{uuid.uuid4().hex}")
-        tmp.write_text(version + "\n")
-        os.replace(tmp, pointer)
+        history = self.promotions(task)
+        if history[-1:] != [version]:
+            self._write_atomically(task, PROMOTIONS, "".join(v + "\n" for v in [*history, version]))
+        self._write_atomically(task, CURRENT, version + "\n")
         return model
+
+    def promotions(self, task: str) -> list[str]:
+        path = self._task_dir(task) / PROMOTIONS
+        return path.read_text().split() if path.exists() else []
+
+    def rollback(self, task: str) -> ModelVersion:
+        """Make the version that was current before the latest promotion current again."""
+        history = self.promotions(task)
+        if len(history) < 2:
+            raise ValueError(f"no earlier promotion of {task} recorded in {self.root} to roll back to")
+        previous = self.get(task, history[-2])
+        self._write_atomically(task, PROMOTIONS, "".join(v + "\n" for v in history[:-1]))
+        self._write_atomically(task, CURRENT, previous.version + "\n")
+        return previous
+
+    def _write_atomically(self, task: str, name: str, text: str) -> None:
+        """A reader sees the old file or the new one, never half of it."""
+        path = self._task_dir(task) / name
+        tmp = path.with_name(f".{name}.{uuid.uuid4().hex}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
 
     def register(
         self,

@@ -1,0 +1,141 @@
+"""Retraining benchmark, all figures from one run on one machine (tiny models, real pipeline):
+
+1. a tiny sentiment model is trained on the original corpus; documents in a new vocabulary
+   (tests/retrain_support.py SLANG) are streamed and labelled; its accuracy on a fresh slice of
+   that vocabulary is `retrain.new_slice.acc_before`;
+2. `bloomwatch retrain --task sentiment` runs as its own process (nice'd, one torch thread)
+   while a demo-rate stream (--rate docs/s) keeps flowing through the worker; its wall time is
+   `retrain.minutes`, and the publish -> stored latency p99 of the documents streamed during it
+   is `retrain.stream_p99_latency_s` (checked against --p99-bound);
+3. the promoted model's accuracy on the same fresh slice is `retrain.new_slice.acc_after`; the
+   largest accuracy loss on the fixed test split is `retrain.fixed_tests.max_drop` (negative: it
+   improved), from the run's model_versions row.
+
+Writes the figures into bench/results.json (read-modify-write, other keys kept).
+Usage: python bench/retrain.py [--rate 20] [--p99-bound 2.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
+
+from conftest import build_tiny_classifier  # noqa: E402
+from pipeline import RESULTS, latency_quantiles, publish_paced  # noqa: E402
+from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until  # noqa: E402
+from retrain_support import accuracy, slang_examples, train_current_model, write_original_corpus  # noqa: E402
+
+from bloomwatch.net import free_port  # noqa: E402
+from streams.broker import KafkaBroker  # noqa: E402
+from streams.processes import bloomwatch_command  # noqa: E402
+from streams.publisher import Publisher  # noqa: E402
+from training.registry import Registry  # noqa: E402
+
+RETRAIN_ENV = {"BLOOMWATCH_RETRAIN_EPOCHS": "10", "BLOOMWATCH_RETRAIN_LR": "5e-3", "BLOOMWATCH_RETRAIN_GATE_MARGIN": "0.1",
+               "BLOOMWATCH_RELOAD_POLL_S": "0.5"}  # fmt: skip
+
+
+def publish_labels(deployment: Deployment, examples: list[dict]) -> None:
+    async def send():
+        async with Publisher(deployment.bootstrap, deployment.settings) as publisher:
+            result = await publisher.publish_labels(
+                [{"document_id": e["id"], "task": "sentiment", "label": e["label"]} for e in examples]
+            )
+        assert not result.rejected, result.rejected[:3]
+
+    asyncio.run(send())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=20.0, help="stream docs/s during the retrain (bloomwatch up's demo rate)")
+    parser.add_argument("--p99-bound", type=float, default=2.0, help="publish -> stored p99 (s) the stream must keep")
+    parser.add_argument("--labels", type=int, default=300)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
+    registry = Registry(root / "registry")
+    print(f"training the current (tiny) model into {registry.root}", flush=True)
+    train_current_model(registry, root / "home", write_original_corpus(root / "original.jsonl"))
+    registry.register("topic", lambda d: build_tiny_classifier("topic", d), manifest={"method": "none"}, metrics={})
+    env = {"BLOOMWATCH_REGISTRY_DIR": str(registry.root), **RETRAIN_ENV}
+    with KafkaBroker(root / "kafka", free_port()) as broker:
+        ports = {task: free_port() for task in ("sentiment", "topic")}
+        servers = [start_classifier(task, registry.root, port, root, env) for task, port in ports.items()]
+        deployment = Deployment(
+            root, broker.bootstrap, f"http://127.0.0.1:{ports['sentiment']}", f"http://127.0.0.1:{ports['topic']}", extra_env=env
+        )
+        worker = deployment.start_worker()
+        try:
+            slang = slang_examples(args.labels)
+            deployment.publish([{k: v for k, v in e.items() if k != "label"} for e in slang])
+            wait_until(lambda: deployment.count() >= len(slang), 300, "slang documents stored")
+            publish_labels(deployment, slang)
+            fresh = slang_examples(200, seed=99, prefix="fresh")
+            acc_before, _ = accuracy(deployment.sentiment_url, fresh)
+            print(f"accuracy on the new slice before: {acc_before:.3f}", flush=True)
+
+            stream = synthetic_documents(100_000, prefix="stream")
+            since = datetime.now(UTC)
+            started = time.monotonic()
+            retrain = subprocess.Popen(
+                bloomwatch_command("retrain", "--task", "sentiment"), env={**os.environ, **deployment.env},
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+
+            async def stream_until_done() -> None:
+                publishing = asyncio.create_task(publish_paced(deployment, stream, args.rate))
+                while retrain.poll() is None:
+                    await asyncio.sleep(0.5)
+                publishing.cancel()
+                await asyncio.gather(publishing, return_exceptions=True)
+
+            asyncio.run(stream_until_done())
+            minutes = (time.monotonic() - started) / 60
+            output = retrain.stdout.read()
+            print(output[-3000:], flush=True)
+            assert retrain.returncode == 0 and "promoted" in output, "the retrain was not promoted"
+            wait_until(lambda: accuracy(deployment.sentiment_url, fresh[:1])[1] == {"sentiment-v2"}, 60, "v2 served")
+            acc_after, _ = accuracy(deployment.sentiment_url, fresh)
+            decision = deployment_decision(deployment)
+            time.sleep(5)  # the last streamed documents reach the store
+        finally:
+            worker.stop()
+            for server in servers:
+                server.stop()
+        latency = latency_quantiles(deployment, since)
+
+    figures = {
+        "retrain.new_slice.acc_before": round(acc_before, 4),
+        "retrain.new_slice.acc_after": round(acc_after, 4),
+        "retrain.fixed_tests.max_drop": round(decision["metrics"]["max_drop"], 4),
+        "retrain.minutes": round(minutes, 2),
+        "retrain.stream_p99_latency_s": round(latency["p99"], 3),
+    }
+    print(json.dumps({**figures, "stream_documents_during_retrain": latency["count"], "p99_bound_s": args.p99_bound}, indent=2))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.update(figures)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"written to {RESULTS}")
+    if latency["p99"] > args.p99_bound:
+        sys.exit(f"stream p99 {latency['p99']:.2f}s during the retrain exceeds the bound {args.p99_bound}s")
+
+
+def deployment_decision(deployment: Deployment) -> dict:
+    import httpx
+
+    return httpx.get(f"{deployment.api}/api/model-versions", params={"task": "sentiment"}, timeout=10).json()["decisions"][0]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""ClickHouse side of retraining: the `labels` table, the reads the retraining job needs, and the
+`model_versions` audit table.
+
+It shares the worker's client (chDB allows one engine per process, and the worker owns it) and,
+like DocumentStore, is synchronous: the worker calls it on its one store thread. Every read
+deduplicates with FINAL, so a label or a decision re-delivered after a crash is counted once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.schemas import LabelEvent
+from streams.store import INSERT_SETTINGS
+from training.labels import labels_for
+
+LABEL_COLUMNS = ("document_id", "task", "label", "text", "annotator", "labelled_at", "enqueued_at", "ingested_at")
+AUDIT_COLUMNS = (
+    "run_id", "task", "version", "parent", "trigger", "decision", "reason", "labels_total", "labels_train",
+    "labels_holdout", "replay_examples", "metrics", "started_at", "finished_at",
+)  # fmt: skip
+
+
+def _task_columns(task: str) -> tuple[str, list[str], str]:
+    """(predicted-label column, probability columns in label order, model column) of a task;
+    validating the task also keeps these names safe to put in SQL."""
+    return task, [f"{task}_{label}" for label in labels_for(task)], f"{task}_model"
+
+
+def _iso(value: Any) -> str:
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
+
+
+class RetrainStore:
+    def __init__(self, client):
+        self.client = client
+
+    # --- labels ---------------------------------------------------------------------------------
+
+    def insert_labels(self, events: Sequence[tuple[LabelEvent, datetime]]) -> None:
+        """(label, Kafka timestamp) pairs; a retried or replayed batch is dropped whole by its token."""
+        if not events:
+            return
+        now = datetime.now(UTC)
+        rows = [
+            [e.document_id, e.task, e.label, e.text, e.annotator, e.labelled_at.astimezone(UTC), enqueued_at, now]
+            for e, enqueued_at in events
+        ]
+        digest = hashlib.sha256()
+        for e, _ in sorted(events, key=lambda pair: (pair[0].task, pair[0].document_id)):
+            digest.update(f"{e.task}\x00{e.document_id}\x00{e.label}\x00{e.labelled_at.isoformat()}\x01".encode())
+        settings = {**INSERT_SETTINGS, "insert_deduplication_token": digest.hexdigest()}
+        self.client.insert("labels", rows, column_names=list(LABEL_COLUMNS), settings=settings)
+
+    def label_count(self, task: str) -> int:
+        return int(self.client.command("SELECT count() FROM labels FINAL WHERE task = {t:String}", parameters={"t": task}))
+
+    def labelled_examples(self, task: str) -> list[dict[str, Any]]:
+        """Every label of `task` with its text (the label's own, else the stored document's) and
+        source; labels whose text is unknown come back with text None so the job can report them."""
+        result = self.client.query(
+            "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at"
+            " FROM (SELECT * FROM labels FINAL WHERE task = {t:String}) AS l"
+            " LEFT JOIN (SELECT id, text, source FROM documents FINAL) AS d ON l.document_id = d.id"
+            " ORDER BY l.document_id",
+            parameters={"t": task},
+            settings={"join_use_nulls": 1},
+        )
+        return [
+            {"document_id": i, "label": label, "text": text, "source": source or "labels", "labelled_at": _iso(at)}
+            for i, label, text, source, at in result.result_rows
+        ]
+
+    def unlabelled_predictions(self, task: str, pool: int) -> list[dict[str, Any]]:
+        """The `pool` most recent stored documents nobody has labelled for `task`, with their
+        predicted probabilities: the candidates the active-learning queue ranks."""
+        predicted, prob_columns, model = _task_columns(task)
+        result = self.client.query(
+            f"SELECT id, source, text, {predicted}, {model}, [{', '.join(prob_columns)}] FROM documents FINAL"
+            " WHERE id NOT IN (SELECT document_id FROM labels FINAL WHERE task = {t:String})"
+            " ORDER BY published_at DESC LIMIT {pool:UInt32}",
+            parameters={"t": task, "pool": pool},
+        )
+        return [
+            {"document_id": i, "source": s, "text": text, "predicted": p, "model": m, "probs": list(probs)}
+            for i, s, text, p, m, probs in result.result_rows
+        ]
+
+    def prediction_summary(self, task: str, model: str, since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
+        """Per source, over documents published in [since, until) and scored by `model`: the
+        predicted-label counts and the mean confidence (top probability). Drift compares two of these."""
+        predicted, prob_columns, model_column = _task_columns(task)
+        result = self.client.query(
+            f"SELECT source, {predicted}, count(), avg(greatest({', '.join(prob_columns)})) FROM documents FINAL"
+            f" WHERE {model_column} = {{m:String}}"
+            " AND published_at >= {since:DateTime64(3, 'UTC')} AND published_at < {until:DateTime64(3, 'UTC')}"
+            " GROUP BY source, " + predicted,
+            parameters={"m": model, "since": since, "until": until},
+        )
+        out: dict[str, dict[str, Any]] = {}
+        for source, label, n, confidence in result.result_rows:
+            entry = out.setdefault(source, {"n": 0, "counts": {}, "confidence_sum": 0.0})
+            entry["n"] += int(n)
+            entry["counts"][label] = int(n)
+            entry["confidence_sum"] += float(confidence) * int(n)
+        return {
+            source: {"n": e["n"], "counts": e["counts"], "mean_confidence": e["confidence_sum"] / e["n"]}
+            for source, e in out.items()
+        }
+
+    # --- audit ----------------------------------------------------------------------------------
+
+    def record_decision(self, row: dict[str, Any]) -> None:
+        """One `model_versions` row (see streams/ddl.sql); re-sending the same run_id is idempotent."""
+        values = [
+            json.dumps(row[c]) if c == "metrics" else datetime.fromisoformat(row[c]) if c.endswith("_at") else row[c]
+            for c in AUDIT_COLUMNS
+        ]
+        settings = {**INSERT_SETTINGS, "insert_deduplication_token": f"{row['run_id']}:{row['decision']}"}
+        self.client.insert("model_versions", [values], column_names=list(AUDIT_COLUMNS), settings=settings)
+
+    def decisions(self, task: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest decisions first."""
+        result = self.client.query(
+            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM model_versions FINAL"
+            " WHERE {t:String} = '' OR task = {t:String} ORDER BY started_at DESC LIMIT {n:UInt32}",
+            parameters={"t": task or "", "n": limit},
+        )
+        rows = []
+        for values in result.result_rows:
+            row = dict(zip(AUDIT_COLUMNS, values, strict=True))
+            row["metrics"] = json.loads(row["metrics"] or "{}")
+            row["started_at"], row["finished_at"] = _iso(row["started_at"]), _iso(row["finished_at"])
+            rows.append(row)
+        return rows

@@ -1,0 +1,79 @@
+"""Labels in: `bloomwatch label FILE` and POST /labels validate and report like `publish`; the
+worker stores label events in the labels table (deduplicated, a correction replaces the earlier
+label) and dead-letters what cannot be a label. A real broker and worker; no classifier is needed."""
+
+import os
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from pipeline_support import Deployment, wait_until
+
+from streams.processes import bloomwatch_command
+from streams.schemas import LabelEvent
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def deployment(kafka_broker, tmp_path_factory):
+    # the classifier URLs point nowhere: labels never go through a classifier
+    deployment = Deployment(tmp_path_factory.mktemp("labels"), kafka_broker, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    worker = deployment.start_worker()
+    yield deployment
+    worker.stop()
+
+
+def _labels(deployment: Deployment, task: str = "sentiment") -> dict[str, str]:
+    rows = httpx.get(f"{deployment.api}/api/labels", params={"task": task}, timeout=10).json()["labels"]
+    return {row["document_id"]: row["label"] for row in rows}
+
+
+def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(deployment, tmp_path):
+    labels_csv = tmp_path / "labels.csv"
+    labels_csv.write_text(
+        "document_id,task,label,text\n"
+        "a1,sentiment,negative,The battery died on day one.\n"
+        "a2,sentiment,,Unlabelled row left by the annotator.\n"
+        "a3,sentiment,positive,\n"
+        "a4,weather,sunny,Nice day.\n"
+    )
+    env = {**os.environ, **deployment.env}
+    run = subprocess.run(bloomwatch_command("label", str(labels_csv)), env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert "2 accepted, 2 rejected" in run.stderr
+    assert "line 3 (id a2): label: Field required" in run.stderr
+    assert "line 5 (id a4): task: Input should be 'sentiment' or 'topic'" in run.stderr
+
+    # the dashboard's one-click correction: exactly one LabelEvent as JSON
+    correction = LabelEvent(document_id="a1", task="sentiment", label="neutral", annotator="analyst")
+    response = httpx.post(f"{deployment.api}/labels", content=correction.model_dump_json(), timeout=30)
+    assert response.status_code == 200 and response.json()["accepted_ids"] == ["a1"]
+    batch = [{"document_id": "b1", "task": "topic", "label": "sports", "text": "A late goal won it."},
+             {"document_id": "b2", "task": "topic", "label": "negative"}]  # fmt: skip
+    body = httpx.post(f"{deployment.api}/labels", json=batch, timeout=30).json()
+    assert body["accepted"] == 1 and body["rejected"][0]["index"] == 1 and "not a topic label" in body["rejected"][0]["reason"]
+    assert httpx.post(f"{deployment.api}/labels", content=b"[oops", timeout=10).status_code == 400
+
+    wait_until(lambda: _labels(deployment) == {"a1": "neutral", "a3": "positive"}, 60, "labels stored, a1 corrected")
+    assert _labels(deployment, "topic") == {"b1": "sports"}
+    # re-publishing the same events (a retry, a replay) changes nothing
+    again = httpx.post(f"{deployment.api}/labels", content=correction.model_dump_json(), timeout=30)
+    assert again.json()["accepted"] == 1
+    assert _labels(deployment) == {"a1": "neutral", "a3": "positive"}
+    # an older label arriving late does not undo the correction
+    stale = LabelEvent(document_id="a1", task="sentiment", label="positive", labelled_at=datetime.now(UTC) - timedelta(days=1))
+    httpx.post(f"{deployment.api}/labels", content=stale.model_dump_json(), timeout=30)
+    time.sleep(3)  # the worker consumes it within its batch timeout
+    assert _labels(deployment)["a1"] == "neutral"
+    rows = httpx.get(f"{deployment.api}/api/labels", params={"task": "sentiment"}).json()["labels"]
+    assert {r["document_id"]: r["text"] for r in rows}["a3"] is None  # never streamed, no text given: reported
+
+
+def test_a_message_on_the_labels_topic_that_is_not_a_label_is_dead_lettered(deployment):
+    deployment.publish_raw(deployment.settings.topic_labels, [(b"k", b"{not json"), (b"k2", b'{"document_id": "z", "task": "topic", "label": "rain"}')])
+    letters = deployment.read_dead_letters(expected=2)
+    assert {letter["error_type"] for letter in letters} == {"not_json", "schema"}
+    assert any("not a topic label" in letter["reason"] for letter in letters)

@@ -1,0 +1,40 @@
+"""The retraining job's view of the store: the worker's HTTP API (streams/retrain_api.py).
+
+In embedded mode the worker owns the chDB directory, so this process cannot open it; going
+through the worker is the one path, and it works unchanged against a ClickHouse server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+
+class WorkerAPI:
+    def __init__(self, base_url: str, timeout_s: float = 120.0):
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=timeout_s)
+
+    def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        response = self.http.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
+
+    def labels(self, task: str) -> list[dict[str, Any]]:
+        return self._get("/api/labels", task=task)["labels"]
+
+    def prediction_summary(self, task: str, model: str, since: datetime, until: datetime) -> dict[str, dict]:
+        return self._get(
+            "/api/predictions/summary", task=task, model=model, since=since.isoformat(), until=until.isoformat()
+        )["sources"]
+
+    def decisions(self, task: str) -> list[dict[str, Any]]:
+        return self._get("/api/model-versions", task=task)["decisions"]
+
+    def record(self, row: dict[str, Any]) -> None:
+        self.http.post("/api/model-versions", json=row).raise_for_status()
+
+    def close(self) -> None:
+        self.http.close()
