@@ -80,14 +80,14 @@ def test_prefix_tuning_cannot_be_merged(tokenizer):
 
 
 def test_binary_dataset_examples_leave_the_absent_class_untouched(tokenizer):
-    """Loss masking: an example from a dataset without `neutral` sends no gradient to the neutral logit."""
+    """Loss masking: an example from a polarity dataset (no `neutral`) sends no gradient to the neutral logit."""
     from training.finetune import allowed_labels
 
-    binary = [e for e in keyword_examples(60, source="binary") if e.label != "neutral"]
-    three = keyword_examples(30, seed=1, source="three")
-    mask = allowed_labels(binary + three, LABELS)
+    binary = [e for e in keyword_examples(60, source="reviews_mr") if e.label != "neutral"]
+    users = [e for e in keyword_examples(30, seed=1, source="user-file") if e.label != "neutral"]
+    mask = allowed_labels(binary + users, LABELS)
     assert mask[: len(binary)].tolist() == [[True, False, True]] * len(binary)
-    assert mask[len(binary) :].all()
+    assert mask[len(binary) :].all()  # a sample without neutral does not make a dataset binary
 
     model = classifier(tokenizer)
     config = FinetuneConfig(epochs=1, batch_size=len(binary), lr=1e-3, max_steps=1, evals_per_epoch=1, patience=5)

@@ -42,6 +42,10 @@ class SourceSpec:
     label_field: str = "label"
     # raw label -> task label; None means raw labels must already be task labels
     label_map: dict[str, str] | None = None
+    # the labels this dataset can have, when fewer than the task's (a polarity set has no neutral);
+    # None = all of the task's. A user's file or new labels never narrow it: a class missing from
+    # a sample still exists.
+    labels: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -57,12 +61,13 @@ class LoadReport:
 
 # Shared splits (README in the data dir). reviews_mr is binary: it trains as negative/positive
 # and is scored on those two classes only.
+BINARY_POLARITY = ("negative", "positive")
 SHARED_SOURCES: dict[str, SourceSpec] = {
-    "reviews_mr": SourceSpec("reviews_mr"),
+    "reviews_mr": SourceSpec("reviews_mr", labels=BINARY_POLARITY),
     "finance_fpb": SourceSpec("finance_fpb"),
     "tweets_tweeteval": SourceSpec("tweets_tweeteval"),
     "news_agnews": SourceSpec("news_agnews"),
-    "reviews_imdb": SourceSpec("reviews_imdb"),
+    "reviews_imdb": SourceSpec("reviews_imdb", labels=BINARY_POLARITY),
 }
 TASK_SOURCES: dict[str, tuple[str, ...]] = {
     "sentiment": ("reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval"),

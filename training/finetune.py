@@ -19,7 +19,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from bloomwatch.progress import progress_bar
 from training.adversarial import FGM
-from training.data import Example
+from training.data import SHARED_SOURCES, Example
 from training.encoding import encode
 from training.evaluate import predict_proba, score
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device, seed_everything
@@ -122,19 +122,20 @@ def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> l
 
 
 def allowed_labels(examples: list[Example], labels: tuple[str, ...]) -> torch.Tensor:
-    """[example, label] True where the label occurs in the example's dataset.
+    """[example, label] True where the label exists in the example's dataset (`SourceSpec.labels`).
 
-    reviews_mr and reviews_imdb have no neutral class. Scored over all three classes, every one of
-    their examples would push "neutral" down, and since those sets are also the lowercase /
-    long-review ones, the model learns "this style of text is never neutral". Restricting each
-    example's softmax to its own dataset's label set removes that signal: a binary dataset teaches
-    negative vs positive and nothing about neutral.
+    reviews_mr and reviews_imdb are polarity sets: no neutral class. Scored over all three
+    classes, every one of their examples would push "neutral" down, and since those sets are
+    also the lowercase / long-review ones, the model learns "this style of text is never
+    neutral". Restricting their softmax to negative vs positive removes that signal. Any other
+    source (a user's file, newly labelled documents) keeps the task's full label set.
     """
-    present: dict[str, set[str]] = {}
+    full = torch.ones(len(labels), dtype=torch.bool)
+    rows = []
     for e in examples:
-        present.setdefault(e.source, set()).add(e.label)
-    table = {source: torch.tensor([label in found for label in labels]) for source, found in present.items()}
-    return torch.stack([table[e.source] for e in examples])
+        spec = SHARED_SOURCES.get(e.source)
+        rows.append(torch.tensor([label in spec.labels for label in labels]) if spec and spec.labels else full)
+    return torch.stack(rows)
 
 
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
