@@ -63,6 +63,14 @@ def test_the_test_is_volume_aware():
     assert not judge(rule, series([(10_000, 2_000)] * 10 + [(10_000, 2_300)]))[-1].anomalous
 
 
+def test_a_new_source_does_not_open_with_a_volume_spike():
+    """Empty windows before a source's first document are not a baseline of zero."""
+    volume = load_rules().get("volume-by-source")
+    verdicts = judge(volume, series([(0, 0)] * 20 + [(90, 90)] * 8))
+    assert not any(v.anomalous for v in verdicts)
+    assert judge(volume, series([(0, 0)] * 20 + [(90, 90)] * 8 + [(900, 900)]))[-1].anomalous  # later spikes still count
+
+
 def test_a_long_burst_does_not_become_its_own_baseline():
     verdicts = judge(share_rule(), series([(100, 20)] * 10 + [(100, 70)] * 30))
     assert all(v.anomalous for v in verdicts[10:])

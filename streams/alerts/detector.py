@@ -81,13 +81,20 @@ def z_statistic(rule: Rule, window: WindowCount, history: Sequence[WindowCount])
 
 def judge(rule: Rule, series: Sequence[WindowCount]) -> list[Verdict]:
     """A verdict for every window of `series` (consecutive windows, oldest first); each window is
-    judged against up to `baseline_windows` earlier windows that were not anomalous."""
+    judged against up to `baseline_windows` earlier windows that were not anomalous.
+
+    A group's history starts at its first document: the empty windows before a source (or the
+    whole deployment) existed are not a baseline of zero, or every new source would open with a
+    volume "spike"."""
     verdicts: list[Verdict] = []
     normal: list[WindowCount] = []
     cusum, run = 0.0, (0, 0, 0)  # the CUSUM and (documents, counted, windows) since it left 0
     for window in series:
         observed = observed_value(rule, window)
         history = normal[-rule.baseline_windows :]
+        if not normal and window.n == 0:  # the group has not started yet
+            verdicts.append(Verdict(window, observed, None, 0.0, anomalous=False, calm=True))
+            continue
         if len(history) < rule.min_baseline_windows:
             verdicts.append(Verdict(window, observed, None, 0.0, anomalous=False, calm=True))
             normal.append(window)
