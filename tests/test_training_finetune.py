@@ -90,7 +90,7 @@ def test_binary_dataset_examples_leave_the_absent_class_untouched(tokenizer):
     assert mask[len(binary) :].all()  # a sample without neutral does not make a dataset binary
 
     model = classifier(tokenizer)
-    config = FinetuneConfig(epochs=1, batch_size=len(binary), lr=1e-3, max_steps=1, evals_per_epoch=1, patience=5)
+    config = FinetuneConfig(epochs=1, batch_size=len(binary), lr=1e-3, max_steps=1, evals_per_epoch=1, patience=5, mask_absent_labels=True)
     before = model.score.weight.detach().clone()
     finetune(model, tokenizer, binary, binary[:6], LABELS, config, device="cpu", progress=False)
     # AdamW with weight decay 0.01 only shrinks the untouched row; the gradient-driven rows move far more

@@ -38,6 +38,7 @@ def train(
     max_len: int = typer.Option(None, help="max tokens per text"),
     patience: int = typer.Option(None, help="early-stopping patience (validation evaluations)"),
     class_weights: bool = typer.Option(False, help="balanced class weights in the loss"),
+    mask_absent_labels: bool = typer.Option(False, help="score polarity-set examples (reviews_mr, reviews_imdb) over negative/positive only"),
     dropout: float = typer.Option(None, help="hidden and attention dropout"),
     pretrain_steps: int = typer.Option(None, help="causal-LM pre-training steps"),
     vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
@@ -74,6 +75,7 @@ def train(
         if value is not None:
             setattr(options.finetune, key, value)
     options.finetune.class_weights = options.finetune.class_weights or class_weights
+    options.finetune.mask_absent_labels = mask_absent_labels
     if pretrain_steps is not None:
         options.pretrain.steps = pretrain_steps
     options.pretrain.seed = options.seed
