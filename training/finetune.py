@@ -46,9 +46,8 @@ class FinetuneConfig:
     patience: int = 2
     evals_per_epoch: int = 2
     fgm_eps: float = 0.0
-    # polarity-set examples scored over their own labels only (see allowed_labels). Off by default:
-    # on the fast demo model it left the neutral logit untrained on review text and 73 % of a
-    # demo stream came out neutral (bench/RESULTS.md); to be measured on the full model
+    # polarity-set examples scored over their own labels only (see allowed_labels); off until its
+    # effect on served 3-class predictions is measured on the full model (docs/training.md)
     mask_absent_labels: bool = False
     seed: int = 13
     max_steps: int | None = None  # cap for smoke runs and tests
