@@ -141,10 +141,9 @@ def _cli_args(options: PretrainOptions) -> dict:
 
 
 def _training_texts(train: list[Example], extra: list[Path]) -> list[str]:
-    texts = [e.text for e in train]
-    for path in extra:
-        texts += [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    return texts
+    from training.corpus import text_lines
+
+    return [e.text for e in train] + [text for path in extra for text in text_lines(Path(path))]
 
 
 def build_base(options, train: list[Example], home: Path, console, registry) -> tuple[str, dict]:

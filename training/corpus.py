@@ -39,7 +39,8 @@ class Corpus:
     fingerprint: str = ""
 
 
-def _lines(path: Path) -> list[str]:
+def text_lines(path: Path) -> list[str]:
+    """The documents of a plain text file: one a line, stripped, blank lines skipped."""
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -77,13 +78,13 @@ def build_corpus(data_dir: Path, *, chars: int, extra_files: list[Path] = (), wi
                 budget -= used
         path = data_dir / "unlabeled" / f"{domain}.txt"
         if path.exists():
-            lines = _lines(path)
+            lines = text_lines(path)
             taken = _take_chars(lines[:-HELDOUT_LINES], budget)
             train += taken
             heldout += lines[-HELDOUT_LINES:]
             parts[f"unlabeled/{domain}"] = sum(map(len, taken))
     for path in extra_files:
-        texts = _lines(Path(path))
+        texts = text_lines(Path(path))
         train += texts
         parts[str(path)] = sum(map(len, texts))
     if not heldout:  # no unlabelled files: hold out a slice of what there is
