@@ -162,22 +162,25 @@ def promote_model(task: str, version: str) -> None:
 @models_app.command("rollback")
 def rollback_model(task: str) -> None:
     """Undo the latest promotion of `task`: the previous current model serves again (hot reload);
-    the decision is recorded in model_versions through the worker's API."""
+    the decision is recorded in model_versions (through the worker in embedded mode)."""
+    from contextlib import closing
+
     import httpx
+    from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from bloomwatch.settings import get_settings
     from training.retrain.job import rollback_row
-    from training.retrain.worker_api import WorkerAPI
+    from training.retrain.source import open_source
 
     registry = _registry()
     undone = registry.current_version_name(task)
     v = registry.rollback(task)
     typer.echo(f"{v.name} is current again: {v.path}")
-    api = WorkerAPI(get_settings().worker_url)
     try:
-        api.record(rollback_row(task, undone=undone or "", restored=v.version))
-    except httpx.HTTPError as exc:
-        typer.echo(f"warning: the rollback is not in model_versions: worker at {api.base_url} unreachable ({exc})", err=True)
+        with closing(open_source(get_settings())) as source:
+            source.record(rollback_row(task, undone=undone or "", restored=v.version))
+    except (httpx.HTTPError, ClickHouseError) as exc:
+        typer.echo(f"warning: the rollback is not in model_versions: the worker or ClickHouse did not answer ({exc})", err=True)
 
 
 def register(app: typer.Typer) -> None:

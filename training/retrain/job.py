@@ -30,7 +30,7 @@ from training.finetune import FinetuneConfig
 from training.pipeline import Splits, TrainOptions, load_splits, train_task
 from training.registry import ModelVersion, Registry
 from training.retrain.gate import HOLDOUT, decide
-from training.retrain.worker_api import WorkerAPI
+from training.retrain.source import RetrainSource
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +138,17 @@ def rollback_row(task: str, *, undone: str, restored: str) -> dict[str, Any]:
 
 
 def run_retrain(
-    task: str, trigger: str, *, settings: Settings, api: WorkerAPI, registry: Registry, detail: str = ""
+    task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str = ""
 ) -> dict[str, Any] | None:
     """One run under the lock; returns its `model_versions` row, or None if another run holds the lock."""
     with retrain_lock(settings.home) as held:
         if not held:
             log.warning("retrain %s (%s): another retraining run holds %s; not starting", task, trigger, settings.home / "retrain.lock")
             return None
-        return _run(task, trigger, settings=settings, api=api, registry=registry, detail=detail)
+        return _run(task, trigger, settings=settings, source=source, registry=registry, detail=detail)
 
 
-def _run(task: str, trigger: str, *, settings: Settings, api: WorkerAPI, registry: Registry, detail: str) -> dict[str, Any]:
+def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str) -> dict[str, Any]:
     started = time.time()
     current = registry.current(task)
     row: dict[str, Any] = {
@@ -161,12 +161,12 @@ def _run(task: str, trigger: str, *, settings: Settings, api: WorkerAPI, registr
     try:
         if current is None:
             raise ValueError(f"no current {task} model in {registry.root} to retrain")
-        all_labels = api.labels(task)
+        all_labels = source.labels(task)
         labels = [label for label in all_labels if label["text"]]
         row["labels_total"] = len(labels)
         if len(all_labels) > len(labels):
             row["metrics"]["labels_without_text"] = len(all_labels) - len(labels)
-        new = labels_since_last_run(len(labels), api.decisions(task))
+        new = labels_since_last_run(len(labels), source.decisions(task))
         if not labels or (trigger != "manual" and new <= 0):
             row["decision"] = "skipped"
             row["reason"] = f"no new labels since the last run ({len(labels)} in all); `bloomwatch label queue` lists what to label"
@@ -197,5 +197,5 @@ def _run(task: str, trigger: str, *, settings: Settings, api: WorkerAPI, registr
     finally:
         row["metrics"]["minutes"] = round((time.time() - started) / 60, 3)
         row["finished_at"] = datetime.now(UTC).isoformat()
-        api.record(row)
+        source.record(row)
         log.info("retrain %s: %s %s: %s", task, row["decision"], row["version"] or "-", row["reason"])
