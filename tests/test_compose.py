@@ -80,7 +80,7 @@ def _mounts(name: str) -> dict[str, str]:
 def test_retrain_scheduler_reads_clickhouse_bounded_and_promotes_into_the_servers_registry(monkeypatch):
     spec = SERVICES["retrain"]
     assert spec["command"] == ["retrain", "--schedule"]
-    assert "deploy" not in spec and "scale" not in spec  # one scheduler: its run lock is per container
+    assert "deploy" not in spec and "scale" not in spec  # one scheduler
     settings = _settings("retrain", monkeypatch)
     assert not is_embedded(settings)  # server mode: labels, documents and audit rows straight from ClickHouse
     assert settings.retrain_threads == 1 and settings.retrain_nice >= 10 and 0 < float(spec["cpus"]) <= 2

@@ -6,7 +6,9 @@ learns the new vocabulary without forgetting the old. It is evaluated by `bloomw
 pipeline (training.pipeline.train_task, given the splits in memory) on the current model's fixed
 test splits and on a held-out slice of the new labels; the gate (gate.py) decides. Every run ends
 in exactly one `model_versions` row: promoted, rejected, skipped or failed, with the reason.
-One run at a time per home: an exclusive file lock, released by the OS if the process dies.
+One run at a time per model registry (its versions and `current` are what a run changes): an
+exclusive file lock in the registry directory, released by the OS if the process dies; in server
+mode the registry is a volume shared by containers, so the lock is shared with it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from training.retrain.source import RetrainSource
 
 log = logging.getLogger(__name__)
 
+LOCK_FILE = "retrain.lock"
 TRAINED = ("promoted", "rejected")  # decisions that consumed the labels they counted
 _VAL_SHARE = 0.125  # of the non-holdout labels: early stopping must see the new vocabulary too
 _MAX_REPLAY_VAL = 200
@@ -42,10 +45,10 @@ _DATA_FIELDS = ("preset", "data_file", "text_field", "label_field", "skip_invali
 
 
 @contextmanager
-def retrain_lock(home: Path) -> Iterator[bool]:
+def retrain_lock(directory: Path) -> Iterator[bool]:
     """Yields False at once if another retraining run holds the lock."""
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "retrain.lock").open("w") as handle:
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / LOCK_FILE).open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -141,9 +144,9 @@ def run_retrain(
     task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str = ""
 ) -> dict[str, Any] | None:
     """One run under the lock; returns its `model_versions` row, or None if another run holds the lock."""
-    with retrain_lock(settings.home) as held:
+    with retrain_lock(settings.registry_dir) as held:
         if not held:
-            log.warning("retrain %s (%s): another retraining run holds %s; not starting", task, trigger, settings.home / "retrain.lock")
+            log.warning("retrain %s (%s): another retraining run holds %s; not starting", task, trigger, settings.registry_dir / LOCK_FILE)
             return None
         return _run(task, trigger, settings=settings, source=source, registry=registry, detail=detail)
 
