@@ -75,10 +75,13 @@ def _ensure_topics(settings: Settings) -> None:
 
 
 def _ensure_models(settings: Settings) -> None:
-    """Train a small model for each task the registry has none for (minutes on a CPU)."""
-    from training.registry import Registry
+    """An empty registry starts from the shipped default models (seconds); a task with neither
+    gets a small demo model trained here (minutes on a CPU)."""
+    from training.registry import BASE, Registry, seed_from
 
     registry = Registry(settings.registry_dir)
+    for adopted in seed_from(registry, settings.shipped_models_dir, (BASE, *TASKS)):
+        console.print(f"registry {settings.registry_dir}: adopted the shipped {adopted.task} model as {adopted.version}")
     for task in TASKS:
         current = registry.current(task)
         if current is None:
