@@ -80,8 +80,11 @@ def _ensure_models(settings: Settings) -> None:
     from training.registry import BASE, Registry, seed_from
 
     registry = Registry(settings.registry_dir)
-    for adopted in seed_from(registry, settings.shipped_models_dir, (BASE, *TASKS)):
-        console.print(f"registry {settings.registry_dir}: adopted the shipped {adopted.task} model as {adopted.version}")
+    adopted = seed_from(registry, settings.shipped_models_dir, TASKS)
+    if adopted:  # with the base they were fine-tuned from: `bloomwatch train` starts from it too
+        adopted += seed_from(registry, settings.shipped_models_dir, (BASE,))
+    for version in adopted:
+        console.print(f"registry {settings.registry_dir}: adopted the shipped {version.task} model as {version.version}")
     for task in TASKS:
         current = registry.current(task)
         if current is None:
