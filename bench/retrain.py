@@ -36,7 +36,7 @@ from conftest import build_tiny_classifier  # noqa: E402
 from pipeline import latency_quantiles, publish_paced  # noqa: E402
 from results_file import record  # noqa: E402
 from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until  # noqa: E402
-from retrain_support import accuracy, slang_examples, train_current_model, write_original_corpus  # noqa: E402
+from retrain_support import RETRAIN_ENV, accuracy, slang_examples, train_current_model, write_original_corpus  # noqa: E402
 
 from bloomwatch.net import free_port  # noqa: E402
 from streams.broker import KafkaBroker  # noqa: E402
@@ -44,8 +44,6 @@ from streams.processes import bloomwatch_command  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 from training.registry import Registry  # noqa: E402
 
-RETRAIN_ENV = {"BLOOMWATCH_RETRAIN_EPOCHS": "10", "BLOOMWATCH_RETRAIN_LR": "5e-3", "BLOOMWATCH_RETRAIN_GATE_MARGIN": "0.1",
-               "BLOOMWATCH_RELOAD_POLL_S": "0.5"}  # fmt: skip
 
 
 def publish_labels(deployment: Deployment, examples: list[dict]) -> None:
