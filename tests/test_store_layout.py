@@ -13,11 +13,10 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from dashboard_support import run_python
+from dashboard_support import legacy_documents_ddl, run_python
 from streams.processes import bloomwatch_command
 
 N = 300
-LEGACY_KEY = "id"
 
 
 def rows(ids: range, *, start: datetime, model: str, shift: timedelta = timedelta(0)) -> list[list]:
@@ -110,15 +109,10 @@ def test_redelivered_and_resent_documents_count_once(tmp_path):
 def legacy_store(dsn: str, start_iso: str) -> None:
     """A store as the earlier version made it (ORDER BY id, no projection), written by this version."""
     from streams.store import DocumentStore
-    from streams.store_migration import documents_ddl
 
-    ddl = documents_ddl().replace("ORDER BY (toStartOfHour(published_at), id)", f"ORDER BY {LEGACY_KEY}")
-    ddl = ddl.replace(",\n    PROJECTION by_id (SELECT id, published_at ORDER BY id)", "")
-    ddl = ddl.replace(", deduplicate_merge_projection_mode = 'rebuild'", "")
-    assert "PROJECTION" not in ddl and ddl.count("ORDER BY") == 1, ddl
     start = datetime.fromisoformat(start_iso)
     store = DocumentStore(dsn)
-    store.client.command(ddl)
+    store.client.command(legacy_documents_ddl())
     store.ensure_schema()  # leaves the existing table as it is
     store.insert(rows(range(N), start=start, model="v1"))
     store.insert(rows(range(50), start=start, model="v2"))
@@ -145,7 +139,7 @@ def test_earlier_layout_keeps_working_and_migrates(tmp_path):
     dsn, start = f"chdb://{tmp_path / 'chdb'}", (datetime.now(UTC) - timedelta(hours=6)).replace(second=0, microsecond=0)
     scenario = "from test_store_layout import {0}; {0}(sys.argv[1], sys.argv[2])"
     legacy = json.loads(run_python(scenario.format("legacy_store"), dsn, start.isoformat()))
-    assert legacy == {"key": LEGACY_KEY, "outdated": True, "final": N, "models": {"sentiment-v1": N - 50, "sentiment-v2": 50}}
+    assert legacy == {"key": "id", "outdated": True, "final": N, "models": {"sentiment-v1": N - 50, "sentiment-v2": 50}}
 
     env = {"BLOOMWATCH_CLICKHOUSE_DSN": dsn, "BLOOMWATCH_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     migrate = lambda: subprocess.run(bloomwatch_command("documents", "migrate"), capture_output=True, text=True, env={**env, "PYTHONPATH": ":".join(sys.path)}, timeout=180)  # noqa: E731
