@@ -91,6 +91,7 @@ def migrate() -> None:
         err.print(f"cannot open {settings.clickhouse_dsn} ({error}); a running worker owns an embedded store: stop it first")
         raise typer.Exit(1) from None
     try:
+        store.ensure_schema()  # an empty store gets the table, already in the current layout
         copied = migrate_documents(store.client)
     finally:
         store.close()
