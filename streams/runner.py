@@ -14,6 +14,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     from classifiers.client import ClassifyClient
     from streams.app import create_app
     from streams.store import DocumentStore
+    from streams.store_migration import current_sorting_key, layout_outdated
     from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator
 
     settings = get_settings()
@@ -27,6 +28,12 @@ def run_worker(*, loglevel: str = "info") -> None:
         print(f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)", flush=True)
     store = DocumentStore(settings.clickhouse_dsn)
     store.ensure_schema()
+    if layout_outdated(store.client):
+        print(
+            f"worker: the documents table is sorted by ({current_sorting_key(store.client)}), an earlier layout: it works, but"
+            " every dashboard query reads the whole table; stop the workers and run `bloomwatch documents migrate`",
+            flush=True,
+        )
     sentiment = ClassifyClient(settings.sentiment_url, "sentiment")
     topic = ClassifyClient(settings.topic_url, "topic")
     app = create_app(settings, sentiment=sentiment, topic=topic, store=store)
