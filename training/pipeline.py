@@ -151,6 +151,7 @@ def train_task(
     empty; it works without the shared data (built-in synthetic corpus). `splits` replaces the
     data loading (the retraining job passes new labels + replay, and fixed tests + holdout).
     """
+    import torch
     from transformers import AutoTokenizer, BloomForSequenceClassification
 
     from bloomwatch.settings import get_settings
@@ -209,6 +210,9 @@ def train_task(
     expect_new_classification_head()
     model = BloomForSequenceClassification.from_pretrained(
         base_dir,
+        # fp32 master weights whatever the checkpoint stores (bloom-560m and the shipped base are
+        # half precision on disk; transformers would otherwise train in that dtype)
+        dtype=torch.float32,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
