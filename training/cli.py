@@ -30,7 +30,7 @@ def train(
     augment_copies: int = typer.Option(1, help="augmented copies per training example"),
     augment_p: float = typer.Option(0.1, help="share of words each operation touches"),
     augment_share: float = typer.Option(None, help="share of training examples that get augmented copies (default 1, or the task default)"),
-    fgm_eps: float = typer.Option(0.0, help="FGM adversarial training on word embeddings (0 = off)"),
+    fgm_eps: float = typer.Option(None, help="FGM adversarial training on word embeddings (0 = off; default: the task default, topic 0.1)"),
     skip_invalid: bool = typer.Option(False, help="skip (and report) invalid rows instead of failing"),
     epochs: int = typer.Option(None, help="fine-tuning epochs"),
     lr: float = typer.Option(None, help="fine-tuning learning rate"),
