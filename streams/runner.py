@@ -13,6 +13,7 @@ def run_worker(*, loglevel: str = "info") -> None:
 
     from classifiers.client import ClassifyClient
     from streams.app import create_app
+    from streams.outage_log import summarise_kafka_outages
     from streams.store import DocumentStore
     from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator
 
@@ -42,4 +43,13 @@ def run_worker(*, loglevel: str = "info") -> None:
         f"metrics {settings.worker_url}/metrics",
         flush=True,
     )
-    faust.Worker(app, loglevel=loglevel, loop=loop).execute_from_commandline()
+
+    class OutageSummarisingWorker(faust.Worker):
+        """Kafka outages summarised in the log (streams/outage_log.py), once faust has set up the
+        root logger's handlers."""
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            summarise_kafka_outages(settings.kafka_bootstrap, settings.kafka_outage_reminder_s)
+
+    OutageSummarisingWorker(app, loglevel=loglevel, loop=loop).execute_from_commandline()
