@@ -12,6 +12,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     import faust
 
     from classifiers.client import ClassifyClient
+    from streams import metrics
     from streams.app import create_app
     from streams.outage_log import summarise_kafka_outages
     from streams.store import DocumentStore
@@ -28,8 +29,9 @@ def run_worker(*, loglevel: str = "info") -> None:
         print(f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)", flush=True)
     store = DocumentStore(settings.clickhouse_dsn)
     store.ensure_schema()
-    sentiment = ClassifyClient(settings.sentiment_url, "sentiment")
-    topic = ClassifyClient(settings.topic_url, "topic")
+    timeouts = metrics.CLASSIFY_TIMEOUTS
+    sentiment = ClassifyClient(settings.sentiment_url, "sentiment", on_timeout=timeouts.labels("sentiment").inc)
+    topic = ClassifyClient(settings.topic_url, "topic", on_timeout=timeouts.labels("topic").inc)
     app = create_app(settings, sentiment=sentiment, topic=topic, store=store)
 
     @app.on_before_shutdown.connect
