@@ -179,7 +179,8 @@ class Publisher:
                 continue
             pending.append((position, key.decode(), future))
         if pending:
-            await asyncio.wait([future for *_, future in pending], timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+            left_s = max(0.0, deadline - asyncio.get_running_loop().time())
+            await asyncio.wait([future for *_, future in pending], timeout=left_s)
         for position, record_id, future in pending:
             if not future.done():
                 future.add_done_callback(_retrieve_outcome)

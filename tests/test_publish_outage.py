@@ -47,7 +47,9 @@ def settings(broker) -> Settings:
 
 
 def documents(start: int, n: int) -> list[dict]:
-    return [{"id": f"d-{i}", "source": "wire", "kind": "news", "text": f"Story number {i}."} for i in range(start, start + n)]
+    return [
+        {"id": f"d-{i}", "source": "wire", "kind": "news", "text": f"Story number {i}."} for i in range(start, start + n)
+    ]
 
 
 class Counting(logging.Handler):
@@ -98,8 +100,9 @@ def test_graceful_restart_while_publishing_is_bounded_quiet_and_idle(broker, set
 
 def test_broker_down_every_publishing_path_rejects_within_the_timeout(broker, settings, tmp_path):
     """Python, HTTP ingest and CLI started against a live broker; then the broker stops."""
-    env = {**os.environ, "BLOOMWATCH_KAFKA_BOOTSTRAP": broker.bootstrap, "BLOOMWATCH_PUBLISH_TIMEOUT_S": str(PUBLISH_TIMEOUT_S),
-           **{f"BLOOMWATCH_{field.upper()}": getattr(settings, field) for field in unique_topics("x")}}  # fmt: skip
+    topics = {f"BLOOMWATCH_{field.upper()}": getattr(settings, field) for field in unique_topics("names")}
+    env = {**os.environ, **topics, "BLOOMWATCH_KAFKA_BOOTSTRAP": broker.bootstrap,
+           "BLOOMWATCH_PUBLISH_TIMEOUT_S": str(PUBLISH_TIMEOUT_S)}  # fmt: skip
     bloomwatch = [sys.executable, "-c", "from bloomwatch.cli import app; app()"]
     port = free_port()
     ingest = subprocess.Popen([*bloomwatch, "ingest", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,

@@ -63,8 +63,9 @@ def test_abandoned_requests_are_counted_and_not_classified(stalled_server, caplo
     caplog.set_level(logging.WARNING)
 
     async def run():
-        client = ClassifyClient(url, "sentiment", timeout_s=TIMEOUT_S, max_retries=0, on_timeout=lambda: timeouts.append(1))
-        async with client:
+        async with ClassifyClient(
+            url, "sentiment", timeout_s=TIMEOUT_S, max_retries=0, on_timeout=lambda: timeouts.append(1)
+        ) as client:
             stalled = asyncio.create_task(client.classify(["this pass stalls"]))
             await asyncio.sleep(0.3)  # the stalled pass holds the forward thread
             waiting = [asyncio.create_task(client.classify([f"waiting text {i}", "another"])) for i in range(3)]
