@@ -74,12 +74,16 @@ def test_graceful_restart_while_publishing_is_bounded_quiet_and_idle(broker, set
             assert (await publisher.publish(documents(0, 1))).accepted == ["d-0"]
             restart = asyncio.create_task(asyncio.to_thread(lambda: (broker.stop(), broker.start())))
             cpu, wall = time.process_time(), time.monotonic()
-            i = 1
-            while not restart.done() or time.monotonic() - wall < 5:  # and a few seconds after it
+            i, resumed_by = 1, None
+            while not restart.done() or not accepted:  # until a publish after the restart succeeds
+                if restart.done():
+                    resumed_by = resumed_by or time.monotonic() + 30
+                    assert time.monotonic() < resumed_by, "publishing did not resume within 30 s of the restart"
                 started = time.monotonic()
                 result = await publisher.publish(documents(i, 5))
                 durations.append(time.monotonic() - started)
-                accepted.update(result.accepted)
+                if restart.done():
+                    accepted.update(result.accepted)
                 refused.update(r.id for r in result.rejected if r.retryable)
                 assert all(r.retryable for r in result.rejected)
                 i += 5
