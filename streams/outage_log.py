@@ -118,13 +118,13 @@ class KafkaOutageLog(logging.Filter):
         return False
 
 
-def summarise_kafka_outages(bootstrap: str, reminder_s: float) -> KafkaOutageLog:
-    """Put one `KafkaOutageLog` on every root handler (configuring plain WARNING logging to stderr
-    first if the process has none, as the CLI commands do not), and return it."""
+def summarise_kafka_outages(bootstrap: str, reminder_s: float) -> None:
+    """Put one `KafkaOutageLog` on every root handler that has none yet (configuring plain WARNING
+    logging to stderr first if the process has no handler, as the CLI commands do not)."""
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     outage_log = KafkaOutageLog(bootstrap, reminder_s)
     for handler in root.handlers:
-        handler.addFilter(outage_log)
-    return outage_log
+        if not any(isinstance(existing, KafkaOutageLog) for existing in handler.filters):
+            handler.addFilter(outage_log)

@@ -45,11 +45,15 @@ def _bootstrap(bootstrap: str | None) -> str:
 
 
 def _ensure_topics(bootstrap: str) -> dict[str, int]:
-    """Every command's first contact with Kafka, so an unreachable broker is reported here, plainly."""
+    """Every command's first contact with Kafka, so an unreachable broker is reported here, plainly;
+    from here on an outage is summarised in the log (streams/outage_log.py), not one error a second."""
     from aiokafka.errors import KafkaConnectionError
 
     from bloomwatch.settings import get_settings
+    from streams.outage_log import summarise_kafka_outages
     from streams.topics import ensure_topics, topic_specs
+
+    summarise_kafka_outages(bootstrap, get_settings().kafka_outage_reminder_s)
 
     try:
         return asyncio.run(ensure_topics(bootstrap, topic_specs(get_settings())))
@@ -108,7 +112,6 @@ def publish_file(
     2 when Kafka stopped taking records (the rest of the file is not read).
     """
     from bloomwatch.settings import get_settings
-    from streams.outage_log import summarise_kafka_outages
     from streams.publisher import Publisher
     from streams.records import DOCUMENT_FIELDS, format_of, read_rows
 
@@ -116,7 +119,6 @@ def publish_file(
     if fmt not in ("jsonl", "csv"):
         raise typer.BadParameter(f"unknown format {fmt!r} (jsonl | csv | auto)", param_hint="--format")
     fields = None if csv_columns_are_fields else DOCUMENT_FIELDS
-    summarise_kafka_outages(kafka, get_settings().kafka_outage_reminder_s)  # not aiokafka's error a second
 
     async def run() -> tuple[int, list[tuple[int, str | None, str]], str | None]:
         """How many records Kafka accepted, every rejected row as (line, id, reason), and, when
