@@ -10,9 +10,12 @@ first full render in headless chromium.
    the first data (`window.bloomwatch.firstRenderMs`, set by the page). Median reported.
 3. With the server stopped, this process times every panel query as the API runs it
    (dashboards.data.DashboardData.query: SQL + result conversion) --repeats times for two ranges,
-   the default last hour and the full 24 hours, after one warm-up each.
+   the default last hour and the full 24 hours, after one warm-up each; alternately on the
+   table and on a copy in the layout of earlier versions (ORDER BY id, database `legacy`), so
+   both see the same load.
 
-Writes dashboards.query_p95_ms_1m_docs (the slowest panel's p95 over both ranges) and
+Writes dashboards.query_p95_ms_1m_docs (the slowest panel's p95 over both ranges),
+dashboards.query_p95_ms_1m_docs_order_by_id (the same on the earlier layout) and
 dashboards.first_render_s into bench/results.json (other keys kept).
 """
 
@@ -40,18 +43,25 @@ RESULTS = REPO / "bench" / "results.json"
 POPULATE = """
 from datetime import datetime, timedelta
 import clickhouse_connect
-from dashboard_support import insert_alert, populate
+from dashboard_support import insert_alert, legacy_documents_ddl, populate
 from streams.store import ddl_statements
 dsn, end, n = sys.argv[1], datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
 client = clickhouse_connect.get_client(dsn=dsn)
+client.command("CREATE DATABASE legacy")
+legacy = clickhouse_connect.get_client(dsn=dsn, database="legacy")
+legacy.command(legacy_documents_ddl())
 for statement in ddl_statements():
     client.command(statement)
+    legacy.command(statement)
 burst = (end - timedelta(minutes=40), end - timedelta(minutes=25))
 populate(client, n, end=end, span=timedelta(hours=24), burst=burst)
-client.command("OPTIMIZE TABLE documents FINAL")
-insert_alert(client, alert_id="bench-burst", source="shop-south", state="firing", started_at=burst[0] + timedelta(minutes=4))
-insert_alert(client, alert_id="bench-old", source="acme-bank", state="resolved",
-             started_at=end - timedelta(hours=5), updated_at=end - timedelta(hours=4, minutes=40))
+legacy.command("INSERT INTO documents SELECT * FROM default.documents", settings={"async_insert": 0})
+for c in (client, legacy):
+    c.command("OPTIMIZE TABLE documents FINAL")
+    insert_alert(c, alert_id="bench-burst", source="shop-south", state="firing", started_at=burst[0] + timedelta(minutes=4))
+    insert_alert(c, alert_id="bench-old", source="acme-bank", state="resolved",
+                 started_at=end - timedelta(hours=5), updated_at=end - timedelta(hours=4, minutes=40))
+assert client.command("SELECT count() FROM documents FINAL") == legacy.command("SELECT count() FROM documents FINAL")
 print(client.command("SELECT count() FROM documents FINAL"))
 """
 
@@ -79,26 +89,35 @@ def measure_render(url: str, loads: int, screenshot: tuple[str, Path] | None) ->
         driver.quit()
 
 
-def measure_queries(dsn: str, end, repeats: int) -> dict[str, float]:
+def measure_queries(dsn: str, end, repeats: int) -> dict[str, dict[str, float]]:
+    """Per layout ('current', 'order_by_id'), each panel's worst p95 over the two ranges."""
     import clickhouse_connect
 
     from dashboards.data import DashboardData
     from dashboards.filters import Filters
     from dashboards.queries import PANELS
 
-    data = DashboardData(clickhouse_connect.get_client(dsn=dsn))
-    worst: dict[str, float] = {}
+    layouts = {
+        "current": DashboardData(clickhouse_connect.get_client(dsn=dsn)),
+        "order_by_id": DashboardData(clickhouse_connect.get_client(dsn=dsn, database="legacy")),
+    }
+    worst: dict[str, dict[str, float]] = {name: {} for name in layouts}
     for hours in (1, 24):
         filters = Filters(start=end - timedelta(hours=hours), end=end + timedelta(seconds=1))
         for panel in PANELS:
-            data.query(panel, filters)  # warm-up
-            samples = []
+            samples: dict[str, list[float]] = {name: [] for name in layouts}
+            answers = {name: data.query(panel, filters) for name, data in layouts.items()}  # warm-up
+            assert answers["current"] == answers["order_by_id"], panel
             for _ in range(repeats):
-                started = time.perf_counter()
-                data.query(panel, filters)
-                samples.append((time.perf_counter() - started) * 1000)
-            print(f"  {panel:<20} last {hours:>2} h: p50 {statistics.median(samples):6.1f} ms  p95 {p95(samples):6.1f} ms")
-            worst[panel] = max(worst.get(panel, 0.0), p95(samples))
+                for name, data in layouts.items():  # alternately: both layouts under the same load
+                    started = time.perf_counter()
+                    data.query(panel, filters)
+                    samples[name].append((time.perf_counter() - started) * 1000)
+            now, before = samples["current"], samples["order_by_id"]
+            print(f"  {panel:<20} last {hours:>2} h: p50 {statistics.median(now):6.1f} ms  p95 {p95(now):6.1f} ms"
+                  f"   (ORDER BY id: p50 {statistics.median(before):6.1f}  p95 {p95(before):6.1f}; p50 ratio {statistics.median(before) / statistics.median(now):4.1f}x)")  # fmt: skip
+            for name in layouts:
+                worst[name][panel] = max(worst[name].get(panel, 0.0), p95(samples[name]))
     return worst
 
 
@@ -136,11 +155,13 @@ def main() -> None:
 
     print(f"panel queries ({args.repeats} runs each, load average {os.getloadavg()[0]:.1f}):")
     worst = measure_queries(dsn, end, args.repeats)
-    slowest = max(worst, key=worst.get)
+    slowest = {name: max(panels, key=panels.get) for name, panels in worst.items()}
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["dashboards.query_p95_ms_1m_docs"] = round(worst[slowest], 1)
+    results["dashboards.query_p95_ms_1m_docs"] = round(worst["current"][slowest["current"]], 1)
+    results["dashboards.query_p95_ms_1m_docs_order_by_id"] = round(worst["order_by_id"][slowest["order_by_id"]], 1)
     results["dashboards.first_render_s"] = round(statistics.median(renders), 2)
-    print(f"slowest panel: {slowest}, p95 {worst[slowest]:.1f} ms (target <= 200); "
+    print(f"slowest panel: {slowest['current']}, p95 {worst['current'][slowest['current']]:.1f} ms (target <= 200; "
+          f"ORDER BY id: {slowest['order_by_id']}, {worst['order_by_id'][slowest['order_by_id']]:.1f} ms); load average {os.getloadavg()[0]:.1f}; "
           f"first render median {results['dashboards.first_render_s']} s, max {max(renders):.2f} s (target <= 2)")  # fmt: skip
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"written to {RESULTS}; screenshot: {args.screenshot or '-'}")

@@ -11,7 +11,8 @@
    largest accuracy loss on the fixed test split is `retrain.fixed_tests.max_drop` (negative: it
    improved), from the run's model_versions row.
 
-Writes the figures into bench/results.json (read-modify-write, other keys kept).
+Writes the figures into bench/results.json (bench/results_file.record: other keys kept) and prints
+the load average beside them (the stream's p99 depends on what else runs).
 Usage: python bench/retrain.py [--rate 20] [--p99-bound 2.0]
 """
 
@@ -32,9 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 
 from conftest import build_tiny_classifier  # noqa: E402
-from pipeline import RESULTS, latency_quantiles, publish_paced  # noqa: E402
+from pipeline import latency_quantiles, publish_paced  # noqa: E402
+from results_file import record  # noqa: E402
 from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until  # noqa: E402
-from retrain_support import accuracy, slang_examples, train_current_model, write_original_corpus  # noqa: E402
+from retrain_support import RETRAIN_ENV, accuracy, slang_examples, train_current_model, write_original_corpus  # noqa: E402
 
 from bloomwatch.net import free_port  # noqa: E402
 from streams.broker import KafkaBroker  # noqa: E402
@@ -42,8 +44,6 @@ from streams.processes import bloomwatch_command  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 from training.registry import Registry  # noqa: E402
 
-RETRAIN_ENV = {"BLOOMWATCH_RETRAIN_EPOCHS": "10", "BLOOMWATCH_RETRAIN_LR": "5e-3", "BLOOMWATCH_RETRAIN_GATE_MARGIN": "0.1",
-               "BLOOMWATCH_RELOAD_POLL_S": "0.5"}  # fmt: skip
 
 
 def publish_labels(deployment: Deployment, examples: list[dict]) -> None:
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--p99-bound", type=float, default=2.0, help="publish -> stored p99 (s) the stream must keep")
     parser.add_argument("--labels", type=int, default=300)
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
     registry = Registry(root / "registry")
     print(f"training the current (tiny) model into {registry.root}", flush=True)
@@ -122,11 +123,10 @@ def main() -> None:
         "retrain.minutes": round(minutes, 2),
         "retrain.stream_p99_latency_s": round(latency["p99"], 3),
     }
-    print(json.dumps({**figures, "stream_documents_during_retrain": latency["count"], "p99_bound_s": args.p99_bound}, indent=2))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(figures)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(f"written to {RESULTS}")
+    context = {"stream_documents_during_retrain": latency["count"], "p99_bound_s": args.p99_bound, "load_average_at_start": load_at_start,
+               "load_average_at_end": os.getloadavg()}  # fmt: skip
+    print(json.dumps(context), flush=True)
+    record(figures)
     if latency["p99"] > args.p99_bound:
         sys.exit(f"stream p99 {latency['p99']:.2f}s during the retrain exceeds the bound {args.p99_bound}s")
 

@@ -9,11 +9,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_REPO = Path(__file__).resolve().parents[1]
 # The shared datasets sit beside the checkout (`<repo>/../shared/data`), wherever the command runs from.
-_DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+_DEFAULT_DATA_DIR = _REPO.parent / "shared" / "data"
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     home: Path = Path(".bloomwatch")
     data_dir: Path = _DEFAULT_DATA_DIR
     registry_dir: Path | None = None  # default: <home>/models
+    # the default models committed with the code (a registry: base, sentiment, topic): an empty
+    # registry starts from them instead of training demo models; "" = none (from-scratch path)
+    shipped_models_dir: Path | None = _REPO / "models"
 
     # --- training ----------------------------------------------------------------------------
     seed: int = 13
@@ -111,6 +115,11 @@ class Settings(BaseSettings):
     dashboard_token: str | None = None  # when set, the dashboard page and API answer 401 without it
     dashboard_host: str = "127.0.0.1"  # `bloomwatch dashboard` (server mode); embedded: the worker's address
     dashboard_port: int = 6070
+
+    @field_validator("shipped_models_dir", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value):
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _derive_paths(self) -> "Settings":

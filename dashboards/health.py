@@ -2,7 +2,8 @@
 
 Both deployments read the same exposition text: the embedded worker renders its own process
 registry (streams.metrics.REGISTRY), `bloomwatch dashboard` fetches a worker's /metrics.
-Throughput is the stored-documents counter's rate between two reads.
+Throughput is the stored-documents counter's rate between two reads; the first read has none
+before it and takes the counter's start instead (its `_created` time, when it stood at 0).
 """
 
 from __future__ import annotations
@@ -30,14 +31,19 @@ class PipelineHealth:
 
     def read(self, exposition: str) -> dict[str, Any]:
         sums = dict.fromkeys(_TOTALS.values(), 0.0)
+        stored_since = None  # epoch seconds: when the first stored-documents series was created
         for family in text_string_to_metric_families(exposition):
             if family.name in sums:
                 sums[family.name] += sum(s.value for s in family.samples if not s.name.endswith("_created"))
+            created = [s.value for s in family.samples if s.name == f"{_TOTALS['stored']}_created"]
+            stored_since = min(created, default=stored_since)
         figures: dict[str, Any] = {key: sums[name] for key, name in _TOTALS.items()}
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         figures["throughput_per_s"] = None
         if self._last is not None and now > self._last[0]:
             figures["throughput_per_s"] = max(0.0, (figures["stored"] - self._last[1]) / (now - self._last[0]))
+        elif stored_since is not None and wall > stored_since:
+            figures["throughput_per_s"] = figures["stored"] / (wall - stored_since)
         self._last = (now, figures["stored"])
         return figures
 

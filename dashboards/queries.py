@@ -161,12 +161,13 @@ ORDER BY sentiment_negative DESC, id LIMIT {TOP_NEGATIVE_LIMIT}"""
 
 
 def documents(d: Dialect) -> str:
-    """The documents table: drill-down target, search results and CSV export."""
+    """The documents table: drill-down target, search results and CSV export. Newest first, ordered
+    by the sorting key's hour first (the same order): ClickHouse then reads the newest hours only."""
     return f"""
 SELECT {_DOCUMENT_COLUMNS}
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()} AND {d.search}
-ORDER BY published_at DESC, id LIMIT {d.limit} OFFSET {d.offset}"""
+ORDER BY toStartOfHour(published_at) DESC, published_at DESC, id LIMIT {d.limit} OFFSET {d.offset}"""
 
 
 def stored_per_bucket(d: Dialect) -> str:

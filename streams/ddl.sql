@@ -3,12 +3,18 @@
 -- docker-compose can also mount this file into /docker-entrypoint-initdb.d/).
 -- Statements are separated by lines holding only ';' so the loader needs no SQL parser.
 
--- One row per document. ReplacingMergeTree keyed by `id` alone: a document re-delivered after a
--- crash (at-least-once Kafka) lands on the same key and collapses; `ingested_at` is the version,
--- so a re-classification with a newer model wins. Ingestion time stays OUT of the sorting key and
--- there is no PARTITION BY, because rows only collapse within one partition and sorting key.
--- Exact counts: query with FINAL. Retried inserts of the same batch carry the same
--- insert_deduplication_token and are dropped whole (non_replicated_deduplication_window).
+-- One row per document. ReplacingMergeTree sorted by (hour published, id): a document re-delivered
+-- after a crash (at-least-once Kafka) lands on the same key and collapses; `ingested_at` is the
+-- version, so a re-classification with a newer model wins. The hour leads so that the dashboards'
+-- time ranges read only their hours (the primary index), not the whole table. It is derived from
+-- `published_at`, which is part of the message (never ingestion time), and an id keeps the
+-- `published_at` it was first stored with (DocumentStore.insert looks it up in the `by_id`
+-- projection), so every version of a document has one sorting key and collapses, even when a
+-- publisher re-sends it with a new time. No PARTITION BY: rows only collapse within one partition.
+-- Exact counts: query with FINAL (FINAL never reads the projection; 'rebuild' keeps it in step
+-- with merges). Retried inserts of the same batch carry the same insert_deduplication_token and
+-- are dropped whole (non_replicated_deduplication_window). A store created with the earlier
+-- `ORDER BY id` keeps working; `bloomwatch documents migrate` rebuilds it in this layout.
 -- Probability columns follow training/labels.py TASK_LABELS order (a test keeps them in step).
 CREATE TABLE IF NOT EXISTS documents
 (
@@ -32,11 +38,12 @@ CREATE TABLE IF NOT EXISTS documents
     topic_sports       Float32,
     topic_business     Float32,
     topic_sci_tech     Float32,
-    topic_model        LowCardinality(String)
+    topic_model        LowCardinality(String),
+    PROJECTION by_id (SELECT id, published_at ORDER BY id)
 )
 ENGINE = ReplacingMergeTree(ingested_at)
-ORDER BY id
-SETTINGS non_replicated_deduplication_window = 10000
+ORDER BY (toStartOfHour(published_at), id)
+SETTINGS non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild'
 ;
 
 -- Alert lifecycle (streams/alerts): one row per alert instance (rule + group + onset), rewritten on

@@ -1,4 +1,5 @@
-"""`bloomwatch documents show ID | search ...`: look up stored documents while the pipeline runs.
+"""`bloomwatch documents show ID | search ...`: look up stored documents while the pipeline runs;
+`bloomwatch documents migrate`: rebuild the table of an earlier version in today's layout.
 
 Reads through the worker in embedded mode and ClickHouse directly in server mode (streams/reader.py).
 """
@@ -73,6 +74,28 @@ def search(
         table.add_row(f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.sentiment.label, d.topic.label, d.text)
     Console(width=None if on_terminal(sys.stdout) else 250).print(table)  # a file gets whole rows, not 80 columns
     err.print(f"{len(found)} document(s)" + (f" (limit {query.limit}: there may be more)" if len(found) == query.limit else ""))
+
+
+@documents.command()
+def migrate() -> None:
+    """Rebuild the documents table in the current layout (a store made by an earlier version keeps
+    working without it, but its dashboards read every row). Stop every worker first."""
+    from bloomwatch.settings import get_settings
+    from streams.store import DocumentStore
+    from streams.store_migration import migrate_documents
+
+    settings = get_settings()
+    try:
+        store = DocumentStore(settings.clickhouse_dsn)
+    except Exception as error:  # noqa: BLE001 - chDB's own message does not say the directory is in use
+        err.print(f"cannot open {settings.clickhouse_dsn} ({error}); a running worker owns an embedded store: stop it first")
+        raise typer.Exit(1) from None
+    try:
+        store.ensure_schema()  # an empty store gets the table, already in the current layout
+        copied = migrate_documents(store.client)
+    finally:
+        store.close()
+    typer.echo("documents already has the current layout" if copied is None else f"documents rebuilt: {copied} documents")
 
 
 def _read(read):

@@ -65,7 +65,9 @@ class RetrainStore:
         result = self.client.query(
             "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at"
             " FROM (SELECT * FROM labels FINAL WHERE task = {t:String}) AS l"
-            " LEFT JOIN (SELECT id, text, source FROM documents FINAL) AS d ON l.document_id = d.id"
+            " LEFT JOIN (SELECT id, text, source FROM documents FINAL"
+            "  WHERE id IN (SELECT document_id FROM labels FINAL WHERE task = {t:String})) AS d"  # primary key: no full scan
+            " ON l.document_id = d.id"
             " ORDER BY l.document_id",
             parameters={"t": task},
             settings={"join_use_nulls": 1},

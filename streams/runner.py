@@ -16,6 +16,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     from streams.app import create_app
     from streams.outage_log import summarise_kafka_outages
     from streams.store import DocumentStore
+    from streams.store_migration import current_sorting_key, layout_outdated
     from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator
 
     settings = get_settings()
@@ -29,6 +30,12 @@ def run_worker(*, loglevel: str = "info") -> None:
         print(f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)", flush=True)
     store = DocumentStore(settings.clickhouse_dsn)
     store.ensure_schema()
+    if layout_outdated(store.client):
+        print(
+            f"worker: the documents table is sorted by ({current_sorting_key(store.client)}), an earlier layout: it works, but"
+            " every dashboard query reads the whole table; stop the workers and run `bloomwatch documents migrate`",
+            flush=True,
+        )
     timeouts = metrics.CLASSIFY_TIMEOUTS
     sentiment = ClassifyClient(settings.sentiment_url, "sentiment", on_timeout=timeouts.labels("sentiment").inc)
     topic = ClassifyClient(settings.topic_url, "topic", on_timeout=timeouts.labels("topic").inc)

@@ -32,6 +32,7 @@ COLUMNS: tuple[str, ...] = (
 # chDB defaults to async_insert=1; a synchronous insert is what makes "written" mean durable
 # before the Kafka offset is committed, and what the per-batch deduplication token applies to.
 INSERT_SETTINGS = {"async_insert": 0}
+_ID, _PUBLISHED_AT, _INGESTED_AT = (COLUMNS.index(name) for name in ("id", "published_at", "ingested_at"))
 
 
 def ddl_statements() -> list[str]:
@@ -92,15 +93,32 @@ class DocumentStore:
             return False
 
     def insert(self, rows: Sequence[list[Any]]) -> None:
-        """Write one batch synchronously; safe to call again with the same rows after any failure."""
+        """Write one batch synchronously; safe to call again with the same rows after any failure.
+
+        Every row of an id gets the `published_at` the id was first stored with (or, for a new id,
+        its first row in this batch): the sorting key starts with its hour, and only rows with one
+        sorting key collapse, so a document re-sent with a new time must not land in another hour.
+        """
         if not rows:
             return
         token = batch_token(rows)
         ingested_at = datetime.now(UTC)
-        at = COLUMNS.index("ingested_at")
-        stamped = [[*row[:at], ingested_at, *row[at + 1 :]] for row in rows]
+        first_published = self._stored_published_at([row[_ID] for row in rows])
+        for row in rows:
+            first_published.setdefault(row[_ID], row[_PUBLISHED_AT])
+        stamped = [list(row) for row in rows]
+        for row in stamped:
+            row[_PUBLISHED_AT], row[_INGESTED_AT] = first_published[row[_ID]], ingested_at
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
         self.client.insert(TABLE, stamped, column_names=list(COLUMNS), settings=settings)
+
+    def _stored_published_at(self, ids: list[str]) -> dict[str, datetime]:
+        """`published_at` of those ids already stored (read from the `by_id` projection: no scan)."""
+        result = self.client.query(
+            f"SELECT id, min(published_at) FROM {TABLE} WHERE id IN {{ids:Array(String)}} GROUP BY id",
+            parameters={"ids": ids},
+        )
+        return {document_id: _as_utc(published_at) for document_id, published_at in result.result_rows}
 
     def count(self) -> int:
         return int(self.client.command(f"SELECT count() FROM {TABLE} FINAL"))
@@ -119,7 +137,10 @@ class DocumentStore:
     def get_document(self, document_id: str) -> StoredDocument | None:
         """The stored version of one document (the latest, after deduplication), or None."""
         rows = self.client.query(
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} FINAL WHERE id = {{id:String}} LIMIT 1",
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} FINAL WHERE id = {{id:String}}"
+            # the id's hour from the projection, so FINAL reads that hour only (the key's first part)
+            f" AND toStartOfHour(published_at) IN (SELECT toStartOfHour(published_at) FROM {TABLE} WHERE id = {{id:String}})"
+            " LIMIT 1",
             parameters={"id": document_id},
         ).result_rows
         return _stored_document(rows[0]) if rows else None

@@ -75,10 +75,16 @@ def _ensure_topics(settings: Settings) -> None:
 
 
 def _ensure_models(settings: Settings) -> None:
-    """Train a small model for each task the registry has none for (minutes on a CPU)."""
-    from training.registry import Registry
+    """An empty registry starts from the shipped default models (seconds); a task with neither
+    gets a small demo model trained here (minutes on a CPU)."""
+    from training.registry import BASE, Registry, seed_from
 
     registry = Registry(settings.registry_dir)
+    adopted = seed_from(registry, settings.shipped_models_dir, TASKS)
+    if adopted:  # with the base they were fine-tuned from: `bloomwatch train` starts from it too
+        adopted += seed_from(registry, settings.shipped_models_dir, (BASE,))
+    for version in adopted:
+        console.print(f"registry {settings.registry_dir}: adopted the shipped {version.task} model as {version.version}")
     for task in TASKS:
         current = registry.current(task)
         if current is None:

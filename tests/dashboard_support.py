@@ -56,6 +56,17 @@ def insert_alert(client, *, alert_id: str, source: str, state: str, started_at: 
     )  # fmt: skip
 
 
+def legacy_documents_ddl() -> str:
+    """`documents` as stores made before the hour-leading sorting key have it: ORDER BY id, no projection."""
+    from streams.store_migration import documents_ddl
+
+    ddl = documents_ddl().replace("ORDER BY (toStartOfHour(published_at), id)", "ORDER BY id")
+    ddl = ddl.replace(",\n    PROJECTION by_id (SELECT id, published_at ORDER BY id)", "")
+    ddl = ddl.replace(", deduplicate_merge_projection_mode = 'rebuild'", "")
+    assert "PROJECTION" not in ddl and ddl.count("ORDER BY") == 1, ddl
+    return ddl
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,6 +169,33 @@ class Deployment:
             return records
 
         return asyncio.run(read())
+
+
+@contextmanager
+def running_pipeline(
+    registry_dir: Path, bootstrap: str, root: Path, before_worker: Callable[[Deployment], None] | None = None
+) -> Iterator[Deployment]:
+    """Both classifier servers on the registry's current models and a worker, on a fresh Deployment;
+    all stopped on exit. `before_worker` runs first (e.g. writing to the chDB store the worker will own)."""
+    with ExitStack() as stack:
+        urls = {}
+        for task in ("sentiment", "topic"):
+            port = free_port()
+            server = start_classifier(task, registry_dir, port, root / "logs")
+            stack.callback(server.stop, timeout_s=30)
+            urls[task] = f"http://127.0.0.1:{port}"
+        deployment = Deployment(
+            root=root,
+            bootstrap=bootstrap,
+            sentiment_url=urls["sentiment"],
+            topic_url=urls["topic"],
+            extra_env={"BLOOMWATCH_REGISTRY_DIR": str(registry_dir)},  # the models' figures on the dashboard
+        )
+        if before_worker is not None:
+            before_worker(deployment)
+        worker = deployment.start_worker()
+        stack.callback(worker.stop, timeout_s=60)
+        yield deployment
 
 
 def synthetic_documents(n: int, prefix: str = "doc") -> list[dict]:

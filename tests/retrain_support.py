@@ -13,6 +13,17 @@ from training.pretrain import PretrainConfig
 from training.registry import ModelVersion, Registry
 from training.synthetic import synthetic_examples
 
+# `bloomwatch retrain` settings for this tiny model (the test and the bench). The LoRA rate: 5e-3
+# sufficed until the tokenizer lowercased; since then the candidate barely learns the slang there
+# (new-label holdout 0.26 -> 0.36, early stop at epoch 5), at 1e-2 it reaches 0.81, 2e-2 diverges.
+# The fixed test split holds ~20 sentences (one is 5 %), hence the wider gate margin.
+RETRAIN_ENV = {
+    "BLOOMWATCH_RETRAIN_EPOCHS": "10",
+    "BLOOMWATCH_RETRAIN_LR": "1e-2",
+    "BLOOMWATCH_RETRAIN_GATE_MARGIN": "0.1",
+    "BLOOMWATCH_RELOAD_POLL_S": "0.5",
+}
+
 SLANG = {
     "negative": ["is straight up mid", "got ratioed so hard", "is giving the ick", "is lowkey trash", "flopped big time", "is a whole scam fr"],
     "neutral": ["dropped at noon today", "is on the roadmap", "comes in two sizes", "got a new sku", "ships next week", "is in the group chat"],

@@ -2,6 +2,7 @@
 service must start a real `bloomwatch` command with options that exist, and every BLOOMWATCH_*
 variable must be a real setting, so the server-mode file cannot drift from the code."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 
 from bloomwatch.cli import app
 from bloomwatch.settings import Settings
+from streams.reader import is_embedded
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -19,7 +21,7 @@ BLOOMWATCH_SERVICES = [name for name, spec in SERVICES.items() if spec.get("imag
 
 
 def test_bloomwatch_services_exist():
-    assert {"sentiment", "topic", "worker", "topics"} <= set(BLOOMWATCH_SERVICES)
+    assert {"sentiment", "topic", "worker", "topics", "alerts", "retrain"} <= set(BLOOMWATCH_SERVICES)
 
 
 @pytest.mark.parametrize("name", BLOOMWATCH_SERVICES)
@@ -60,3 +62,31 @@ def test_dockerfile_copies_existing_paths():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), source
+
+
+def _settings(name: str, monkeypatch) -> Settings:
+    """The settings a service's container gets from its environment."""
+    for key, value in SERVICES[name].get("environment", {}).items():
+        monkeypatch.setenv(key, str(value))
+    return Settings(_env_file=None)
+
+
+def _mounts(name: str) -> dict[str, str]:
+    """Container path -> volume or host path of a service (a host path may hold `${VAR:-default}`)."""
+    mounts = (re.fullmatch(r"(.+):(/[^:]*)(:ro|:rw)?", volume) for volume in SERVICES[name].get("volumes", []))
+    return {mount[2]: mount[1] for mount in mounts}
+
+
+def test_retrain_scheduler_reads_clickhouse_bounded_and_promotes_into_the_servers_registry(monkeypatch):
+    spec = SERVICES["retrain"]
+    assert spec["command"] == ["retrain", "--schedule"]
+    assert "deploy" not in spec and "scale" not in spec  # one scheduler
+    settings = _settings("retrain", monkeypatch)
+    assert not is_embedded(settings)  # server mode: labels, documents and audit rows straight from ClickHouse
+    assert settings.retrain_threads == 1 and settings.retrain_nice >= 10 and 0 < float(spec["cpus"]) <= 2
+    mounts = _mounts("retrain")
+    assert mounts[str(settings.data_dir)] == _mounts("trainer")["/data"]  # the models' data: replay, fixed tests
+    for server in ("sentiment", "topic"):  # their hot reload watches the registry the scheduler promotes in
+        registry = str(_settings(server, monkeypatch).registry_dir)
+        assert _mounts(server)[registry] == mounts[str(settings.registry_dir)] == "models"
+        assert registry == str(settings.registry_dir)

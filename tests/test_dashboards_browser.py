@@ -14,14 +14,14 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from bloomwatch.net import free_port
 from dashboard_support import now_utc, run_python
-from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until
+from pipeline_support import Deployment, metric_value, running_pipeline, synthetic_documents, wait_until
 
 pytestmark = pytest.mark.kafka
 
 ARTIFACTS = Path(os.environ.get("BLOOMWATCH_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")) / "dashboards"
-N = 120
+N = 240
+SPREAD = timedelta(minutes=50)
 CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian chromium-driver, installed by .ci/run
 
 ALERT = """
@@ -56,29 +56,22 @@ def wait_for(driver, script: str, timeout_s: float = 30):
 
 @pytest.fixture
 def pipeline(tiny_registry, kafka_broker, tmp_path):
-    logs = tmp_path / "logs"
-    ports = {task: free_port() for task in ("sentiment", "topic")}
-    classifiers = [start_classifier(task, tiny_registry.root, port, logs) for task, port in ports.items()]
-    deployment = Deployment(
-        root=tmp_path,
-        bootstrap=kafka_broker,
-        sentiment_url=f"http://127.0.0.1:{ports['sentiment']}",
-        topic_url=f"http://127.0.0.1:{ports['topic']}",
-        extra_env={"BLOOMWATCH_REGISTRY_DIR": str(tiny_registry.root)},
-    )
-    # The alert is written before the worker opens the store (one process owns a chDB directory).
-    run_python(ALERT, deployment.settings.clickhouse_dsn, (now_utc() - timedelta(minutes=2)).isoformat())
-    worker = deployment.start_worker()
-    try:
-        documents = synthetic_documents(N, prefix="browser")
+    def write_alert(deployment: Deployment) -> None:  # before the worker owns the chDB store
+        run_python(ALERT, deployment.settings.clickhouse_dsn, (now_utc() - timedelta(minutes=2)).isoformat())
+
+    with running_pipeline(tiny_registry.root, kafka_broker, tmp_path, before_worker=write_alert) as deployment:
+        # published over the last SPREAD, so the default one-hour page has a chart's worth of intervals
+        end = now_utc() - timedelta(seconds=5)
+        documents = [
+            {**document, "published_at": (end - SPREAD * (N - i) / N).isoformat()}
+            for i, document in enumerate(synthetic_documents(N, prefix="browser"))
+        ]
         deployment.publish(documents)
-        deployment.publish(documents[:30])  # re-delivered: must not be counted twice
-        wait_until(lambda: deployment.count() == N, 120, f"{N} documents stored")
+        # re-delivered, and re-sent with another time: each must still count once, where it was first
+        deployment.publish(documents[:20] + [{**d, "published_at": (end - timedelta(hours=2)).isoformat()} for d in documents[20:30]])
+        consumed = lambda: metric_value(deployment.metrics(), "bloomwatch_documents_consumed_total")  # noqa: E731
+        wait_until(lambda: consumed() >= N + 30 and deployment.count() == N, 120, f"{N + 30} documents consumed, {N} stored")
         yield deployment
-    finally:
-        worker.stop(timeout_s=60)
-        for server in classifiers:
-            server.stop(timeout_s=30)
 
 
 def test_dashboard_in_a_browser_on_a_running_pipeline(pipeline):
@@ -95,6 +88,9 @@ def test_dashboard_in_a_browser_on_a_running_pipeline(pipeline):
         assert driver.find_element(By.ID, "kpi-firing").text == "1"
         assert "source=test-shop" in driver.find_element(By.ID, "table-alerts").text
         assert wait_for(driver, "document.getElementById('kpi-dead').textContent !== '–' && document.getElementById('kpi-dead').textContent") == "0"
+        assert float(driver.find_element(By.ID, "kpi-throughput").text) > 0  # a rate from the first read on
+        points = driver.execute_script("return bloomwatch.charts.volume.getOption().series.map(s => s.data.length)")
+        assert min(points) >= 50, points  # the documents fill the hour's intervals, not one or two
         assert "sentiment-v1" in driver.find_element(By.ID, "table-models").text
         series = driver.execute_script("return bloomwatch.charts.volume.getOption().series.map(s => s.name)")
         assert set(series) == {"news / test-wire", "review / test-shop"}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bloomwatch.net import free_port
-from pipeline_support import Deployment, start_classifier, wait_until
+from pipeline_support import Deployment, running_pipeline, wait_until
 from streams.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka
@@ -36,25 +36,11 @@ def _documents() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def pipeline(kafka_broker, tiny_registry, tmp_path_factory):
-    root = tmp_path_factory.mktemp("lookup")
-    ports = {"sentiment": free_port(), "topic": free_port()}
-    servers = [start_classifier(task, tiny_registry.root, port, root) for task, port in ports.items()]
-    deployment = Deployment(
-        root=root,
-        bootstrap=kafka_broker,
-        sentiment_url=f"http://127.0.0.1:{ports['sentiment']}",
-        topic_url=f"http://127.0.0.1:{ports['topic']}",
-    )
-    worker = deployment.start_worker()
-    try:
+    with running_pipeline(tiny_registry.root, kafka_broker, tmp_path_factory.mktemp("lookup")) as deployment:
         deployment.publish(_documents())
         deployment.publish_raw(deployment.settings.topic_news, [(b"broken", b"not json {")])
         wait_until(lambda: deployment.count() == 31, 120, "31 documents stored")
         yield deployment
-    finally:
-        worker.stop()
-        for server in servers:
-            server.stop()
 
 
 def _search(deployment: Deployment, **params) -> httpx.Response:

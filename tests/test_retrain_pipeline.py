@@ -4,7 +4,7 @@ servers with hot reload, and `bloomwatch retrain` / `label` / `models rollback` 
 The tests share one deployment and run in file order, as an operator would: documents in a new
 vocabulary arrive and are mis-scored, labels come in, a retrain is promoted and served; then a
 deliberately bad retrain is refused; drift fires once; a rollback restores the first model.
-The fixed test split here is ~20 sentences (one is 5%), hence the wider gate margin.
+The retrain settings for the tiny model (rate, gate margin) are retrain_support.RETRAIN_ENV.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import httpx
 import pytest
 from conftest import build_tiny_classifier
 from pipeline_support import Deployment, start_classifier, wait_until
-from retrain_support import SLANG, accuracy, slang_examples, train_current_model, write_original_corpus
+from retrain_support import RETRAIN_ENV, SLANG, accuracy, slang_examples, train_current_model, write_original_corpus
 
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
@@ -32,12 +32,6 @@ from training.synthetic import synthetic_examples
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]  # ~6 min on 2 busy cores: the slow suite
 
-RETRAIN_ENV = {
-    "BLOOMWATCH_RETRAIN_EPOCHS": "10",
-    "BLOOMWATCH_RETRAIN_LR": "5e-3",  # a tiny model learns slowly at the default LoRA rate
-    "BLOOMWATCH_RETRAIN_GATE_MARGIN": "0.1",
-    "BLOOMWATCH_RELOAD_POLL_S": "0.5",
-}
 N_LABELS = 300
 
 

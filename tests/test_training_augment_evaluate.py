@@ -29,6 +29,17 @@ def test_augment_adds_copies_and_rejects_unknown_ops():
         parse_ops("synonym")
 
 
+def test_hedge_keeps_the_text_and_label_and_never_uses_the_measured_phrase():
+    rng = random.Random(3)
+    words = "the battery died after a week".split()
+    hedged = [" ".join(AUGMENTERS["hedge"](words, 0.1, rng)) for _ in range(200)]
+    assert all(" ".join(words) in h and h != " ".join(words) for h in hedged)
+    assert not any("guess" in h.lower() for h in hedged)  # robustness.py's edit stays unseen
+    base = [Example(f"text {i}", "negative", "s") for i in range(1000)]
+    out = augment_examples(base, ["hedge"], share=0.3, seed=1)
+    assert 250 < len(out) - len(base) < 350 and all(e.label == "negative" for e in out)
+
+
 def test_binary_dataset_scored_on_its_two_classes():
     labels = ("negative", "neutral", "positive")
     # neutral is the 3-class argmax of the first row, but between negative/positive it is negative

@@ -129,3 +129,26 @@ def test_training_fine_tunes_from_the_registered_base(tmp_path, monkeypatch):
     assert version.manifest["base"]["kind"] == "registered-base"
     assert version.manifest["base"]["dir"] == str(base.path) and version.manifest["base"]["tokens_seen"] == 1234
     assert not (tmp_path / "pretrained").exists()  # nothing was pre-trained on the spot
+
+
+def test_a_left_out_dataset_is_scored_but_never_trained_or_validated_on(tmp_path, monkeypatch):
+    """`train --leave-out tweets_tweeteval`: a transfer measurement on text the model has not seen."""
+    from bloomwatch.settings import get_settings
+    from training.data import label_counts
+    from training.pipeline import Splits, TrainOptions, train_task
+    from training.pretrain import PretrainConfig
+    from training.registry import Registry
+
+    monkeypatch.setenv("BLOOMWATCH_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    kept, left_out = keyword_examples(90, seed=1, source="kept"), keyword_examples(90, seed=2, source="left")
+    splits = Splits(kept[:60] + left_out[:60], kept[60:75] + left_out[60:75], kept[75:] + left_out[75:], "two toy sets", [])
+    options = TrainOptions(task="sentiment", leave_out=["left"], baseline=False, progress=False,
+                           pretrain=PretrainConfig(steps=1), finetune=FinetuneConfig(max_steps=2, max_len=32))  # fmt: skip
+    version = train_task(options=options, registry=Registry(tmp_path / "models"), home=tmp_path, splits=splits)
+    get_settings.cache_clear()
+    assert set(version.metrics["test"]) == {"kept", "left"}
+    assert version.manifest["data"]["train_label_counts"] == label_counts(kept[:60])
+    assert version.manifest["data"]["sources"] == ["kept", "left"]  # the test split still has both
+    with pytest.raises(ValueError, match="no such dataset"):
+        train_task(options=TrainOptions(task="sentiment", leave_out=["nope"], baseline=False, progress=False), registry=Registry(tmp_path / "m2"), home=tmp_path, splits=splits)

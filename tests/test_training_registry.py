@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from bloomwatch.cli import app
 from bloomwatch.settings import get_settings
 from conftest import build_tiny_classifier
-from training.registry import Registry
+from training.registry import Registry, seed_from
 
 
 def test_register_reload_promote_round_trip(tmp_path):
@@ -44,6 +44,25 @@ def cli_home(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
+
+
+def test_an_empty_registry_adopts_the_shipped_current_versions_only(tmp_path):
+    shipped = Registry(tmp_path / "shipped")
+    shipped.register("topic", lambda d: build_tiny_classifier("topic", d, seed=1), manifest={"method": "full"}, metrics={"test": {"news": {"acc": 0.9}}})
+    shipped.register("topic", lambda d: build_tiny_classifier("topic", d, seed=2), manifest={"method": "lora"}, metrics={}, promote=False)
+    registry = Registry(tmp_path / "home")
+    registry.register("sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "full"}, metrics={})
+
+    adopted = seed_from(registry, shipped.root, ("base", "sentiment", "topic"))
+
+    assert [(v.task, v.version) for v in adopted] == [("topic", "v1")]  # no shipped base; sentiment already had one
+    topic = registry.current("topic")
+    assert topic.manifest["method"] == "full" and "shipped" in topic.manifest["copied_from"]
+    assert topic.metrics == {"test": {"news": {"acc": 0.9}}}
+    served = BloomForSequenceClassification.from_pretrained(topic.path, use_safetensors=True)
+    original = BloomForSequenceClassification.from_pretrained(shipped.current("topic").path, use_safetensors=True)
+    assert all((a == b).all() for a, b in zip(served.state_dict().values(), original.state_dict().values()))
+    assert seed_from(registry, shipped.root, ("topic",)) == [] and seed_from(registry, None, ("topic",)) == []
 
 
 def test_models_cli_list_show_promote(cli_home):

@@ -1,8 +1,15 @@
 """EDA-style text augmentation (Wei & Zou, 2019), pluggable by name.
 
 Only the operations that need no external lexicon are built in (no WordNet offline): random
-swap, random deletion and random insertion of a word taken from the same text. Register a new
-operation with `@augmenter("name")`; `--augment swap,delete` picks them by name.
+swap, random deletion and random insertion of a word taken from the same text, and `hedge`, which
+adds a non-committal phrase ("I think.", "to be honest,"). Register a new operation with
+`@augmenter("name")`; `--augment swap,delete` picks them by name.
+
+`hedge` teaches that a hedge is not a verdict: the datasets differ in style (tweets and user
+reviews hedge, edited news does not), and a model that reads a hedge as "neutral" flips its
+label when a user softens a clear complaint. " I guess." is deliberately not in the list: it is
+the edit the robustness report measures (training/robustness.py), so that figure stays a test
+on a phrase the model has not been taught.
 """
 
 from __future__ import annotations
@@ -54,6 +61,17 @@ def random_insertion(words: list[str], p: float, rng: random.Random) -> list[str
     return words
 
 
+_HEDGES_AFTER = ("I think.", "I suppose.", "to be honest.", "in my opinion.", "just saying.", "so yeah.", "if you ask me.", "for what it's worth.", "anyway.", "I must say.")
+_HEDGES_BEFORE = ("Honestly,", "To be fair,", "I think", "In my opinion,", "Well,", "So,", "Frankly,", "I mean,")
+
+
+@augmenter("hedge")
+def add_hedge(words: list[str], p: float, rng: random.Random) -> list[str]:
+    if rng.random() < 0.7:
+        return [*words, *rng.choice(_HEDGES_AFTER).split()]
+    return [*rng.choice(_HEDGES_BEFORE).split(), *words]
+
+
 def parse_ops(spec: str | None) -> list[str]:
     ops = [op.strip() for op in (spec or "").split(",") if op.strip()]
     unknown = [op for op in ops if op not in AUGMENTERS]
@@ -62,15 +80,16 @@ def parse_ops(spec: str | None) -> list[str]:
     return ops
 
 
-def augment_examples(examples: list[Example], ops: list[str], *, copies: int = 1, p: float = 0.1, seed: int = 13) -> list[Example]:
-    """The originals plus `copies` augmented variants of each, every variant using one random op."""
+def augment_examples(examples: list[Example], ops: list[str], *, copies: int = 1, p: float = 0.1, share: float = 1.0, seed: int = 13) -> list[Example]:
+    """The originals plus `copies` augmented variants of each of a random `share` of them, every
+    variant using one random op (a share below 1 buys the invariance for less training time)."""
     if not ops or copies <= 0:
         return list(examples)
     rng = random.Random(seed)
     out = list(examples)
     for example in examples:
         words = example.text.split()
-        if not words:
+        if not words or rng.random() >= share:
             continue
         for _ in range(copies):
             op = AUGMENTERS[rng.choice(ops)]

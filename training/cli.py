@@ -26,9 +26,10 @@ def train(
     text_field: str = typer.Option("text", help="text column/field of --data"),
     label_field: str = typer.Option("label", help="label column/field of --data"),
     extra_corpus: list[Path] = typer.Option([], help="extra unlabelled text (one document a line) for pre-training"),
-    augment: str = typer.Option(None, help="EDA operations, comma-separated: swap,delete,insert"),
+    augment: str = typer.Option(None, help="augmentation operations, comma-separated: swap,delete,insert,hedge"),
     augment_copies: int = typer.Option(1, help="augmented copies per training example"),
     augment_p: float = typer.Option(0.1, help="share of words each operation touches"),
+    augment_share: float = typer.Option(None, help="share of training examples that get augmented copies (default 1, or the task default)"),
     fgm_eps: float = typer.Option(0.0, help="FGM adversarial training on word embeddings (0 = off)"),
     skip_invalid: bool = typer.Option(False, help="skip (and report) invalid rows instead of failing"),
     epochs: int = typer.Option(None, help="fine-tuning epochs"),
@@ -43,6 +44,7 @@ def train(
     pretrain_steps: int = typer.Option(None, help="causal-LM pre-training steps"),
     vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
     max_train_examples: int = typer.Option(None, help="subsample the training set (quick runs)"),
+    leave_out: list[str] = typer.Option([], help="train and validate without this dataset, still score its test split (transfer to unseen text)"),
     time_budget_min: float = typer.Option(None, help="wall-clock budget for the whole run (default 28 min; fine-tuning stops early to meet it)"),
     quantize: bool = typer.Option(False, help="also export int8 dynamic-quantised weights and record the accuracy delta"),
     no_promote: bool = typer.Option(False, help="register without making it current"),
@@ -62,8 +64,8 @@ def train(
     overrides = {
         "base": base, "data_file": data, "text_field": text_field, "label_field": label_field,
         "extra_corpus": list(extra_corpus), "augment": augment, "augment_copies": augment_copies,
-        "augment_p": augment_p, "skip_invalid": skip_invalid, "dropout": dropout, "vocab_size": vocab_size,
-        "max_train_examples": max_train_examples, "time_budget_min": time_budget_min, "quantize": quantize, "promote": not no_promote,
+        "augment_p": augment_p, "augment_share": augment_share, "skip_invalid": skip_invalid, "dropout": dropout, "vocab_size": vocab_size,
+        "max_train_examples": max_train_examples, "leave_out": list(leave_out) or None, "time_budget_min": time_budget_min, "quantize": quantize, "promote": not no_promote,
         "seed": seed if seed is not None else get_settings().seed, "device": device,
     }
     for key, value in overrides.items():
@@ -162,22 +164,25 @@ def promote_model(task: str, version: str) -> None:
 @models_app.command("rollback")
 def rollback_model(task: str) -> None:
     """Undo the latest promotion of `task`: the previous current model serves again (hot reload);
-    the decision is recorded in model_versions through the worker's API."""
+    the decision is recorded in model_versions (through the worker in embedded mode)."""
+    from contextlib import closing
+
     import httpx
+    from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from bloomwatch.settings import get_settings
     from training.retrain.job import rollback_row
-    from training.retrain.worker_api import WorkerAPI
+    from training.retrain.source import open_source
 
     registry = _registry()
     undone = registry.current_version_name(task)
     v = registry.rollback(task)
     typer.echo(f"{v.name} is current again: {v.path}")
-    api = WorkerAPI(get_settings().worker_url)
     try:
-        api.record(rollback_row(task, undone=undone or "", restored=v.version))
-    except httpx.HTTPError as exc:
-        typer.echo(f"warning: the rollback is not in model_versions: worker at {api.base_url} unreachable ({exc})", err=True)
+        with closing(open_source(get_settings())) as source:
+            source.record(rollback_row(task, undone=undone or "", restored=v.version))
+    except (httpx.HTTPError, ClickHouseError) as exc:
+        typer.echo(f"warning: the rollback is not in model_versions: the worker or ClickHouse did not answer ({exc})", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,8 @@ cut head + tail to 192 tokens; topic has ~6k short news items. A wall-clock budg
 minutes on a busy machine: fine-tuning stops early, keeping the best validation checkpoint.
 When no base is registered, `train` pre-trains a small one from its training texts first
 (the `pretrain` settings below), as before the domain base existed.
+Sentiment adds a hedged copy ("... I think.", "Honestly, ...") of 30 % of its examples
+(training/augment.py, `hedge`): a hedge must not turn a verdict neutral.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from training.pretrain import PretrainConfig
 _EPOCHS = {"sentiment": 3, "topic": 5}
 _MAX_LEN = {"sentiment": 192, "topic": 96}
 _MAX_PER_SOURCE = {"sentiment": {"reviews_imdb": 4000}}
+_AUGMENT = {"sentiment": ("hedge", 0.3)}
 
 
 def default_options(task: str, preset: str = "compact") -> TrainOptions:
+    augment, augment_share = _AUGMENT.get(task, (None, 1.0))
     return TrainOptions(
         task=task,
+        augment=augment,
+        augment_share=augment_share,
         preset=preset,
         time_budget_min=20.0,
         max_per_source=dict(_MAX_PER_SOURCE.get(task, {})),

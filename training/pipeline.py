@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -50,12 +50,16 @@ class TrainOptions:
     augment: str | None = None
     augment_copies: int = 1
     augment_p: float = 0.1
+    augment_share: float = 1.0  # of the training examples that get augmented copies
     skip_invalid: bool = False
     dropout: float = 0.1
     vocab_size: int | None = None  # default: the preset's
     max_train_examples: int | None = None
     # cap per dataset (e.g. reviews_imdb's 22k full reviews would take most of the time budget)
     max_per_source: dict[str, int] = field(default_factory=dict)
+    # datasets kept out of training and validation but scored on test: how the model transfers
+    # to text unlike anything it was trained on (a leave-one-dataset-out run)
+    leave_out: list[str] = field(default_factory=list)
     baseline: bool = True
     time_budget_min: float | None = None  # whole run; fine-tuning stops early (best kept) to meet it
     quantize: bool = False
@@ -147,6 +151,7 @@ def train_task(
     empty; it works without the shared data (built-in synthetic corpus). `splits` replaces the
     data loading (the retraining job passes new labels + replay, and fixed tests + holdout).
     """
+    import torch
     from transformers import AutoTokenizer, BloomForSequenceClassification
 
     from bloomwatch.settings import get_settings
@@ -173,6 +178,12 @@ def train_task(
         console.print(f"[dim]data[/] {report.summary()}")
         for problem in report.skipped[:5]:
             console.print(f"  [yellow]skipped[/] {problem}")
+    if options.leave_out:
+        unknown = set(options.leave_out) - {e.source for e in splits.test}
+        if unknown:
+            raise ValueError(f"--leave-out {sorted(unknown)}: no such dataset in {splits.origin}")
+        kept = lambda examples: [e for e in examples if e.source not in options.leave_out]  # noqa: E731
+        splits = replace(splits, train=kept(splits.train), val=kept(splits.val))
     train = splits.train
     if options.max_per_source:
         train = [e for source, items in _by_source(train).items() for e in _subsample(items, options.max_per_source.get(source), options.seed)]
@@ -199,6 +210,9 @@ def train_task(
     expect_new_classification_head()
     model = BloomForSequenceClassification.from_pretrained(
         base_dir,
+        # fp32 master weights whatever the checkpoint stores (bloom-560m and the shipped base are
+        # half precision on disk; transformers would otherwise train in that dtype)
+        dtype=torch.float32,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
@@ -221,7 +235,7 @@ def train_task(
     before = evaluate(model, [e for items in _by_source(splits.test).values() for e in _subsample(items, 500, options.seed)], "before fine-tuning")
 
     ops = parse_ops(options.augment)
-    train_set = augment_examples(train, ops, copies=options.augment_copies, p=options.augment_p, seed=options.seed)
+    train_set = augment_examples(train, ops, copies=options.augment_copies, p=options.augment_p, share=options.augment_share, seed=options.seed)
     if ops:
         console.print(f"augmentation {ops}: {len(train)} -> {len(train_set)} training examples")
 

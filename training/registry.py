@@ -156,6 +156,23 @@ class Registry:
             return self.promote(task, version)
         return self.get(task, version)
 
+    def adopt(self, version: ModelVersion) -> ModelVersion:
+        """Register a copy of another registry's version (the shipped defaults) and make it current.
+
+        The copy gets this registry's next version number; its manifest keeps the recipe, data
+        fingerprints and times it was trained with, and says where it was copied from.
+        """
+
+        def save(directory: Path) -> None:
+            for path in version.path.iterdir():
+                if path.name in (MANIFEST, METRICS):
+                    continue
+                copy = shutil.copytree if path.is_dir() else shutil.copy2
+                copy(path, directory / path.name)
+
+        kept = {k: v for k, v in version.manifest.items() if k not in ("task", "labels", "created_at", "version")}
+        return self.register(version.task, save, manifest={**kept, "copied_from": f"{version.path} ({version.version})"}, metrics=version.metrics)
+
     @staticmethod
     def _next_number(task_dir: Path) -> int:
         numbers = [int(m.group(1)) for p in task_dir.iterdir() if (m := _VERSION_RE.match(p.name))]
@@ -165,3 +182,11 @@ class Registry:
     def _load(task: str, path: Path) -> ModelVersion:
         manifest = json.loads((path / MANIFEST).read_text())
         return ModelVersion(task=task, version=path.name, path=path, manifest=manifest)
+
+
+def seed_from(registry: Registry, shipped: Path | None, tasks: tuple[str, ...]) -> list[ModelVersion]:
+    """Adopt the shipped current version of each task the registry has no current version of."""
+    if shipped is None or not Path(shipped).is_dir():
+        return []
+    source = Registry(shipped)
+    return [registry.adopt(found) for task in tasks if registry.current(task) is None and (found := source.current(task)) is not None]

@@ -16,16 +16,17 @@ def retrain(
     task: str = typer.Option(None, help="sentiment | topic [default: every task]"),
     schedule: bool = typer.Option(False, "--schedule", help="keep running: cron, new-label and drift triggers"),
     trigger: str = typer.Option("manual", help="recorded reason for a one-off run"),
-    worker_url: str = typer.Option(None, help="the worker's API [default: BLOOMWATCH_WORKER_HOST/PORT]"),
+    worker_url: str = typer.Option(None, help="embedded mode: the worker's API [default: BLOOMWATCH_WORKER_HOST/PORT]"),
 ) -> None:
     """Retrain from the current model on the new labels (LoRA + replay), gate, promote or keep;
-    every decision goes into the model_versions table (GET /api/model-versions on the worker)."""
+    every decision goes into the model_versions table (GET /api/model-versions on the worker).
+    Embedded mode reads and records through the worker; with a ClickHouse server, directly."""
     from bloomwatch.settings import get_settings
     from training.labels import TASKS
     from training.registry import Registry
     from training.retrain.job import run_retrain
     from training.retrain.schedule import run_schedule
-    from training.retrain.worker_api import WorkerAPI
+    from training.retrain.source import open_source
 
     if task is not None and task not in TASKS:
         raise typer.BadParameter(f"unknown task {task!r}; known: {', '.join(TASKS)}", param_hint="--task")
@@ -34,17 +35,16 @@ def retrain(
     os.environ["BLOOMWATCH_TORCH_THREADS"] = str(settings.retrain_threads)  # read by training.runtime
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     tasks = (task,) if task else TASKS
-    api_url = worker_url or settings.worker_url
-    api = WorkerAPI(api_url)
+    source = open_source(settings, worker_url)
     registry = Registry(settings.registry_dir)
-    typer.echo(f"retrain: labels and audit via {api_url}/api/model-versions; models in {registry.root}", err=True)
+    typer.echo(f"retrain: labels and audit via {source.where}; models in {registry.root}", err=True)
     if schedule:
         typer.echo(f"retrain: schedule {settings.retrain_cron!r}, checks every {settings.retrain_check_s:g}s", err=True)
-        run_schedule(tasks, settings, api, registry)
+        run_schedule(tasks, settings, source, registry)
         return
     failed = False
     for name in tasks:
-        row = run_retrain(name, trigger, settings=settings, api=api, registry=registry)
+        row = run_retrain(name, trigger, settings=settings, source=source, registry=registry)
         if row is None:
             typer.echo(f"{name}: another retraining run is in progress", err=True)
             failed = True

@@ -6,7 +6,9 @@ learns the new vocabulary without forgetting the old. It is evaluated by `bloomw
 pipeline (training.pipeline.train_task, given the splits in memory) on the current model's fixed
 test splits and on a held-out slice of the new labels; the gate (gate.py) decides. Every run ends
 in exactly one `model_versions` row: promoted, rejected, skipped or failed, with the reason.
-One run at a time per home: an exclusive file lock, released by the OS if the process dies.
+One run at a time per model registry (its versions and `current` are what a run changes): an
+exclusive file lock in the registry directory, released by the OS if the process dies; in server
+mode the registry is a volume shared by containers, so the lock is shared with it.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from training.finetune import FinetuneConfig
 from training.pipeline import Splits, TrainOptions, load_splits, train_task
 from training.registry import ModelVersion, Registry
 from training.retrain.gate import HOLDOUT, decide
-from training.retrain.worker_api import WorkerAPI
+from training.retrain.source import RetrainSource
 
 log = logging.getLogger(__name__)
 
+LOCK_FILE = "retrain.lock"
 TRAINED = ("promoted", "rejected")  # decisions that consumed the labels they counted
 _VAL_SHARE = 0.125  # of the non-holdout labels: early stopping must see the new vocabulary too
 _MAX_REPLAY_VAL = 200
@@ -42,10 +45,10 @@ _DATA_FIELDS = ("preset", "data_file", "text_field", "label_field", "skip_invali
 
 
 @contextmanager
-def retrain_lock(home: Path) -> Iterator[bool]:
+def retrain_lock(directory: Path) -> Iterator[bool]:
     """Yields False at once if another retraining run holds the lock."""
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "retrain.lock").open("w") as handle:
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / LOCK_FILE).open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,17 +141,17 @@ def rollback_row(task: str, *, undone: str, restored: str) -> dict[str, Any]:
 
 
 def run_retrain(
-    task: str, trigger: str, *, settings: Settings, api: WorkerAPI, registry: Registry, detail: str = ""
+    task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str = ""
 ) -> dict[str, Any] | None:
     """One run under the lock; returns its `model_versions` row, or None if another run holds the lock."""
-    with retrain_lock(settings.home) as held:
+    with retrain_lock(settings.registry_dir) as held:
         if not held:
-            log.warning("retrain %s (%s): another retraining run holds %s; not starting", task, trigger, settings.home / "retrain.lock")
+            log.warning("retrain %s (%s): another retraining run holds %s; not starting", task, trigger, settings.registry_dir / LOCK_FILE)
             return None
-        return _run(task, trigger, settings=settings, api=api, registry=registry, detail=detail)
+        return _run(task, trigger, settings=settings, source=source, registry=registry, detail=detail)
 
 
-def _run(task: str, trigger: str, *, settings: Settings, api: WorkerAPI, registry: Registry, detail: str) -> dict[str, Any]:
+def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str) -> dict[str, Any]:
     started = time.time()
     current = registry.current(task)
     row: dict[str, Any] = {
@@ -161,12 +164,12 @@ def _run(task: str, trigger: str, *, settings: Settings, api: WorkerAPI, registr
     try:
         if current is None:
             raise ValueError(f"no current {task} model in {registry.root} to retrain")
-        all_labels = api.labels(task)
+        all_labels = source.labels(task)
         labels = [label for label in all_labels if label["text"]]
         row["labels_total"] = len(labels)
         if len(all_labels) > len(labels):
             row["metrics"]["labels_without_text"] = len(all_labels) - len(labels)
-        new = labels_since_last_run(len(labels), api.decisions(task))
+        new = labels_since_last_run(len(labels), source.decisions(task))
         if not labels or (trigger != "manual" and new <= 0):
             row["decision"] = "skipped"
             row["reason"] = f"no new labels since the last run ({len(labels)} in all); `bloomwatch label queue` lists what to label"
@@ -197,5 +200,5 @@ def _run(task: str, trigger: str, *, settings: Settings, api: WorkerAPI, registr
     finally:
         row["metrics"]["minutes"] = round((time.time() - started) / 60, 3)
         row["finished_at"] = datetime.now(UTC).isoformat()
-        api.record(row)
+        source.record(row)
         log.info("retrain %s: %s %s: %s", task, row["decision"], row["version"] or "-", row["reason"])

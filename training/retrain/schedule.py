@@ -19,7 +19,7 @@ from training.labels import labels_for
 from training.registry import Registry
 from training.retrain.drift import find_drift
 from training.retrain.job import labels_since_last_run, run_retrain
-from training.retrain.worker_api import WorkerAPI
+from training.retrain.source import RetrainSource
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +35,17 @@ def cron_due(expression: str, last_check: datetime, now: datetime) -> bool:
     return croniter(expression, last_check).get_next(datetime) <= now
 
 
-def drift_trigger(task: str, settings: Settings, api: WorkerAPI, registry: Registry, now: datetime) -> Trigger | None:
+def drift_trigger(task: str, settings: Settings, source: RetrainSource, registry: Registry, now: datetime) -> Trigger | None:
     current = registry.current(task)
     if current is None:
         return None
-    if any(d["trigger"] == "drift" and d["parent"] == current.version for d in api.decisions(task)):
+    if any(d["trigger"] == "drift" and d["parent"] == current.version for d in source.decisions(task)):
         return None  # already fired for this model
     window = timedelta(minutes=settings.retrain_drift_window_min)
     recent_since = now - window
     reference_since = recent_since - timedelta(minutes=settings.retrain_drift_reference_min)
-    reference = api.prediction_summary(task, current.name, reference_since, recent_since)
-    recent = api.prediction_summary(task, current.name, recent_since, now)
+    reference = source.prediction_summary(task, current.name, reference_since, recent_since)
+    recent = source.prediction_summary(task, current.name, recent_since, now)
     findings = find_drift(
         reference,
         recent,
@@ -58,34 +58,34 @@ def drift_trigger(task: str, settings: Settings, api: WorkerAPI, registry: Regis
 
 
 def due_trigger(
-    task: str, settings: Settings, api: WorkerAPI, registry: Registry, *, last_check: datetime, now: datetime
+    task: str, settings: Settings, source: RetrainSource, registry: Registry, *, last_check: datetime, now: datetime
 ) -> Trigger | None:
     """The first trigger that holds: schedule, then new labels, then drift."""
     if cron_due(settings.retrain_cron, last_check, now):
         return Trigger("schedule", f"cron {settings.retrain_cron!r}")
-    new = labels_since_last_run(len([x for x in api.labels(task) if x["text"]]), api.decisions(task))
+    new = labels_since_last_run(len([x for x in source.labels(task) if x["text"]]), source.decisions(task))
     if new >= settings.retrain_min_new_labels:
         return Trigger("labels", f"{new} new labels (threshold {settings.retrain_min_new_labels})")
-    return drift_trigger(task, settings, api, registry, now)
+    return drift_trigger(task, settings, source, registry, now)
 
 
-def check_once(tasks: tuple[str, ...], settings: Settings, api: WorkerAPI, registry: Registry, last_check: datetime) -> datetime:
+def check_once(tasks: tuple[str, ...], settings: Settings, source: RetrainSource, registry: Registry, last_check: datetime) -> datetime:
     """Check every task's triggers and run what is due; returns the time of this check."""
     now = datetime.now(UTC)
     for task in tasks:
-        trigger = due_trigger(task, settings, api, registry, last_check=last_check, now=now)
+        trigger = due_trigger(task, settings, source, registry, last_check=last_check, now=now)
         if trigger is not None:
             log.info("retrain %s: %s trigger (%s)", task, trigger.name, trigger.detail)
-            run_retrain(task, trigger.name, settings=settings, api=api, registry=registry, detail=trigger.detail)
+            run_retrain(task, trigger.name, settings=settings, source=source, registry=registry, detail=trigger.detail)
     return now
 
 
-def run_schedule(tasks: tuple[str, ...], settings: Settings, api: WorkerAPI, registry: Registry) -> None:
-    """Forever: check, sleep; an unreachable worker or a failing check is logged and retried."""
+def run_schedule(tasks: tuple[str, ...], settings: Settings, source: RetrainSource, registry: Registry) -> None:
+    """Forever: check, sleep; an unreachable worker or ClickHouse, or a failing check, is logged and retried."""
     last_check = datetime.now(UTC)
     while True:
         try:
-            last_check = check_once(tasks, settings, api, registry, last_check)
-        except Exception:  # noqa: BLE001 - the scheduler outlives a worker restart
+            last_check = check_once(tasks, settings, source, registry, last_check)
+        except Exception:  # noqa: BLE001 - the scheduler outlives a worker or server restart
             log.exception("retrain schedule check failed; next check in %.0fs", settings.retrain_check_s)
         time.sleep(settings.retrain_check_s)

@@ -1,7 +1,7 @@
-"""The retraining job's view of the store: the worker's HTTP API (streams/retrain_api.py).
+"""The retraining job's view of an embedded store: the worker's HTTP API (streams/retrain_api.py).
 
-In embedded mode the worker owns the chDB directory, so this process cannot open it; going
-through the worker is the one path, and it works unchanged against a ClickHouse server.
+In embedded mode the worker owns the chDB directory, so this process cannot open it and goes
+through the worker; with a ClickHouse server the job queries it itself (source.ClickHouseSource).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import httpx
 class WorkerAPI:
     def __init__(self, base_url: str, timeout_s: float = 120.0):
         self.base_url = base_url
+        self.where = f"the worker's API at {base_url}"
         self.http = httpx.Client(base_url=base_url, timeout=timeout_s)
 
     def _get(self, path: str, **params: Any) -> dict[str, Any]:

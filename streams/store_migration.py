@@ -1,0 +1,54 @@
+"""Bring an existing `documents` table to the layout streams/ddl.sql defines today.
+
+`CREATE TABLE IF NOT EXISTS` leaves a table made by an earlier version as it is, and ClickHouse
+cannot change a sorting key in place. Such a store keeps working (every query reads `FINAL` on
+whatever key it has), only without the time-leading key's speed; `bloomwatch documents migrate`
+copies it into a table of the current layout (one row per id: the copy reads `FINAL`) and swaps
+the two atomically. Run it with every worker stopped: rows written during the copy would stay
+behind in the old table (an embedded chDB directory belongs to one process anyway).
+"""
+
+from __future__ import annotations
+
+import re
+
+from streams.store import COLUMNS, INSERT_SETTINGS, TABLE, ddl_statements
+
+REBUILT = f"{TABLE}_rebuilt"
+
+
+def documents_ddl() -> str:
+    return next(statement for statement in ddl_statements() if statement.startswith(f"CREATE TABLE IF NOT EXISTS {TABLE}\n"))
+
+
+def expected_sorting_key() -> str:
+    """The DDL's ORDER BY as system.tables spells it: `a, b` for `(a, b)`."""
+    key = re.search(r"^ORDER BY (.+)$", documents_ddl(), re.MULTILINE).group(1).strip()
+    return key[1:-1] if key.startswith("(") and key.endswith(")") else key
+
+
+def current_sorting_key(client) -> str:
+    return client.command(
+        "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = {t:String}", parameters={"t": TABLE}
+    )
+
+
+def layout_outdated(client) -> bool:
+    return current_sorting_key(client) != expected_sorting_key()
+
+
+def migrate_documents(client) -> int | None:
+    """Rebuild `documents` in the current layout; the number of documents copied, or None when it
+    already has that layout. A copy left by an interrupted run is dropped and made again."""
+    if not layout_outdated(client):
+        return None
+    client.command(f"DROP TABLE IF EXISTS {REBUILT}")
+    client.command(documents_ddl().replace(f"IF NOT EXISTS {TABLE}\n", f"{REBUILT}\n", 1))
+    columns = ", ".join(COLUMNS)
+    client.command(f"INSERT INTO {REBUILT} ({columns}) SELECT {columns} FROM {TABLE} FINAL", settings=INSERT_SETTINGS)
+    copied, stored = (int(client.command(f"SELECT count() FROM {name} FINAL")) for name in (REBUILT, TABLE))
+    if copied != stored:
+        raise RuntimeError(f"copied {copied} documents of {stored}: is a worker still writing? {TABLE} is unchanged")
+    client.command(f"EXCHANGE TABLES {TABLE} AND {REBUILT}")
+    client.command(f"DROP TABLE {REBUILT}")
+    return copied
