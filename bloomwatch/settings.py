@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     topic_dead_letter: str = "dead-letter"
     topic_partitions: int = 4  # the most workers that can share one input topic
     ingest_port: int = 8095  # standalone `bloomwatch ingest` (POST /documents)
+    # A publish waits at most this long for Kafka, then rejects what is unacknowledged as retryable
+    publish_timeout_s: float = 10.0
+    kafka_outage_reminder_s: float = 60.0  # while Kafka is unreachable, one log line this often (streams/outage_log.py)
     # worker: a batch is up to worker_batch_size messages or what arrived within the timeout
     worker_batch_size: int = 256  # bench/pipeline.py: 256 halves the worker's CPU per document vs 64
     worker_batch_timeout_s: float = 0.25

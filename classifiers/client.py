@@ -8,12 +8,18 @@ consuming instead of dead-lettering good documents. The request omits `model` so
 answers with whichever version it currently serves (hot reload); the response's `model` field
 names it on every prediction. Texts longer than the model's context are truncated to it
 (`truncate_prompt_tokens=-1`) rather than rejected, the same on both servers.
+
+A request that gets no answer within `timeout_s` is logged, counted (`on_timeout`, e.g. a
+Prometheus counter) and abandoned: the connection is closed, and the embedded server skips a
+request whose client went away before its forward pass began, so a retry is not classified twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+from collections.abc import Callable
 
 import httpx
 from pydantic import ValidationError
@@ -22,6 +28,8 @@ from classifiers.types import ClassificationResponse, Prediction
 from training.labels import labels_for
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+log = logging.getLogger(__name__)
 
 
 class ClassifierError(RuntimeError):
@@ -52,10 +60,13 @@ class ClassifyClient:
         max_concurrency: int = 4,
         batch_size: int = 64,
         backoff_s: float = 0.25,
+        on_timeout: Callable[[], object] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.task = task
         self.labels = labels_for(task)
+        self.timeout_s = timeout_s
+        self.on_timeout = on_timeout
         self.max_retries = max_retries
         self.batch_size = batch_size
         self.backoff_s = backoff_s
@@ -99,7 +110,16 @@ class ClassifyClient:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             try:
                 response = await self._http.post("/classify", json=payload)
-            except httpx.TransportError as exc:  # connect/read/write errors and timeouts
+            except httpx.TimeoutException as exc:
+                if self.on_timeout is not None:
+                    self.on_timeout()
+                log.warning(
+                    "%s classifier at %s: no answer within %gs to %d texts (attempt %d of %d); request abandoned",
+                    self.task, self.base_url, self.timeout_s, len(payload["input"]), attempt + 1, self.max_retries + 1,
+                )
+                last_error = f"{type(exc).__name__}: no answer within {self.timeout_s:g}s"
+                continue
+            except httpx.TransportError as exc:  # connect/read/write errors
                 last_error = f"{type(exc).__name__}: {exc}"
                 continue
             if response.status_code == 200:

@@ -2,7 +2,10 @@
 
 Forward passes run on one dedicated thread: torch already uses every allowed core inside a pass,
 so concurrent passes would only fight over them; requests queue instead and the event loop stays
-free to accept connections and to answer /health and /metrics while a batch runs. Each request
+free to accept connections and to answer /health and /metrics while a batch runs. They queue in
+the event loop, on a fair lock, so that a request whose client gave up while it waited (a stalled
+or slow pass ahead of it; the client's timeout) is skipped, answered 499 and logged, instead of
+being classified for nobody and again when the client retries. Each request
 takes the engine reference once, so a hot reload swapping `state.engine` never changes the model
 under a request that is already running.
 """
@@ -27,6 +30,7 @@ from classifiers.validation import RequestRejected, error_response, parse_classi
 from training.registry import ModelVersion, Registry
 
 log = logging.getLogger(__name__)
+CLIENT_GONE = 499  # nginx's "client closed request": the status counted for skipped requests
 
 
 def create_embedded_app(
@@ -47,6 +51,7 @@ def create_embedded_app(
     current = require_current(registry, task)
     metrics = ServingMetrics(task, "embedded")
     forward_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
+    forward_turn = asyncio.Lock()  # FIFO: the queue of requests waiting for the forward thread
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -85,9 +90,14 @@ def create_embedded_app(
             request = parse_classify_request(
                 await http_request.body(), served_model=engine.name, max_text_chars=max_text_chars
             )
-            scores, prompt_tokens = await asyncio.get_running_loop().run_in_executor(
-                forward_thread, run_forward, engine, request
-            )
+            async with forward_turn:
+                if await http_request.is_disconnected():
+                    metrics.requests.labels(status=CLIENT_GONE).inc()
+                    log.warning("skipped a request of %d texts: its client gave up while it waited", len(request.texts))
+                    return Response(status_code=CLIENT_GONE)
+                scores, prompt_tokens = await asyncio.get_running_loop().run_in_executor(
+                    forward_thread, run_forward, engine, request
+                )
         except RequestRejected as exc:
             metrics.requests.labels(status=int(exc.status)).inc()
             return exc.response()

@@ -11,6 +11,7 @@
 #         a no-op (no JVM, no network) when that pom was already fetched.
 # start   fetches if needed, formats DIR/data on first use, starts the broker in the background,
 #         waits until it has started and accepts connections, prints the bootstrap address.
+#         The previous runs' logs are kept as DIR/server.log.1 (latest) .. server.log.5.
 # stop    asks the broker to shut down (SIGTERM, controlled shutdown); SIGKILL after the timeout.
 # status  exit 0 and "running" when the broker of DIR is alive, exit 3 otherwise.
 #
@@ -52,6 +53,7 @@ mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 PID_FILE="$DIR/broker.pid"
 LOG_FILE="$DIR/server.log"
+LOG_KEEP=5  # previous runs' logs kept as server.log.1 .. server.log.5
 
 fetch() {
   # The stamp records which pom the jars came from, so an edited pom (new Kafka version) refetches.
@@ -126,6 +128,18 @@ message.max.bytes=4194304
 EOF
 }
 
+rotate_log() {
+  # A crash's evidence is the previous run's log: keep the last LOG_KEEP runs as server.log.1 (the
+  # latest) ... server.log.$LOG_KEEP instead of truncating it. The new run starts an empty file,
+  # so waiting for "Kafka Server started" never matches an older run's line.
+  local n
+  for ((n = LOG_KEEP - 1; n >= 1; n--)); do
+    [[ -f "$LOG_FILE.$n" ]] && mv -f "$LOG_FILE.$n" "$LOG_FILE.$((n + 1))"
+  done
+  [[ -s "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
+  : >"$LOG_FILE"
+}
+
 start() {
   local pid
   if pid="$(running_pid)"; then
@@ -144,7 +158,7 @@ start() {
       --config "$DIR/server.properties" --ignore-formatted >"$DIR/format.log" 2>&1 \
       || { cat "$DIR/format.log" >&2; die "formatting $DIR/data failed"; }
   fi
-  : >"$LOG_FILE"
+  rotate_log
   # setsid: the broker outlives the shell that started it and ignores its terminal's Ctrl-C;
   # `stop` ends it. A background job is no group leader, so setsid execs java and $! is its pid.
   setsid "${JAVA_CMD[@]}" kafka.Kafka "$DIR/server.properties" >>"$LOG_FILE" 2>&1 </dev/null &

@@ -16,6 +16,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,7 +24,7 @@ from bloomwatch.settings import Settings
 from dashboards.embedded import mount_dashboard
 from streams import metrics
 from streams.documents_api import add_document_routes
-from streams.ingest import MAX_BODY_BYTES, document_ingest, label_ingest
+from streams.ingest import MAX_BODY_BYTES, document_ingest, kafka_unavailable, label_ingest
 from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
 from streams.retrain_api import add_retrain_routes
@@ -132,19 +133,25 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     publisher_started = asyncio.Lock()
     publisher_running = False
 
-    async def start_publisher() -> None:
+    async def start_publisher() -> str | None:
+        """None once the publisher runs, else why it cannot (Kafka unreachable: the client retries)."""
         nonlocal publisher_running
         async with publisher_started:
             if not publisher_running:
-                await publisher.start()
+                try:
+                    await publisher.start()
+                except KafkaError as error:
+                    return f"{type(error).__name__}: {error}"
                 publisher_running = True
+        return None
 
     @app.page("/documents")
     class Documents(View):
         """POST /documents: validated batch ingest into the input topics (streams/ingest.py)."""
 
         async def post(self, request):
-            await start_publisher()
+            if problem := await start_publisher():
+                return kafka_unavailable(problem)
             return await ingest_documents(request)
 
     @app.page("/labels")
@@ -152,7 +159,8 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
         """POST /labels: one LabelEvent, a list, or {"labels": [...]} into the labels topic."""
 
         async def post(self, request):
-            await start_publisher()
+            if problem := await start_publisher():
+                return kafka_unavailable(problem)
             return await ingest_labels(request)
 
     retrain_store = RetrainStore(store.client)

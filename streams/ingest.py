@@ -13,7 +13,8 @@ and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [.
 [{"index", "id", "reason", "retryable"}]}, with the status a client can act on:
 - 200: at least one document was accepted (check `rejected` for the others), or the batch was empty;
 - 422: none was accepted and none can be retried: every document is invalid (fix, do not resend);
-- 503: none was accepted because Kafka did not take the valid ones (`retryable`: resend later);
+- 503 with `Retry-After`: none was accepted because Kafka did not take the valid ones within
+  `publish_timeout_s` (`retryable`: resend after that many seconds; ids make resending safe);
 - 400: the body is not such a batch; 413: it holds more than `max_batch` documents.
 """
 
@@ -26,10 +27,18 @@ from streams.publisher import Publisher, PublishResult
 
 MAX_BATCH = 10_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
+RETRY_AFTER_S = 5  # what a 503 tells clients to wait: a graceful broker restart takes about this long
 
 
 def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
+
+
+def kafka_unavailable(reason: str) -> web.Response:
+    """The answer when no publisher can reach Kafka at all (e.g. it could not start)."""
+    return web.json_response(
+        {"error": f"kafka unavailable: {reason}"}, status=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+    )
 
 
 class BatchIngest:
@@ -66,7 +75,9 @@ class BatchIngest:
             for r in result.rejected
         ]
         payload = {"accepted": len(result.accepted), "accepted_ids": result.accepted, "rejected": rejected}
-        return web.json_response(payload, status=_status(result))
+        status = _status(result)
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        return web.json_response(payload, status=status, headers=headers)
 
 
 def _status(result: PublishResult) -> int:

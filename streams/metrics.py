@@ -15,6 +15,12 @@ STORED = Counter("bloomwatch_documents_stored", "Rows written to ClickHouse", ["
 DEAD_LETTERED = Counter(
     "bloomwatch_documents_dead_lettered", "Messages sent to the dead-letter topic", ["reason"], registry=REGISTRY
 )
+CLASSIFY_TIMEOUTS = Counter(
+    "bloomwatch_classify_timeouts",
+    "Classify requests abandoned without an answer, per task",
+    ["task"],
+    registry=REGISTRY,
+)
 RETRIES = Counter(
     "bloomwatch_batch_retries", "Failed attempts to classify and store a batch (retried)", ["error"], registry=REGISTRY
 )

@@ -45,11 +45,15 @@ def _bootstrap(bootstrap: str | None) -> str:
 
 
 def _ensure_topics(bootstrap: str) -> dict[str, int]:
-    """Every command's first contact with Kafka, so an unreachable broker is reported here, plainly."""
+    """Every command's first contact with Kafka, so an unreachable broker is reported here, plainly;
+    from here on an outage is summarised in the log (streams/outage_log.py), not one error a second."""
     from aiokafka.errors import KafkaConnectionError
 
     from bloomwatch.settings import get_settings
+    from streams.outage_log import summarise_kafka_outages
     from streams.topics import ensure_topics, topic_specs
+
+    summarise_kafka_outages(bootstrap, get_settings().kafka_outage_reminder_s)
 
     try:
         return asyncio.run(ensure_topics(bootstrap, topic_specs(get_settings())))
@@ -75,7 +79,8 @@ def publish(
     Fields: id (required unless --id-from), source, kind (defaults to the topic's: news | review),
     text, published_at (ISO 8601 with time zone; defaults to now), lang, url, metadata (JSON
     object of strings; in CSV, every column that is not a field goes into metadata).
-    Exit status 1 when any row was rejected.
+    Exit status 1 when any row was rejected, 2 when Kafka cannot be reached or stops taking
+    records (within BLOOMWATCH_PUBLISH_TIMEOUT_S).
     """
     from bloomwatch.settings import get_settings
     from streams.records import apply_defaults
@@ -103,7 +108,8 @@ def publish_file(
 
     The one reading and reporting path of `bloomwatch publish` and `bloomwatch label`. CSV columns
     that are not Document fields go into `metadata`, unless `csv_columns_are_fields` (label files,
-    whose schema rejects unknown fields by name). Exits with status 1 when any row was rejected.
+    whose schema rejects unknown fields by name). Exits with status 1 when any row was rejected,
+    2 when Kafka stopped taking records (the rest of the file is not read).
     """
     from bloomwatch.settings import get_settings
     from streams.publisher import Publisher
@@ -114,9 +120,11 @@ def publish_file(
         raise typer.BadParameter(f"unknown format {fmt!r} (jsonl | csv | auto)", param_hint="--format")
     fields = None if csv_columns_are_fields else DOCUMENT_FIELDS
 
-    async def run() -> tuple[int, list[tuple[int, str | None, str]]]:
-        """Returns how many records Kafka accepted and every rejected row as (line, id, reason)."""
-        accepted, problems = 0, []
+    async def run() -> tuple[int, list[tuple[int, str | None, str]], str | None]:
+        """How many records Kafka accepted, every rejected row as (line, id, reason), and, when
+        Kafka stopped taking records, why: then the rest of the file is not read (each further
+        chunk would only wait out the publish timeout again)."""
+        accepted, problems, unavailable = 0, [], None
         if file == "-":
             sys.stdin.reconfigure(errors="surrogateescape")
             stream = sys.stdin
@@ -130,11 +138,19 @@ def publish_file(
                     readable = [row for row in chunk if row.error is None]
                     result = await send(publisher, [row.record for row in readable])
                     accepted += len(result.accepted)
-                    problems += [(readable[r.position].line, r.id, r.reason) for r in result.rejected]
-        return accepted, sorted(problems, key=lambda problem: problem[0])
+                    problems += [(readable[r.position].line, r.id, r.reason) for r in result.rejected if not r.retryable]
+                    if refused := [r for r in result.rejected if r.retryable]:
+                        unavailable = f"from line {readable[refused[0].position].line}: {refused[0].reason}"
+                        break
+        return accepted, sorted(problems, key=lambda problem: problem[0]), unavailable
 
     _ensure_topics(kafka)
-    accepted, problems = asyncio.run(run())
+    accepted, problems, unavailable = asyncio.run(run())
+    if unavailable:
+        console.print(
+            f"[red]Kafka at {kafka} stopped taking records[/] ({unavailable}); stopped there, "
+            f"{accepted} accepted before. Publish the file again once Kafka is back: ids make re-publishing safe.",
+        )
     console.print(f"[bold]{accepted}[/] accepted, [bold]{len(problems)}[/] rejected -> {destination}")
     for line, record_id, reason in problems[:SHOWN_REJECTIONS]:
         console.print(f"  line {line}" + (f" (id {record_id})" if record_id else "") + f": {reason}", markup=False)
@@ -146,6 +162,8 @@ def publish_file(
             for line, record_id, reason in problems:
                 out.write(json.dumps({"line": line, "id": record_id, "reason": reason}) + "\n")
         console.print(f"rejected rows written to {rejects}")
+    if unavailable:
+        raise typer.Exit(2)
     if problems:
         raise typer.Exit(1)
 

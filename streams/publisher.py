@@ -3,8 +3,14 @@ Python users share.
 
 Every record is validated (`Document`, `LabelEvent`) before it is sent, so invalid input is rejected to its
 publisher with a reason instead of travelling to the worker's dead-letter topic.
+
+While Kafka is down a publish does not hang: it waits at most `settings.publish_timeout_s`, then
+rejects every record Kafka has not acknowledged as `retryable`. Such a record may still reach Kafka
+(a request already on the wire), which is harmless: the id is the idempotency key, so a resent
+document is stored once.
 """
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +24,9 @@ from streams.topics import input_topic
 
 # A validated record, ready to send: (topic, key, value)
 Outgoing = tuple[str, bytes, bytes]
+# aiokafka retries a failed request (and our metadata refreshes are spaced) this far apart: with
+# its default of 100 ms a down broker cost ~40 log lines a second per producer.
+RETRY_BACKOFF_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,13 @@ def validation_reason(error: ValidationError, root: str = "document") -> str:
 
 
 class Publisher:
-    """An idempotent, acks=all Kafka producer for documents (key = id, value = the JSON document).
+    """An acks=all Kafka producer for documents (key = id, value = the JSON document).
+
+    Not Kafka's idempotent producer: aiokafka retries an idempotent producer's batches forever (it
+    has no delivery timeout), so while the broker is down every publish and `stop()` would hang.
+    Here a batch expires after `publish_timeout_s`. A record sent twice by a retry is harmless
+    (the id is the idempotency key downstream) and order per partition is kept: aiokafka has one
+    request in flight per broker and puts a retried batch back at the front.
 
     Use as `async with Publisher(bootstrap) as publisher: result = await publisher.publish(rows)`.
     `topic=None` routes each document by its kind (news -> settings.topic_news, review ->
@@ -59,20 +74,34 @@ class Publisher:
     def __init__(self, bootstrap: str | None = None, settings: Settings | None = None, **producer_options: Any):
         self.settings = settings or get_settings()
         self._bootstrap = bootstrap or self.settings.kafka_bootstrap
-        self._producer_options = {"linger_ms": 10, "max_batch_size": 256 * 1024, "request_timeout_ms": 30_000}
+        self._producer_options = {
+            "linger_ms": 10,
+            "max_batch_size": 256 * 1024,
+            # aiokafka's own waits (metadata, a full buffer, a batch without a leader) end with ours
+            "request_timeout_ms": int(self.settings.publish_timeout_s * 1000),
+            "retry_backoff_ms": RETRY_BACKOFF_MS,
+        }
         self._producer_options.update(producer_options)
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        """Connect; the producer is made here because aiokafka binds it to the running event loop."""
-        self._producer = AIOKafkaProducer(
+        """Connect; the producer is made here because aiokafka binds it to the running event loop.
+
+        Raises aiokafka's `KafkaConnectionError` (a `KafkaError`) when no bootstrap server answers.
+        """
+        producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             client_id="bloomwatch-publisher",
             acks="all",
-            enable_idempotence=True,
             **self._producer_options,
         )
-        await self._producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        space_metadata_refreshes(producer.client, RETRY_BACKOFF_MS / 1000)
+        self._producer = producer
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -122,11 +151,18 @@ class Publisher:
         return await self._send(records, outgoing, id_field="document_id")
 
     async def _send(self, records: Iterable[Any], outgoing, *, id_field: str) -> PublishResult:
-        """`outgoing(record)` validates one record into (topic, key, value) or raises ValueError."""
+        """`outgoing(record)` validates one record into (topic, key, value) or raises ValueError.
+
+        Everything Kafka has not acknowledged `publish_timeout_s` after the call began is rejected
+        as retryable, so the call returns within about that time whatever the broker does.
+        """
         if self._producer is None:
             raise RuntimeError("Publisher.start() (or `async with`) before publish()")
+        timeout_s = self.settings.publish_timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        unacknowledged = f"kafka: not acknowledged within {timeout_s:g}s (is the broker at {self._bootstrap} down?)"
         result = PublishResult()
-        pending: list[tuple[int, str, Any]] = []
+        pending: list[tuple[int, str, asyncio.Future]] = []
         for position, record in enumerate(records):
             try:
                 target, key, value = outgoing(record)
@@ -135,12 +171,21 @@ class Publisher:
                 record_id = record_id if isinstance(record_id, str) else None
                 result.rejected.append(Rejection(position, record_id, str(error)))
                 continue
-            future = await self._producer.send(target, value=value, key=key)
-            pending.append((position, key.decode(), future))
-        for position, record_id, future in pending:
             try:
-                await future
-            except Exception as error:  # any Kafka failure: tell the caller, who can resend
+                async with asyncio.timeout_at(deadline):  # cancelling send() drops the record
+                    future = await self._producer.send(target, value=value, key=key)
+            except TimeoutError:
+                result.rejected.append(Rejection(position, key.decode(), unacknowledged, retryable=True))
+                continue
+            pending.append((position, key.decode(), future))
+        if pending:
+            left_s = max(0.0, deadline - asyncio.get_running_loop().time())
+            await asyncio.wait([future for *_, future in pending], timeout=left_s)
+        for position, record_id, future in pending:
+            if not future.done():
+                future.add_done_callback(_retrieve_outcome)
+                result.rejected.append(Rejection(position, record_id, unacknowledged, retryable=True))
+            elif (error := future.exception()) is not None:  # any Kafka failure: the caller can resend
                 result.rejected.append(
                     Rejection(position, record_id, f"kafka: {type(error).__name__}: {error}", retryable=True)
                 )
@@ -148,3 +193,34 @@ class Publisher:
                 result.accepted.append(record_id)
         result.rejected.sort(key=lambda rejection: rejection.position)
         return result
+
+
+def _retrieve_outcome(future: asyncio.Future) -> None:
+    """A late outcome nobody awaits any more: retrieved so asyncio does not log it as lost."""
+    if not future.cancelled():
+        future.exception()
+
+
+def space_metadata_refreshes(client: Any, interval_s: float) -> None:
+    """Make aiokafka's metadata refreshes at least `interval_s` apart.
+
+    aiokafka 0.14 has no reconnect backoff: while a partition has no leader (a broker in controlled
+    shutdown or still starting) its sender asks for a refresh on every loop turn, and
+    `_wait_on_metadata` does the same for an unknown topic; with the broker refusing connections
+    each refresh fails at once, so the producer busy-loops (a full core, tens of thousands of
+    "Unable connect to node" lines during one graceful restart). A refresh asked for too soon gets
+    a future that resolves when the interval is over; the caller then looks again and asks again.
+    """
+    refresh = client.force_metadata_update
+    loop = asyncio.get_running_loop()
+    last = -interval_s
+
+    def spaced_refresh() -> asyncio.Future:
+        nonlocal last
+        wait = last + interval_s - loop.time()
+        if wait <= 0:
+            last = loop.time()
+            return refresh()
+        return asyncio.ensure_future(asyncio.sleep(wait))
+
+    client.force_metadata_update = spaced_refresh

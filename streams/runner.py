@@ -12,7 +12,9 @@ def run_worker(*, loglevel: str = "info") -> None:
     import faust
 
     from classifiers.client import ClassifyClient
+    from streams import metrics
     from streams.app import create_app
+    from streams.outage_log import summarise_kafka_outages
     from streams.store import DocumentStore
     from streams.store_migration import current_sorting_key, layout_outdated
     from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator
@@ -34,8 +36,9 @@ def run_worker(*, loglevel: str = "info") -> None:
             " every dashboard query reads the whole table; stop the workers and run `bloomwatch documents migrate`",
             flush=True,
         )
-    sentiment = ClassifyClient(settings.sentiment_url, "sentiment")
-    topic = ClassifyClient(settings.topic_url, "topic")
+    timeouts = metrics.CLASSIFY_TIMEOUTS
+    sentiment = ClassifyClient(settings.sentiment_url, "sentiment", on_timeout=timeouts.labels("sentiment").inc)
+    topic = ClassifyClient(settings.topic_url, "topic", on_timeout=timeouts.labels("topic").inc)
     app = create_app(settings, sentiment=sentiment, topic=topic, store=store)
 
     @app.on_before_shutdown.connect
@@ -49,4 +52,13 @@ def run_worker(*, loglevel: str = "info") -> None:
         f"metrics {settings.worker_url}/metrics",
         flush=True,
     )
-    faust.Worker(app, loglevel=loglevel, loop=loop).execute_from_commandline()
+
+    class OutageSummarisingWorker(faust.Worker):
+        """Kafka outages summarised in the log (streams/outage_log.py), once faust has set up the
+        root logger's handlers."""
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            summarise_kafka_outages(settings.kafka_bootstrap, settings.kafka_outage_reminder_s)
+
+    OutageSummarisingWorker(app, loglevel=loglevel, loop=loop).execute_from_commandline()

@@ -42,6 +42,11 @@ def test_broker_starts_serves_and_stops(tmp_path):
     assert not broker.is_running()
     assert "shut down completely" in broker.log_path.read_text()  # a controlled shutdown, not a kill
 
+    first_run = broker.log_path.read_text()
+    with broker:  # a restart keeps the previous run's log (a crash's evidence) as server.log.1
+        assert broker.log_path.read_text().count("Kafka Server started") == 1
+    assert (tmp_path / "kafka" / "server.log.1").read_text() == first_run
+
 
 def test_topics_created_with_configured_partitions_and_idempotent(kafka_broker):
     settings = Settings(**unique_topics("topics"), topic_partitions=3)
