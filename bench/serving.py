@@ -266,7 +266,15 @@ def main() -> None:
                 for precision in PRECISIONS:
                     print(f"starting `bloomwatch serve --engine {engine}` in {precision} (logs under {scratch}/home/logs) ...", flush=True)
                     started = time.monotonic()
-                    server, urls[f"{engine}.{precision}"] = start_server(engine, "sentiment", registry.root, Path(scratch) / "home", precision=precision)
+                    try:
+                        server, urls[f"{engine}.{precision}"] = start_server(engine, "sentiment", registry.root, Path(scratch) / "home", precision=precision)
+                    except (RuntimeError, TimeoutError) as exc:
+                        if engine != "vllm":
+                            raise
+                        # vLLM's start-up is the CPU-heavy part: on a loaded host it can miss its timeout
+                        # (BLOOMWATCH_VLLM_START_TIMEOUT_S); report the embedded figures without it
+                        print(f"  vLLM did not start ({str(exc).splitlines()[-1]}); going on without vLLM", flush=True)
+                        break
                     servers.append(server)
                     print(f"  healthy after {time.monotonic() - started:.0f}s", flush=True)
             rows, probs = asyncio.run(interleaved(classifier, urls, texts, args.batch, args.in_flight, peak))
@@ -297,7 +305,7 @@ def main() -> None:
     figures["serving.embedded_over_naive"] = round(embedded["fp32"] / rows["naive_pipeline"]["docs_per_s"], 2)
     print(f"embedded bf16 / fp32 = {figures['serving.bf16_over_fp32']:.2f}x (target >= 2)")
     print(f"batching, fair (fp32 both, {threads} thread(s), same texts and load): embedded / naive = {figures['serving.embedded_over_naive']:.2f}x")
-    if "vllm.fp32" in rows:
+    if "vllm.fp32" in rows and "vllm.bf16" in rows:
         for p in PRECISIONS:
             figures[f"serving.vllm_over_embedded.{p}"] = round(rows[f"vllm.{p}"]["docs_per_s"] / embedded[p], 3)
         figures["serving.vllm_max_abs_prob_diff"] = float(np.abs(probs["vllm.fp32"] - probs["embedded.fp32"]).max())

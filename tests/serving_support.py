@@ -54,7 +54,11 @@ def start_server(
         },
     ).start()
     url = f"http://127.0.0.1:{port}"
-    server.wait_ready(lambda: http_ok(f"{url}/health"), timeout_s=START_TIMEOUT_S[engine])
+    try:
+        server.wait_ready(lambda: http_ok(f"{url}/health"), timeout_s=START_TIMEOUT_S[engine])
+    except BaseException:
+        server.stop()  # one that timed out is still running
+        raise
     return server, url
 
 
