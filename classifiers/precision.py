@@ -25,7 +25,9 @@ from training.synthetic import synthetic_examples
 log = logging.getLogger(__name__)
 
 BF16_MIN_AGREEMENT = 0.995  # share of probe texts whose bf16 label equals the fp32 one
-PROBE_TEXTS = 400  # the built-in corpus' distinct sentences per task: ~1 s per precision on a compact model
+# asked of the built-in corpus, whose templates give 157 distinct sentiment and 72 topic sentences:
+# under a second per precision on a compact model; with so few, 99.5% means not one label changes
+PROBE_TEXTS = 400
 VLLM_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 
 
