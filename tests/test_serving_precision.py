@@ -13,7 +13,7 @@ from classifiers.precision import BF16_MIN_AGREEMENT, agreement, load_engine, vl
 from training.finetune import FinetuneConfig, finetune
 from training.labels import labels_for
 from training.modeling import bloom_config
-from training.registry import Registry
+from training.registry import ModelVersion, Registry
 from training.runtime import cpu_has_fast_bf16
 from training.tokenizer import train_bpe_tokenizer
 
@@ -23,29 +23,31 @@ MAX_PROB_DIFF = 0.05  # bf16's 8-bit mantissa moves probabilities by ~1e-2 at mo
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def register(registry: Registry, build) -> None:
-    registry.register("sentiment", build, manifest={"base": "random:tiny", "method": "full"}, metrics={})
+def random_tiny_classifier():
+    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
+    torch.manual_seed(0)
+    config = bloom_config("tiny", tokenizer, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    return BloomForSequenceClassification(config), tokenizer
+
+
+def register(registry: Registry, model, tokenizer) -> ModelVersion:
+    def save(out_dir):
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+
+    return registry.register("sentiment", save, manifest={"base": "random:tiny", "method": "full"}, metrics={})
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, one_torch_thread):
     """A tiny BLOOM fine-tuned for 60 steps on keyword-labelled sentences (~10 s on one thread)."""
-    registry = Registry(tmp_path_factory.mktemp("precision-registry"))
-    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
-    torch.manual_seed(0)
-    config = bloom_config("tiny", tokenizer, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    model, tokenizer = random_tiny_classifier()
     finetune_config = FinetuneConfig(epochs=4, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=32, max_steps=60, patience=100, evals_per_epoch=1)
     model = finetune(
-        BloomForSequenceClassification(config), tokenizer, keyword_examples(240, seed=1), keyword_examples(30, seed=2),
-        LABELS, finetune_config, device="cpu", progress=False,
+        model, tokenizer, keyword_examples(240, seed=1), keyword_examples(30, seed=2), LABELS, finetune_config,
+        device="cpu", progress=False,
     ).model  # fmt: skip
-
-    def save(out_dir):
-        model.save_pretrained(out_dir)
-        tokenizer.save_pretrained(out_dir)
-
-    register(registry, save)
-    return registry.current("sentiment")
+    return register(Registry(tmp_path_factory.mktemp("precision-registry")), model, tokenizer)
 
 
 def test_bf16_keeps_the_fp32_labels_of_a_trained_model(trained):
@@ -71,20 +73,10 @@ def test_auto_serves_bf16_only_where_the_cpu_has_it(trained):
 def test_auto_falls_back_to_fp32_when_bf16_changes_labels(tmp_path):
     """A head whose three rows are one vector plus 0.1% noise puts every text on a near-tie: the
     logits differ by less than bf16's resolution (~0.4%), so bf16 rounding changes labels."""
-    registry = Registry(tmp_path)
-    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
-    torch.manual_seed(0)
-    config = bloom_config("tiny", tokenizer, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-    model = BloomForSequenceClassification(config)
+    model, tokenizer = random_tiny_classifier()
     with torch.no_grad():
         shared = model.score.weight[0].clone()
         model.score.weight.copy_(shared + 1e-3 * shared.abs().mean() * torch.randn_like(model.score.weight))
-
-    def save(out_dir):
-        model.save_pretrained(out_dir)
-        tokenizer.save_pretrained(out_dir)
-
-    register(registry, save)
-    version = registry.current("sentiment")
+    version = register(Registry(tmp_path), model, tokenizer)
     assert load_engine(version, "auto").precision == "fp32"
     assert load_engine(version, "bf16").precision == "bf16"  # asked for explicitly: served as asked
