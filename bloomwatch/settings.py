@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     # torch/OpenMP threads per classifier server, either engine (0 = torch's default). One: with
     # two servers, the worker and Kafka on 2 shared cores, 2-thread passes were 4x slower here.
     serve_threads: int = 1
-    serve_int8: bool = False  # embedded engine: dynamic int8 quantisation of Linear layers
+    # number format of either engine: auto = bf16 where the CPU has native bf16 and the model keeps
+    # its labels in bf16 (checked at load, classifiers/precision.py), else fp32; int8 (dynamic
+    # quantisation of Linear layers) is the embedded engine's only (vLLM then runs fp32)
+    serve_precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     reload_poll_s: float = 2.0  # how often servers check the registry's `current` pointer
     vllm_kv_cache_gib: int = 1  # VLLM_CPU_KVCACHE_SPACE; unbounded, vLLM reserves ~92% of RAM
     vllm_start_timeout_s: float = 240.0

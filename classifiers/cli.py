@@ -53,18 +53,19 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
+    from classifiers.embedded import configure_threads
+
+    configure_threads(settings.serve_threads)  # the forward passes, or the load-time bf16 check before vLLM
     if engine is Engine.embedded:
-        from classifiers.embedded import configure_threads
         from classifiers.server import create_embedded_app
 
-        configure_threads(settings.serve_threads)
         app = create_embedded_app(
             registry,
             task.value,
             max_text_chars=settings.max_text_chars,
             max_model_len=settings.max_model_len,
             max_batch_tokens=settings.serve_max_batch_tokens,
-            int8=settings.serve_int8,
+            precision=settings.serve_precision,
             reload_poll_s=settings.reload_poll_s,
         )
     else:
@@ -88,6 +89,7 @@ def serve(
             reload_poll_s=settings.reload_poll_s,
             threads_bind=settings.vllm_cpu_threads_bind,
             threads=settings.serve_threads,
+            precision=settings.serve_precision,
             metrics=metrics,
         )
         app = create_vllm_proxy_app(supervisor, metrics, max_text_chars=settings.max_text_chars)

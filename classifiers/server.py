@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from classifiers.embedded import EmbeddedEngine, InvalidPrompt, softmax
 from classifiers.hot_reload import PointerWatcher, require_current
 from classifiers.metrics import ServingMetrics
+from classifiers.precision import load_engine
 from classifiers.types import ClassificationData, ClassificationRequest, ClassificationResponse, UsageInfo
 from classifiers.validation import RequestRejected, error_response, parse_classify_request
 from training.registry import ModelVersion, Registry
@@ -40,13 +41,11 @@ def create_embedded_app(
     max_text_chars: int,
     max_model_len: int,
     max_batch_tokens: int,
-    int8: bool,
+    precision: str,
     reload_poll_s: float,
 ) -> FastAPI:
     def load(version: ModelVersion) -> EmbeddedEngine:
-        return EmbeddedEngine.from_version(
-            version, max_model_len=max_model_len, max_batch_tokens=max_batch_tokens, int8=int8
-        )
+        return load_engine(version, precision, max_model_len=max_model_len, max_batch_tokens=max_batch_tokens)
 
     current = require_current(registry, task)
     metrics = ServingMetrics(task, "embedded")
@@ -127,7 +126,7 @@ def create_embedded_app(
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "model": app.state.engine.name}
+        return {"status": "ok", "model": app.state.engine.name, "precision": app.state.engine.precision}
 
     @app.get("/v1/models")
     async def models() -> dict:

@@ -56,8 +56,11 @@ class VllmProcess:
         kv_cache_gib: int,
         threads_bind: str,
         threads: int,
+        dtype: str = "float32",
     ):
+        """`dtype`: vLLM's --dtype (float32 or bfloat16; classifiers.precision.vllm_dtype)."""
         self.version = version
+        self.dtype = dtype
         self.name = version.name
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -78,7 +81,7 @@ class VllmProcess:
             "--served-model-name", self.name,
             "--runner", "pooling",
             "--convert", "classify",
-            "--dtype", "float32",
+            "--dtype", self.dtype,
             "--enforce-eager",
             "--max-model-len", str(self.max_model_len),
             "--host", "127.0.0.1",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from classifiers.hot_reload import PointerWatcher, require_current
 from classifiers.metrics import ServingMetrics
+from classifiers.precision import vllm_dtype
 from classifiers.vllm_process import VllmProcess
 from training.registry import ModelVersion, Registry
 
@@ -36,6 +37,7 @@ class VllmSupervisor:
         reload_poll_s: float,
         threads_bind: str,
         threads: int,
+        precision: str,
         metrics: ServingMetrics,
         drain_timeout_s: float = 120.0,
     ):
@@ -48,6 +50,7 @@ class VllmSupervisor:
         self.reload_poll_s = reload_poll_s
         self.threads_bind = threads_bind
         self.threads = threads
+        self.precision = precision  # a serve_precision setting, resolved per version at launch
         self.metrics = metrics
         self.drain_timeout_s = drain_timeout_s
         self.current: VllmProcess | None = None
@@ -76,10 +79,10 @@ class VllmSupervisor:
             raise RuntimeError("supervisor is stopping")
         process = VllmProcess(
             version, home=self.home, max_model_len=self.max_model_len, kv_cache_gib=self.kv_cache_gib,
-            threads_bind=self.threads_bind, threads=self.threads,
+            threads_bind=self.threads_bind, threads=self.threads, dtype=vllm_dtype(version, self.precision),
         ).start()
         self._running.add(process)
-        log.info("starting vLLM for %s on %s (log: %s)", version.name, process.base_url, process.log_path)
+        log.info("starting vLLM (%s) for %s on %s (log: %s)", process.dtype, version.name, process.base_url, process.log_path)
         try:
             process.wait_healthy(self.start_timeout_s)
         except BaseException:

@@ -36,9 +36,10 @@ def register_servable(registry: Registry, task: str, seed: int = 0) -> ModelVers
 
 
 def start_server(
-    engine: str, task: str, registry_dir: Path, home: Path, *, max_text_chars: int = 20_000
+    engine: str, task: str, registry_dir: Path, home: Path, *, max_text_chars: int = 20_000, precision: str = "fp32"
 ) -> tuple[ManagedProcess, str]:
-    """`bloomwatch serve` on `registry_dir`; its state and logs go under `home`."""
+    """`bloomwatch serve` on `registry_dir`; its state and logs go under `home`. fp32 unless told
+    (BLOOMWATCH_SERVE_PRECISION): the tests compare served probabilities with the fp32 in-process engine."""
     port = free_port()
     server = ManagedProcess(
         f"serve-{engine}-{task}",
@@ -49,10 +50,15 @@ def start_server(
             "BLOOMWATCH_REGISTRY_DIR": str(registry_dir),
             "BLOOMWATCH_RELOAD_POLL_S": "0.5",
             "BLOOMWATCH_MAX_TEXT_CHARS": str(max_text_chars),
+            "BLOOMWATCH_SERVE_PRECISION": precision,
         },
     ).start()
     url = f"http://127.0.0.1:{port}"
-    server.wait_ready(lambda: http_ok(f"{url}/health"), timeout_s=START_TIMEOUT_S[engine])
+    try:
+        server.wait_ready(lambda: http_ok(f"{url}/health"), timeout_s=START_TIMEOUT_S[engine])
+    except BaseException:
+        server.stop()  # one that timed out is still running
+        raise
     return server, url
 
 

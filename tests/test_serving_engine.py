@@ -54,7 +54,7 @@ def test_truncation_follows_vllms_rules(engine):
 
 
 def test_int8_engine_stays_close_to_fp32(tiny_registry, engine):
-    int8 = EmbeddedEngine.from_version(tiny_registry.current("sentiment"), int8=True)
+    int8 = EmbeddedEngine.from_version(tiny_registry.current("sentiment"), precision="int8")
     texts = varied_texts(20)
     fp32 = np.array([list(p.probs.values()) for p in engine.classify(texts)])
     quantised = np.array([list(p.probs.values()) for p in int8.classify(texts)])

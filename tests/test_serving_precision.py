@@ -1,0 +1,82 @@
+"""bf16 serving against fp32 on a BLOOM classifier trained here: the accuracy guard of `auto`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from serving_support import varied_texts
+from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
+from transformers import BloomForSequenceClassification
+
+from classifiers.embedded import EmbeddedEngine
+from classifiers.precision import BF16_MIN_AGREEMENT, agreement, load_engine, vllm_dtype
+from training.finetune import FinetuneConfig, finetune
+from training.labels import labels_for
+from training.modeling import bloom_config
+from training.registry import ModelVersion, Registry
+from training.runtime import cpu_has_fast_bf16
+from training.tokenizer import train_bpe_tokenizer
+
+LABELS = labels_for("sentiment")
+MAX_PROB_DIFF = 0.05  # bf16's 8-bit mantissa moves probabilities by ~1e-2 at most on these models
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def random_tiny_classifier():
+    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
+    torch.manual_seed(0)
+    config = bloom_config("tiny", tokenizer, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    return BloomForSequenceClassification(config), tokenizer
+
+
+def register(registry: Registry, model, tokenizer) -> ModelVersion:
+    def save(out_dir):
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+
+    return registry.register("sentiment", save, manifest={"base": "random:tiny", "method": "full"}, metrics={})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, one_torch_thread):
+    """A tiny BLOOM fine-tuned for 60 steps on keyword-labelled sentences (~10 s on one thread)."""
+    model, tokenizer = random_tiny_classifier()
+    finetune_config = FinetuneConfig(epochs=4, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=32, max_steps=60, patience=100, evals_per_epoch=1)
+    model = finetune(
+        model, tokenizer, keyword_examples(240, seed=1), keyword_examples(30, seed=2), LABELS, finetune_config,
+        device="cpu", progress=False,
+    ).model  # fmt: skip
+    return register(Registry(tmp_path_factory.mktemp("precision-registry")), model, tokenizer)
+
+
+def test_bf16_keeps_the_fp32_labels_of_a_trained_model(trained):
+    texts = [e.text for e in keyword_examples(300, seed=7)] + varied_texts(100)
+    fp32 = EmbeddedEngine.from_version(trained, precision="fp32")
+    bf16 = EmbeddedEngine.from_version(trained, precision="bf16")
+    check = agreement(fp32, bf16, texts)
+    assert check.texts == 400
+    assert check.label_agreement >= BF16_MIN_AGREEMENT, check
+    assert 0 < check.max_prob_diff < MAX_PROB_DIFF, check  # > 0: the bf16 engine really ran in bf16
+    assert bf16.model.dtype == torch.bfloat16 and all(p.model_version == "sentiment-v1" for p in bf16.classify(texts[:5]))
+
+
+def test_auto_serves_bf16_only_where_the_cpu_has_it(trained):
+    engine = load_engine(trained, "auto")
+    expected = "bf16" if cpu_has_fast_bf16() else "fp32"
+    assert engine.precision == expected and engine.name == "sentiment-v1"
+    assert vllm_dtype(trained, "auto") == {"bf16": "bfloat16", "fp32": "float32"}[expected]
+    assert vllm_dtype(trained, "int8") == "float32"  # int8 is the embedded engine's only
+
+
+@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="auto is fp32 without native bf16; nothing to guard")
+def test_auto_falls_back_to_fp32_when_bf16_changes_labels(tmp_path):
+    """A head whose three rows are one vector plus 0.1% noise puts every text on a near-tie: the
+    logits differ by less than bf16's resolution (~0.4%), so bf16 rounding changes labels."""
+    model, tokenizer = random_tiny_classifier()
+    with torch.no_grad():
+        shared = model.score.weight[0].clone()
+        model.score.weight.copy_(shared + 1e-3 * shared.abs().mean() * torch.randn_like(model.score.weight))
+    version = register(Registry(tmp_path), model, tokenizer)
+    assert load_engine(version, "auto").precision == "fp32"
+    assert load_engine(version, "bf16").precision == "bf16"  # asked for explicitly: served as asked
