@@ -39,7 +39,7 @@ def stalled_server(tiny_registry, monkeypatch):
 
     monkeypatch.setattr(EmbeddedEngine, "logits", stalling_logits)
     app = create_embedded_app(tiny_registry, "sentiment", max_text_chars=20_000, max_model_len=128,
-                              max_batch_tokens=8192, int8=False, reload_poll_s=60)  # fmt: skip
+                              max_batch_tokens=8192, precision="fp32", reload_poll_s=60)  # fmt: skip
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
