@@ -107,3 +107,31 @@ def test_pretrain_command_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
     curve = metrics["loss_curve"]
     assert curve[0][0] == 1 and curve[-1][0] == 461  # one curve from the first step, across the kill
     assert curve[-1][1] < curve[0][1]
+
+
+def test_continuing_a_registered_base_counts_its_tokens_and_extends_its_curve(tmp_path):
+    """`pretrain --continue-from v1` keeps v1's tokenizer and weights, trains up to the new total on a
+    fresh schedule, and registers v2 with the tokens and loss curve of both runs."""
+    from rich.console import Console
+    from transformers import AutoTokenizer
+
+    from training.base_model import PretrainOptions, run_pretraining
+    from training.registry import BASE, Registry
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(e.text for e in keyword_examples(3000)))
+    registry = Registry(tmp_path / "models")
+    common = dict(preset="tiny", seq_len=32, batch_size=8, extra_files=[corpus], progress=False)
+    run = dict(data_dir=tmp_path / "no-data", home=tmp_path / "home", registry=registry, console=Console(quiet=True))
+    run_pretraining(PretrainOptions(max_tokens=40_960, **common), **run)
+    v2 = run_pretraining(PretrainOptions(max_tokens=81_920, continue_from="v1", **common), **run)
+    v1 = registry.get(BASE, "v1")
+    assert v2.version == "v2" and v2.manifest["parent"] == "base-v1"
+    assert v2.metrics["tokens_seen"] == 81_920 and v2.metrics["steps"] == 320
+    steps = [step for step, _ in v2.metrics["loss_curve"]]
+    assert steps[: len(v1.metrics["loss_curve"])] == [step for step, _ in v1.metrics["loss_curve"]]
+    assert steps == sorted(steps) and steps[-1] > 160
+    assert AutoTokenizer.from_pretrained(v2.path).get_vocab() == AutoTokenizer.from_pretrained(v1.path).get_vocab()
+    assert v2.metrics["heldout_perplexity"] < v1.metrics["heldout_perplexity"]
+    with pytest.raises(ValueError, match="already seen"):
+        run_pretraining(PretrainOptions(max_tokens=81_920, continue_from="v2", **common), **run)

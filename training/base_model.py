@@ -40,6 +40,7 @@ class PretrainOptions:
     seed: int = 13
     device: str | None = None
     progress: bool = True
+    continue_from: str | None = None  # a registered base version to keep pre-training (fresh schedule)
 
 
 def _key(recipe: dict) -> str:
@@ -59,18 +60,29 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     from training.tokenizer import train_bpe_tokenizer
 
     seed_everything(options.seed)
-    vocab_size = options.vocab_size or preset(options.preset)["vocab_size"]
-    # ~4.3 characters per token on this corpus; sample 10% more than one pass needs
+    parent = registry.get(BASE, options.continue_from) if options.continue_from else None
+    parent_tokens = int(parent.metrics.get("tokens_seen", 0)) if parent else 0
+    if parent_tokens >= options.max_tokens:
+        raise ValueError(f"base {parent.version} has already seen {parent_tokens:,} tokens; --max-tokens is the total, so set it above that")
+    preset_name = parent.manifest["preset"] if parent else options.preset
+    vocab_size = parent.manifest["recipe"]["vocab_size"] if parent else options.vocab_size or preset(preset_name)["vocab_size"]
+    # ~4.3 characters per token on this corpus; sample 10% more than one pass needs. A continued
+    # run samples for the total, so the text beyond the parent's sample is new to the model.
     corpus = build_corpus(data_dir, chars=int(options.max_tokens * 4.3 * 1.1), extra_files=options.extra_files)
-    steps = max(1, options.max_tokens // (options.batch_size * options.seq_len))
+    steps = max(1, (options.max_tokens - parent_tokens) // (options.batch_size * options.seq_len))
     recipe = {
-        "preset": options.preset, "vocab_size": vocab_size, "corpus": corpus.fingerprint, "seq_len": options.seq_len,
+        "preset": preset_name, "vocab_size": vocab_size, "corpus": corpus.fingerprint, "seq_len": options.seq_len,
         "batch_size": options.batch_size, "lr": options.lr, "steps": steps, "seed": options.seed,
     }  # fmt: skip
+    if parent:
+        recipe.update(parent=f"base-{parent.version}", parent_corpus=parent.manifest["corpus"]["fingerprint"])
     run_dir = Path(home) / "pretrain-runs" / _key(recipe)
     run_dir.mkdir(parents=True, exist_ok=True)
     console.print(f"pre-training run {run_dir} ({len(corpus.train):,} texts; {json.dumps(corpus.parts)})")
-    if (run_dir / "tokenizer.json").exists():
+    if parent:
+        console.print(f"continuing base {parent.version} ({parent_tokens:,} tokens seen) with its tokenizer: {parent.path}")
+        tokenizer = AutoTokenizer.from_pretrained(parent.path)
+    elif (run_dir / "tokenizer.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(run_dir)
     else:
         console.print(f"training a {vocab_size}-token byte-level BPE tokenizer")
@@ -84,25 +96,30 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
         blocks = pack_texts(corpus.train, tokenizer, options.seq_len)
         heldout = pack_texts(corpus.heldout, tokenizer, options.seq_len)
         torch.save((blocks, heldout), blocks_path)
-    model = BloomForCausalLM(bloom_config(options.preset, tokenizer))
+    if parent:  # trained in fp32 whatever dtype the parent is stored in
+        model = BloomForCausalLM.from_pretrained(parent.path, dtype=torch.float32)
+    else:
+        model = BloomForCausalLM(bloom_config(preset_name, tokenizer))
     n_params = sum(p.numel() for p in model.parameters())
     tokens_per_step = options.batch_size * options.seq_len
     config = PretrainConfig(
         steps=steps, seq_len=options.seq_len, batch_size=options.batch_size, lr=options.lr, seed=options.seed,
         time_limit_s=options.time_budget_min * 60 if options.time_budget_min else None,
-        snapshot_steps=[t // tokens_per_step for t in options.snapshot_tokens], checkpoint_every_s=options.checkpoint_every_s,
+        snapshot_steps=[(t - parent_tokens) // tokens_per_step for t in options.snapshot_tokens if t > parent_tokens], checkpoint_every_s=options.checkpoint_every_s,
     )  # fmt: skip
     console.print(
-        f"BLOOM preset {options.preset!r}: {n_params / 1e6:.1f} M parameters; corpus {blocks.numel():,} tokens; "
+        f"BLOOM preset {preset_name!r}: {n_params / 1e6:.1f} M parameters; corpus {blocks.numel():,} tokens; "
         f"{steps} steps x {tokens_per_step} tokens = {steps * tokens_per_step:,} tokens"
     )
     result = pretrain(model, blocks, config, run_dir=run_dir, device=options.device, progress=options.progress)
     ppl = perplexity(model, heldout[:256], device=options.device)
-    tokens = result.steps_done * tokens_per_step
+    first_step = int(parent.metrics.get("steps", 0)) if parent else 0
+    tokens = parent_tokens + result.steps_done * tokens_per_step
     console.print(f"held-out perplexity {ppl:.1f} after {tokens:,} tokens ({result.tokens_per_s:.0f} tokens/s this run)")
     manifest = {
         "kind": "pretrained-here",
-        "preset": options.preset,
+        "preset": preset_name,
+        "parent": f"base-{parent.version}" if parent else None,
         "parameters": n_params,
         "recipe": recipe,
         "run_dir": str(run_dir),
@@ -112,13 +129,15 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     }
     metrics = {
         "tokens_seen": tokens,
-        "steps": result.steps_done,
-        "hours": result.seconds / 3600,
+        "steps": first_step + result.steps_done,
+        "hours": result.seconds / 3600 + (parent.metrics.get("hours", 0.0) if parent else 0.0),  # the parent's hours included
         "tokens_per_s": result.tokens_per_s,
         "heldout_perplexity": ppl,
         "heldout_tokens": int(heldout[:256].numel()),
         # every 10th step's loss: the whole curve, small enough for metrics.json
-        "loss_curve": [[i + 1, round(sum(result.losses[i : i + 10]) / len(result.losses[i : i + 10]), 4)] for i in range(0, len(result.losses), 10)],
+        # a continued run's curve follows its parent's, its steps counted on from the parent's last
+        "loss_curve": (parent.metrics.get("loss_curve", []) if parent else [])
+        + [[first_step + i + 1, round(sum(result.losses[i : i + 10]) / len(result.losses[i : i + 10]), 4)] for i in range(0, len(result.losses), 10)],
     }
 
     def save(directory: Path) -> None:
@@ -137,7 +156,8 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
 
 
 def _cli_args(options: PretrainOptions) -> dict:
-    return {k: v for k, v in asdict(options).items() if k in ("preset", "max_tokens", "seq_len", "batch_size", "lr", "seed") and v is not None}
+    keys = ("preset", "max_tokens", "seq_len", "batch_size", "lr", "seed", "continue_from")
+    return {k: v for k, v in asdict(options).items() if k in keys and v is not None}
 
 
 def _training_texts(train: list[Example], extra: list[Path]) -> list[str]:

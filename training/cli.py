@@ -86,7 +86,8 @@ def train(
 
 def pretrain(
     preset: str = typer.Option("compact", help="BLOOM size preset (tiny | compact | small | base)"),
-    max_tokens: float = typer.Option(6e6, help="tokens to train on; sets the learning-rate schedule"),
+    max_tokens: float = typer.Option(6e6, help="tokens the base will have seen in all; sets the learning-rate schedule"),
+    continue_from: str = typer.Option(None, help="keep pre-training this registered base version (e.g. v1) up to --max-tokens, with a fresh warm-up"),
     time_budget_min: float = typer.Option(None, help="stop after this many minutes (checkpointed: run again to continue)"),
     seq_len: int = typer.Option(128, help="tokens per packed block"),
     batch_size: int = typer.Option(32, help="blocks per step"),
@@ -112,7 +113,7 @@ def pretrain(
         preset=preset, vocab_size=vocab_size, max_tokens=int(max_tokens), time_budget_min=time_budget_min,
         seq_len=seq_len, batch_size=batch_size, lr=lr, extra_files=list(extra),
         snapshot_tokens=[int(float(t)) for t in snapshot_tokens.split(",") if t.strip()], checkpoint_every_s=checkpoint_every_s,
-        seed=seed if seed is not None else settings.seed, device=device,
+        seed=seed if seed is not None else settings.seed, device=device, continue_from=continue_from,
     )  # fmt: skip
     run_pretraining(options, data_dir=settings.data_dir, home=settings.home, registry=_registry(), console=console)
 
