@@ -82,6 +82,7 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     if parent:
         console.print(f"continuing base {parent.version} ({parent_tokens:,} tokens seen) with its tokenizer: {parent.path}")
         tokenizer = AutoTokenizer.from_pretrained(parent.path)
+        tokenizer.save_pretrained(run_dir)  # beside the snapshots, as in a run from scratch
     elif (run_dir / "tokenizer.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(run_dir)
     else:
