@@ -57,10 +57,15 @@ def insert_alert(client, *, alert_id: str, source: str, state: str, started_at: 
 
 
 def legacy_documents_ddl() -> str:
-    """`documents` as stores made before the hour-leading sorting key have it: ORDER BY id, no projection."""
+    """`documents` as stores made before the hour-leading sorting key have it: ORDER BY id, no projection,
+    kind/sentiment/topic as LowCardinality(String)."""
+    import re
+
     from streams.store_migration import documents_ddl
 
-    ddl = documents_ddl().replace("ORDER BY (toStartOfHour(published_at), id)", "ORDER BY id")
+    ddl = re.sub(r"^(\s{4}(?:kind|sentiment|topic)\s+)Enum8\(.+\),$", r"\1LowCardinality(String),", documents_ddl(), flags=re.MULTILINE)
+    assert "Enum8" not in ddl, ddl
+    ddl = ddl.replace("ORDER BY (toStartOfHour(published_at), id)", "ORDER BY id")
     ddl = ddl.replace(",\n    PROJECTION by_id (SELECT id, published_at ORDER BY id)", "")
     ddl = ddl.replace(", deduplicate_merge_projection_mode = 'rebuild'", "")
     assert "PROJECTION" not in ddl and ddl.count("ORDER BY") == 1, ddl
