@@ -204,7 +204,9 @@ function renderTables(panels) {
 function renderKpis(page) {
   const t = rows(page.panels.totals)[0] || {};
   $("kpi-documents").textContent = fmt(t.documents);
-  $("kpi-range").textContent = `${time(page.from).slice(5, 16)} – ${time(page.to).slice(5, 16)} UTC`;
+  const [from, to] = [time(page.from), time(page.to)];  // a tile is ~25 characters wide: the day once when it is one day
+  $("kpi-range").textContent = from.slice(0, 10) === to.slice(0, 10) ? `${from.slice(5, 16)}–${to.slice(11, 16)} UTC` : `${from.slice(5, 16)}–${to.slice(5, 16)}`;
+  $("kpi-range").title = `${from} – ${to} UTC`;
   $("kpi-negative-share").textContent = pct(t.negative_share);
   $("kpi-negative").textContent = `${fmt(t.negative)} documents`;
   $("kpi-sources").textContent = fmt(t.sources);
