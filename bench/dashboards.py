@@ -37,8 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from bloomwatch.net import free_port  # noqa: E402
-from dashboard_support import now_utc, run_python  # noqa: E402
-from streams.processes import ManagedProcess, bloomwatch_command, http_ok  # noqa: E402
+from dashboard_support import dashboard_server, now_utc, run_python  # noqa: E402
 
 RESULTS = REPO / "bench" / "results.json"
 
@@ -174,20 +173,9 @@ def main() -> None:
     stored = int(run_python(POPULATE, dsn, end.isoformat(), str(args.docs), "legacy", timeout_s=900))
     print(f"{stored:,} documents stored in {dsn} ({time.monotonic() - started:.0f} s); load average {os.getloadavg()[0]:.1f}")
 
-    port = free_port()
-    server = ManagedProcess(
-        "dashboard",
-        bloomwatch_command("dashboard", "--port", str(port)),
-        log_path=root / "dashboard.log",
-        env={"BLOOMWATCH_HOME": str(root / "home"), "BLOOMWATCH_CLICKHOUSE_DSN": dsn, "BLOOMWATCH_WORKER_PORT": str(free_port())},
-    ).start()
-    try:
-        server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/dashboard/static/app.css"), timeout_s=120)
-        start_ms = int((end - timedelta(hours=24)).timestamp() * 1000)
-        end_ms = int(end.timestamp() * 1000) + 1000
-        renders = measure_render(f"http://127.0.0.1:{port}/dashboard?from={start_ms}&to={end_ms}", args.loads)
-    finally:
-        server.stop(timeout_s=30)
+    with dashboard_server(root, dsn) as url:
+        start_ms, end_ms = int((end - timedelta(hours=24)).timestamp() * 1000), int(end.timestamp() * 1000) + 1000
+        renders = measure_render(f"{url}/dashboard?from={start_ms}&to={end_ms}", args.loads)
     print(f"first full render, 24 h range ({stored:,} documents): " + ", ".join(f"{r:.2f}" for r in renders) + " s")
 
     print(f"panel queries ({args.repeats} runs each, load average {os.getloadavg()[0]:.1f}):")

@@ -8,9 +8,7 @@ import httpx
 import pytest
 from kafka_consume import consume, unique_topics
 
-from bloomwatch.net import free_port
-from dashboard_support import now_utc, run_python
-from streams.processes import ManagedProcess, bloomwatch_command, http_ok
+from dashboard_support import dashboard_server, now_utc, run_python
 
 pytestmark = pytest.mark.kafka
 
@@ -34,23 +32,9 @@ def test_dashboard_serves_post_labels_with_the_workers_validation(kafka_broker, 
     topics = unique_topics("dash-labels")
     dsn = f"chdb://{tmp_path / 'chdb'}"
     run_python(SETUP, dsn, (now_utc() - timedelta(minutes=1)).isoformat())
-    port = free_port()
-    server = ManagedProcess(
-        "dashboard",
-        bloomwatch_command("dashboard", "--port", str(port)),
-        log_path=tmp_path / "dashboard.log",
-        env={
-            "BLOOMWATCH_HOME": str(tmp_path / "home"),
-            "BLOOMWATCH_CLICKHOUSE_DSN": dsn,
-            "BLOOMWATCH_DASHBOARD_TOKEN": TOKEN,
-            "BLOOMWATCH_KAFKA_BOOTSTRAP": kafka_broker,
-            "BLOOMWATCH_WORKER_PORT": str(free_port()),  # no worker anywhere: the dashboard publishes itself
-            **{f"BLOOMWATCH_{field.upper()}": name for field, name in topics.items()},
-        },
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        server.wait_ready(lambda: http_ok(f"{url}/dashboard/static/app.css"), timeout_s=120)
+    env = {"BLOOMWATCH_DASHBOARD_TOKEN": TOKEN, "BLOOMWATCH_KAFKA_BOOTSTRAP": kafka_broker,
+           **{f"BLOOMWATCH_{field.upper()}": name for field, name in topics.items()}}  # fmt: skip
+    with dashboard_server(tmp_path, dsn, **env) as url:  # no worker anywhere: the dashboard publishes itself
         one = {"document_id": "doc-3", "task": "sentiment", "label": "positive", "annotator": "dashboard"}
         assert httpx.post(f"{url}/labels", json=one, timeout=30).status_code == 401
 
@@ -70,10 +54,8 @@ def test_dashboard_serves_post_labels_with_the_workers_validation(kafka_broker, 
         assert "label" in rejected[1]["reason"] and "task" in rejected[2]["reason"]
         assert httpx.post(f"{url}/labels", content=b"[oops", headers=AUTH, timeout=10).status_code == 400
 
-        on_topic = consume(kafka_broker, [topics["topic_labels"]], expected=2)
-        assert sorted((value["document_id"], value["task"], value["label"]) for _, _, value in on_topic) == [
-            ("doc-3", "sentiment", "positive"),
-            ("doc-4", "topic", "sports"),
-        ]
-    finally:
-        server.stop(timeout_s=30)
+    on_topic = consume(kafka_broker, [topics["topic_labels"]], expected=2)
+    assert sorted((value["document_id"], value["task"], value["label"]) for _, _, value in on_topic) == [
+        ("doc-3", "sentiment", "positive"),
+        ("doc-4", "topic", "sports"),
+    ]
