@@ -96,8 +96,15 @@ def main() -> None:
             stream = synthetic_documents(100_000, prefix="stream")
             since = datetime.now(UTC)
             phases: dict[str, datetime] = {}
+            load: list[tuple[datetime, float]] = []
+
+            async def sample_load() -> None:  # what else ran beside the stream, to read the tail against
+                while True:
+                    load.append((datetime.now(UTC), os.getloadavg()[0]))
+                    await asyncio.sleep(5)
 
             async def stream_around_the_retrain() -> subprocess.Popen:
+                sampling = asyncio.create_task(sample_load())
                 publishing = asyncio.create_task(publish_paced(deployment, stream, args.rate))
                 await asyncio.sleep(args.baseline_s)
                 phases["retrain_started"] = datetime.now(UTC)
@@ -109,7 +116,8 @@ def main() -> None:
                     await asyncio.sleep(0.5)
                 phases["retrain_ended"] = datetime.now(UTC)
                 publishing.cancel()
-                await asyncio.gather(publishing, return_exceptions=True)
+                sampling.cancel()
+                await asyncio.gather(publishing, sampling, return_exceptions=True)
                 return retrain
 
             retrain = asyncio.run(stream_around_the_retrain())
@@ -129,7 +137,7 @@ def main() -> None:
     before = [lat for at, lat in latencies if at < phases["retrain_started"]]
     during = [(at, lat) for at, lat in latencies if phases["retrain_started"] <= at <= phases["retrain_ended"]]
     latency = {"count": len(during), "p99": p99([lat for _, lat in during])}
-    print_tail(during, phases["retrain_started"])
+    print_tail(during, phases["retrain_started"], load)
 
     figures = {
         "retrain.new_slice.acc_before": round(acc_before, 4),
@@ -168,14 +176,17 @@ def p99(latencies: list[float]) -> float:
     return sorted(latencies)[int(0.99 * len(latencies))] if latencies else float("nan")
 
 
-def print_tail(during: list[tuple[datetime, float]], retrain_started: datetime) -> None:
-    """Where the slowest 1 % of the documents streamed during the retrain were published, by 10 s of the run."""
+def print_tail(during: list[tuple[datetime, float]], retrain_started: datetime, load: list[tuple[datetime, float]]) -> None:
+    """Where the slowest 1 % of the documents streamed during the retrain were published, by 10 s of
+    the run, and the 1-minute load average through the run (sampled every 5 s, from the baseline on)."""
+    seconds = lambda at: int((at - retrain_started).total_seconds())  # noqa: E731
     slowest = sorted(during, key=lambda row: row[1])[int(0.99 * len(during)):]
     bins: dict[int, list[float]] = {}
     for at, lat in slowest:
-        bins.setdefault(int((at - retrain_started).total_seconds() // 10) * 10, []).append(lat)
+        bins.setdefault(seconds(at) // 10 * 10, []).append(lat)
     print("slowest 1 % by seconds into the retrain: " + ", ".join(
         f"{t}s: {len(v)} (max {max(v):.2f}s)" for t, v in sorted(bins.items())), flush=True)  # fmt: skip
+    print("load average by seconds into the retrain: " + ", ".join(f"{seconds(at)}s: {value:.1f}" for at, value in load[::2]), flush=True)
 
 
 def deployment_decision(deployment: Deployment) -> dict:
