@@ -1,6 +1,7 @@
 """`bloomwatch dashboard` (server mode) takes the page's label corrections itself: POST /labels
 validates and reports by index like the worker's POST /labels and `bloomwatch label`, publishes
-the accepted labels to the labels topic of a real broker, and needs the dashboard token."""
+the accepted labels to the labels topic of a real broker, and needs the dashboard token; the
+page's one-click *Correct label* (headless chromium) lands on that topic too."""
 
 from datetime import timedelta
 
@@ -53,9 +54,34 @@ def test_dashboard_serves_post_labels_with_the_workers_validation(kafka_broker, 
         assert set(rejected) == {1, 2} and rejected[1]["id"] == "doc-5" and not rejected[1]["retryable"]
         assert "label" in rejected[1]["reason"] and "task" in rejected[2]["reason"]
         assert httpx.post(f"{url}/labels", content=b"[oops", headers=AUTH, timeout=10).status_code == 400
+        corrected = correct_first_document_in_the_browser(url)
 
-    on_topic = consume(kafka_broker, [topics["topic_labels"]], expected=2)
-    assert sorted((value["document_id"], value["task"], value["label"]) for _, _, value in on_topic) == [
-        ("doc-3", "sentiment", "positive"),
-        ("doc-4", "topic", "sports"),
-    ]
+    on_topic = consume(kafka_broker, [topics["topic_labels"]], expected=3)
+    assert sorted((value["document_id"], value["task"], value["label"], value["annotator"]) for _, _, value in on_topic) == sorted([
+        ("doc-3", "sentiment", "positive", "dashboard"),
+        ("doc-4", "topic", "sports", "unknown"),
+        (*corrected, "dashboard"),
+    ])  # fmt: skip
+
+
+def correct_first_document_in_the_browser(url: str) -> tuple[str, str, str]:
+    """Opens the page (the token once in the URL, then a cookie), picks another sentiment for the
+    newest document and clicks Save; (document id, task, label) once the page says saved."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    from test_dashboards_browser import open_browser, wait_for
+
+    driver = open_browser()
+    try:
+        driver.get(f"{url}/dashboard?token={TOKEN}")
+        wait_for(driver, "window.bloomwatch.refreshes >= 1", timeout_s=60)
+        cell = driver.find_element(By.CSS_SELECTOR, "#table-documents td.label-ctl")
+        choice = Select(cell.find_element(By.TAG_NAME, "select"))
+        label = next(o.text for o in choice.options if o.text != choice.first_selected_option.text)
+        choice.select_by_visible_text(label)
+        button = cell.find_element(By.TAG_NAME, "button")
+        button.click()
+        wait_for(driver, "document.querySelector('#table-documents td.label-ctl .msg').textContent === 'saved'")
+        return button.get_attribute("data-id"), "sentiment", label
+    finally:
+        driver.quit()
