@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     retrain_time_budget_min: float = 20.0
     retrain_threads: int = 1  # torch threads of the retraining process (the stream keeps the rest)
     retrain_nice: int = 10  # process priority increment of the retraining process
+    # Linux SCHED_IDLE for the retraining process: it runs only on CPU time nothing else wants, so
+    # the stream's processes (worker, classifier servers) never wait for it; nice alone still
+    # gives it a share. Off: nice only (e.g. a machine where the retrain would never get a core).
+    retrain_sched_idle: bool = True
+    retrain_stream_p99_bound_s: float = 2.0  # publish -> stored p99 the stream keeps while a retrain runs (bench/retrain.py)
 
     # --- alerts (docs/alerts.md) ----------------------------------------------------------------
     alerts_rules: Path | None = None  # TOML rules file; default: the shipped streams/alerts/default_rules.toml

@@ -54,7 +54,8 @@ class Dialect:
 
 
 def _param_in(name: str, expr: str) -> str:
-    return f"(empty({{{name}:Array(String)}}) OR has({{{name}:Array(String)}}, {expr}))"
+    # IN, not has(): has(Array(String), <Enum8 column>) is silently false for every row
+    return f"(empty({{{name}:Array(String)}}) OR {expr} IN {{{name}:Array(String)}})"
 
 
 PARAMETERS = Dialect(

@@ -1,5 +1,10 @@
 """Server mode (`bloomwatch dashboard`): the same page and API in their own process, reading a
-ClickHouse server directly and the pipeline health from a worker's /metrics."""
+ClickHouse server directly and the pipeline health from a worker's /metrics.
+
+It serves POST /labels itself (the page's one-click label correction): the worker's address is
+usually not reachable from an analyst's browser in that deployment. Same handler as the worker's
+and `bloomwatch ingest`'s (streams/ingest.py: validation, per-index report), publishing to Kafka,
+and behind the dashboard token when one is set."""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from aiohttp import web
 from bloomwatch.settings import Settings
 from dashboards.data import DashboardData
 from dashboards.web import Backend, routes
+from streams.ingest import MAX_BODY_BYTES, PublisherOnDemand, label_ingest
+from streams.publisher import Publisher
 
 
 def create_dashboard_app(settings: Settings) -> web.Application:
@@ -37,12 +44,13 @@ def create_dashboard_app(settings: Settings) -> web.Application:
         metrics_text=metrics_text,
         registry_dir=settings.registry_dir,
         token=settings.dashboard_token,
-        labels_url=f"{settings.worker_url}/labels",
     )
-    app = web.Application()
-    app.add_routes(routes(backend))
+    publisher = PublisherOnDemand(Publisher(settings.kafka_bootstrap, settings))
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.add_routes(routes(backend, post_labels=publisher.guard(label_ingest(publisher.publisher))))
 
     async def close(_app: web.Application) -> None:
+        await publisher.stop()
         thread.submit(client.close).result()
         thread.shutdown()
 

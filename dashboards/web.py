@@ -36,7 +36,6 @@ class Backend:
     metrics_text: Callable[[], Awaitable[str]]  # the worker's Prometheus exposition
     registry_dir: Path
     token: str | None = None
-    labels_url: str = "/labels"
     health: PipelineHealth = field(default_factory=PipelineHealth)
 
 
@@ -54,7 +53,11 @@ def _authorized(backend: Backend, request: web.Request) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), backend.token.encode())
 
 
-def routes(backend: Backend) -> list[web.AbstractRouteDef]:
+def routes(
+    backend: Backend, post_labels: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+) -> list[web.AbstractRouteDef]:
+    """The page and API; with `post_labels` (server mode) also POST /labels, behind the token."""
+
     def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         async def guarded(request: web.Request) -> web.StreamResponse:
             if not _authorized(backend, request):
@@ -77,7 +80,7 @@ def routes(backend: Backend) -> list[web.AbstractRouteDef]:
     async def options(request: web.Request) -> web.Response:
         known = await backend.run(backend.data.known_values)
         values = {name: list(FIXED_VALUES.get(name) or known.get(name, [])) for name in DIMENSIONS}
-        return web.json_response({"values": values, "refresh_s": REFRESH_S, "labels_url": backend.labels_url})
+        return web.json_response({"values": values, "refresh_s": REFRESH_S})
 
     async def panels(request: web.Request) -> web.Response:
         filters = parse_filters(request.query)
@@ -105,7 +108,8 @@ def routes(backend: Backend) -> list[web.AbstractRouteDef]:
             pipeline = {"error": str(exc)}
         return web.json_response({"pipeline": pipeline, "models": model_figures(backend.registry_dir, in_use)})
 
-    return [
+    labels = [web.post("/labels", api(post_labels))] if post_labels else []
+    return labels + [
         web.get("/dashboard", page),
         web.static("/dashboard/static", STATIC_DIR),
         web.get("/api/dashboard/options", api(options)),

@@ -12,11 +12,10 @@ at-least-once delivery counts every document exactly once.
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 import faust
-from aiokafka.errors import KafkaError
 from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -24,7 +23,7 @@ from bloomwatch.settings import Settings
 from dashboards.embedded import mount_dashboard
 from streams import metrics
 from streams.documents_api import add_document_routes
-from streams.ingest import MAX_BODY_BYTES, document_ingest, kafka_unavailable, label_ingest
+from streams.ingest import MAX_BODY_BYTES, PublisherOnDemand, document_ingest, label_ingest
 from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
 from streams.retrain_api import add_retrain_routes
@@ -33,6 +32,8 @@ from streams.schemas import DeadLetter
 from streams.store import DocumentStore
 from streams.topics import DEAD_LETTER_MAX_MESSAGE_BYTES
 from streams.worker import BatchProcessor, Message, RetryPolicy, message_of
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from classifiers.client import ClassifyClient
@@ -126,32 +127,17 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
 
     install_alerts(app, settings, store.client, processor.run_store)  # /api/alerts, /api/silences, evaluator
 
-    publisher = Publisher(settings.kafka_bootstrap, settings)
-    ingest_documents, ingest_labels = document_ingest(publisher), label_ingest(publisher)
     # The web server answers before faust runs app tasks, so the ingest producer starts with the
     # first POST rather than in a startup task.
-    publisher_started = asyncio.Lock()
-    publisher_running = False
-
-    async def start_publisher() -> str | None:
-        """None once the publisher runs, else why it cannot (Kafka unreachable: the client retries)."""
-        nonlocal publisher_running
-        async with publisher_started:
-            if not publisher_running:
-                try:
-                    await publisher.start()
-                except KafkaError as error:
-                    return f"{type(error).__name__}: {error}"
-                publisher_running = True
-        return None
+    publisher = PublisherOnDemand(Publisher(settings.kafka_bootstrap, settings))
+    ingest_documents = publisher.guard(document_ingest(publisher.publisher))
+    ingest_labels = publisher.guard(label_ingest(publisher.publisher))
 
     @app.page("/documents")
     class Documents(View):
         """POST /documents: validated batch ingest into the input topics (streams/ingest.py)."""
 
         async def post(self, request):
-            if problem := await start_publisher():
-                return kafka_unavailable(problem)
             return await ingest_documents(request)
 
     @app.page("/labels")
@@ -159,8 +145,6 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
         """POST /labels: one LabelEvent, a list, or {"labels": [...]} into the labels topic."""
 
         async def post(self, request):
-            if problem := await start_publisher():
-                return kafka_unavailable(problem)
             return await ingest_labels(request)
 
     retrain_store = RetrainStore(store.client)
@@ -170,8 +154,7 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     @app.on_before_shutdown.connect
     async def _stop_publisher_and_store(sender, **kwargs) -> None:
         """Runs after the consumer stopped: no batch is in flight any more."""
-        if publisher_running:
-            await publisher.stop()
+        await publisher.stop()
         processor.close()
         store.close()
 
@@ -179,6 +162,10 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
 
     @app.page("/metrics")
     async def prometheus(web, request):
+        try:  # the retraining audit's totals, from whichever store this worker uses
+            metrics.RETRAIN_DECISIONS.counts = await processor.run_store(retrain_store.decision_counts)
+        except Exception as exc:  # noqa: BLE001 - a store outage must not take the other metrics down
+            log.warning("/metrics: model_versions unreadable, retrain decisions as last read: %s", exc)
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app

@@ -18,10 +18,12 @@ and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [.
 - 400: the body is not such a batch; 413: it holds more than `max_batch` documents.
 """
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
 from streams.publisher import Publisher, PublishResult
 
@@ -94,6 +96,41 @@ def document_ingest(publisher: Publisher) -> BatchIngest:
 
 def label_ingest(publisher: Publisher) -> BatchIngest:
     return BatchIngest(publisher.publish_labels, "labels", single_object=True)
+
+
+class PublisherOnDemand:
+    """A Publisher started by the first POST that needs it, for web servers that answer before
+    Kafka is reachable (the worker's faust server, `bloomwatch dashboard`): a POST while Kafka
+    cannot be reached gets a 503 with Retry-After, and the next one tries again."""
+
+    def __init__(self, publisher: Publisher):
+        self.publisher = publisher
+        self._starting = asyncio.Lock()
+        self.running = False
+
+    async def _start(self) -> str | None:
+        """None once the publisher runs, else why it cannot."""
+        async with self._starting:
+            if not self.running:
+                try:
+                    await self.publisher.start()
+                except KafkaError as error:
+                    return f"{type(error).__name__}: {error}"
+                self.running = True
+        return None
+
+    def guard(self, ingest: BatchIngest) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            if problem := await self._start():
+                return kafka_unavailable(problem)
+            return await ingest(request)
+
+        return handler
+
+    async def stop(self) -> None:
+        if self.running:
+            await self.publisher.stop()
+            self.running = False
 
 
 def ingest_app(publisher: Publisher) -> web.Application:

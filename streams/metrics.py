@@ -3,7 +3,10 @@
 Counters answer "is anything lost?" at a glance: consumed = stored + dead-lettered (+ in flight).
 """
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
 
 REGISTRY = CollectorRegistry()
 
@@ -56,9 +59,28 @@ CONSUMER_LAG = Gauge(
     registry=REGISTRY,
 )
 LABELS_STORED = Counter("bloomwatch_labels_stored", "Label events written to the labels table", registry=REGISTRY)
-RETRAIN_DECISIONS = Counter(
-    "bloomwatch_retrain_decisions",
-    "Retraining decisions recorded in model_versions (promoted, rejected, skipped, failed, rolled_back)",
-    ["task", "trigger", "decision"],
-    registry=REGISTRY,
-)
+
+
+class AuditedDecisions:
+    """`bloomwatch_retrain_decisions_total{task,trigger,decision}`, read from the `model_versions`
+    table rather than counted as decisions pass by: in server mode the retrain job writes to
+    ClickHouse itself and no worker sees its decisions, and a re-sent audit row is one row. The
+    worker's /metrics handler refreshes `counts` before each scrape (every worker sharing a
+    ClickHouse server reports the same totals: aggregate them with max, not sum)."""
+
+    def __init__(self) -> None:
+        self.counts: list[tuple[str, str, str, int]] = []
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "bloomwatch_retrain_decisions",
+            "Retraining runs recorded in model_versions, by decision (promoted, rejected, skipped, failed, rolled_back)",
+            labels=["task", "trigger", "decision"],
+        )
+        for task, trigger, decision, n in self.counts:
+            family.add_metric([task, trigger, decision], n)
+        yield family
+
+
+RETRAIN_DECISIONS = AuditedDecisions()
+REGISTRY.register(RETRAIN_DECISIONS)

@@ -17,7 +17,6 @@ from typing import Any
 import faust
 from faust.web import View
 
-from streams import metrics
 from streams.retrain_store import AUDIT_COLUMNS, RetrainStore
 from training.labels import TASKS
 from training.retrain.queue import STRATEGIES, select_for_labelling
@@ -106,5 +105,4 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
             if missing or row.get("task") not in TASKS:
                 return self.json({"error": f"missing fields {missing} or unknown task"}, status=400)
             await run_store(store.record_decision, row)
-            metrics.RETRAIN_DECISIONS.labels(row["task"], row["trigger"], row["decision"]).inc()
             return self.json({"recorded": row["run_id"]})

@@ -125,6 +125,13 @@ class RetrainStore:
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": f"{row['run_id']}:{row['decision']}"}
         self.client.insert("model_versions", [values], column_names=list(AUDIT_COLUMNS), settings=settings)
 
+    def decision_counts(self) -> list[tuple[str, str, str, int]]:
+        """(task, trigger, decision, runs) over the whole audit table: what /metrics exports."""
+        result = self.client.query(
+            "SELECT task, trigger, decision, count() FROM model_versions FINAL GROUP BY task, trigger, decision"
+        )
+        return [(task, trigger, decision, int(n)) for task, trigger, decision, n in result.result_rows]
+
     def decisions(self, task: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The latest decisions first."""
         result = self.client.query(

@@ -16,7 +16,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     from streams.app import create_app
     from streams.outage_log import summarise_kafka_outages
     from streams.store import DocumentStore
-    from streams.store_migration import current_sorting_key, layout_outdated
+    from streams.store_migration import current_sorting_key, layout_outdated, outdated_columns
     from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator
 
     settings = get_settings()
@@ -32,8 +32,9 @@ def run_worker(*, loglevel: str = "info") -> None:
     store.ensure_schema()
     if layout_outdated(store.client):
         print(
-            f"worker: the documents table is sorted by ({current_sorting_key(store.client)}), an earlier layout: it works, but"
-            " every dashboard query reads the whole table; stop the workers and run `bloomwatch documents migrate`",
+            f"worker: the documents table has an earlier layout (sorted by ({current_sorting_key(store.client)}); column types"
+            f" changed since: {outdated_columns(store.client) or 'none'}): it works, but the dashboard queries are slower;"
+            " stop the workers and run `bloomwatch documents migrate`",
             flush=True,
         )
     timeouts = metrics.CLASSIFY_TIMEOUTS

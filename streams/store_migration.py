@@ -2,7 +2,8 @@
 
 `CREATE TABLE IF NOT EXISTS` leaves a table made by an earlier version as it is, and ClickHouse
 cannot change a sorting key in place. Such a store keeps working (every query reads `FINAL` on
-whatever key it has), only without the time-leading key's speed; `bloomwatch documents migrate`
+whatever key it has, and compares kind/sentiment/topic as strings whether they are
+LowCardinality(String) or Enum8), only without the time-leading key's and the Enum8 keys' speed; `bloomwatch documents migrate`
 copies it into a table of the current layout (one row per id: the copy reads `FINAL`) and swaps
 the two atomically. Run it with every worker stopped: rows written during the copy would stay
 behind in the old table (an embedded chDB directory belongs to one process anyway).
@@ -33,8 +34,21 @@ def current_sorting_key(client) -> str:
     )
 
 
+def _column_types(ddl: str) -> dict[str, str]:
+    body = ddl.split("PROJECTION")[0]
+    return dict(re.findall(r"^\s{4}(\w+)\s+(.+?)(?:\s+COMMENT '.*')?,$", body, re.MULTILINE))
+
+
+def outdated_columns(client) -> list[str]:
+    """Columns whose type differs from the DDL's (e.g. LowCardinality(String) where it has Enum8)."""
+    current = dict(client.query(
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}", parameters={"t": TABLE}
+    ).result_rows)  # fmt: skip
+    return [name for name, declared in _column_types(documents_ddl()).items() if current.get(name) != declared]
+
+
 def layout_outdated(client) -> bool:
-    return current_sorting_key(client) != expected_sorting_key()
+    return current_sorting_key(client) != expected_sorting_key() or bool(outdated_columns(client))
 
 
 def migrate_documents(client) -> int | None:

@@ -3,7 +3,10 @@ itself (INSERT ... SELECT FROM numbers(n)): a million rows in seconds, determini
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from streams.store import COLUMNS
 
@@ -57,10 +60,15 @@ def insert_alert(client, *, alert_id: str, source: str, state: str, started_at: 
 
 
 def legacy_documents_ddl() -> str:
-    """`documents` as stores made before the hour-leading sorting key have it: ORDER BY id, no projection."""
+    """`documents` as stores made before the hour-leading sorting key have it: ORDER BY id, no projection,
+    kind/sentiment/topic as LowCardinality(String)."""
+    import re
+
     from streams.store_migration import documents_ddl
 
-    ddl = documents_ddl().replace("ORDER BY (toStartOfHour(published_at), id)", "ORDER BY id")
+    ddl = re.sub(r"^(\s{4}(?:kind|sentiment|topic)\s+)Enum8\(.+\),$", r"\1LowCardinality(String),", documents_ddl(), flags=re.MULTILINE)
+    assert "Enum8" not in ddl, ddl
+    ddl = ddl.replace("ORDER BY (toStartOfHour(published_at), id)", "ORDER BY id")
     ddl = ddl.replace(",\n    PROJECTION by_id (SELECT id, published_at ORDER BY id)", "")
     ddl = ddl.replace(", deduplicate_merge_projection_mode = 'rebuild'", "")
     assert "PROJECTION" not in ddl and ddl.count("ORDER BY") == 1, ddl
@@ -99,3 +107,25 @@ def run_python(code: str, *args: str, timeout_s: float = 180) -> str:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout.strip().splitlines()[-1]
+
+
+@contextmanager
+def dashboard_server(root: Path, dsn: str, **env: str) -> Iterator[str]:
+    """`bloomwatch dashboard` on `dsn`, its URL once it answers; stopped on exit. No worker unless
+    `env` names one: BLOOMWATCH_WORKER_PORT points at a free port, so health reports the error."""
+    from bloomwatch.net import free_port
+    from streams.processes import ManagedProcess, bloomwatch_command, http_ok
+
+    port = free_port()
+    server = ManagedProcess(
+        "dashboard",
+        bloomwatch_command("dashboard", "--port", str(port)),
+        log_path=root / "dashboard.log",
+        env={"BLOOMWATCH_HOME": str(root / "home"), "BLOOMWATCH_CLICKHOUSE_DSN": dsn, "BLOOMWATCH_WORKER_PORT": str(free_port()), **env},
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_ready(lambda: http_ok(f"{url}/dashboard/static/app.css"), timeout_s=120)
+        yield url
+    finally:
+        server.stop(timeout_s=30)

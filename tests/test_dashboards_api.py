@@ -8,9 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from bloomwatch.net import free_port
-from dashboard_support import now_utc, run_python
-from streams.processes import ManagedProcess, bloomwatch_command, http_ok
+from dashboard_support import dashboard_server, now_utc, run_python
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,25 +57,9 @@ def dashboard(tmp_path_factory):
     dsn = f"chdb://{root / 'chdb'}"
     end = now_utc() - timedelta(minutes=1)
     expected = json.loads(run_python(SETUP, dsn, end.isoformat(), str(N)))
-    port = free_port()
-    server = ManagedProcess(
-        "dashboard",
-        bloomwatch_command("dashboard", "--port", str(port)),
-        log_path=root / "dashboard.log",
-        env={
-            "BLOOMWATCH_HOME": str(root / "home"),
-            "BLOOMWATCH_CLICKHOUSE_DSN": dsn,
-            "BLOOMWATCH_DASHBOARD_TOKEN": TOKEN,
-            "BLOOMWATCH_WORKER_PORT": str(free_port()),  # no worker: health reports the error
-        },
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        server.wait_ready(lambda: http_ok(f"{url}/dashboard/static/app.css"), timeout_s=120)
+    with dashboard_server(root, dsn, BLOOMWATCH_DASHBOARD_TOKEN=TOKEN) as url:  # no worker: health reports the error
         with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
             yield client, expected, end
-    finally:
-        server.stop(timeout_s=30)
 
 
 def _range(end):

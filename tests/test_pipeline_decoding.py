@@ -2,10 +2,12 @@
 
 import json
 import re
+from typing import get_args
 
 import pytest
 
 from streams.decoding import InvalidMessage, decode_document
+from streams.schemas import DocumentKind
 from streams.store import COLUMNS, ddl_statements
 from training.labels import TASK_LABELS
 
@@ -51,5 +53,7 @@ def test_ddl_columns_match_the_insert_columns_and_label_order():
     assert tuple(declared) == COLUMNS
     for task, labels in TASK_LABELS.items():
         assert [c.removeprefix(f"{task}_") for c in COLUMNS if c.startswith(f"{task}_") and c != f"{task}_model"] == list(labels)
+    enums = {column: re.findall(r"'(\w+)' = \d+", values) for column, values in re.findall(r"^\s{4}(\w+)\s+Enum8\((.+)\),$", create, flags=re.MULTILINE)}
+    assert enums == {"kind": list(get_args(DocumentKind)), **{task: list(labels) for task, labels in TASK_LABELS.items()}}
     sorting_key = re.search(r"^ORDER BY (.+)$", create, flags=re.MULTILINE).group(1)
     assert sorting_key.endswith(", id)") and "ingested_at" not in sorting_key  # dedup by id; never ingestion time

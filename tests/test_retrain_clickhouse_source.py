@@ -130,3 +130,14 @@ def test_the_job_writes_its_model_versions_rows_to_clickhouse_once_each(world):
     assert labels_since_last_run(3, decisions) == 0
     assert drift_trigger("sentiment", settings, source, registry, NOW + timedelta(seconds=1)) is None  # fired once
     assert [d["decision"] for d in source.decisions("topic")] == ["failed"]
+
+    # what a worker sharing this ClickHouse exports at /metrics, though it saw none of these writes
+    from prometheus_client import generate_latest
+
+    from streams import metrics
+
+    metrics.RETRAIN_DECISIONS.counts = source.store.decision_counts()
+    exported = generate_latest(metrics.REGISTRY).decode()
+    for labels in ('decision="promoted",task="sentiment",trigger="labels"} 1.0', 'decision="skipped",task="sentiment",trigger="schedule"} 1.0',
+                   'decision="failed",task="topic",trigger="manual"} 1.0'):  # fmt: skip
+        assert "bloomwatch_retrain_decisions_total{" + labels in exported

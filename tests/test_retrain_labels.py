@@ -77,3 +77,13 @@ def test_a_message_on_the_labels_topic_that_is_not_a_label_is_dead_lettered(depl
     letters = deployment.read_dead_letters(expected=2)
     assert {letter["error_type"] for letter in letters} == {"not_json", "schema"}
     assert any("not a topic label" in letter["reason"] for letter in letters)
+
+
+def test_the_workers_metrics_count_retrain_decisions_from_the_audit_table(deployment):
+    from training.retrain.job import rollback_row
+
+    row = rollback_row("topic", undone="topic-v2", restored="topic-v1")
+    for _ in range(2):  # a re-sent audit row is one decision
+        httpx.post(f"{deployment.api}/api/model-versions", json=row, timeout=30).raise_for_status()
+    exported = httpx.get(f"{deployment.api}/metrics", timeout=30).text
+    assert 'bloomwatch_retrain_decisions_total{decision="rolled_back",task="topic",trigger="rollback"} 1.0' in exported

@@ -12,7 +12,7 @@ const state = {
   range: 3600, from: null, to: null,     // relative range in s, or a fixed from/to (ms)
   filters: { source: "", kind: "", topic: "", lang: "", q: "" },
   drill: null,                           // {from, to, extra: {dim: value}, label}
-  offset: 0, bucketMs: 60000, lastPage: null, labelsUrl: "/labels", refreshS: 10, timer: null,
+  offset: 0, bucketMs: 60000, lastPage: null, refreshS: 10, timer: null,
 };
 window.bloomwatch = { state, charts, firstRenderMs: null, refreshes: 0 };
 
@@ -204,7 +204,9 @@ function renderTables(panels) {
 function renderKpis(page) {
   const t = rows(page.panels.totals)[0] || {};
   $("kpi-documents").textContent = fmt(t.documents);
-  $("kpi-range").textContent = `${time(page.from).slice(5, 16)} – ${time(page.to).slice(5, 16)} UTC`;
+  const [from, to] = [time(page.from), time(page.to)];  // a tile is ~25 characters wide: the day once when it is one day
+  $("kpi-range").textContent = from.slice(0, 10) === to.slice(0, 10) ? `${from.slice(5, 16)}–${to.slice(11, 16)} UTC` : `${from.slice(5, 16)}–${to.slice(5, 16)}`;
+  $("kpi-range").title = `${from} – ${to} UTC`;
   $("kpi-negative-share").textContent = pct(t.negative_share);
   $("kpi-negative").textContent = `${fmt(t.negative)} documents`;
   $("kpi-sources").textContent = fmt(t.sources);
@@ -261,7 +263,7 @@ async function postLabel(button) {
   const event = { document_id: button.dataset.id, task: "sentiment", label: row.querySelector("select").value, annotator: "dashboard" };
   msg.textContent = "…";
   try {
-    const response = await fetch(state.labelsUrl, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(event) });
+    const response = await fetch("/labels", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(event) });
     msg.textContent = response.ok ? "saved" : `${response.status} ${response.statusText}`;
   } catch (err) { msg.textContent = String(err); }
 }
@@ -300,7 +302,6 @@ async function init() {
   readUrl();
   const first = getJson("/api/dashboard/panels", query());  // asked for at once, beside the options
   const options = await getJson("/api/dashboard/options", new URLSearchParams());
-  state.labelsUrl = options.labels_url;
   state.refreshS = options.refresh_s;
   for (const dim of DIMS) {
     const select = $(`f-${dim}`);

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from bloomwatch.settings import Settings
 
 
 def retrain(
@@ -31,7 +35,7 @@ def retrain(
     if task is not None and task not in TASKS:
         raise typer.BadParameter(f"unknown task {task!r}; known: {', '.join(TASKS)}", param_hint="--task")
     settings = get_settings()
-    os.nice(settings.retrain_nice)
+    lower_priority(settings)
     os.environ["BLOOMWATCH_TORCH_THREADS"] = str(settings.retrain_threads)  # read by training.runtime
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     tasks = (task,) if task else TASKS
@@ -53,3 +57,11 @@ def retrain(
         failed |= row["decision"] == "failed"
     if failed:
         raise typer.Exit(1)
+
+
+def lower_priority(settings: Settings) -> None:
+    """Before any thread starts (Linux threads inherit both from their creator): nice, and
+    SCHED_IDLE where the settings ask for it and the OS has it."""
+    os.nice(settings.retrain_nice)
+    if settings.retrain_sched_idle and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
