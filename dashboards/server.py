@@ -10,6 +10,7 @@ import clickhouse_connect
 import httpx
 from aiohttp import web
 
+from bloomwatch.access import AccessPolicy, aiohttp_middleware, client_headers
 from bloomwatch.settings import Settings
 from dashboards.data import DashboardData
 from dashboards.web import Backend, routes
@@ -24,7 +25,7 @@ def create_dashboard_app(settings: Settings) -> web.Application:
 
     async def metrics_text() -> str:
         try:
-            async with httpx.AsyncClient(timeout=5) as http:
+            async with httpx.AsyncClient(timeout=5, headers=client_headers(settings)) as http:
                 response = await http.get(f"{settings.worker_url}/metrics")
                 response.raise_for_status()
                 return response.text
@@ -36,10 +37,9 @@ def create_dashboard_app(settings: Settings) -> web.Application:
         run=run,
         metrics_text=metrics_text,
         registry_dir=settings.registry_dir,
-        token=settings.dashboard_token,
         labels_url=f"{settings.worker_url}/labels",
     )
-    app = web.Application()
+    app = web.Application(middlewares=[aiohttp_middleware(AccessPolicy.from_settings(settings))])
     app.add_routes(routes(backend))
 
     async def close(_app: web.Application) -> None:
@@ -51,5 +51,6 @@ def create_dashboard_app(settings: Settings) -> web.Application:
 
 
 def run_dashboard(settings: Settings, host: str, port: int) -> None:
-    print(f"dashboard: http://{host}:{port}/dashboard (ClickHouse {settings.clickhouse_dsn})", flush=True)
-    web.run_app(create_dashboard_app(settings), host=host, port=port, print=None)
+    print(f"dashboard: http://{host}:{port}/dashboard (ClickHouse {settings.clickhouse_where})", flush=True)
+    # no access log: its request lines would carry a `?token=` the page was opened with
+    web.run_app(create_dashboard_app(settings), host=host, port=port, print=None, access_log=None)

@@ -20,11 +20,13 @@ from aiokafka.errors import KafkaError
 from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bloomwatch.access import AccessPolicy, aiohttp_middleware
 from bloomwatch.settings import Settings
 from dashboards.embedded import mount_dashboard
 from streams import metrics
 from streams.documents_api import add_document_routes
-from streams.ingest import MAX_BODY_BYTES, document_ingest, kafka_unavailable, label_ingest
+from streams.ingest import document_ingest, kafka_unavailable, label_ingest
+from streams.kafka_security import faust_credentials
 from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
 from streams.retrain_api import add_retrain_routes
@@ -42,6 +44,7 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     app = faust.App(
         settings.worker_group,  # faust's app id is the consumer group id
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         autodiscover=False,
         store="memory://",  # no faust tables: state lives in ClickHouse
         datadir=str(settings.home / "faust"),
@@ -54,8 +57,10 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
         consumer_auto_offset_reset="earliest",
         topic_disable_leader=True,
         producer_max_request_size=DEAD_LETTER_MAX_MESSAGE_BYTES,
-        web_application_options={"client_max_size": MAX_BODY_BYTES},  # POST /documents batches
+        web_application_options={"client_max_size": settings.max_body_bytes},  # POST /documents batches
     )
+    # every route of the worker's web server: tokens, body size, rate limits (bloomwatch/access.py)
+    app.web.web_app.middlewares.append(aiohttp_middleware(AccessPolicy.from_settings(settings)))
     source = app.topic(
         settings.topic_news,
         settings.topic_reviews,
@@ -127,7 +132,7 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     install_alerts(app, settings, store.client, processor.run_store)  # /api/alerts, /api/silences, evaluator
 
     publisher = Publisher(settings.kafka_bootstrap, settings)
-    ingest_documents, ingest_labels = document_ingest(publisher), label_ingest(publisher)
+    ingest_documents, ingest_labels = document_ingest(publisher, settings), label_ingest(publisher, settings)
     # The web server answers before faust runs app tasks, so the ingest producer starts with the
     # first POST rather than in a startup task.
     publisher_started = asyncio.Lock()
