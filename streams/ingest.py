@@ -17,8 +17,8 @@ and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [.
   `publish_timeout_s` (`retryable`: resend after that many seconds; ids make resending safe);
 - 400: the body is not such a batch;
 - 413: the request is over a size limit, and nothing of it was published: the body is over
-  `max_body_bytes`, it holds more than `max_batch` records, or a document's text is over
-  `max_text_chars` (the error names each such document: split or shorten, then resend).
+  `max_body_bytes`, it holds more than `max_batch` records, or a record's `text` is over
+  `max_text_chars` (the error names each such record: split or shorten, then resend).
 Size limits judge the request as a whole, so a client learns at once that it must send less;
 validity is judged per document. Tokens and rate limits (401, 429) are checked before any of this
 (bloomwatch/access.py).
@@ -63,7 +63,7 @@ class BatchIngest:
         self.items = items  # the batch key and the word used in errors: documents | labels
         self.single_object = single_object  # a JSON object without `items` is one record
         self.max_batch = max_batch
-        self.max_text_chars = max_text_chars  # documents' `text`; None: records without one
+        self.max_text_chars = max_text_chars  # of a record's `text` (documents; labels may carry one)
 
     async def __call__(self, request: web.Request) -> web.Response:
         try:
@@ -122,7 +122,10 @@ def document_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
 
 
 def label_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
-    return BatchIngest(publisher.publish_labels, "labels", max_batch=settings.max_batch, single_object=True)
+    return BatchIngest(
+        publisher.publish_labels, "labels", max_batch=settings.max_batch, max_text_chars=settings.max_text_chars,
+        single_object=True,
+    )  # fmt: skip
 
 
 def ingest_app(publisher: Publisher, settings: Settings) -> web.Application:

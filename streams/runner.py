@@ -15,7 +15,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     from classifiers.client import ClassifyClient
     from streams import metrics
     from streams.app import create_app
-    from streams.kafka_security import client_options
+    from streams.kafka_security import KafkaSecurityError, client_options
     from streams.outage_log import summarise_kafka_outages
     from streams.store import DocumentStore
     from streams.store_migration import current_sorting_key, layout_outdated
@@ -27,7 +27,10 @@ def run_worker(*, loglevel: str = "info") -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     kafka = client_options(settings)
-    loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **kafka))
+    try:
+        loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **kafka))
+    except KafkaSecurityError as error:  # wrong user or password: say so, not a traceback
+        raise SystemExit(f"worker: {error}") from None
     waited = loop.run_until_complete(wait_for_group_coordinator(settings.kafka_bootstrap, settings.worker_group, **kafka))
     if waited > 0.5:
         print(f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)", flush=True)
