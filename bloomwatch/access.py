@@ -6,8 +6,8 @@ Tokens (docs/security.md): `BLOOMWATCH_API_TOKENS` ("name=token,name=token"; a b
 client "default"), a file of `name=token` lines (`BLOOMWATCH_API_TOKENS_FILE`), and
 `BLOOMWATCH_DASHBOARD_TOKEN` (the client "dashboard", kept from before per-client tokens). With
 none set every request is let through, as on a single machine behind 127.0.0.1. A request proves
-itself with `Authorization: Bearer <token>`; the dashboard page may also bring `?token=` once and
-then a cookie. Each presented token is compared with every known one in constant time, so the
+itself with `Authorization: Bearer <token>`; the dashboard page may also be opened with `?token=`
+once, and the page's own calls then carry it in a cookie. Each presented token is compared with every known one in constant time, so the
 answer's timing does not tell how much of a guess was right.
 
 Rate limits count per client (the token's name, or the caller's address when no token is asked
@@ -32,6 +32,7 @@ from limits.strategies import MovingWindowRateLimiter
 from bloomwatch.settings import Settings
 
 TOKEN_COOKIE = "bloomwatch_dashboard_token"
+DASHBOARD_PAGE = "/dashboard"  # the one URL that may bring `?token=` (a browser cannot send a header)
 OPEN_PATHS = frozenset({"/health", "/healthz"})
 OPEN_PREFIXES = ("/dashboard/static/",)  # the page's script, styles and ECharts: no data in them
 
@@ -176,7 +177,7 @@ def aiohttp_middleware(policy: AccessPolicy):
             return await handler(request)
         presented = (
             bearer_token(request.headers.get("Authorization"))
-            or request.query.get("token")
+            or (request.query.get("token") if request.path == DASHBOARD_PAGE else None)
             or request.cookies.get(TOKEN_COOKIE)
         )
         verdict = policy.check(presented, request.remote, request.content_length)

@@ -109,6 +109,11 @@ def test_every_worker_route_needs_a_token(secured):
         allowed = httpx.request(method, api + path, content=body, headers=_auth("auth"), timeout=30)
         assert allowed.status_code == 200, (path, allowed.status_code, allowed.text[:300])
     assert httpx.get(f"{api}/dashboard/static/app.css", timeout=30).status_code == 200  # no data in static files
+    # `?token=` opens the dashboard page only (then its cookie serves the page's calls), never an API route
+    assert httpx.get(f"{api}/api/stats", params={"token": TOKENS["auth"]}, timeout=30).status_code == 401
+    with httpx.Client(base_url=api, timeout=30) as browser:
+        assert browser.get("/dashboard", params={"token": TOKENS["auth"]}).status_code == 200
+        assert browser.get("/api/dashboard/options").status_code == 200
 
 
 def test_ingest_size_limits_answer_413_and_publish_nothing(secured):
