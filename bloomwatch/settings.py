@@ -8,8 +8,9 @@ temporary directory.
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +112,7 @@ class Settings(BaseSettings):
     alerts_max_age_s: float = 3600.0  # published this long before enqueued = backfill, not counted
     alerts_catchup_s: float = 600.0  # windows replayed at start (idempotent): judged while down
     alerts_webhook_url: str | None = None
-    alerts_webhook_secret: str | None = None  # HMAC-SHA256 key of X-BloomWatch-Signature
+    alerts_webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of X-BloomWatch-Signature
     alerts_webhook_format: Literal["json", "slack"] = "json"
     alerts_webhook_timeout_s: float = 5.0
     alerts_webhook_retries: int = 4
@@ -120,13 +121,34 @@ class Settings(BaseSettings):
     alerts_dashboard_url: str | None = None  # base of alert links; default: the worker's URL
 
     # --- dashboards ---------------------------------------------------------------------------
-    dashboard_token: str | None = None  # when set, the dashboard page and API answer 401 without it
+    dashboard_token: SecretStr | None = None  # the client "dashboard"'s token (bloomwatch/access.py)
     dashboard_host: str = "127.0.0.1"  # `bloomwatch dashboard` (server mode); embedded: the worker's address
     dashboard_port: int = 6070
 
-    @field_validator("shipped_models_dir", mode="before")
+    # --- access and limits of every HTTP API (bloomwatch/access.py, docs/security.md) -----------
+    # Secrets are SecretStr: repr, logs and errors show '**********'. Unset: no token is asked for.
+    api_tokens: SecretStr | None = None  # "name=token,name=token" (a bare token: the client "default")
+    api_tokens_file: Path | None = None  # the same as lines of a file (e.g. a mounted secret)
+    client_token: SecretStr | None = None  # what BloomWatch's own clients send; default: the first token
+    rate_limit: str | None = None  # per client, `limits` notation, e.g. "50/second;2000/minute"
+    max_body_bytes: int = 64 * 1024 * 1024  # of one HTTP request body (413 beyond)
+    max_batch: int = 10_000  # documents or labels in one ingest request (413 beyond)
+
+    # --- Kafka security (streams/kafka_security.py, docs/security.md) ----------------------------
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None  # read when kafka_sasl_password is unset
+    kafka_ssl_cafile: Path | None = None  # CA bundle for SSL / SASL_SSL (default: the system's)
+
+    @field_validator(
+        "shipped_models_dir", "api_tokens", "api_tokens_file", "client_token", "dashboard_token", "alerts_webhook_secret",
+        "kafka_sasl_password", "kafka_sasl_password_file", "kafka_ssl_cafile", "rate_limit", mode="before",
+    )  # fmt: skip
     @classmethod
-    def _empty_means_none(cls, value):
+    def _unset_when_empty(cls, value):
+        """`KEY=` in an env file or compose's `${KEY:-}` means "not set" (shipped models: none)."""
         return None if value == "" else value
 
     @model_validator(mode="after")
@@ -145,6 +167,19 @@ class Settings(BaseSettings):
         """Whether the worker evaluates alert rules (exactly one evaluator per store)."""
         embedded = str(self.clickhouse_dsn).startswith("chdb:")
         return self.alerts_evaluator == "worker" or (self.alerts_evaluator == "auto" and embedded)
+
+    @property
+    def clickhouse_where(self) -> str:
+        """The ClickHouse DSN without its user and password: what consoles and logs may show."""
+        address = urlsplit(str(self.clickhouse_dsn))
+        if "@" not in address.netloc:
+            return str(self.clickhouse_dsn)
+        return address._replace(netloc=address.netloc.rpartition("@")[2]).geturl()
+
+    def __repr_args__(self):
+        """repr, and so any log of the settings, shows the DSN without its password (secrets are SecretStr)."""
+        for name, value in super().__repr_args__():
+            yield name, self.clickhouse_where if name == "clickhouse_dsn" else value
 
     @property
     def worker_url(self) -> str:

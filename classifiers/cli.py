@@ -95,6 +95,10 @@ def serve(
         app = create_vllm_proxy_app(supervisor, metrics, max_text_chars=settings.max_text_chars)
         typer.echo(f"starting vLLM (logs under {settings.home / 'logs'}); this takes about a minute on CPU")
 
+    from bloomwatch.access import AccessPolicy
+    from classifiers.access import AccessMiddleware
+
+    app.add_middleware(AccessMiddleware, policy=AccessPolicy.from_settings(settings))  # tokens, sizes, rates
     typer.echo(
         f"serving {current.name} ({engine.value}) from {current.path}\n"
         f"  POST http://{host}:{port}/classify   GET /health /v1/models /metrics\n"

@@ -61,6 +61,7 @@ class ClassifyClient:
         batch_size: int = 64,
         backoff_s: float = 0.25,
         on_timeout: Callable[[], object] | None = None,
+        token: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.task = task
@@ -71,7 +72,8 @@ class ClassifyClient:
         self.batch_size = batch_size
         self.backoff_s = backoff_s
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(timeout_s))
+        headers = {"Authorization": f"Bearer {token}"} if token else None  # servers with tokens (bloomwatch/access.py)
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(timeout_s), headers=headers)
 
     async def __aenter__(self) -> ClassifyClient:
         return self

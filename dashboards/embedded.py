@@ -27,6 +27,5 @@ def mount_dashboard(app: faust.App, settings: Settings, processor: BatchProcesso
         run=processor.run_store,
         metrics_text=metrics_text,
         registry_dir=settings.registry_dir,
-        token=settings.dashboard_token,
     )
     app.web.web_app.add_routes(routes(backend))

@@ -15,10 +15,11 @@ import clickhouse_connect
 import httpx
 from aiohttp import web
 
+from bloomwatch.access import AccessPolicy, aiohttp_middleware, client_headers
 from bloomwatch.settings import Settings
 from dashboards.data import DashboardData
 from dashboards.web import Backend, routes
-from streams.ingest import MAX_BODY_BYTES, PublisherOnDemand, label_ingest
+from streams.ingest import PublisherOnDemand, label_ingest
 from streams.publisher import Publisher
 
 
@@ -31,7 +32,7 @@ def create_dashboard_app(settings: Settings) -> web.Application:
 
     async def metrics_text() -> str:
         try:
-            async with httpx.AsyncClient(timeout=5) as http:
+            async with httpx.AsyncClient(timeout=5, headers=client_headers(settings)) as http:
                 response = await http.get(f"{settings.worker_url}/metrics")
                 response.raise_for_status()
                 return response.text
@@ -43,11 +44,12 @@ def create_dashboard_app(settings: Settings) -> web.Application:
         run=run,
         metrics_text=metrics_text,
         registry_dir=settings.registry_dir,
-        token=settings.dashboard_token,
     )
     publisher = PublisherOnDemand(Publisher(settings.kafka_bootstrap, settings))
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app.add_routes(routes(backend, post_labels=publisher.guard(label_ingest(publisher.publisher))))
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[aiohttp_middleware(AccessPolicy.from_settings(settings))]
+    )
+    app.add_routes(routes(backend, post_labels=publisher.guard(label_ingest(publisher.publisher, settings))))
 
     async def close(_app: web.Application) -> None:
         await publisher.stop()
@@ -59,5 +61,6 @@ def create_dashboard_app(settings: Settings) -> web.Application:
 
 
 def run_dashboard(settings: Settings, host: str, port: int) -> None:
-    print(f"dashboard: http://{host}:{port}/dashboard (ClickHouse {settings.clickhouse_dsn})", flush=True)
-    web.run_app(create_dashboard_app(settings), host=host, port=port, print=None)
+    print(f"dashboard: http://{host}:{port}/dashboard (ClickHouse {settings.clickhouse_where})", flush=True)
+    # no access log: its request lines would carry a `?token=` the page was opened with
+    web.run_app(create_dashboard_app(settings), host=host, port=port, print=None, access_log=None)

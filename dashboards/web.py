@@ -2,13 +2,14 @@
 routes. The same routes run on the worker's faust web server (embedded mode, dashboards.embedded)
 and in `bloomwatch dashboard` (server mode, dashboards.server).
 
-With BLOOMWATCH_DASHBOARD_TOKEN set, the page and the API answer 401 unless the request carries
-the token: `Authorization: Bearer <token>`, or `?token=` once on the page (kept in a cookie).
+Who may see them is the host's access policy (bloomwatch/access.py, a middleware on both hosts):
+with tokens configured, the page and the API answer 401 unless the request carries one, as
+`Authorization: Bearer <token>` or `?token=` once on the page, which this page keeps in an
+HttpOnly, SameSite=Strict cookie for the API calls the page makes.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -17,13 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
+from bloomwatch.access import TOKEN_COOKIE
 from dashboards.data import DashboardData
 from dashboards.filters import InvalidFilter, parse_filters
 from dashboards.health import PipelineHealth, model_figures
 from dashboards.queries import DIMENSIONS, FIXED_VALUES
 
 STATIC_DIR = Path(str(files("dashboards").joinpath("static")))
-TOKEN_COOKIE = "bloomwatch_dashboard_token"
 REFRESH_S = 10
 
 
@@ -35,33 +36,16 @@ class Backend:
     run: Callable[..., Awaitable[Any]]  # runs a synchronous store call on the store's own thread
     metrics_text: Callable[[], Awaitable[str]]  # the worker's Prometheus exposition
     registry_dir: Path
-    token: str | None = None
     health: PipelineHealth = field(default_factory=PipelineHealth)
-
-
-def _token_of(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return header.removeprefix("Bearer ")
-    return request.query.get("token") or request.cookies.get(TOKEN_COOKIE)
-
-
-def _authorized(backend: Backend, request: web.Request) -> bool:
-    if not backend.token:
-        return True
-    given = _token_of(request)
-    return given is not None and hmac.compare_digest(given.encode(), backend.token.encode())
 
 
 def routes(
     backend: Backend, post_labels: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 ) -> list[web.AbstractRouteDef]:
-    """The page and API; with `post_labels` (server mode) also POST /labels, behind the token."""
+    """The page and API; with `post_labels` (server mode) also POST /labels, behind the access policy."""
 
     def api(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if not _authorized(backend, request):
-                return web.json_response({"error": "missing or wrong dashboard token"}, status=401)
             try:
                 return await handler(request)
             except InvalidFilter as exc:
@@ -70,10 +54,8 @@ def routes(
         return guarded
 
     async def page(request: web.Request) -> web.StreamResponse:
-        if not _authorized(backend, request):
-            return web.Response(status=401, text="401: open the dashboard with ?token=<BLOOMWATCH_DASHBOARD_TOKEN>")
         response = web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
-        if backend.token and request.query.get("token"):
+        if request.query.get("token"):  # the access middleware accepted it
             response.set_cookie(TOKEN_COOKIE, request.query["token"], httponly=True, samesite="Strict")
         return response
 

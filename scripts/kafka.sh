@@ -20,6 +20,12 @@
 # lib dir = ${BLOOMWATCH_KAFKA_LIB:-<repo>/.kafka/lib} (shared by every DIR: jars are read-only);
 # Maven's download cache = ${BLOOMWATCH_KAFKA_M2:-<repo>/.kafka/m2}.
 # JVM heap: KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g).
+# SASL (docs/security.md): with BLOOMWATCH_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT the client port
+# is a SASL_PLAINTEXT listener taking SCRAM-SHA-256 and SCRAM-SHA-512, and the first start creates
+# the user BLOOMWATCH_KAFKA_SASL_USERNAME with BLOOMWATCH_KAFKA_SASL_PASSWORD (or the contents of
+# BLOOMWATCH_KAFKA_SASL_PASSWORD_FILE) for both; the broker talks to itself as that user. The
+# password goes into DIR/server.properties (mode 600), never into a log. SSL listeners need
+# keystores and are left to a real deployment.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +39,7 @@ bootstrap="${BLOOMWATCH_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
 PORT="${bootstrap##*:}"
 CONTROLLER_PORT=""
 TIMEOUT=90
+PROTOCOL="${BLOOMWATCH_KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
@@ -99,18 +106,59 @@ java_cmd() {
     -Dlog4j2.configurationFile="$POM_DIR/log4j2.properties" -Dkafka.logs.dir="$DIR" -cp "$LIB/*")
 }
 
+sasl_credentials() {
+  # Sets SASL_USER and SASL_PASSWORD from the settings' environment variables.
+  SASL_USER="${BLOOMWATCH_KAFKA_SASL_USERNAME:-}"
+  SASL_PASSWORD="${BLOOMWATCH_KAFKA_SASL_PASSWORD:-}"
+  if [[ -z "$SASL_PASSWORD" && -n "${BLOOMWATCH_KAFKA_SASL_PASSWORD_FILE:-}" ]]; then
+    SASL_PASSWORD="$(<"$BLOOMWATCH_KAFKA_SASL_PASSWORD_FILE")"
+  fi
+  [[ -n "$SASL_USER" && -n "$SASL_PASSWORD" ]] \
+    || die "SASL_PLAINTEXT needs BLOOMWATCH_KAFKA_SASL_USERNAME and BLOOMWATCH_KAFKA_SASL_PASSWORD (or _PASSWORD_FILE)"
+  local unsafe='[]"\\,=]'
+  [[ ! "$SASL_USER$SASL_PASSWORD" =~ $unsafe ]] || die 'the SASL user name and password may not contain " \ , = or ]'
+}
+
+write_listeners() {
+  case "$PROTOCOL" in
+    PLAINTEXT)
+      cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+      ;;
+    SASL_PLAINTEXT)
+      local jaas="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\";"
+      cat <<EOF
+listeners=SASL_PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$PORT
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$jaas
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$jaas
+EOF
+      ;;
+    *) die "BLOOMWATCH_KAFKA_SECURITY_PROTOCOL=$PROTOCOL: this script runs PLAINTEXT or SASL_PLAINTEXT (SSL: docs/security.md)" ;;
+  esac
+}
+
 write_config() {
   # Tuned for one small node: replication 1 for the internal topics, no rebalance delay (a group
   # starts consuming at once), few offset partitions (fast first group join), small segments.
-  cat >"$DIR/server.properties" <<EOF
+  # umask 077: with SASL the file holds the broker's own password.
+  (umask 077; {
+  cat <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+  write_listeners
+  cat <<EOF
 log.dirs=$DIR/data
 num.partitions=1
 default.replication.factor=1
@@ -126,6 +174,7 @@ log.segment.bytes=16777216
 log.retention.hours=168
 message.max.bytes=4194304
 EOF
+  } >"$DIR/server.properties")
 }
 
 rotate_log() {
@@ -149,13 +198,20 @@ start() {
   fi
   fetch
   java_cmd
+  local scram=()
+  if [[ "$PROTOCOL" == SASL_PLAINTEXT ]]; then
+    sasl_credentials
+    scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]"
+           --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]")
+  fi
   write_config
   if [[ ! -f "$DIR/data/meta.properties" ]]; then
     local cluster_id
     # `--cluster-id=ID`, not `--cluster-id ID`: a base64url id may start with "-" (argparse would take it for an option)
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    # the SCRAM user is created here, with the cluster's first metadata (KRaft keeps users in it)
     "${JAVA_CMD[@]}" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
-      --config "$DIR/server.properties" --ignore-formatted >"$DIR/format.log" 2>&1 \
+      --config "$DIR/server.properties" --ignore-formatted "${scram[@]}" >"$DIR/format.log" 2>&1 \
       || { cat "$DIR/format.log" >&2; die "formatting $DIR/data failed"; }
   fi
   rotate_log

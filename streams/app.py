@@ -19,11 +19,13 @@ import faust
 from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bloomwatch.access import AccessPolicy, aiohttp_middleware
 from bloomwatch.settings import Settings
 from dashboards.embedded import mount_dashboard
 from streams import metrics
 from streams.documents_api import add_document_routes
-from streams.ingest import MAX_BODY_BYTES, PublisherOnDemand, document_ingest, label_ingest
+from streams.ingest import PublisherOnDemand, document_ingest, label_ingest
+from streams.kafka_security import faust_credentials
 from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
 from streams.retrain_api import add_retrain_routes
@@ -43,6 +45,7 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     app = faust.App(
         settings.worker_group,  # faust's app id is the consumer group id
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         autodiscover=False,
         store="memory://",  # no faust tables: state lives in ClickHouse
         datadir=str(settings.home / "faust"),
@@ -55,8 +58,10 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
         consumer_auto_offset_reset="earliest",
         topic_disable_leader=True,
         producer_max_request_size=DEAD_LETTER_MAX_MESSAGE_BYTES,
-        web_application_options={"client_max_size": MAX_BODY_BYTES},  # POST /documents batches
+        web_application_options={"client_max_size": settings.max_body_bytes},  # POST /documents batches
     )
+    # every route of the worker's web server: tokens, body size, rate limits (bloomwatch/access.py)
+    app.web.web_app.middlewares.append(aiohttp_middleware(AccessPolicy.from_settings(settings)))
     source = app.topic(
         settings.topic_news,
         settings.topic_reviews,
@@ -130,8 +135,8 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     # The web server answers before faust runs app tasks, so the ingest producer starts with the
     # first POST rather than in a startup task.
     publisher = PublisherOnDemand(Publisher(settings.kafka_bootstrap, settings))
-    ingest_documents = publisher.guard(document_ingest(publisher.publisher))
-    ingest_labels = publisher.guard(label_ingest(publisher.publisher))
+    ingest_documents = publisher.guard(document_ingest(publisher.publisher, settings))
+    ingest_labels = publisher.guard(label_ingest(publisher.publisher, settings))
 
     @app.page("/documents")
     class Documents(View):

@@ -5,9 +5,11 @@ stopped (the demo, the tests and CI all use it); this class only drives it from 
 `bloomwatch up` and the pytest fixture get a broker they stop reliably.
 """
 
+import os
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 
 from bloomwatch.net import free_port
@@ -20,20 +22,39 @@ class KafkaBroker:
     """A single-node KRaft broker on 127.0.0.1:`port` with its data and log under `home`.
 
     `controller_port` defaults to a free port, not port + 1, so a test broker never lands on a
-    port another process took in the meantime.
+    port another process took in the meantime. `security`: the script's SASL variables
+    (BLOOMWATCH_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT, _SASL_USERNAME, _SASL_PASSWORD), passed in
+    its environment only, never on a command line.
     """
 
-    def __init__(self, home: Path, port: int, controller_port: int | None = None, start_timeout_s: float = 120):
+    def __init__(
+        self,
+        home: Path,
+        port: int,
+        controller_port: int | None = None,
+        start_timeout_s: float = 120,
+        security: Mapping[str, str] | None = None,
+    ):
         self.home = Path(home).resolve()
         self.port = port
         self.controller_port = controller_port or free_port()
         self.start_timeout_s = start_timeout_s
+        self.env = {**os.environ, **(security or {})}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "KafkaBroker":
-        """The deployment's broker: data in <home>/kafka, port taken from `kafka_bootstrap`."""
+        """The deployment's broker: data in <home>/kafka, port taken from `kafka_bootstrap`, SASL
+        (SCRAM) when the settings ask for it."""
+        from streams.kafka_security import sasl_password
+
         port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-        return cls(settings.home / "kafka", port, controller_port=port + 1)
+        security = {"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol}
+        if settings.kafka_security_protocol == "SASL_PLAINTEXT":
+            security |= {
+                "BLOOMWATCH_KAFKA_SASL_USERNAME": settings.kafka_sasl_username or "",
+                "BLOOMWATCH_KAFKA_SASL_PASSWORD": sasl_password(settings),
+            }
+        return cls(settings.home / "kafka", port, controller_port=port + 1, security=security)
 
     @property
     def bootstrap(self) -> str:
@@ -49,6 +70,7 @@ class KafkaBroker:
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=self.env,
         )
 
     def start(self) -> str:
@@ -60,7 +82,7 @@ class KafkaBroker:
         command = [str(KAFKA_SCRIPT), "start", "--dir", str(self.home), "--port", str(self.port),
                    "--controller-port", str(self.controller_port), "--timeout", str(int(self.start_timeout_s))]  # fmt: skip
         tail: deque[str] = deque(maxlen=40)
-        with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as script:
+        with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self.env) as script:
             for line in script.stderr:
                 tail.append(line)
                 sys.stderr.write(line)

@@ -88,7 +88,7 @@ def migrate() -> None:
     try:
         store = DocumentStore(settings.clickhouse_dsn)
     except Exception as error:  # noqa: BLE001 - chDB's own message does not say the directory is in use
-        err.print(f"cannot open {settings.clickhouse_dsn} ({error}); a running worker owns an embedded store: stop it first")
+        err.print(f"cannot open {settings.clickhouse_where} ({error}); a running worker owns an embedded store: stop it first")
         raise typer.Exit(1) from None
     try:
         store.ensure_schema()  # an empty store gets the table, already in the current layout

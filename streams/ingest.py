@@ -15,7 +15,13 @@ and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [.
 - 422: none was accepted and none can be retried: every document is invalid (fix, do not resend);
 - 503 with `Retry-After`: none was accepted because Kafka did not take the valid ones within
   `publish_timeout_s` (`retryable`: resend after that many seconds; ids make resending safe);
-- 400: the body is not such a batch; 413: it holds more than `max_batch` documents.
+- 400: the body is not such a batch;
+- 413: the request is over a size limit, and nothing of it was published: the body is over
+  `max_body_bytes`, it holds more than `max_batch` records, or a record's `text` is over
+  `max_text_chars` (the error names each such record: split or shorten, then resend).
+Size limits judge the request as a whole, so a client learns at once that it must send less;
+validity is judged per document. Tokens and rate limits (401, 429) are checked before any of this
+(bloomwatch/access.py).
 """
 
 import asyncio
@@ -25,10 +31,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from bloomwatch.access import AccessPolicy, aiohttp_middleware
+from bloomwatch.settings import Settings
 from streams.publisher import Publisher, PublishResult
 
-MAX_BATCH = 10_000
-MAX_BODY_BYTES = 64 * 1024 * 1024
 RETRY_AFTER_S = 5  # what a 503 tells clients to wait: a graceful broker restart takes about this long
 
 
@@ -51,13 +57,15 @@ class BatchIngest:
         publish: Callable[[list], Awaitable[PublishResult]],
         items: str,
         *,
+        max_batch: int,
+        max_text_chars: int | None = None,
         single_object: bool = False,
-        max_batch: int = MAX_BATCH,
     ):
         self.publish = publish
         self.items = items  # the batch key and the word used in errors: documents | labels
         self.single_object = single_object  # a JSON object without `items` is one record
         self.max_batch = max_batch
+        self.max_text_chars = max_text_chars  # of a record's `text` (documents; labels may carry one)
 
     async def __call__(self, request: web.Request) -> web.Response:
         try:
@@ -70,7 +78,18 @@ class BatchIngest:
         if not isinstance(records, list):
             return _error(400, f'expected a JSON array of {self.items} or {{"{self.items}": [...]}}')
         if len(records) > self.max_batch:
-            return _error(413, f"{len(records)} {self.items} in one request; the limit is {self.max_batch}")
+            return _error(
+                413, f"{len(records)} {self.items} in one request; the limit is {self.max_batch} (BLOOMWATCH_MAX_BATCH)"
+            )
+        if too_long := self._too_long(records):
+            return web.json_response(
+                {
+                    "error": f"{len(too_long)} of the {self.items} have a text over {self.max_text_chars}"
+                    " characters (BLOOMWATCH_MAX_TEXT_CHARS); nothing was published",
+                    "too_large": too_long,
+                },
+                status=413,
+            )
         result = await self.publish(records)  # non-objects are rejected by validation
         rejected = [
             {"index": r.position, "id": r.id, "reason": r.reason, "retryable": r.retryable}
@@ -82,6 +101,16 @@ class BatchIngest:
         return web.json_response(payload, status=status, headers=headers)
 
 
+    def _too_long(self, records: list) -> list[dict]:
+        if self.max_text_chars is None:
+            return []
+        return [
+            {"index": index, "id": record.get("id"), "chars": len(record["text"])}
+            for index, record in enumerate(records)
+            if isinstance(record, dict) and isinstance(record.get("text"), str) and len(record["text"]) > self.max_text_chars
+        ]
+
+
 def _status(result: PublishResult) -> int:
     if result.accepted or not result.rejected:
         return 200
@@ -90,12 +119,15 @@ def _status(result: PublishResult) -> int:
     return 422  # every document is invalid: resending it cannot help
 
 
-def document_ingest(publisher: Publisher) -> BatchIngest:
-    return BatchIngest(publisher.publish, "documents")
+def document_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
+    return BatchIngest(publisher.publish, "documents", max_batch=settings.max_batch, max_text_chars=settings.max_text_chars)
 
 
-def label_ingest(publisher: Publisher) -> BatchIngest:
-    return BatchIngest(publisher.publish_labels, "labels", single_object=True)
+def label_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
+    return BatchIngest(
+        publisher.publish_labels, "labels", max_batch=settings.max_batch, max_text_chars=settings.max_text_chars,
+        single_object=True,
+    )  # fmt: skip
 
 
 class PublisherOnDemand:
@@ -133,10 +165,12 @@ class PublisherOnDemand:
             self.running = False
 
 
-def ingest_app(publisher: Publisher) -> web.Application:
+def ingest_app(publisher: Publisher, settings: Settings) -> web.Application:
     """The standalone ingest server: POST /documents and /labels, plus GET /healthz for load balancers."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app.router.add_post("/documents", document_ingest(publisher))
-    app.router.add_post("/labels", label_ingest(publisher))
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[aiohttp_middleware(AccessPolicy.from_settings(settings))]
+    )
+    app.router.add_post("/documents", document_ingest(publisher, settings))
+    app.router.add_post("/labels", label_ingest(publisher, settings))
     app.router.add_get("/healthz", lambda request: web.json_response({"status": "ok"}))
     return app

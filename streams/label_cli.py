@@ -79,11 +79,13 @@ def queue(
     (lowest margin or highest entropy, spread over sources) as a file to fill in and hand back."""
     import httpx
 
+    from bloomwatch.access import client_headers
     from bloomwatch.settings import get_settings
 
     api = worker_url or get_settings().worker_url
     try:
-        response = httpx.get(f"{api}/api/labels/queue", params={"task": task, "n": n, "by": by}, timeout=60)
+        response = httpx.get(f"{api}/api/labels/queue", params={"task": task, "n": n, "by": by},
+                             headers=client_headers(get_settings()), timeout=60)  # fmt: skip
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach the worker at {api}[/] ({exc}); start it with `bloomwatch up` or `bloomwatch worker`")
         raise typer.Exit(2) from None

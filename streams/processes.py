@@ -24,9 +24,9 @@ def bloomwatch_command(*args: str) -> list[str]:
     return [sys.executable, "-c", "from bloomwatch.cli import app; app()", *args]
 
 
-def http_ok(url: str, timeout_s: float = 2.0) -> bool:
+def http_ok(url: str, timeout_s: float = 2.0, headers: Mapping[str, str] | None = None) -> bool:
     try:
-        return httpx.get(url, timeout=timeout_s).status_code == 200
+        return httpx.get(url, timeout=timeout_s, headers=headers).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -50,16 +50,20 @@ def _ensure_topics(bootstrap: str) -> dict[str, int]:
     from aiokafka.errors import KafkaConnectionError
 
     from bloomwatch.settings import get_settings
+    from streams.kafka_security import KafkaSecurityError, client_options
     from streams.outage_log import summarise_kafka_outages
     from streams.topics import ensure_topics, topic_specs
 
     summarise_kafka_outages(bootstrap, get_settings().kafka_outage_reminder_s)
 
     try:
-        return asyncio.run(ensure_topics(bootstrap, topic_specs(get_settings())))
+        return asyncio.run(ensure_topics(bootstrap, topic_specs(get_settings()), **client_options(get_settings())))
     except KafkaConnectionError:
         console.print(f"[red]cannot reach Kafka at {bootstrap}[/]: start it with `scripts/kafka.sh start` "
                       "(or `bloomwatch up`), or set --bootstrap / BLOOMWATCH_KAFKA_BOOTSTRAP")
+        raise typer.Exit(2) from None
+    except KafkaSecurityError as error:
+        console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
 
 
@@ -188,7 +192,7 @@ def ingest(
     async def serve() -> web.Application:
         publisher = Publisher(kafka, settings)
         await publisher.start()
-        app = ingest_app(publisher)
+        app = ingest_app(publisher, settings)
         app.on_cleanup.append(lambda _: publisher.stop())
         return app
 

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from bloomwatch.settings import Settings, get_settings
+from streams.kafka_security import client_options
 from streams.schemas import Document, LabelEvent
 from streams.topics import input_topic
 
@@ -93,6 +94,7 @@ class Publisher:
             bootstrap_servers=self._bootstrap,
             client_id="bloomwatch-publisher",
             acks="all",
+            **client_options(self.settings),
             **self._producer_options,
         )
         try:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
 from streams.schemas import DocumentQuery, StoredDocument
 from streams.store import DocumentStore
@@ -61,9 +62,9 @@ def _direct(settings: Settings, read):
 
 def _worker_get(settings: Settings, path: str, params: dict | None = None) -> httpx.Response:
     try:
-        return httpx.get(f"{settings.worker_url}{path}", params=params, timeout=30)
+        return httpx.get(f"{settings.worker_url}{path}", params=params, headers=client_headers(settings), timeout=30)
     except httpx.TransportError:
         raise StoreUnreachable(
-            f"no worker answers at {settings.worker_url}; it owns the embedded store {settings.clickhouse_dsn}."
+            f"no worker answers at {settings.worker_url}; it owns the embedded store {settings.clickhouse_where}."
             " Start it with `bloomwatch up` or `bloomwatch worker`."
         ) from None

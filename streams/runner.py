@@ -11,9 +11,11 @@ from bloomwatch.settings import get_settings
 def run_worker(*, loglevel: str = "info") -> None:
     import faust
 
+    from bloomwatch.access import client_token
     from classifiers.client import ClassifyClient
     from streams import metrics
     from streams.app import create_app
+    from streams.kafka_security import KafkaSecurityError, client_options
     from streams.outage_log import summarise_kafka_outages
     from streams.store import DocumentStore
     from streams.store_migration import current_sorting_key, layout_outdated, outdated_columns
@@ -24,8 +26,12 @@ def run_worker(*, loglevel: str = "info") -> None:
     # faust runs on the thread's current loop; creating it here lets the set-up share it.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings)))
-    waited = loop.run_until_complete(wait_for_group_coordinator(settings.kafka_bootstrap, settings.worker_group))
+    kafka = client_options(settings)
+    try:
+        loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **kafka))
+    except KafkaSecurityError as error:  # wrong user or password: say so, not a traceback
+        raise SystemExit(f"worker: {error}") from None
+    waited = loop.run_until_complete(wait_for_group_coordinator(settings.kafka_bootstrap, settings.worker_group, **kafka))
     if waited > 0.5:
         print(f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)", flush=True)
     store = DocumentStore(settings.clickhouse_dsn)
@@ -38,8 +44,9 @@ def run_worker(*, loglevel: str = "info") -> None:
             flush=True,
         )
     timeouts = metrics.CLASSIFY_TIMEOUTS
-    sentiment = ClassifyClient(settings.sentiment_url, "sentiment", on_timeout=timeouts.labels("sentiment").inc)
-    topic = ClassifyClient(settings.topic_url, "topic", on_timeout=timeouts.labels("topic").inc)
+    token = client_token(settings)
+    sentiment = ClassifyClient(settings.sentiment_url, "sentiment", on_timeout=timeouts.labels("sentiment").inc, token=token)
+    topic = ClassifyClient(settings.topic_url, "topic", on_timeout=timeouts.labels("topic").inc, token=token)
     app = create_app(settings, sentiment=sentiment, topic=topic, store=store)
 
     @app.on_before_shutdown.connect
@@ -48,7 +55,7 @@ def run_worker(*, loglevel: str = "info") -> None:
         await topic.aclose()
 
     print(
-        f"worker: Kafka {settings.kafka_bootstrap} -> ClickHouse {store.dsn}\n"
+        f"worker: Kafka {settings.kafka_bootstrap} -> ClickHouse {settings.clickhouse_where}\n"
         f"worker: API {settings.worker_url}/api/documents/count, {settings.worker_url}/api/stats, "
         f"metrics {settings.worker_url}/metrics",
         flush=True,

@@ -16,7 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
+from streams.kafka_security import client_options
 from streams.reader import StoreUnreachable, count_documents
 from training.labels import TASKS
 
@@ -61,7 +63,7 @@ def collect_status(settings: Settings) -> PipelineStatus:
     return PipelineStatus(
         components=components,
         documents_stored=stored,
-        store=settings.clickhouse_dsn,
+        store=settings.clickhouse_where,
         dead_lettered=kafka.dead_lettered,
         consumer_lag=kafka.lag,
         logs=str(settings.home / "logs"),
@@ -92,8 +94,9 @@ async def _offsets(settings: Settings) -> tuple[int, dict[str, int] | None]:
     """(records in the dead-letter topic, uncommitted messages per input topic for the worker group)."""
     timeout_ms = int(PROBE_TIMEOUT_S * 1000)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is reported once, by us
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, request_timeout_ms=timeout_ms)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=timeout_ms)
+    kafka = {"bootstrap_servers": settings.kafka_bootstrap, "request_timeout_ms": timeout_ms, **client_options(settings)}
+    consumer = AIOKafkaConsumer(group_id=None, **kafka)
+    admin = AIOKafkaAdminClient(**kafka)
     try:
         await consumer.start()
         await admin.start()
@@ -139,7 +142,7 @@ def _classifier(settings: Settings, task: str) -> Component:
 def _worker(settings: Settings) -> Component:
     url = settings.worker_url
     try:
-        healthy = httpx.get(f"{url}/api/documents/count", timeout=PROBE_TIMEOUT_S).status_code == 200
+        healthy = httpx.get(f"{url}/api/documents/count", headers=client_headers(settings), timeout=PROBE_TIMEOUT_S).status_code == 200
     except httpx.HTTPError as error:
         return Component("worker", False, url, f"not reachable ({type(error).__name__})")
     return Component("worker", healthy, url, f"API {url}/api/stats, metrics {url}/metrics")

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError, for_code
 
 from bloomwatch.settings import Settings
+from streams.kafka_security import check_login
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,16 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str], timeou
         await asyncio.sleep(0.1)
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30) -> dict[str, int]:
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30, **client_options) -> dict[str, int]:
     """Create the missing topics; return every topic's actual partition count.
 
     Existing topics are left alone (a partition count can only grow, and growing it would move
     keys between partitions), but a mismatch is logged so the operator can see it.
+    `client_options`: how to authenticate (streams.kafka_security.client_options); as every
+    entry point's first contact with Kafka, it raises KafkaSecurityError for refused credentials.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bloomwatch-topics")
+    await check_login(bootstrap, client_options)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bloomwatch-topics", **client_options)
     await admin.start()
     try:
         wanted = {spec.name: spec for spec in specs}
@@ -89,14 +93,14 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float
         await admin.close()
 
 
-async def wait_for_group_coordinator(bootstrap: str, group: str, timeout_s: float = 60) -> float:
+async def wait_for_group_coordinator(bootstrap: str, group: str, timeout_s: float = 60, **client_options) -> float:
     """Return once the broker can coordinate `group`: the seconds it took.
 
     A freshly started broker creates its `__consumer_offsets` topic on the first group request;
     until then it answers GroupCoordinatorNotAvailable, which aiokafka's consumer logs as an ERROR
     although it is only start-up. Asking first keeps the worker's log honest.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bloomwatch-coordinator")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bloomwatch-coordinator", **client_options)
     await admin.start()
     loop = asyncio.get_running_loop()
     started = loop.time()

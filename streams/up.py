@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import httpx
 from rich.console import Console
 
+from bloomwatch.access import client_headers
 from bloomwatch.progress import progress_bar
 from bloomwatch.settings import Settings, get_settings
 from streams.broker import KafkaBroker
@@ -44,7 +45,8 @@ def run_up(*, duration_s: float | None, limit: int | None, rate: float, keep_bro
         worker = ManagedProcess("worker", bloomwatch_command("worker"), log_path=logs / "worker.log").start()
         children.append(worker)
         with console.status("starting the worker"):
-            worker.wait_ready(lambda: http_ok(f"{settings.worker_url}/api/documents/count"), timeout_s=180)
+            count_url, auth = f"{settings.worker_url}/api/documents/count", client_headers(settings)
+            worker.wait_ready(lambda: http_ok(count_url, headers=auth), timeout_s=180)
         # nice'd, one torch thread (training/retrain/cli.py): reads labels through the worker
         children.append(ManagedProcess("retrain", bloomwatch_command("retrain", "--schedule"), log_path=logs / "retrain.log").start())
         _print_where_to_look(settings, logs)
@@ -68,9 +70,10 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 
 
 def _ensure_topics(settings: Settings) -> None:
+    from streams.kafka_security import client_options
     from streams.topics import ensure_topics, topic_specs
 
-    counts = asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings)))
+    counts = asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **client_options(settings)))
     console.print("topics: " + ", ".join(f"{name} ({n} partitions)" for name, n in sorted(counts.items())))
 
 
@@ -125,7 +128,7 @@ def _print_where_to_look(settings: Settings, logs) -> None:
         f"  retraining audit   {api}/api/model-versions\n"
         f"  alerts             {api}/api/alerts (bloomwatch alerts list), printed here as they fire\n"
         f"  classifiers        {settings.sentiment_url}/classify, {settings.topic_url}/classify\n"
-        f"  ClickHouse         {settings.clickhouse_dsn} (owned by the worker while it runs)\n"
+        f"  ClickHouse         {settings.clickhouse_where} (owned by the worker while it runs)\n"
         f"  model registry     {settings.registry_dir}\n"
         f"  logs               {logs}\n"
         "Ctrl-C stops everything.\n"
@@ -140,7 +143,8 @@ async def _demo(
     from streams.publisher import Publisher
 
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=settings.worker_url, timeout=10) as api, Publisher(settings=settings) as publisher:
+    api = httpx.AsyncClient(base_url=settings.worker_url, timeout=10, headers=client_headers(settings))
+    async with api, Publisher(settings=settings) as publisher:
         baseline = await _stored(api)
         alerts = asyncio.create_task(_print_alerts(settings))
         demo = asyncio.create_task(run_demo_stream(publisher, rate_per_s=rate, limit=limit, settings=settings))
@@ -174,8 +178,11 @@ async def _print_alerts(settings: Settings) -> None:
     from aiokafka import AIOKafkaConsumer
 
     from streams.alerts.notify import alert_text
+    from streams.kafka_security import client_options
 
-    consumer = AIOKafkaConsumer(settings.topic_alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(
+        settings.topic_alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=None, **client_options(settings)
+    )
     await consumer.start()
     try:
         async for record in consumer:

@@ -21,8 +21,10 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
 from bloomwatch.net import free_port
+from streams.kafka_security import client_options
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from streams.publisher import Publisher
 from streams.topics import ensure_topics, topic_specs
@@ -96,14 +98,15 @@ class Deployment:
         worker = ManagedProcess(
             name, bloomwatch_command("worker"), log_path=self.root / f"{name}.log", env=self.env
         ).start()
-        worker.wait_ready(lambda: http_ok(f"{self.api}/api/documents/count"), timeout_s=120)
+        auth = client_headers(self.settings)  # the API token, when the deployment sets one
+        worker.wait_ready(lambda: http_ok(f"{self.api}/api/documents/count", headers=auth), timeout_s=120)
         return worker
 
     def count(self) -> int:
-        return httpx.get(f"{self.api}/api/documents/count", timeout=10).json()["count"]
+        return httpx.get(f"{self.api}/api/documents/count", headers=client_headers(self.settings), timeout=10).json()["count"]
 
     def metrics(self) -> str:
-        return httpx.get(f"{self.api}/metrics", timeout=10).text
+        return httpx.get(f"{self.api}/metrics", headers=client_headers(self.settings), timeout=10).text
 
     def stored_id_counts(self) -> dict[str, int]:
         """Rows per id after FINAL, read from the chDB directory by a fresh process (the worker
@@ -118,7 +121,7 @@ class Deployment:
     def create_topics(self) -> None:
         """Up front, as `bloomwatch up` does: a topic auto-created by a publish gets one partition."""
         settings = self.settings
-        asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings)))
+        asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **client_options(settings)))
 
     def publish(self, documents: list[dict]) -> list[str]:
         self.create_topics()
@@ -136,7 +139,9 @@ class Deployment:
         self.create_topics()
 
         async def send() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, max_request_size=4 * 1024 * 1024)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, max_request_size=4 * 1024 * 1024, **client_options(self.settings)
+            )
             await producer.start()
             try:
                 for key, value in values:
@@ -156,6 +161,7 @@ class Deployment:
                 group_id=None,
                 fetch_max_bytes=16 * 1024 * 1024,
                 max_partition_fetch_bytes=16 * 1024 * 1024,
+                **client_options(self.settings),
             )
             await consumer.start()
             records: list[dict] = []

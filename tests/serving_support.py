@@ -36,10 +36,18 @@ def register_servable(registry: Registry, task: str, seed: int = 0) -> ModelVers
 
 
 def start_server(
-    engine: str, task: str, registry_dir: Path, home: Path, *, max_text_chars: int = 20_000, precision: str = "fp32"
+    engine: str,
+    task: str,
+    registry_dir: Path,
+    home: Path,
+    *,
+    max_text_chars: int = 20_000,
+    precision: str = "fp32",
+    env: dict[str, str] | None = None,
 ) -> tuple[ManagedProcess, str]:
     """`bloomwatch serve` on `registry_dir`; its state and logs go under `home`. fp32 unless told
-    (BLOOMWATCH_SERVE_PRECISION): the tests compare served probabilities with the fp32 in-process engine."""
+    (BLOOMWATCH_SERVE_PRECISION): the tests compare served probabilities with the fp32 in-process engine.
+    `env`: further settings (tokens, limits)."""
     port = free_port()
     server = ManagedProcess(
         f"serve-{engine}-{task}",
@@ -51,6 +59,7 @@ def start_server(
             "BLOOMWATCH_RELOAD_POLL_S": "0.5",
             "BLOOMWATCH_MAX_TEXT_CHARS": str(max_text_chars),
             "BLOOMWATCH_SERVE_PRECISION": precision,
+            **(env or {}),
         },
     ).start()
     url = f"http://127.0.0.1:{port}"

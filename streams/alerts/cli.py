@@ -32,11 +32,12 @@ def parse_duration(text: str) -> float:
 def _api(method: str, path: str, **kwargs):
     import httpx
 
+    from bloomwatch.access import client_headers
     from bloomwatch.settings import get_settings
 
     url = f"{get_settings().worker_url}{path}"
     try:
-        response = httpx.request(method, url, timeout=15, **kwargs)
+        response = httpx.request(method, url, headers=client_headers(get_settings()), timeout=15, **kwargs)
     except httpx.HTTPError as error:
         raise typer.Exit(_fail(f"{url}: {error} (is the worker running? `bloomwatch up` or `bloomwatch worker`)"))
     if response.status_code >= 400:
@@ -133,5 +134,5 @@ def run() -> None:
     DocumentStore(settings.clickhouse_dsn).ensure_schema()
     client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn)
     evaluator = AlertEvaluator(settings, load_rules(settings.alerts_rules), client, asyncio.to_thread)
-    typer.echo(f"evaluating alert rules on {settings.clickhouse_dsn} every {settings.alerts_interval_s}s -> topic {settings.topic_alerts}")
+    typer.echo(f"evaluating alert rules on {settings.clickhouse_where} every {settings.alerts_interval_s}s -> topic {settings.topic_alerts}")
     asyncio.run(evaluator.run_forever())

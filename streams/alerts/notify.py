@@ -67,7 +67,8 @@ def slack_text(payload: dict[str, Any]) -> dict[str, str]:
 class Webhook:
     def __init__(self, settings: Settings):
         self.url = settings.alerts_webhook_url
-        self.secret = settings.alerts_webhook_secret or ""
+        secret = settings.alerts_webhook_secret
+        self.secret = secret.get_secret_value() if secret else ""
         self.slack = settings.alerts_webhook_format == "slack"
         self.retries = settings.alerts_webhook_retries
         self.backoff_s = settings.alerts_webhook_backoff_s
@@ -138,9 +139,13 @@ class Notifier:
         """To the alerts topic; a Kafka failure is logged (the table still has the alert)."""
         from aiokafka import AIOKafkaProducer
 
+        from streams.kafka_security import client_options
+
         try:
             if self.producer is None:
-                producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.settings.kafka_bootstrap, acks="all", **client_options(self.settings)
+                )
                 await producer.start()
                 self.producer = producer
             await self.producer.send_and_wait(

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import clickhouse_connect
 
+from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
 from streams.reader import is_embedded
 from streams.retrain_store import RetrainStore
@@ -62,5 +63,5 @@ class ClickHouseSource:
 def open_source(settings: Settings, worker_url: str | None = None) -> RetrainSource:
     """The worker's API in embedded mode (at `worker_url`, default the settings' worker), else ClickHouse."""
     if is_embedded(settings):
-        return WorkerAPI(worker_url or settings.worker_url)
+        return WorkerAPI(worker_url or settings.worker_url, headers=client_headers(settings))
     return ClickHouseSource(settings.clickhouse_dsn)

@@ -13,10 +13,10 @@ import httpx
 
 
 class WorkerAPI:
-    def __init__(self, base_url: str, timeout_s: float = 120.0):
+    def __init__(self, base_url: str, timeout_s: float = 120.0, headers: dict[str, str] | None = None):
         self.base_url = base_url
         self.where = f"the worker's API at {base_url}"
-        self.http = httpx.Client(base_url=base_url, timeout=timeout_s)
+        self.http = httpx.Client(base_url=base_url, timeout=timeout_s, headers=headers)  # headers: the API token
 
     def _get(self, path: str, **params: Any) -> dict[str, Any]:
         response = self.http.get(path, params=params)

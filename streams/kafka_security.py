@@ -1,0 +1,108 @@
+"""How every Kafka client BloomWatch makes authenticates: one place turns the `kafka_*` security
+settings into aiokafka's keyword arguments and faust's broker credentials, so the publisher, the
+admin clients, the alert producer, `status` and the worker all connect the same way.
+
+SASL (SCRAM-SHA-256/512 or PLAIN) needs a user name and a password, from
+BLOOMWATCH_KAFKA_SASL_PASSWORD or the file BLOOMWATCH_KAFKA_SASL_PASSWORD_FILE (a mounted
+secret); SSL and SASL_SSL verify the broker against BLOOMWATCH_KAFKA_SSL_CAFILE or the system's
+CAs. See docs/security.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError, SaslAuthenticationFailed
+from aiokafka.helpers import create_ssl_context
+
+from bloomwatch.settings import Settings
+
+
+class KafkaSecurityError(ValueError):
+    """The security settings are incomplete (named; the password itself never appears)."""
+
+
+def sasl_password(settings: Settings) -> str:
+    if settings.kafka_sasl_password is not None:
+        return settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_sasl_password_file is not None:
+        return Path(settings.kafka_sasl_password_file).read_text().strip()
+    raise KafkaSecurityError(
+        f"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs"
+        " BLOOMWATCH_KAFKA_SASL_PASSWORD or BLOOMWATCH_KAFKA_SASL_PASSWORD_FILE"
+    )
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.kafka_security_protocol.endswith("SSL"):
+        return None
+    return create_ssl_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+
+
+def _uses_sasl(settings: Settings) -> bool:
+    return settings.kafka_security_protocol.startswith("SASL_")
+
+
+def _username(settings: Settings) -> str:
+    if not settings.kafka_sasl_username:
+        raise KafkaSecurityError(
+            f"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs BLOOMWATCH_KAFKA_SASL_USERNAME"
+        )
+    return settings.kafka_sasl_username
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for any aiokafka client (producer, consumer, admin)."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if context := _ssl_context(settings):
+        options["ssl_context"] = context
+    if _uses_sasl(settings):
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=_username(settings),
+            sasl_plain_password=sasl_password(settings),
+        )
+    return options
+
+
+def faust_credentials(settings: Settings):
+    """faust's `broker_credentials` for the same settings (None: plaintext)."""
+    import faust
+
+    if _uses_sasl(settings):
+        return faust.SASLCredentials(
+            username=_username(settings),
+            password=sasl_password(settings),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=_ssl_context(settings),
+        )
+    if context := _ssl_context(settings):
+        return faust.SSLCredentials(context)
+    return None
+
+
+async def check_login(bootstrap: str, options: Mapping[str, Any], timeout_s: float = 10) -> None:
+    """Raise KafkaSecurityError if the first bootstrap server refuses these credentials.
+
+    aiokafka's clients report a refused login only as "Unable to bootstrap", the same words as a
+    broker that is down; one connection made here tells the two apart, so a wrong user or password
+    is named as such. Any other failure is left to the clients, whose errors say it plainly.
+    """
+    if not str(options.get("security_protocol", "PLAINTEXT")).startswith("SASL_"):
+        return
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        connection = await create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000), **options)
+    except SaslAuthenticationFailed as error:
+        raise KafkaSecurityError(
+            f"Kafka at {bootstrap} refused user {options.get('sasl_plain_username')!r} ({options.get('sasl_mechanism')}):"
+            f" {error}. Check BLOOMWATCH_KAFKA_SASL_USERNAME, the password and BLOOMWATCH_KAFKA_SASL_MECHANISM."
+        ) from None
+    except (OSError, KafkaError, asyncio.TimeoutError):
+        return
+    connection.close()
