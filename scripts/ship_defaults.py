@@ -1,0 +1,54 @@
+"""Replace the shipped default models (<repo>/models) with versions from a training registry.
+
+Maintainers' step after `bloomwatch pretrain` / `bloomwatch train`: each chosen version is adopted
+(copied with its manifest and metrics, `copied_from` naming the source) and becomes the shipped
+current one; the versions shipped before are removed (git keeps them). A base is rounded to bf16
+on disk, since fine-tuning loads it in fp32 anyway and it halves the repository's share.
+
+    python scripts/ship_defaults.py --source ~/.bloomwatch/models base=v2 sentiment=v4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from training.registry import BASE, Registry
+
+SHIPPED = Path(__file__).resolve().parent.parent / "models"
+
+
+def _store_in_bf16(directory: Path) -> None:
+    weights = directory / "model.safetensors"
+    save_file({k: t.to(torch.bfloat16).contiguous() for k, t in load_file(weights).items()}, weights, metadata={"format": "pt"})
+    for name, update in (("config.json", {"dtype": "bfloat16"}),
+                         ("bloomwatch.json", {"stored_dtype": "bfloat16 (rounded from the fp32 weights it was trained in; fine-tuning loads it in fp32)"})):  # fmt: skip
+        path = directory / name
+        path.write_text(json.dumps({**json.loads(path.read_text()), **update}, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, required=True, help="the training registry (BLOOMWATCH_REGISTRY_DIR of the runs)")
+    parser.add_argument("picks", nargs="+", help="TASK=VERSION, e.g. base=v2 sentiment=v4")
+    args = parser.parse_args()
+    source, shipped = Registry(args.source), Registry(SHIPPED)
+    for pick in args.picks:
+        task, version = pick.split("=")
+        before = [v.version for v in shipped.versions(task)]
+        adopted = shipped.adopt(source.get(task, version))
+        if task == BASE:
+            _store_in_bf16(adopted.path)
+        for old in before:
+            shutil.rmtree(shipped.root / task / old)
+        (shipped.root / task / "promotions").write_text(adopted.version + "\n")
+        print(f"{task} {version} from {args.source} -> {adopted.path}")
+
+
+if __name__ == "__main__":
+    main()
