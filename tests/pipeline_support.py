@@ -63,6 +63,7 @@ class Deployment:
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     worker_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[ManagedProcess] = field(default_factory=list)  # every worker started, in order
 
     @property
     def env(self) -> dict[str, str]:
@@ -96,6 +97,7 @@ class Deployment:
         worker = ManagedProcess(
             name, bloomwatch_command("worker"), log_path=self.root / f"{name}.log", env=self.env
         ).start()
+        self.workers.append(worker)
         worker.wait_ready(lambda: http_ok(f"{self.api}/api/documents/count"), timeout_s=120)
         return worker
 
