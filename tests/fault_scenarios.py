@@ -33,7 +33,9 @@ from streams.publisher import Publisher
 from streams.status import collect_status
 
 DOWN_S = 10.0  # how long a killed component stays down
-STORE_DOWN_S = 20.0  # the store refuses writes for longer than the worker's 5 attempts take
+# the store refuses writes for longer than the worker's bisection of a 256-document batch down to
+# one document takes (5 attempts a level, 8 levels): a disk that stays full, not a blip
+STORE_DOWN_S = 60.0
 STALL_S = 35.0  # a frozen classifier: longer than the worker's 30 s request timeout
 CHUNK = 50  # documents per publish call
 PACE_S = 0.25  # between publish calls: ~200 documents/s, so the stream outlasts the fault's onset

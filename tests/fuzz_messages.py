@@ -2,7 +2,7 @@
 
 The generator is hypothesis: raw bytes, invalid UTF-8, JSON of every shape, unicode edge cases
 (lone surrogates, RTL and zero-width marks, emoji, NUL), empty and huge fields, wrong types,
-unknown fields and ids shared by several messages. About half are valid documents, so the
+unknown fields and ids shared by several messages. About a third are valid documents, so the
 classifiers and the store see the odd-but-legal text too. Each message is then accounted for
 by its Kafka position: a dead-letter record names (topic, partition, offset); any other message
 must be a document whose id is stored. Whatever is neither is unaccounted for.
@@ -15,8 +15,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer
 import hypothesis
+from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from kafka_consume import read_topic
@@ -117,7 +117,7 @@ def _encoded(document: dict) -> bytes:
 
 
 def values(max_text_chars: int) -> st.SearchStrategy[bytes | None]:
-    """One message value of any kind; weights by repetition (half are document-shaped JSON)."""
+    """One message value of any kind (two thirds document-shaped JSON, valid or not)."""
     docs = documents(max_text_chars)
     document_json = docs.map(_encoded)
     ascii_json = docs.map(lambda d: json.dumps(d, allow_nan=True).encode())  # \uXXXX escapes, incl. lone surrogates

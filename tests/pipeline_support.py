@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from bloomwatch.settings import Settings
+from kafka_consume import read_topic
 from bloomwatch.net import free_port
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from streams.publisher import Publisher
@@ -149,28 +150,18 @@ class Deployment:
         asyncio.run(send())
 
     def read_dead_letters(self, expected: int, timeout_s: float = 60) -> list[dict]:
-        async def read() -> list[dict]:
-            consumer = AIOKafkaConsumer(
-                self.settings.topic_dead_letter,
-                bootstrap_servers=self.bootstrap,
-                auto_offset_reset="earliest",
-                enable_auto_commit=False,
-                group_id=None,
-                fetch_max_bytes=16 * 1024 * 1024,
-                max_partition_fetch_bytes=16 * 1024 * 1024,
-            )
-            await consumer.start()
-            records: list[dict] = []
-            try:
-                deadline = time.monotonic() + timeout_s
-                while len(records) < expected and time.monotonic() < deadline:
-                    batches = await consumer.getmany(timeout_ms=1000)
-                    records += [json.loads(m.value) for batch in batches.values() for m in batch]
-            finally:
-                await consumer.stop()
-            return records
+        """The dead-letter topic's records once it holds `expected` (or what it holds at the timeout)."""
+        records: list[dict] = []
 
-        return asyncio.run(read())
+        def enough() -> bool:
+            records[:] = read_topic(self.bootstrap, self.settings.topic_dead_letter)
+            return len(records) >= expected
+
+        try:
+            wait_until(enough, timeout_s, f"{expected} dead-letter records", every_s=1)
+        except TimeoutError:
+            pass
+        return records
 
 
 @contextmanager
