@@ -30,7 +30,6 @@ from bloomwatch.net import free_port
 from streams.broker import KafkaBroker
 from streams.processes import ManagedProcess
 from streams.publisher import Publisher
-from streams.status import collect_status
 
 DOWN_S = 10.0  # how long a killed component stays down
 # the store refuses writes for longer than the worker's bisection of a 256-document batch down to
@@ -204,16 +203,8 @@ def run_fault(rig: Rig, fault: str, n: int, drain_timeout_s: float = 600) -> Fau
         publisher.join(drain_timeout_s)
         if publisher.error is not None:
             raise publisher.error
-        settings = deployment.settings
-
-        def drained() -> bool:
-            if not deployment.workers[-1].alive():
-                raise RuntimeError(f"the worker died:\n{deployment.workers[-1].log_tail()}")
-            lag = collect_status(settings).consumer_lag
-            return lag is not None and sum(lag.values()) == 0
-
-        wait_until(drained, drain_timeout_s, "the worker to commit every document", every_s=2)
-        dead_letters = read_topic(deployment.bootstrap, settings.topic_dead_letter)
+        deployment.wait_until_committed(drain_timeout_s)
+        dead_letters = read_topic(deployment.bootstrap, deployment.settings.topic_dead_letter)
     finally:
         for worker in deployment.workers:
             worker.stop()

@@ -20,9 +20,7 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from kafka_consume import read_topic
-from pipeline_support import Deployment, wait_until
-
-from streams.status import collect_status
+from pipeline_support import Deployment
 
 # Characters that break naive text handling: RTL/LTR overrides and marks, zero-width joiners and
 # spaces, the BOM, combining marks, NUL and control characters, astral emoji (with ZWJ and skin
@@ -244,13 +242,7 @@ def fuzz_pipeline(deployment: Deployment, n: int, seed: int = 0, drain_timeout_s
     messages = generate(n, settings.max_text_chars, seed=seed)
     published = produce(deployment.bootstrap, [settings.topic_news, settings.topic_reviews], messages)
 
-    def drained() -> bool:
-        if not worker.alive():
-            raise RuntimeError(f"the worker died:\n{worker.log_tail()}")
-        lag = collect_status(settings).consumer_lag
-        return lag is not None and sum(lag.values()) == 0
-
-    wait_until(drained, drain_timeout_s, f"the worker to commit all {n} messages", every_s=2)
+    deployment.wait_until_committed(drain_timeout_s)
     dead_letters = read_topic(deployment.bootstrap, settings.topic_dead_letter)
     worker.stop()
     return account(published, dead_letters, deployment.stored_id_counts())

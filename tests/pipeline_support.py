@@ -26,6 +26,7 @@ from kafka_consume import read_topic
 from bloomwatch.net import free_port
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from streams.publisher import Publisher
+from streams.status import collect_status
 from streams.topics import ensure_topics, topic_specs
 
 NEWS_WORDS = "markets rallied after the central bank held rates while the striker scored twice in the final".split()
@@ -101,6 +102,19 @@ class Deployment:
         self.workers.append(worker)
         worker.wait_ready(lambda: http_ok(f"{self.api}/api/documents/count"), timeout_s=120)
         return worker
+
+    def wait_until_committed(self, timeout_s: float) -> None:
+        """Until the worker group has committed every input offset: each message is then stored or
+        dead-lettered (the worker commits only after that). Raises at once if the worker died."""
+        worker = self.workers[-1]
+
+        def committed() -> bool:
+            if not worker.alive():
+                raise RuntimeError(f"{worker.name} died:\n{worker.log_tail()}")
+            lag = collect_status(self.settings).consumer_lag
+            return lag is not None and sum(lag.values()) == 0
+
+        wait_until(committed, timeout_s, "the worker to commit every input offset", every_s=2)
 
     def count(self) -> int:
         return httpx.get(f"{self.api}/api/documents/count", timeout=10).json()["count"]
