@@ -33,8 +33,10 @@ from streams.publisher import Publisher
 
 DOWN_S = 10.0  # how long a killed component stays down
 # the store refuses writes for longer than the worker's bisection of a 256-document batch down to
-# one document takes (5 attempts a level, 8 levels): a disk that stays full, not a blip
-STORE_DOWN_S = 60.0
+# one document takes (5 attempts a level, 8 levels, ~65 s at the tests' 2 s backoff cap): a disk
+# that stays full, not a blip. Before the worker stopped blaming documents for it, this
+# dead-lettered them; 20 and 60 s outages ended before the bisection reached one document.
+STORE_DOWN_S = 90.0
 STALL_S = 35.0  # a frozen classifier: longer than the worker's 30 s request timeout
 CHUNK = 50  # documents per publish call
 PACE_S = 0.25  # between publish calls: ~200 documents/s, so the stream outlasts the fault's onset
