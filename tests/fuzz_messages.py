@@ -139,13 +139,20 @@ def keys() -> st.SearchStrategy[bytes | None]:
     return st.one_of(st.none(), st.binary(max_size=40), st.sampled_from(SHARED_IDS).map(str.encode))
 
 
+def _sendable(message: tuple[bytes | None, bytes | None]) -> tuple[bytes | None, bytes | None]:
+    """A tombstone needs a key: Kafka clients refuse a record with neither key nor value."""
+    key, value = message
+    return (b"tombstone" if key is None else key, value) if value is None else message
+
+
 PER_EXAMPLE = 50  # messages per hypothesis example: the engine's overhead is per example
 
 
 def generate(n: int, max_text_chars: int, seed: int = 0) -> list[tuple[bytes | None, bytes | None]]:
     """n (key, value) messages drawn by hypothesis; the same seed gives the same messages."""
     drawn: list[tuple[bytes | None, bytes | None]] = []
-    strategy = st.lists(st.tuples(keys(), values(max_text_chars)), min_size=PER_EXAMPLE, max_size=PER_EXAMPLE)
+    message = st.tuples(keys(), values(max_text_chars)).map(_sendable)
+    strategy = st.lists(message, min_size=PER_EXAMPLE, max_size=PER_EXAMPLE)
     run = 0
     while len(drawn) < n:  # hypothesis may end a run early once it believes it has seen enough
 
