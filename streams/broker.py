@@ -6,8 +6,10 @@ stopped (the demo, the tests and CI all use it); this class only drives it from 
 """
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -96,6 +98,13 @@ class KafkaBroker:
         result = self._script("stop", "--timeout", str(int(timeout_s)), timeout=timeout_s + 30)
         if result.returncode != 0:
             raise RuntimeError(f"Kafka broker did not stop:\n{result.stderr[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL, no clean shutdown: what the fault suite does to a broker (tests/fault_scenarios.py)."""
+        pid = int((self.home / "broker.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        while self.is_running():
+            time.sleep(0.1)
 
     def is_running(self) -> bool:
         return self._script("status", timeout=30).returncode == 0

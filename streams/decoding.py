@@ -8,6 +8,7 @@ skipped inside a library.
 from __future__ import annotations
 
 import json
+import re
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -61,7 +62,21 @@ def _json_object(raw: bytes | None) -> dict:
         raise InvalidMessage(NOT_JSON, "JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidMessage(NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
+    if _SURROGATE_ESCAPE.search(raw):
+        _refuse_lone_surrogates(payload)
     return payload
+
+
+# A \uD800-\uDFFF escape: JSON lets one stand alone, but a lone surrogate is no character, so
+# no UTF-8 encoder (the classifiers' tokenizer, ClickHouse's client) accepts the string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(payload: dict) -> None:
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidMessage(NOT_UTF8, f"a \\u escape decodes to a lone surrogate ({exc.reason})") from None
 
 
 def _validated(model: type[ModelT], payload: dict) -> ModelT:

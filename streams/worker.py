@@ -7,6 +7,9 @@ with backoff for as long as they last, so an outage delays documents but never l
 document that still fails while both classifiers and the store answer their health checks is
 blamed on itself: the batch is bisected until that document is alone, and it is dead-lettered.
 A classifier that rejects the input (HTTP 4xx) is taken at its word: the batch is bisected at once.
+ClickHouse refusing an insert with an error of its own is never blamed on the documents: a full
+or read-only disk refuses every insert while the store still answers its health check, and
+bisecting would dead-letter the whole stream (the fault suite's ClickHouse write failure).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from clickhouse_connect.driver.exceptions import DatabaseError as ClickHouseDatabaseError
+from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
 
 from classifiers.client import ClassifyRejected
 from streams import metrics
@@ -118,10 +124,12 @@ class BatchProcessor:
                 return
             except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered
                 attempt += 1
-                error = _describe(exc)
-                metrics.RETRIES.labels(type(_unwrap(exc)).__name__).inc()
+                error, inner = _describe(exc), _unwrap(exc)
+                metrics.RETRIES.labels(type(inner).__name__).inc()
                 log.warning("batch of %d failed (attempt %d): %s", len(items), attempt, error)
-                blamed = isinstance(_unwrap(exc), ClassifyRejected) or attempt >= self.retry.max_attempts
+                blamed = isinstance(inner, ClassifyRejected) or (
+                    attempt >= self.retry.max_attempts and not _store_refused(inner)
+                )
                 if blamed and await self._services_healthy():
                     if len(items) == 1:
                         message, document = items[0]
@@ -191,6 +199,12 @@ def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+def _store_refused(exc: BaseException) -> bool:
+    """ClickHouse answered the insert with an error (a server or chDB engine error, not one the
+    client raised while encoding the rows or building the query): the store's fault, not the data's."""
+    return isinstance(exc, ClickHouseDatabaseError) and not isinstance(exc, (DataError, ProgrammingError))
 
 
 def _describe(exc: BaseException) -> str:

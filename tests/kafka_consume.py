@@ -5,7 +5,7 @@ import json
 import time
 import uuid
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 
 def unique_topics(prefix: str) -> dict[str, str]:
@@ -33,3 +33,26 @@ def consume(bootstrap: str, topics: list[str], expected: int, timeout_s: float =
         return messages
 
     return asyncio.run(run())
+
+
+def read_topic(bootstrap: str, topic: str) -> list[dict]:
+    """Every record of `topic` up to its current end, as JSON."""
+
+    async def read() -> list[dict]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=32 * 1024 * 1024,
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            end = await consumer.end_offsets(partitions)
+            records: list[dict] = []
+            while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+                batches = await consumer.getmany(timeout_ms=1000)
+                records += [json.loads(m.value) for batch in batches.values() for m in batch]
+        finally:
+            await consumer.stop()
+        return records
+
+    return asyncio.run(read())

@@ -19,14 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
+from kafka_consume import read_topic
 from bloomwatch.net import free_port
 from streams.kafka_security import client_options
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from streams.publisher import Publisher
+from streams.status import collect_status
 from streams.topics import ensure_topics, topic_specs
 
 NEWS_WORDS = "markets rallied after the central bank held rates while the striker scored twice in the final".split()
@@ -65,6 +67,7 @@ class Deployment:
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     worker_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[ManagedProcess] = field(default_factory=list)  # every worker started, in order
 
     @property
     def env(self) -> dict[str, str]:
@@ -98,9 +101,23 @@ class Deployment:
         worker = ManagedProcess(
             name, bloomwatch_command("worker"), log_path=self.root / f"{name}.log", env=self.env
         ).start()
+        self.workers.append(worker)
         auth = client_headers(self.settings)  # the API token, when the deployment sets one
         worker.wait_ready(lambda: http_ok(f"{self.api}/api/documents/count", headers=auth), timeout_s=120)
         return worker
+
+    def wait_until_committed(self, timeout_s: float) -> None:
+        """Until the worker group has committed every input offset: each message is then stored or
+        dead-lettered (the worker commits only after that). Raises at once if the worker died."""
+        worker = self.workers[-1]
+
+        def committed() -> bool:
+            if not worker.alive():
+                raise RuntimeError(f"{worker.name} died:\n{worker.log_tail()}")
+            lag = collect_status(self.settings).consumer_lag
+            return lag is not None and sum(lag.values()) == 0
+
+        wait_until(committed, timeout_s, "the worker to commit every input offset", every_s=2)
 
     def count(self) -> int:
         return httpx.get(f"{self.api}/api/documents/count", headers=client_headers(self.settings), timeout=10).json()["count"]
@@ -152,29 +169,18 @@ class Deployment:
         asyncio.run(send())
 
     def read_dead_letters(self, expected: int, timeout_s: float = 60) -> list[dict]:
-        async def read() -> list[dict]:
-            consumer = AIOKafkaConsumer(
-                self.settings.topic_dead_letter,
-                bootstrap_servers=self.bootstrap,
-                auto_offset_reset="earliest",
-                enable_auto_commit=False,
-                group_id=None,
-                fetch_max_bytes=16 * 1024 * 1024,
-                max_partition_fetch_bytes=16 * 1024 * 1024,
-                **client_options(self.settings),
-            )
-            await consumer.start()
-            records: list[dict] = []
-            try:
-                deadline = time.monotonic() + timeout_s
-                while len(records) < expected and time.monotonic() < deadline:
-                    batches = await consumer.getmany(timeout_ms=1000)
-                    records += [json.loads(m.value) for batch in batches.values() for m in batch]
-            finally:
-                await consumer.stop()
-            return records
+        """The dead-letter topic's records once it holds `expected` (or what it holds at the timeout)."""
+        records: list[dict] = []
 
-        return asyncio.run(read())
+        def enough() -> bool:
+            records[:] = read_topic(self.bootstrap, self.settings.topic_dead_letter)
+            return len(records) >= expected
+
+        try:
+            wait_until(enough, timeout_s, f"{expected} dead-letter records", every_s=1)
+        except TimeoutError:
+            pass
+        return records
 
 
 @contextmanager

@@ -14,7 +14,26 @@ from bloomwatch.settings import Settings
 from streams.reader import is_embedded
 
 REPO = Path(__file__).resolve().parents[1]
-COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+ENV_EXAMPLE = dict(
+    line.split("=", 1) for line in (REPO / ".env.example").read_text().splitlines() if line and not line.startswith("#")
+)
+
+
+def _interpolated(text: str, env: dict[str, str]) -> str:
+    """${NAME}, ${NAME:-default} and ${NAME:?error} filled in as `docker compose` does from .env."""
+
+    def value(match: re.Match) -> str:
+        name, operator, default = match[1], match[2] or "", match[3] or ""
+        if env.get(name):
+            return env[name]
+        assert operator != ":?", f"{name} must be set"
+        return default
+
+    return re.sub(r"\$\{([A-Z0-9_]+)(?:(:[-?])([^}]*))?\}", value, text)
+
+
+# the file as a stack started from .env.example sees it
+COMPOSE = yaml.safe_load(_interpolated((REPO / "docker-compose.yml").read_text(), ENV_EXAMPLE))
 SERVICES = COMPOSE["services"]
 CLI = typer.main.get_command(app)
 BLOOMWATCH_SERVICES = [name for name, spec in SERVICES.items() if spec.get("image", "").startswith("bloomwatch")]
@@ -90,3 +109,25 @@ def test_retrain_scheduler_reads_clickhouse_bounded_and_promotes_into_the_server
         registry = str(_settings(server, monkeypatch).registry_dir)
         assert _mounts(server)[registry] == mounts[str(settings.registry_dir)] == "models"
         assert registry == str(settings.registry_dir)
+
+
+
+def test_env_example_lists_every_variable_the_compose_file_reads():
+    read = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "docker-compose.yml").read_text()))
+    assert read == set(ENV_EXAMPLE), f"missing: {read - set(ENV_EXAMPLE)}, unused: {set(ENV_EXAMPLE) - read}"
+    fields = set(Settings.model_fields)
+    for key in ENV_EXAMPLE:
+        assert not key.startswith("BLOOMWATCH_") or key.removeprefix("BLOOMWATCH_").lower() in fields, key
+
+
+def test_env_example_holds_no_secret_and_compose_none_either():
+    for key, value in ENV_EXAMPLE.items():
+        if any(word in key for word in ("PASSWORD", "SECRET", "TOKEN")):
+            assert value in ("", "change-me"), key
+    # a password the stack needs has no default in the compose file: it comes from .env or the start fails
+    text = (REPO / "docker-compose.yml").read_text()
+    assert re.findall(r"\$\{[A-Z_]*PASSWORD(:[-?][^}]*)\}", text) and all(
+        default.startswith(":?") for default in re.findall(r"\$\{[A-Z_]*PASSWORD(:[-?][^}]*)\}", text)
+    )
+    datasource = (REPO / "dashboards/grafana/provisioning/datasources/clickhouse.yml").read_text()
+    assert "password: $CLICKHOUSE_PASSWORD" in datasource

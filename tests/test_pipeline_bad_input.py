@@ -26,6 +26,7 @@ BAD_MESSAGES: dict[str, tuple[bytes | None, str]] = {
     "not-json": (b"this is not json {", "not_json"),
     "tombstone": (None, "not_json"),
     "invalid-utf8": (b'{"id": "u1", "source": "s", "kind": "news", "text": "caf\xe9 \xff\xfe"}', "not_utf8"),
+    "lone-surrogate": (_json(_doc("ls1", text="half a pair: \ud800")), "not_utf8"),  # json.dumps escapes it
     "json-array": (b'[{"id": "a1"}]', "not_an_object"),
     "empty-text": (_json(_doc("e1", text="   \n\t")), "empty_text"),
     "one-megabyte-text": (_json(_doc("big1", text="x" * 1_000_000)), "oversize"),
