@@ -107,7 +107,7 @@ def _assert_clean_logs(home: Path, output: str) -> None:
     logs = {path: path.read_text(errors="replace") for path in paths}
     assert {"worker.log", "classifier-sentiment.log", "classifier-topic.log", "server.log"} <= {p.name for p in logs}
     for path, text in {**logs, Path("<output of up>"): output}.items():
-        assert_plain_log(text)
+        assert_plain_log(text, max_line=5000 if path.name.startswith("vllm-") else 1000)  # vLLM logs its config on one line
         for line in text.splitlines():
             assert "ERROR" not in line and "Traceback" not in line, f"{path}: {line}"
 
@@ -154,14 +154,16 @@ def test_up_with_vllm_serves_both_tasks_and_stores_every_document(up_env, tmp_pa
     finally:
         process.kill()
     assert process.returncode == 0, output[-4000:]
-    assert "80 documents published and stored" in output, output[-2000:]
+    stored_all = "80 documents published and stored" in output
+    assert stored_all, output[-2000:]
     for task in TASKS:
         assert re.search(rf"{task} classifier \(vllm\) ready on \S+ after \d+s", output), output[-3000:]
     home = Path(env["BLOOMWATCH_HOME"])
     for task, name in versions.items():
         (log,) = home.glob(f"logs/vllm-{name}-*.log")
         text = log.read_text(errors="replace")
-        assert f"'served_model_name': ['{name}']" in text and '"POST /classify HTTP/1.1" 200' in text, text[-2000:]
+        served = f"'served_model_name': ['{name}']" in text and '"POST /classify HTTP/1.1" 200' in text
+        assert served, text[-2000:]  # a bool: pytest's diff of a 20 kB log takes minutes
     rows = _query(env, "SELECT sentiment_model, topic_model, sentiment != '' AND topic != '', count() FROM documents FINAL "
                        "GROUP BY ALL")  # fmt: skip
     assert rows == [f"{versions['sentiment']}\t{versions['topic']}\t1\t80"], rows
