@@ -5,9 +5,9 @@ contract, including BloomWatch's text-size limit), forwards it unchanged to whic
 the supervisor currently runs, and returns vLLM's answer as is. A request that cannot reach vLLM
 (crashed, restarting) gets a 503 so the client's retry policy takes over. A request whose client
 gives up (its timeout) while vLLM works on it is cancelled: the proxy closes its connection to
-vLLM, whose /classify aborts a request whose client has gone (`with_cancellation`), so the texts
-still queued in vLLM are not classified for nobody; it is counted and logged as 499, as the
-embedded server does for the requests it skips.
+vLLM, whose /classify aborts a request whose client has gone (`with_cancellation`), so vLLM can
+drop what it has not classified yet; it is counted and logged as 499, as the embedded server does
+for the requests it skips.
 """
 
 from __future__ import annotations
