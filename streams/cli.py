@@ -2,6 +2,7 @@
 
 import typer
 
+from classifiers.cli import Engine
 from streams.label_cli import label_app
 from streams.documents_cli import register as register_documents
 from streams.alerts.cli import register as register_alerts
@@ -37,6 +38,7 @@ def up(
     limit: int = typer.Option(None, "--limit", help="publish this many demo documents, stop once all are stored"),
     rate: float = typer.Option(20.0, "--rate", help="demo documents per second"),
     keep_broker: bool = typer.Option(False, "--keep-broker", help="leave the Kafka broker running on exit"),
+    engine: Engine = typer.Option(None, help="classifier engine: embedded or vllm (default: settings.engine); docs/serving.md"),
 ) -> None:
     """Start the whole pipeline on this machine and stream a demo; Ctrl-C stops it all.
 
@@ -45,7 +47,7 @@ def up(
     """
     from streams.up import run_up
 
-    run_up(duration_s=duration, limit=limit, rate=rate, keep_broker=keep_broker)
+    run_up(engine=engine and engine.value, duration_s=duration, limit=limit, rate=rate, keep_broker=keep_broker)
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="print the status as JSON")) -> None:

@@ -27,8 +27,10 @@ from training.labels import TASKS
 console = Console(stderr=True)
 
 
-def run_up(*, duration_s: float | None, limit: int | None, rate: float, keep_broker: bool) -> None:
+def run_up(*, engine: str | None, duration_s: float | None, limit: int | None, rate: float, keep_broker: bool) -> None:
+    """`engine`: the classifier servers' engine, embedded or vllm (None: settings.engine)."""
     settings = get_settings()
+    engine = engine or settings.engine
     logs = settings.home / "logs"
     broker = KafkaBroker.from_settings(settings)
     started_broker = not broker.is_running()
@@ -40,8 +42,7 @@ def run_up(*, duration_s: float | None, limit: int | None, rate: float, keep_bro
         console.print(f"Kafka: {broker.bootstrap} (log {broker.log_path})")
         _ensure_topics(settings)
         _ensure_models(settings)
-        for task in TASKS:
-            children.append(_start_classifier(settings, task, logs))
+        _start_classifiers(settings, engine, logs, children)
         worker = ManagedProcess("worker", bloomwatch_command("worker"), log_path=logs / "worker.log").start()
         children.append(worker)
         with console.status("starting the worker"):
@@ -98,17 +99,30 @@ def _ensure_models(settings: Settings) -> None:
         console.print(f"model {current.name}: {current.path}")
 
 
-def _start_classifier(settings: Settings, task: str, logs) -> ManagedProcess:
-    url = settings.sentiment_url if task == "sentiment" else settings.topic_url
-    port = urlparse(url).port
-    server = ManagedProcess(
-        f"classifier-{task}",
-        bloomwatch_command("serve", "--engine", settings.engine, "--task", task, "--port", str(port)),
-        log_path=logs / f"classifier-{task}.log",
-    ).start()
-    with console.status(f"starting the {task} classifier ({settings.engine}) on {url}"):
-        server.wait_ready(lambda: http_ok(f"{url}/health"), timeout_s=600)
-    return server
+def _start_classifiers(settings: Settings, engine: str, logs, children: list[ManagedProcess]) -> None:
+    """One server per task, one after the other (vLLM's start-up is CPU-bound: two at once on a
+    small host only make both slower); progress while they start, then each one's start-up time.
+    Each joins `children` as soon as it is started, so one that fails to come up is stopped too."""
+    hint = " (vLLM: a minute or more each on CPU)" if engine == "vllm" else ""
+    with progress_bar(total=len(TASKS), desc=f"classifiers ready{hint}", unit="server") as bar:
+        for task in TASKS:
+            url = settings.sentiment_url if task == "sentiment" else settings.topic_url
+            started = time.monotonic()
+            server = ManagedProcess(
+                f"classifier-{task}",
+                bloomwatch_command("serve", "--engine", engine, "--task", task, "--port", str(urlparse(url).port)),
+                log_path=logs / f"classifier-{task}.log",
+            ).start()
+            children.append(server)
+            bar.set_postfix_str(f"starting {task} ({engine})")
+
+            def ready(url=url) -> bool:
+                bar.refresh()  # off a terminal: a timestamped line every 10 s while vLLM loads
+                return http_ok(f"{url}/health")
+
+            server.wait_ready(ready, timeout_s=600)
+            bar.write(f"{task} classifier ({engine}) ready on {url} after {time.monotonic() - started:.0f}s")
+            bar.update(1)
 
 
 def _print_where_to_look(settings: Settings, logs) -> None:

@@ -2,6 +2,7 @@
 worker and demo stream; documents end up in ClickHouse; a stop leaves nothing running."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,10 +12,13 @@ import httpx
 import pytest
 
 from pipeline_support import wait_until
+from serving_support import needs_vllm, register_servable
 from test_progress_logs import assert_plain_log
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker
 from streams.processes import bloomwatch_command
+from training.labels import TASKS
+from training.registry import Registry
 
 pytestmark = pytest.mark.kafka
 
@@ -51,10 +55,32 @@ def _run(env: dict, *args: str, **kwargs) -> subprocess.Popen:
 
 
 def _stored(env: dict) -> int:
-    script = "import sys; from streams.store import DocumentStore; print(DocumentStore(sys.argv[1]).count())"
+    return int(_query(env, "SELECT count() FROM documents FINAL")[0])
+
+
+def _query(env: dict, sql: str) -> list[str]:
+    """Rows of `sql` on the store `up` left (tab-separated), read in a fresh process: chDB allows
+    one store per process."""
+    script = (
+        "import sys; from streams.store import DocumentStore\n"
+        "for row in DocumentStore(sys.argv[1]).client.query(sys.argv[2]).result_rows: print(*row, sep='\\t')"
+    )
     dsn = f"chdb://{env['BLOOMWATCH_HOME']}/chdb"
-    out = subprocess.run([sys.executable, "-c", script, dsn], capture_output=True, text=True, check=True, timeout=120)
-    return int(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([sys.executable, "-c", script, dsn, sql], capture_output=True, text=True, check=True, timeout=120)
+    return out.stdout.strip().splitlines()
+
+
+def _processes_of(home: str) -> list[str]:
+    """Command lines of the processes still running with this BLOOMWATCH_HOME (every child of
+    `up` inherits it: classifiers, vLLM and its engine core, worker, broker)."""
+    left = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if f"BLOOMWATCH_HOME={home}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                left.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError):  # not a process, or one that ended meanwhile
+            continue
+    return left
 
 
 def _broker_stopped(env: dict) -> bool:
@@ -81,7 +107,7 @@ def _assert_clean_logs(home: Path, output: str) -> None:
     logs = {path: path.read_text(errors="replace") for path in paths}
     assert {"worker.log", "classifier-sentiment.log", "classifier-topic.log", "server.log"} <= {p.name for p in logs}
     for path, text in {**logs, Path("<output of up>"): output}.items():
-        assert_plain_log(text)
+        assert_plain_log(text, max_line=5000 if path.name.startswith("vllm-") else 1000)  # vLLM logs its config on one line
         for line in text.splitlines():
             assert "ERROR" not in line and "Traceback" not in line, f"{path}: {line}"
 
@@ -111,3 +137,36 @@ def test_up_stops_cleanly_on_sigterm(up_env):
     with pytest.raises(httpx.HTTPError):
         httpx.get(api, timeout=2)
     assert _stored(up_env) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@needs_vllm
+def test_up_with_vllm_serves_both_tasks_and_stores_every_document(up_env, tmp_path):
+    """`bloomwatch up --engine vllm --limit N` to the end: both classifiers are vLLM processes,
+    every demo document is stored with scores from the versions vLLM served, nothing is left running."""
+    registry = Registry(tmp_path / "vllm-models")
+    versions = {task: register_servable(registry, task).name for task in TASKS}  # head size 32: vLLM's CPU attention
+    env = {**up_env, "BLOOMWATCH_REGISTRY_DIR": str(registry.root), "BLOOMWATCH_VLLM_START_TIMEOUT_S": "500"}
+    process = _run(env, "--engine", "vllm", "--limit", "80", "--rate", "40")
+    try:
+        output, _ = process.communicate(timeout=1500)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output[-4000:]
+    stored_all = "80 documents published and stored" in output
+    assert stored_all, output[-2000:]
+    for task in TASKS:
+        assert re.search(rf"{task} classifier \(vllm\) ready on \S+ after \d+s", output), output[-3000:]
+    home = Path(env["BLOOMWATCH_HOME"])
+    for task, name in versions.items():
+        (log,) = home.glob(f"logs/vllm-{name}-*.log")
+        text = log.read_text(errors="replace")
+        served = f"'served_model_name': ['{name}']" in text and '"POST /classify HTTP/1.1" 200' in text
+        assert served, text[-2000:]  # a bool: pytest's diff of a 20 kB log takes minutes
+    rows = _query(env, "SELECT sentiment_model, topic_model, sentiment != '' AND topic != '', count() FROM documents FINAL "
+                       "GROUP BY ALL")  # fmt: skip
+    assert rows == [f"{versions['sentiment']}\t{versions['topic']}\t1\t80"], rows
+    assert _broker_stopped(env)
+    assert not _processes_of(env["BLOOMWATCH_HOME"]), _processes_of(env["BLOOMWATCH_HOME"])
+    _assert_clean_logs(home, output)

@@ -139,3 +139,28 @@ def test_vllm_probabilities_equal_the_embedded_engine(served):
     local_probs = np.array([list(p.probs.values()) for p in local_predictions])
     assert np.abs(served_probs - local_probs).max() < 1e-4
     assert [p.label for p in served_predictions] == [p.label for p in local_predictions]
+
+
+def _metric(url: str, name: str) -> float:
+    """The sum of a Prometheus counter's samples on the server's /metrics (0 when absent)."""
+    lines = httpx.get(f"{url}/metrics", timeout=10).text.splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def test_requests_their_client_abandoned_are_not_classified_for_nobody(served):
+    """Four requests of 400 texts at once from a client that gives up after 0.3 s: the embedded
+    server skips the three still queued behind the first pass; the vLLM proxy cancels all four
+    (closes its connections to vLLM, which aborts them). Each is counted as 499."""
+    engine, url, _ = served
+    texts = varied_texts(400)
+    gone_before = _metric(url, 'bloomwatch_classify_requests_total{status="499"}')
+
+    async def go():
+        async with ClassifyClient(url, "sentiment", timeout_s=0.3, max_retries=0, batch_size=len(texts)) as client:
+            return await asyncio.gather(*(client.classify(texts) for _ in range(4)), return_exceptions=True)
+
+    outcomes = asyncio.run(go())
+    assert all(isinstance(outcome, ClassifierUnavailable) for outcome in outcomes), outcomes
+    assert len(classify(url, ["queued behind what is left"])) == 1
+    gone = _metric(url, 'bloomwatch_classify_requests_total{status="499"}') - gone_before
+    assert gone == (3 if engine == "embedded" else 4), gone
