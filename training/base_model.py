@@ -61,7 +61,8 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
 
     seed_everything(options.seed)
     parent = registry.get(BASE, options.continue_from) if options.continue_from else None
-    parent_tokens = int(parent.metrics.get("tokens_seen", 0)) if parent else 0
+    parent_metrics = parent.metrics if parent else {}  # read once: each access reads metrics.json
+    parent_tokens = int(parent_metrics.get("tokens_seen", 0))
     if parent_tokens >= options.max_tokens:
         raise ValueError(f"base {parent.version} has already seen {parent_tokens:,} tokens; --max-tokens is the total, so set it above that")
     preset_name = parent.manifest["preset"] if parent else options.preset
@@ -114,7 +115,7 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     )
     result = pretrain(model, blocks, config, run_dir=run_dir, device=options.device, progress=options.progress)
     ppl = perplexity(model, heldout[:256], device=options.device)
-    first_step = int(parent.metrics.get("steps", 0)) if parent else 0
+    first_step = int(parent_metrics.get("steps", 0))
     tokens = parent_tokens + result.steps_done * tokens_per_step
     console.print(f"held-out perplexity {ppl:.1f} after {tokens:,} tokens ({result.tokens_per_s:.0f} tokens/s this run)")
     manifest = {
@@ -131,13 +132,13 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     metrics = {
         "tokens_seen": tokens,
         "steps": first_step + result.steps_done,
-        "hours": result.seconds / 3600 + (parent.metrics.get("hours", 0.0) if parent else 0.0),  # the parent's hours included
+        "hours": result.seconds / 3600 + parent_metrics.get("hours", 0.0),  # the parent's hours included
         "tokens_per_s": result.tokens_per_s,
         "heldout_perplexity": ppl,
         "heldout_tokens": int(heldout[:256].numel()),
         # every 10th step's loss: the whole curve, small enough for metrics.json
         # a continued run's curve follows its parent's, its steps counted on from the parent's last
-        "loss_curve": (parent.metrics.get("loss_curve", []) if parent else [])
+        "loss_curve": parent_metrics.get("loss_curve", [])
         + [[first_step + i + 1, round(sum(result.losses[i : i + 10]) / len(result.losses[i : i + 10]), 4)] for i in range(0, len(result.losses), 10)],
     }
 
