@@ -9,6 +9,11 @@ reaches past it (the newest `enqueued_at` is after its end), or at the latest `a
 after it closed (a source gone quiet). A document stored after its window was judged still counts
 in later baselines, but the judged window is not judged again.
 
+Store calls: a round is many short store calls (one query each), never one long one, because in
+the worker they share the store thread with the batch inserts: a round over thirty firing alerts
+would otherwise hold every insert behind it for seconds. Between two calls an API acknowledgement
+may land; the final write of a rule's alerts keeps it (`AlertStore.write_keeping_acks`).
+
 Restarts: the lifecycle lives in the `alerts` table and windows already applied to an alert are
 skipped (streams/alerts/lifecycle.py), so the evaluator simply replays the last
 `alerts_catchup_s` of windows at start: a firing alert is neither fired again nor forgotten, and
@@ -23,6 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -53,7 +59,7 @@ class AlertEvaluator:
     async def tick(self) -> None:
         """One evaluation round; an error is logged and the next round tries again."""
         try:
-            notifications = await self.run_store(self.step, datetime.now(UTC))
+            notifications = await self.step(datetime.now(UTC))
         except Exception:  # noqa: BLE001 - the timer must keep running through a store outage
             log.exception("alert evaluation failed")
             return
@@ -68,13 +74,13 @@ class AlertEvaluator:
     async def close(self) -> None:
         await self.notifier.close()
 
-    def step(self, now: datetime) -> list[tuple[Rule, dict[str, Any]]]:
+    async def step(self, now: datetime) -> list[tuple[Rule, dict[str, Any]]]:
         """Judge what is ready, write the alerts that changed; the notifications to send."""
-        latest = windows.latest_enqueued(self.client)
-        silences = self.store.active_silences(now)
+        latest = await self.run_store(windows.latest_enqueued, self.client)
+        silences = await self.run_store(self.store.active_silences, now)
         notifications = []
         for rule in self.rules.rules:
-            notifications += self._step_rule(rule, now, latest, silences)
+            notifications += await self._step_rule(rule, now, latest, silences)
         return notifications
 
     def _ready_end(self, rule: Rule, now: datetime, latest: datetime | None) -> datetime:
@@ -84,7 +90,7 @@ class AlertEvaluator:
         reached = windows.floor_window(rule, latest) if latest is not None else overdue
         return min(closed, max(reached, overdue))
 
-    def _step_rule(self, rule: Rule, now: datetime, latest: datetime | None, silences) -> list[tuple[Rule, dict]]:
+    async def _step_rule(self, rule: Rule, now: datetime, latest: datetime | None, silences) -> list[tuple[Rule, dict]]:
         ready = self._ready_end(rule, now, latest)
         through = self.evaluated_through.get(rule.name) or windows.floor_window(
             rule, now - timedelta(seconds=self.settings.alerts_catchup_s)
@@ -93,9 +99,11 @@ class AlertEvaluator:
             return []
         width = timedelta(seconds=rule.window_s)
         history_start = through - width * (rule.baseline_windows + rule.for_windows)
-        current = self.store.latest_by_group(rule.name)
+        current = await self.run_store(self.store.latest_by_group, rule.name)
         active = [key for key, alert in current.items() if is_active(alert)]
-        series = windows.window_counts(self.client, rule, history_start, ready, self.settings.alerts_max_age_s, active)
+        series = await self.run_store(
+            windows.window_counts, self.client, rule, history_start, ready, self.settings.alerts_max_age_s, active
+        )
         changed: dict[str, Alert] = {}
         notifications = []
         for key, counts in series.items():
@@ -106,7 +114,7 @@ class AlertEvaluator:
                 transition = advance(rule, key, alert, verdict, now)
                 if transition is None:
                     continue
-                alert = self._with_payload(rule, transition.alert, alert, verdict)
+                alert = await self._with_payload(rule, transition.alert, alert, verdict)
                 changed[alert.alert_id] = alert
                 if transition.notify:
                     payload = json.loads(alert.payload)
@@ -114,11 +122,11 @@ class AlertEvaluator:
                         log.info("alert %s %s %s is silenced", alert.state, rule.name, key)
                     else:
                         notifications.append((rule, payload))
-        self.store.write(list(changed.values()))
+        await self.run_store(self.store.write_keeping_acks, list(changed.values()))
         self.evaluated_through[rule.name] = ready
         return notifications
 
-    def _with_payload(self, rule: Rule, alert: Alert, previous: Alert | None, verdict: Verdict) -> Alert:
+    async def _with_payload(self, rule: Rule, alert: Alert, previous: Alert | None, verdict: Verdict) -> Alert:
         """The alert with its JSON payload: figures of the latest window, and the evidence
         (examples, terms) gathered once, when it fires, and kept after."""
         kept = json.loads(previous.payload) if previous is not None and previous.alert_id == alert.alert_id else {}
@@ -147,20 +155,24 @@ class AlertEvaluator:
             "dashboard_url": self._dashboard_url(rule, group, alert),
         }
         if alert.state == FIRING and "examples" not in kept:
-            payload |= self._evidence(rule, group, alert)
+            payload |= await self._evidence(rule, group, alert)
         if alert.state == RESOLVED and not alert.fired:
             payload["status"] = "resolved_without_firing"
         return replace(alert, payload=json.dumps(payload, default=str))
 
-    def _evidence(self, rule: Rule, group: dict[str, str], alert: Alert) -> dict[str, Any]:
+    async def _evidence(self, rule: Rule, group: dict[str, str], alert: Alert) -> dict[str, Any]:
         max_age = self.settings.alerts_max_age_s
         start, end = alert.started_at, alert.window_end
         baseline_start = start - timedelta(seconds=rule.window_s * rule.baseline_windows)
-        focus = windows.texts(self.client, rule, group, start, end, max_age, negative_only=rule.metric != "volume", limit=2000)
-        background = windows.texts(self.client, rule, group, baseline_start, start, max_age, negative_only=False, limit=10000)
+        focus = await self.run_store(
+            partial(windows.texts, negative_only=rule.metric != "volume", limit=2000), self.client, rule, group, start, end, max_age
+        )
+        background = await self.run_store(
+            partial(windows.texts, negative_only=False, limit=10000), self.client, rule, group, baseline_start, start, max_age
+        )
         terms = term_stats.over_represented(term_stats.word_counts(focus), term_stats.word_counts(background))
         return {
-            "examples": windows.examples(self.client, rule, group, start, end, max_age),
+            "examples": await self.run_store(windows.examples, self.client, rule, group, start, end, max_age),
             "terms": terms,
             "evidence_documents": len(focus),
             "baseline_documents": len(background),

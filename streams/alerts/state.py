@@ -1,8 +1,9 @@
 """The `alerts` and `alert_silences` tables (streams/ddl.sql): the lifecycle's memory.
 
 Each change of an alert is a new row version (ReplacingMergeTree keeps the latest `updated_at`);
-reads use FINAL. Everything here is synchronous: in the worker it runs on the store thread, so an
-acknowledgement from the API and an evaluator step never interleave.
+reads use FINAL. Everything here is synchronous: in the worker each call runs on the store thread,
+so one call never interleaves with another; an evaluator round is many calls, and its final write
+keeps an acknowledgement that landed in between (`write_keeping_acks`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ _INSERT_SETTINGS = {"async_insert": 0}
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM alerts FINAL"
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
 def _alert(row: tuple) -> Alert:
     values = dict(zip(COLUMNS, row, strict=True))
     for key in ("window_start", "window_end", "started_at", "updated_at", "resolved_at"):
-        if values[key] is not None and values[key].tzinfo is None:
-            values[key] = values[key].replace(tzinfo=UTC)
+        values[key] = _utc(values[key])
     values["fired"] = bool(values["fired"])
     return Alert(**values, streak=int(json.loads(values["payload"] or "{}").get("streak", 0)))
 
@@ -37,6 +41,27 @@ class AlertStore:
         if alerts:
             rows = [[asdict(alert)[column] for column in COLUMNS] for alert in alerts]
             self.client.insert("alerts", rows, column_names=list(COLUMNS), settings=_INSERT_SETTINGS)
+
+    def write_keeping_acks(self, alerts: list[Alert]) -> None:
+        """Write alerts computed from an earlier read, keeping an acknowledgement written since
+        (and ordering the new version after it: the newest `updated_at` is the one kept)."""
+        if not alerts:
+            return
+        acks = {
+            alert_id: (by, _utc(updated_at))
+            for alert_id, by, updated_at in self.client.query(
+                "SELECT alert_id, acknowledged_by, updated_at FROM alerts FINAL"
+                " WHERE alert_id IN {ids:Array(String)} AND acknowledged_by IS NOT NULL",
+                parameters={"ids": [alert.alert_id for alert in alerts]},
+            ).result_rows
+        }
+        merged = []
+        for alert in alerts:
+            if alert.alert_id in acks and alert.acknowledged_by is None:
+                by, acked_at = acks[alert.alert_id]
+                alert = replace(alert, acknowledged_by=by, updated_at=max(alert.updated_at, acked_at + timedelta(milliseconds=1)))
+            merged.append(alert)
+        self.write(merged)
 
     def latest_by_group(self, rule: str) -> dict[str, Alert]:
         """Each group's most recent alert of `rule` (active or the last resolved one)."""
