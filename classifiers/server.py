@@ -21,6 +21,7 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from classifiers.embedded import EmbeddedEngine, InvalidPrompt, softmax
 from classifiers.hot_reload import PointerWatcher, require_current
@@ -86,9 +87,13 @@ def create_embedded_app(
         started = time.perf_counter()
         engine: EmbeddedEngine = app.state.engine
         try:
-            request = parse_classify_request(
-                await http_request.body(), served_model=engine.name, max_text_chars=max_text_chars
-            )
+            body = await http_request.body()
+        except ClientDisconnect:  # gone before its request was even read in (a busy server)
+            metrics.requests.labels(status=CLIENT_GONE).inc()
+            log.warning("skipped a request: its client gave up before the body was read")
+            return Response(status_code=CLIENT_GONE)
+        try:
+            request = parse_classify_request(body, served_model=engine.name, max_text_chars=max_text_chars)
             async with forward_turn:
                 if await http_request.is_disconnected():
                     metrics.requests.labels(status=CLIENT_GONE).inc()
