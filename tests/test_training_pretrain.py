@@ -127,6 +127,7 @@ def test_continuing_a_registered_base_counts_its_tokens_and_extends_its_curve(tm
     v2 = run_pretraining(PretrainOptions(max_tokens=81_920, continue_from="v1", **common), **run)
     v1 = registry.get(BASE, "v1")
     assert v2.version == "v2" and v2.manifest["parent"] == "base-v1"
+    assert "--continue-from v1" in v2.manifest["command"] and "--preset" not in v2.manifest["command"]  # v1's architecture
     assert v2.metrics["tokens_seen"] == 81_920 and v2.metrics["steps"] == 320
     steps = [step for step, _ in v2.metrics["loss_curve"]]
     assert steps[: len(v1.metrics["loss_curve"])] == [step for step, _ in v1.metrics["loss_curve"]]

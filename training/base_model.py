@@ -159,7 +159,10 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
 
 def _cli_args(options: PretrainOptions) -> dict:
     keys = ("preset", "max_tokens", "seq_len", "batch_size", "lr", "seed", "continue_from")
-    return {k: v for k, v in asdict(options).items() if k in keys and v is not None}
+    args = {k: v for k, v in asdict(options).items() if k in keys and v is not None}
+    if options.continue_from:  # the parent's architecture is kept: a --preset would only mislead
+        args.pop("preset", None)
+    return args
 
 
 def _training_texts(train: list[Example], extra: list[Path]) -> list[str]:
