@@ -2,7 +2,7 @@
 classifier servers, embedded and the vLLM proxy alike, as a plain ASGI middleware.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware: it passes `receive` through untouched, so
-the embedded server still sees a client that went away (`Request.is_disconnected`). Refusals use
+both servers still see a client that went away (`classifiers.server.client_gone`). Refusals use
 vLLM's error shape, like every other answer of these servers (classifiers/validation.py).
 """
 

@@ -35,6 +35,17 @@ log = logging.getLogger(__name__)
 CLIENT_GONE = 499  # nginx's "client closed request": the status counted for skipped requests
 
 
+async def client_gone(http_request: Request) -> None:
+    """Returns once the client has closed its connection (the body has been read already, so the
+    next ASGI message is the disconnect; uvicorn sends it at once, or when the response is sent).
+
+    Awaiting it is what makes uvicorn see the close: it stops reading a connection whose last
+    chunk of body took its buffer over 64 KiB and resumes only inside `receive()`, so a one-off
+    `Request.is_disconnected()` on a 400-text request can miss a client long gone."""
+    while (await http_request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def create_embedded_app(
     registry: Registry,
     task: str,
@@ -92,10 +103,11 @@ def create_embedded_app(
             metrics.requests.labels(status=CLIENT_GONE).inc()
             log.warning("skipped a request: its client gave up before the body was read")
             return Response(status_code=CLIENT_GONE)
+        gone = asyncio.ensure_future(client_gone(http_request))
         try:
             request = parse_classify_request(body, served_model=engine.name, max_text_chars=max_text_chars)
             async with forward_turn:
-                if await http_request.is_disconnected():
+                if gone.done():
                     metrics.requests.labels(status=CLIENT_GONE).inc()
                     log.warning("skipped a request of %d texts: its client gave up while it waited", len(request.texts))
                     return Response(status_code=CLIENT_GONE)
@@ -108,6 +120,8 @@ def create_embedded_app(
         except InvalidPrompt as exc:
             metrics.requests.labels(status=400).inc()
             return error_response(HTTPStatus.BAD_REQUEST, str(exc), param="input")
+        finally:
+            gone.cancel()
         body = ClassificationResponse(
             id=f"classify-{time.time_ns():x}",
             created=int(time.time()),

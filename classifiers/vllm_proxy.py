@@ -23,18 +23,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from classifiers.metrics import ServingMetrics
-from classifiers.server import CLIENT_GONE
+from classifiers.server import CLIENT_GONE, client_gone
 from classifiers.validation import RequestRejected, error_response, parse_classify_request
 from classifiers.vllm_supervisor import VllmSupervisor
 
 log = logging.getLogger(__name__)
-
-
-async def _client_gone(http_request: Request) -> None:
-    """Returns once the client has closed its connection (the body has been read already, so the
-    next ASGI message is the disconnect; uvicorn sends it at once, or when the response is sent)."""
-    while (await http_request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def create_vllm_proxy_app(supervisor: VllmSupervisor, metrics: ServingMetrics, *, max_text_chars: int) -> FastAPI:
@@ -62,7 +55,7 @@ def create_vllm_proxy_app(supervisor: VllmSupervisor, metrics: ServingMetrics, *
         forward = asyncio.ensure_future(
             app.state.http.post(f"{upstream.base_url}/classify", content=raw, headers={"content-type": "application/json"})
         )
-        gone = asyncio.ensure_future(_client_gone(http_request))
+        gone = asyncio.ensure_future(client_gone(http_request))
         try:
             await asyncio.wait({forward, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not forward.done():

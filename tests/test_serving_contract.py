@@ -163,6 +163,6 @@ def test_requests_their_client_abandoned_are_not_classified_for_nobody(served):
     assert all(isinstance(outcome, ClassifierUnavailable) for outcome in outcomes), outcomes
     assert len(classify(url, ["queued behind what is left"])) == 1
     gone = _metric(url, 'bloomwatch_classify_requests_total{status="499"}') - gone_before
-    # embedded: the three queued behind the first pass, or all four when the server was too busy to
-    # read even the first request in before its client left (seen with a pre-training on one core)
+    # embedded: the three queued behind the first pass, or all four when a busy server had not even
+    # read the first one in before its client left
     assert gone in ((3, 4) if engine == "embedded" else (4,)), gone
