@@ -1,6 +1,4 @@
-"""Fine-tuning methods, early stopping, the learning-rate schedule and adapter merging on real tiny BLOOM classifiers."""
-
-import time
+"""Fine-tuning methods, early stopping and adapter merging on real tiny BLOOM classifiers."""
 
 import pytest
 import torch
@@ -13,7 +11,6 @@ from training.evaluate import predict_proba
 from training.finetune import FinetuneConfig, finetune, merge_for_serving
 from training.labels import labels_for
 from training.modeling import bloom_config
-from training.runtime import adamw_with_schedule
 from training.tokenizer import train_bpe_tokenizer
 
 LABELS = labels_for("sentiment")
@@ -156,20 +153,3 @@ def test_a_left_out_dataset_is_scored_but_never_trained_or_validated_on(tmp_path
     with pytest.raises(ValueError, match="no such dataset"):
         train_task(options=TrainOptions(task="sentiment", leave_out=["nope"], baseline=False, progress=False), registry=Registry(tmp_path / "m2"), home=tmp_path, splits=splits)
 
-
-def test_a_run_a_time_limit_may_cut_still_anneals_by_that_limit():
-    """The decay follows the steps or the clock, whichever is further along: a run the budget
-    stops at a tenth of its steps ends at a learning rate of zero, not at nine tenths of the peak."""
-    model = torch.nn.Linear(4, 4)
-    optimizer, scheduler = adamw_with_schedule(model, lr=1e-3, weight_decay=0.0, warmup_steps=2, total_steps=10_000, time_limit_s=0.5)
-    lrs = []
-    for _ in range(3):
-        optimizer.step()
-        scheduler.step()
-        lrs.append(optimizer.param_groups[0]["lr"])
-    time.sleep(0.55)
-    optimizer.step()
-    scheduler.step()
-    assert lrs[:2] == pytest.approx([5e-4, 1e-3], rel=0.02)  # warm-up by steps (then the clock counts)
-    assert 5e-4 < lrs[2] < 1e-3  # decaying
-    assert optimizer.param_groups[0]["lr"] == 0.0  # the limit reached: annealed

@@ -51,7 +51,7 @@ class FinetuneConfig:
     mask_absent_labels: bool = False
     seed: int = 13
     max_steps: int | None = None  # cap for smoke runs and tests
-    time_limit_s: float | None = None  # wall-clock cap: stop (keeping the best so far) when reached; the LR decays to it
+    time_limit_s: float | None = None  # wall-clock cap: stop (keeping the best so far) when reached
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -178,7 +178,6 @@ def finetune(
         weight_decay=config.weight_decay,
         warmup_steps=int(config.warmup_ratio * total_steps),
         total_steps=total_steps,
-        time_limit_s=config.time_limit_s,
     )
     weight = None
     if config.class_weights:
