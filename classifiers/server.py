@@ -93,6 +93,12 @@ def create_embedded_app(
         scores = logits if request.use_activation is False else softmax(logits)
         return scores.tolist(), sum(len(row) for row in token_ids)
 
+    def skipped(reason: str) -> Response:
+        """A request whose client has gone: counted and logged as 499, never classified."""
+        metrics.requests.labels(status=CLIENT_GONE).inc()
+        log.warning(reason)
+        return Response(status_code=CLIENT_GONE)
+
     @app.post("/classify")
     async def classify(http_request: Request) -> Response:
         started = time.perf_counter()
@@ -100,17 +106,13 @@ def create_embedded_app(
         try:
             body = await http_request.body()
         except ClientDisconnect:  # gone before its request was even read in (a busy server)
-            metrics.requests.labels(status=CLIENT_GONE).inc()
-            log.warning("skipped a request: its client gave up before the body was read")
-            return Response(status_code=CLIENT_GONE)
+            return skipped("skipped a request: its client gave up before the body was read")
         gone = asyncio.ensure_future(client_gone(http_request))
         try:
             request = parse_classify_request(body, served_model=engine.name, max_text_chars=max_text_chars)
             async with forward_turn:
                 if gone.done():
-                    metrics.requests.labels(status=CLIENT_GONE).inc()
-                    log.warning("skipped a request of %d texts: its client gave up while it waited", len(request.texts))
-                    return Response(status_code=CLIENT_GONE)
+                    return skipped(f"skipped a request of {len(request.texts)} texts: its client gave up while it waited")
                 scores, prompt_tokens = await asyncio.get_running_loop().run_in_executor(
                     forward_thread, run_forward, engine, request
                 )
