@@ -4,12 +4,11 @@ label) and dead-letters what cannot be a label. A real broker and worker; no cla
 
 import os
 import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from pipeline_support import Deployment, wait_until
+from pipeline_support import Deployment, metric_value, wait_until
 
 from streams.processes import bloomwatch_command
 from streams.schemas import LabelEvent
@@ -29,6 +28,12 @@ def deployment(kafka_broker, tmp_path_factory):
 def _labels(deployment: Deployment, task: str = "sentiment") -> dict[str, str]:
     rows = httpx.get(f"{deployment.api}/api/labels", params={"task": task}, timeout=10).json()["labels"]
     return {row["document_id"]: row["label"] for row in rows}
+
+
+def _stored(deployment: Deployment) -> float:
+    """Label events the worker has written: waiting on it, not on a table's content, tells a test
+    that an event which should change nothing has in fact been consumed."""
+    return metric_value(deployment.metrics(), "bloomwatch_labels_stored_total")
 
 
 def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(deployment, tmp_path):
@@ -57,16 +62,19 @@ def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(depl
     assert body["accepted"] == 1 and body["rejected"][0]["index"] == 1 and "not a topic label" in body["rejected"][0]["reason"]
     assert httpx.post(f"{deployment.api}/labels", content=b"[oops", timeout=10).status_code == 400
 
-    wait_until(lambda: _labels(deployment) == {"a1": "neutral", "a3": "positive"}, 60, "labels stored, a1 corrected")
+    # four events accepted (a1, a3, the a1 correction, b1): wait until the worker has stored them all
+    wait_until(lambda: _stored(deployment) >= 4, 60, "four label events stored")
+    assert _labels(deployment) == {"a1": "neutral", "a3": "positive"}
     assert _labels(deployment, "topic") == {"b1": "sports"}
-    # re-publishing the same events (a retry, a replay) changes nothing
+    # re-publishing the same event (a retry, a replay) changes nothing
     again = httpx.post(f"{deployment.api}/labels", content=correction.model_dump_json(), timeout=30)
     assert again.json()["accepted"] == 1
+    wait_until(lambda: _stored(deployment) >= 5, 60, "the re-published label stored")
     assert _labels(deployment) == {"a1": "neutral", "a3": "positive"}
     # an older label arriving late does not undo the correction
     stale = LabelEvent(document_id="a1", task="sentiment", label="positive", labelled_at=datetime.now(UTC) - timedelta(days=1))
     httpx.post(f"{deployment.api}/labels", content=stale.model_dump_json(), timeout=30)
-    time.sleep(3)  # the worker consumes it within its batch timeout
+    wait_until(lambda: _stored(deployment) >= 6, 60, "the stale label stored")
     assert _labels(deployment)["a1"] == "neutral"
     rows = httpx.get(f"{deployment.api}/api/labels", params={"task": "sentiment"}).json()["labels"]
     assert {r["document_id"]: r["text"] for r in rows}["a3"] is None  # never streamed, no text given: reported
