@@ -27,7 +27,8 @@ def test_worker_logs_a_broker_outage_in_a_few_lines(tmp_path):
     worker = deployment.start_worker()
     log_path = tmp_path / "worker.log"
     try:
-        time.sleep(3)  # the consumer group settles
+        # the consumer group settles (partitions assigned): errors of a join cut short are not the outage's
+        wait_until(lambda: "Worker ready" in log_path.read_text(), 60, "the worker's partitions assigned")
         down_at = time.monotonic()  # the errors start during the controlled shutdown
         broker.stop()
         time.sleep(3 * REMINDER_S + 1)
