@@ -30,7 +30,10 @@ def engine(tiny_registry):
 
 
 def test_batched_probabilities_equal_one_text_at_a_time_transformers(engine):
-    texts = varied_texts(30)
+    # short and review-length texts in right-padded batches: the engine's fused attention
+    # (classifiers/fused_attention.py) against transformers' own, one unpadded text at a time
+    texts = varied_texts(30) + [" ".join(varied_texts(n)) for n in (2, 4, 7)]
+    assert 150 < max(len(ids) for ids in engine.tokenize(texts)) < engine.max_model_len
     tokenizer = AutoTokenizer.from_pretrained(engine.path)
     model = AutoModelForSequenceClassification.from_pretrained(engine.path).eval()
     with torch.inference_mode():

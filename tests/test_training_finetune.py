@@ -1,4 +1,7 @@
-"""Fine-tuning methods, early stopping and adapter merging on real tiny BLOOM classifiers."""
+"""Fine-tuning methods, early stopping, the learning-rate schedule and adapter merging on real tiny BLOOM classifiers."""
+
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,11 +9,16 @@ from sklearn.metrics import f1_score
 from transformers import BloomForSequenceClassification
 
 from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
+from bloomwatch.settings import Settings
 from training.data import Example
+from training.defaults import default_options
 from training.evaluate import predict_proba
 from training.finetune import FinetuneConfig, finetune, merge_for_serving
 from training.labels import labels_for
 from training.modeling import bloom_config
+from training.registry import ModelVersion
+from training.retrain.job import retrain_options
+from training.runtime import adamw_with_schedule
 from training.tokenizer import train_bpe_tokenizer
 
 LABELS = labels_for("sentiment")
@@ -153,3 +161,27 @@ def test_a_left_out_dataset_is_scored_but_never_trained_or_validated_on(tmp_path
     with pytest.raises(ValueError, match="no such dataset"):
         train_task(options=TrainOptions(task="sentiment", leave_out=["nope"], baseline=False, progress=False), registry=Registry(tmp_path / "m2"), home=tmp_path, splits=splits)
 
+
+
+def test_a_run_a_time_limit_may_cut_still_anneals_by_that_limit():
+    """The decay follows the steps or the clock, whichever is further along: a run the budget
+    stops at a tenth of its steps ends at a learning rate of zero, not at nine tenths of the peak."""
+    model = torch.nn.Linear(4, 4)
+    optimizer, scheduler = adamw_with_schedule(model, lr=1e-3, weight_decay=0.0, warmup_steps=2, total_steps=10_000, anneal_within_s=0.5)
+    lrs = []
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    time.sleep(0.55)
+    optimizer.step()
+    scheduler.step()
+    assert lrs[:2] == pytest.approx([5e-4, 1e-3], rel=0.02)  # warm-up by steps (then the clock counts)
+    assert 5e-4 < lrs[2] < 1e-3  # decaying
+    assert optimizer.param_groups[0]["lr"] == 0.0  # the limit reached: annealed
+
+
+def test_only_the_sentiment_recipe_anneals_to_its_budget_and_a_retrain_never_does():
+    assert default_options("sentiment").finetune.anneal_to_time_limit and not default_options("topic").finetune.anneal_to_time_limit
+    current = ModelVersion(task="sentiment", version="v1", path=Path("/nonexistent"), manifest={})
+    assert not retrain_options(default_options("sentiment"), current, Settings()).finetune.anneal_to_time_limit

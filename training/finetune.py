@@ -52,6 +52,7 @@ class FinetuneConfig:
     seed: int = 13
     max_steps: int | None = None  # cap for smoke runs and tests
     time_limit_s: float | None = None  # wall-clock cap: stop (keeping the best so far) when reached
+    anneal_to_time_limit: bool = False  # the LR also decays by the clock, reaching ~0 at the cap (runtime.adamw_with_schedule)
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -178,6 +179,7 @@ def finetune(
         weight_decay=config.weight_decay,
         warmup_steps=int(config.warmup_ratio * total_steps),
         total_steps=total_steps,
+        anneal_within_s=config.time_limit_s if config.anneal_to_time_limit else None,
     )
     weight = None
     if config.class_weights:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import time
 
 import numpy as np
 import torch
@@ -73,13 +74,30 @@ def default_precision(device: torch.device) -> str:
     return "fp32"
 
 
-def adamw_with_schedule(model: torch.nn.Module, *, lr: float, weight_decay: float, warmup_steps: int, total_steps: int):
-    """AdamW with weight decay on matrices only (not biases / LayerNorm), linear warm-up then decay."""
+def adamw_with_schedule(
+    model: torch.nn.Module, *, lr: float, weight_decay: float, warmup_steps: int, total_steps: int,
+    anneal_within_s: float | None = None,
+):  # fmt: skip
+    """AdamW with weight decay on matrices only (not biases / LayerNorm), linear warm-up then decay.
+
+    With `anneal_within_s` (a run that a wall-clock budget may stop early, keeping its best
+    checkpoint) the decay follows whichever runs out first, the steps or the time, so a cut run
+    still ends annealed at a learning rate near zero rather than stopped mid-schedule. The
+    learning rates then depend on the machine's speed: an opt-in of a recipe, not a default."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
     )
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, max(total_steps, warmup_steps + 1))
-    return optimizer, scheduler
+    if anneal_within_s is None:
+        return optimizer, get_linear_schedule_with_warmup(optimizer, warmup_steps, max(total_steps, warmup_steps + 1))
+    started = time.monotonic()
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return max(0.0, 1.0 - max(progress, (time.monotonic() - started) / anneal_within_s))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -127,6 +127,7 @@ def retrain_options(parent: TrainOptions, current: ModelVersion, settings: Setti
     options.finetune.patience = 2 * options.finetune.evals_per_epoch  # two epochs without a better val
     options.finetune.max_steps = None
     options.finetune.time_limit_s = None
+    options.finetune.anneal_to_time_limit = False  # a retrain's outcome must not depend on how busy the machine is
     return options
 
 
