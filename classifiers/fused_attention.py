@@ -2,8 +2,9 @@
 
 transformers' BLOOM materialises the scores of every head (`baddbmm` with the ALiBi bias), adds
 the padding mask, runs a separate softmax and a batched matmul with the values, copying the
-heads apart and back on the way: on a 300-token review that core costs more than all the
-projections. torch's fused kernel does the same arithmetic in cache-sized blocks.
+heads apart and back on the way: profiled on batches with full-length reviews, that core took
+more time than all the projections. torch's fused kernel does the same arithmetic in cache-sized
+blocks.
 
 ALiBi is passed as the bias `slope x (key position - query position)`, -inf above the diagonal,
 one (heads, length, length) tensor shared by every text of a batch and every layer. BLOOM builds
