@@ -27,14 +27,22 @@ import torch.nn.functional as F
 from transformers.models.bloom.modeling_bloom import BloomAttention, BloomForSequenceClassification, build_alibi_tensor, dropout_add
 
 
-@lru_cache(maxsize=64)
-def _relative_alibi(num_heads: int, length: int) -> torch.Tensor:
-    """(1, heads, length, length) fp32: slope x (key - query) on and below the diagonal, -inf above."""
+@lru_cache(maxsize=16)
+def _alibi_table(num_heads: int, size: int) -> torch.Tensor:
+    """(1, heads, size, size) fp32: slope x (key - query) on and below the diagonal, -inf above."""
     slopes = build_alibi_tensor(torch.ones(1, 2, dtype=torch.long), num_heads, torch.float32)[:, 0, 1]  # slope x position 1
-    positions = torch.arange(length, dtype=torch.float32)
+    positions = torch.arange(size, dtype=torch.float32)
     distance = positions[None, :] - positions[:, None]
     bias = slopes[:, None, None] * distance
     return bias.masked_fill(distance > 0, float("-inf"))[None]
+
+
+def _relative_alibi(num_heads: int, length: int) -> torch.Tensor:
+    """The bias for `length` tokens: the top-left corner of a table cached per power of two, so
+    batches of every width up to 512 share ten tables (together ~1.3x the 512 one: 8 MB for 8
+    heads) instead of one cached per width."""
+    size = 1 << max(0, length - 1).bit_length()
+    return _alibi_table(num_heads, size)[..., :length, :length]
 
 
 def _fused_forward(self: BloomAttention, hidden_states: torch.Tensor, residual: torch.Tensor, *args, **kwargs):
