@@ -42,6 +42,15 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, every
         time.sleep(every_s)
 
 
+async def wait_until_async(condition: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.02) -> None:
+    """`wait_until` for a test running an event loop, which a blocking sleep would stall."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        await asyncio.sleep(every_s)
+
+
 def start_classifier(
     task: str, registry_dir: Path, port: int, log_dir: Path, env: dict[str, str] | None = None
 ) -> ManagedProcess:
@@ -124,6 +133,11 @@ class Deployment:
 
     def metrics(self) -> str:
         return httpx.get(f"{self.api}/metrics", headers=client_headers(self.settings), timeout=10).text
+
+    def labels_stored(self) -> float:
+        """Label events the worker has written: waiting on it, not on a table's content, tells a
+        test that an event which changes nothing has in fact been consumed."""
+        return metric_value(self.metrics(), "bloomwatch_labels_stored_total")
 
     def stored_id_counts(self) -> dict[str, int]:
         """Rows per id after FINAL, read from the chDB directory by a fresh process (the worker

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts_support import SECRET, WebhookReceiver
+from pipeline_support import wait_until_async
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 from streams.alerts.cli import parse_duration
@@ -147,9 +148,7 @@ def test_a_hanging_webhook_never_blocks_the_caller_and_its_queue_is_bounded():
             for i in range(10):
                 webhook.submit({"alert_id": str(i), "status": "firing"})
             elapsed = time.perf_counter() - started
-            deadline = time.monotonic() + 10
-            while receiver.calls < 1 and time.monotonic() < deadline:  # the delivery task reaches the receiver
-                await asyncio.sleep(0.05)
+            await wait_until_async(lambda: receiver.calls >= 1, 10, "the delivery task to reach the receiver")
             await webhook.close()
             assert WEBHOOK_FAILURES.labels("queue_full")._value.get() - dropped >= 6
             return elapsed

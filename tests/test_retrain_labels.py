@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from pipeline_support import Deployment, metric_value, wait_until
+from pipeline_support import Deployment, wait_until
 
 from streams.processes import bloomwatch_command
 from streams.schemas import LabelEvent
@@ -28,12 +28,6 @@ def deployment(kafka_broker, tmp_path_factory):
 def _labels(deployment: Deployment, task: str = "sentiment") -> dict[str, str]:
     rows = httpx.get(f"{deployment.api}/api/labels", params={"task": task}, timeout=10).json()["labels"]
     return {row["document_id"]: row["label"] for row in rows}
-
-
-def _stored(deployment: Deployment) -> float:
-    """Label events the worker has written: waiting on it, not on a table's content, tells a test
-    that an event which should change nothing has in fact been consumed."""
-    return metric_value(deployment.metrics(), "bloomwatch_labels_stored_total")
 
 
 def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(deployment, tmp_path):
@@ -66,16 +60,16 @@ def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(depl
     expected = ({"a1": "neutral", "a3": "positive"}, {"b1": "sports"})
     wait_until(lambda: both_tasks() == expected, 60, "labels of both tasks stored, a1 corrected")
     # re-publishing the same event (a retry, a replay) changes nothing
-    stored = _stored(deployment)
+    stored = deployment.labels_stored()
     again = httpx.post(f"{deployment.api}/labels", content=correction.model_dump_json(), timeout=30)
     assert again.json()["accepted"] == 1
-    wait_until(lambda: _stored(deployment) > stored, 60, "the re-published label stored")
+    wait_until(lambda: deployment.labels_stored() > stored, 60, "the re-published label stored")
     assert _labels(deployment) == {"a1": "neutral", "a3": "positive"}
     # an older label arriving late does not undo the correction
-    stored = _stored(deployment)
+    stored = deployment.labels_stored()
     stale = LabelEvent(document_id="a1", task="sentiment", label="positive", labelled_at=datetime.now(UTC) - timedelta(days=1))
     httpx.post(f"{deployment.api}/labels", content=stale.model_dump_json(), timeout=30)
-    wait_until(lambda: _stored(deployment) > stored, 60, "the stale label stored")
+    wait_until(lambda: deployment.labels_stored() > stored, 60, "the stale label stored")
     assert _labels(deployment)["a1"] == "neutral"
     rows = httpx.get(f"{deployment.api}/api/labels", params={"task": "sentiment"}).json()["labels"]
     assert {r["document_id"]: r["text"] for r in rows}["a3"] is None  # never streamed, no text given: reported

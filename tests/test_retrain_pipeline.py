@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from conftest import build_tiny_classifier
-from pipeline_support import Deployment, metric_value, start_classifier, wait_until
+from pipeline_support import Deployment, start_classifier, wait_until
 from retrain_support import RETRAIN_ENV, SLANG, accuracy, slang_examples, train_current_model, write_original_corpus
 
 from bloomwatch.net import free_port
@@ -130,7 +130,7 @@ def test_a_candidate_trained_on_wrong_labels_is_not_promoted(world):
         {"document_id": e["id"], "task": "sentiment", "label": e["label"] if is_holdout(e["id"], 0.2) else rotate[e["label"]]}
         for e in slang_examples(N_LABELS)
     ]
-    stored_before = metric_value(deployment.metrics(), "bloomwatch_labels_stored_total")
+    stored_before = deployment.labels_stored()
     response = httpx.post(f"{deployment.api}/labels", json={"labels": wrong}, timeout=30)
     assert response.status_code == 200 and response.json()["accepted"] == N_LABELS
     single = httpx.post(f"{deployment.api}/labels", json={"document_id": "d", "task": "topic", "label": "negative"})
@@ -141,8 +141,7 @@ def test_a_candidate_trained_on_wrong_labels_is_not_promoted(world):
         return all(stored[w["document_id"]] == w["label"] for w in wrong)
 
     # the holdout's labels are unchanged, so the table alone cannot say that all 300 events are in
-    stored = lambda: metric_value(deployment.metrics(), "bloomwatch_labels_stored_total")  # noqa: E731
-    wait_until(lambda: stored() >= stored_before + N_LABELS and relabelled(), 60, "corrected labels to replace the first ones")
+    wait_until(lambda: deployment.labels_stored() >= stored_before + N_LABELS and relabelled(), 60, "corrected labels to replace the first ones")
     retrain = _cli(deployment, "retrain", "--task", "sentiment")
     assert retrain.returncode == 0, retrain.stderr[-4000:]
     assert "sentiment: rejected v3" in retrain.stdout, retrain.stdout + retrain.stderr[-3000:]

@@ -13,6 +13,7 @@ import time
 import httpx
 import pytest
 import uvicorn
+from pipeline_support import wait_until_async
 
 from bloomwatch.net import free_port
 from classifiers.client import ClassifierUnavailable, ClassifyClient
@@ -57,14 +58,6 @@ def stalled_server(tiny_registry, monkeypatch):
     thread.join(timeout=30)
 
 
-async def _until(condition, what: str, timeout_s: float = 30) -> None:
-    """Polls `condition` on the event loop: a fixed sleep would race the server on a busy machine."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 def test_abandoned_requests_are_counted_and_not_classified(stalled_server, caplog):
     url, passes, release = stalled_server
     timeouts = []
@@ -75,7 +68,7 @@ def test_abandoned_requests_are_counted_and_not_classified(stalled_server, caplo
             url, "sentiment", timeout_s=TIMEOUT_S, max_retries=0, on_timeout=lambda: timeouts.append(1)
         ) as client:
             stalled = asyncio.create_task(client.classify(["this pass stalls"]))
-            await _until(lambda: passes == [1], "the stalled pass to hold the forward thread")
+            await wait_until_async(lambda: passes == [1], 30, "the stalled pass to hold the forward thread")
             waiting = [asyncio.create_task(client.classify([f"waiting text {i}", "another"])) for i in range(3)]
             outcomes = await asyncio.gather(stalled, *waiting, return_exceptions=True)
             await asyncio.sleep(0.5)  # the server notices the closed connections
@@ -109,9 +102,9 @@ def test_a_retry_after_a_timeout_is_classified_once(stalled_server):
             ) as retrying,
         ):
             stalled = asyncio.create_task(stalling.classify(["this pass stalls"]))
-            await _until(lambda: passes == [1], "the stalled pass to hold the forward thread")
+            await wait_until_async(lambda: passes == [1], 30, "the stalled pass to hold the forward thread")
             retried = asyncio.create_task(retrying.classify(["first", "second"]))
-            await _until(lambda: retry_timeouts, "the first attempt to time out")  # abandoned while it waited
+            await wait_until_async(lambda: bool(retry_timeouts), 30, "the first attempt to time out")  # abandoned while it waited
             await asyncio.sleep(0.2)  # the retry (after its 0.5 s back-off) is not queued yet; the close is seen at once
             release.set()
             return await asyncio.gather(stalled, return_exceptions=True), await retried
