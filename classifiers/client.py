@@ -7,7 +7,8 @@ once; when the server stays unreachable the caller gets `ClassifierUnavailable` 
 consuming instead of dead-lettering good documents. The request omits `model` so that the server
 answers with whichever version it currently serves (hot reload); the response's `model` field
 names it on every prediction. Texts longer than the model's context are truncated to it
-(`truncate_prompt_tokens=-1`) rather than rejected, the same on both servers.
+(`truncate_prompt_tokens=-1`) rather than rejected, the same on both servers; the caller may say
+which end to keep (`truncation_side`, vLLM's parameter: "right", the default, keeps the start).
 
 A request that gets no answer within `timeout_s` is logged, counted (`on_timeout`, e.g. a
 Prometheus counter) and abandoned: the connection is closed, and the embedded server skips a
@@ -20,6 +21,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from typing import Literal
 
 import httpx
 from pydantic import ValidationError
@@ -91,18 +93,20 @@ class ClassifyClient:
             return False
         return response.status_code == 200
 
-    async def classify(self, texts: list[str]) -> list[Prediction]:
-        """Predictions in input order; long lists go out as concurrent requests of `batch_size`."""
+    async def classify(self, texts: list[str], truncation_side: Literal["left", "right"] | None = None) -> list[Prediction]:
+        """Predictions in input order; long lists go out as concurrent requests of `batch_size`.
+        `truncation_side`: which end of an over-long text to drop (None: the server's default, "right")."""
         if not texts:
             return []
+        payload = {"truncate_prompt_tokens": -1} | ({"truncation_side": truncation_side} if truncation_side else {})
         chunks = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
-        results = await asyncio.gather(*(self._classify_chunk(chunk) for chunk in chunks))
+        results = await asyncio.gather(*(self._classify_chunk({"input": chunk, **payload}) for chunk in chunks))
         return [prediction for chunk_result in results for prediction in chunk_result]
 
-    async def _classify_chunk(self, texts: list[str]) -> list[Prediction]:
+    async def _classify_chunk(self, payload: dict) -> list[Prediction]:
         async with self._semaphore:
-            response = await self._post_with_retries({"input": texts, "truncate_prompt_tokens": -1})
-        return self._parse(response, expected=len(texts))
+            response = await self._post_with_retries(payload)
+        return self._parse(response, expected=len(payload["input"]))
 
     async def _post_with_retries(self, payload: dict) -> httpx.Response:
         last_error = "no attempt made"

@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The (task, document kind) pairs whose over-long texts (past the model's context, 512 tokens)
+# are cut from the start, keeping the end. A review states its verdict at the end ("... a waste
+# of two hours"): on the 5,000 IMDB test reviews the shipped sentiment model, served in bf16,
+# scores 0.862 keeping the last 512 tokens and 0.851 keeping the first (bench/RESULTS.md). News
+# leads with its subject, so news, and every text's topic, keep the start (the servers' default).
+KEEP_THE_END = frozenset({("sentiment", "review")})
+
 
 @dataclass(frozen=True)
 class Message:
@@ -142,9 +149,9 @@ class BatchProcessor:
             await asyncio.sleep(self.retry.delay(attempt))
 
     async def _classify_and_store(self, items: list[tuple[Message, Document]]) -> None:
-        texts = [document.text for _, document in items]
+        documents = [document for _, document in items]
         async with asyncio.TaskGroup() as group:
-            tasks = {task: group.create_task(self._classify(task, texts)) for task in self.classifiers}
+            tasks = {task: group.create_task(self._classify(task, documents)) for task in self.classifiers}
         sentiment, topic = tasks["sentiment"].result(), tasks["topic"].result()
         rows = [
             document_row(document, s, t, datetime.fromtimestamp(message.timestamp, UTC))
@@ -159,13 +166,24 @@ class BatchProcessor:
         for message, _ in items:
             metrics.PUBLISH_TO_STORED.observe(max(0.0, stored_at - message.timestamp))
 
-    async def _classify(self, task: str, texts: list[str]) -> list[Any]:
+    async def _classify(self, task: str, documents: list[Document]) -> list[Any]:
+        """Predictions in document order: one request per truncation side (KEEP_THE_END)."""
         started = time.perf_counter()
-        predictions = await self.classifiers[task].classify(texts)
-        if len(predictions) != len(texts):
-            raise RuntimeError(f"{task} classifier returned {len(predictions)} predictions for {len(texts)} texts")
+        by_side: dict[str | None, list[int]] = {}
+        for index, document in enumerate(documents):
+            side = "left" if (task, document.kind) in KEEP_THE_END else None
+            by_side.setdefault(side, []).append(index)
+        answers = await asyncio.gather(
+            *(self.classifiers[task].classify([documents[i].text for i in indices], side) for side, indices in by_side.items())
+        )
+        predictions: list[Any] = [None] * len(documents)
+        for indices, answer in zip(by_side.values(), answers, strict=True):
+            if len(answer) != len(indices):
+                raise RuntimeError(f"{task} classifier returned {len(answer)} predictions for {len(indices)} texts")
+            for index, prediction in zip(indices, answer, strict=True):
+                predictions[index] = prediction
         metrics.CLASSIFY_LATENCY.labels(task).observe(time.perf_counter() - started)
-        metrics.CLASSIFIED.labels(task).inc(len(texts))
+        metrics.CLASSIFIED.labels(task).inc(len(documents))
         return predictions
 
     async def _services_healthy(self) -> bool:

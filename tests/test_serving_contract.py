@@ -12,7 +12,7 @@ import pytest
 from serving_support import ENGINES, needs_vllm, register_servable, start_server, varied_texts
 
 from classifiers.client import ClassifierUnavailable, ClassifyClient, ClassifyRejected
-from classifiers.embedded import EmbeddedEngine
+from classifiers.embedded import EmbeddedEngine, softmax
 from bloomwatch.net import free_port
 from training.labels import labels_for
 from training.registry import Registry
@@ -30,10 +30,10 @@ def served(request, tmp_path_factory):
     server.stop()
 
 
-def classify(url: str, texts: list[str]):
+def classify(url: str, texts: list[str], truncation_side: str | None = None):
     async def go():
         async with ClassifyClient(url, "sentiment", timeout_s=120, max_retries=0) as client:
-            return await client.classify(texts)
+            return await client.classify(texts, truncation_side)
 
     return asyncio.run(go())
 
@@ -68,10 +68,18 @@ def test_client_returns_predictions_in_input_order_across_batches(served):
 
 
 def test_text_longer_than_the_model_context_is_truncated_not_rejected(served):
-    _, url, _ = served
+    """Cut to the context, from the end by default and from the start when the client asks for
+    `truncation_side: left` (what the worker asks for a review's sentiment): the same tokens as
+    the in-process engine keeps."""
+    _, url, version = served
     long_text = " ".join(varied_texts(40))[: MAX_TEXT_CHARS - 1]  # far over 512 tokens
-    (prediction,) = classify(url, [long_text])
-    assert sum(prediction.probs.values()) == pytest.approx(1.0, abs=1e-5)
+    local = EmbeddedEngine.from_version(version)
+    for side in ("right", "left"):
+        (prediction,) = classify(url, [long_text], truncation_side=side)
+        (expected,) = softmax(local.logits(local.tokenize([long_text], -1, side)))
+        assert list(prediction.probs.values()) == pytest.approx(list(expected), abs=1e-4)
+    assert classify(url, [long_text])[0].probs == pytest.approx(classify(url, [long_text], truncation_side="right")[0].probs, abs=1e-6)
+    assert classify(url, [long_text], truncation_side="left")[0].probs != pytest.approx(classify(url, [long_text])[0].probs, abs=1e-3)
 
 
 @pytest.mark.parametrize(
