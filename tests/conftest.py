@@ -52,18 +52,23 @@ def build_tiny_classifier(task: str, out_dir: Path, seed: int = 0, preset: str =
     return out_dir
 
 
-@pytest.fixture(scope="session")
-def tiny_registry(tmp_path_factory) -> Registry:
-    """A registry whose `current` sentiment and topic models are tiny random BLOOMs."""
-    registry = Registry(tmp_path_factory.mktemp("registry"))
+def tiny_registry_at(root: Path, **config) -> Registry:
+    """A registry at `root` whose `current` sentiment and topic models are tiny random BLOOMs
+    (`config`: BloomConfig overrides, as for build_tiny_classifier)."""
+    registry = Registry(root)
     for task in ("sentiment", "topic"):
         registry.register(
             task,
-            lambda d, task=task: build_tiny_classifier(task, d),
+            lambda d, task=task: build_tiny_classifier(task, d, **config),
             manifest={"base": "random:tiny", "method": "none"},
             metrics={},
         )
     return registry
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tmp_path_factory) -> Registry:
+    return tiny_registry_at(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 
 from classifiers.embedded import softmax
 from classifiers.precision import load_engine
-from conftest import build_tiny_classifier
+from conftest import tiny_registry_at
 from pipeline_support import running_pipeline, wait_until
 from serving_support import varied_texts
 from training.registry import Registry
@@ -22,15 +22,7 @@ LONG_TEXT = " ".join(varied_texts(60))  # over 512 tokens: both ends differ
 def registry(tmp_path_factory) -> Registry:
     """Tiny random classifiers drawn wide enough (initializer_range 0.1) that which tokens they
     see moves their probabilities by far more than the store's rounding."""
-    registry = Registry(tmp_path_factory.mktemp("registry"))
-    for task in ("sentiment", "topic"):
-        registry.register(
-            task,
-            lambda d, task=task: build_tiny_classifier(task, d, initializer_range=0.1),
-            manifest={"base": "random:tiny", "method": "none"},
-            metrics={},
-        )
-    return registry
+    return tiny_registry_at(tmp_path_factory.mktemp("registry"), initializer_range=0.1)
 
 
 def expected_probs(registry: Registry, task: str, side: str) -> np.ndarray:
