@@ -8,6 +8,7 @@ from serving_support import varied_texts
 from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
 from transformers import BloomForSequenceClassification
 
+from classifiers.bf16_bloom import ROW_QUANTUM, PaddedRows
 from classifiers.embedded import EmbeddedEngine
 from classifiers.precision import BF16_MIN_AGREEMENT, agreement, load_engine, vllm_dtype
 from training.finetune import FinetuneConfig, finetune
@@ -101,3 +102,18 @@ def test_auto_falls_back_to_fp32_when_bf16_changes_labels(tmp_path):
     version = register(Registry(tmp_path), model, tokenizer)
     assert load_engine(version, "auto").precision == "fp32"
     assert load_engine(version, "bf16").precision == "bf16"  # asked for explicitly: served as asked
+
+
+def test_padded_rows_change_no_output_and_bound_the_shapes_a_projection_sees():
+    """PaddedRows pads the rows a bf16 projection sees so oneDNN compiles few kernel shapes
+    (classifiers/bf16_bloom.py): its outputs must be the unpadded ones, and every shape it passes
+    down a multiple of ROW_QUANTUM."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(32, 48).to(torch.bfloat16)
+    seen: list[int] = []
+    linear.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape[0]))
+    padded = PaddedRows(linear)
+    for batch, width in [(1, 1), (3, 17), (64, 23), (5, 300)]:
+        x = torch.randn(batch, width, 32, dtype=torch.bfloat16)
+        assert torch.equal(padded(x), linear(x))
+    assert all(rows % ROW_QUANTUM == 0 for rows in seen[::2])  # every other call is the unpadded reference
