@@ -1,7 +1,7 @@
 """Pipeline benchmark, all figures from one run on one machine:
 
-1. classifier alone: both classifier servers driven by ClassifyClient directly with the worker's
-   requests (per task and truncation side), same batch size and batches in flight as the worker -> docs/s
+1. classifier alone: both classifier servers (sentiment + topic, as the worker calls them) driven
+   by ClassifyClient directly, same batch size and batches in flight as the worker -> docs/s
    (measured before and after (2), mean of the two: the machine is shared and its load drifts);
 2. end to end: a backlog of documents in Kafka drained by one worker (consume, classify both
    tasks, write ClickHouse, commit) -> docs/s, and the ratio to (1) (target >= 0.8);
@@ -37,7 +37,6 @@ from pipeline_support import Deployment, metric_value, start_classifier, synthet
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
-from streams.worker import by_truncation_side  # noqa: E402
 from training.labels import TASKS  # noqa: E402
 from training.registry import Registry  # noqa: E402
 
@@ -57,26 +56,17 @@ def registry_with_models(path: Path | None) -> Registry:
     return registry
 
 
-async def classifier_alone(deployment: Deployment, documents: list[dict], batch: int, in_flight: int) -> float:
-    """docs/s of the two servers sent exactly the worker's requests: batches of `batch` documents,
-    `in_flight` at a time, each one request per task and truncation side (streams/worker.py)."""
+async def classifier_alone(deployment: Deployment, texts: list[str], batch: int, in_flight: int) -> float:
     clients = {
         "sentiment": ClassifyClient(deployment.sentiment_url, "sentiment"),
         "topic": ClassifyClient(deployment.topic_url, "topic"),
     }
-    batches = [documents[i : i + batch] for i in range(0, len(documents), batch)]
+    batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
     gate = asyncio.Semaphore(in_flight)
 
-    async def one(chunk: list[dict]) -> None:
-        kinds = [document["kind"] for document in chunk]
+    async def one(chunk: list[str]) -> None:
         async with gate:
-            await asyncio.gather(
-                *(
-                    client.classify([chunk[i]["text"] for i in indices], side)
-                    for task, client in clients.items()
-                    for side, indices in by_truncation_side(task, kinds).items()
-                )
-            )
+            await asyncio.gather(*(client.classify(chunk) for client in clients.values()))
 
     await one(batches[0])  # warm-up
     started = time.perf_counter()
@@ -84,21 +74,13 @@ async def classifier_alone(deployment: Deployment, documents: list[dict], batch:
     elapsed = time.perf_counter() - started
     for client in clients.values():
         await client.aclose()
-    return len(documents) / elapsed
+    return len(texts) / elapsed
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux), to show where the machine's cores went."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes at nice <= 0 have used, over all cores (Linux /proc/stat: user,
-    system, irq, softirq; not `nice`, so a niced background job is not counted): beside the
-    processes' own figures it shows what the broker took and whether the cores were saturated."""
-    user, _nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
-    return (user + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def stored_rows(deployment: Deployment) -> float:
@@ -173,7 +155,8 @@ def main() -> None:
             main_run = deployment("throughput")
 
             def measure_classifier_alone() -> float:
-                rate = asyncio.run(classifier_alone(main_run, docs, settings.worker_batch_size, settings.worker_concurrency))
+                texts = [d["text"] for d in docs]
+                rate = asyncio.run(classifier_alone(main_run, texts, settings.worker_batch_size, settings.worker_concurrency))
                 print(f"classifier alone (sentiment + topic): {rate:.0f} docs/s", flush=True)
                 return rate
 
@@ -185,18 +168,12 @@ def main() -> None:
                 wait_until(lambda: main_run.count() >= 200, 120, "warm-up rows")
                 processes = {"worker": worker, **{server.name: server for server in servers}}
                 cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
-                busy_before, wall_before = machine_busy_seconds(), time.perf_counter()
                 start = stored_rows(main_run)
                 main_run.publish(docs)
                 e2e = drain_rate(main_run, start, args.docs, timeout_s=600)
-                busy, wall = machine_busy_seconds() - busy_before, time.perf_counter() - wall_before
                 cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
                 print(f"end to end: {e2e:.0f} docs/s", flush=True)
                 print("CPU seconds per 1000 documents: " + ", ".join(f"{n} {1000 * c / args.docs:.2f}" for n, c in cpu.items()))
-                available = (os.cpu_count() or 1) * wall
-                print(f"machine while publishing and draining (processes at nice <= 0): {busy:.1f} of {available:.1f} "
-                      f"core-seconds busy ({100 * busy / available:.0f}%), {busy - sum(cpu.values()):.1f} of them beyond the "
-                      "worker and servers (broker, this script's publishing and polling)", flush=True)
                 # The machine is shared and its load drifts: the classifier alone is measured
                 # before and after the end-to-end run, and the mean brackets the same period.
                 alone = (alone_before + measure_classifier_alone()) / 2

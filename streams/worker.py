@@ -48,7 +48,7 @@ KEEP_THE_END = frozenset({("sentiment", "review")})
 
 def by_truncation_side(task: str, kinds: Sequence[str]) -> dict[str | None, list[int]]:
     """Indices of a batch's documents per truncation side (None: the server's default), one
-    /classify request each: the worker's request pattern, which bench/pipeline.py replays."""
+    /classify request each."""
     sides: dict[str | None, list[int]] = {}
     for index, kind in enumerate(kinds):
         sides.setdefault("left" if (task, kind) in KEEP_THE_END else None, []).append(index)
