@@ -46,15 +46,6 @@ log = logging.getLogger(__name__)
 KEEP_THE_END = frozenset({("sentiment", "review")})
 
 
-def by_truncation_side(task: str, kinds: Sequence[str]) -> dict[str | None, list[int]]:
-    """Indices of a batch's documents per truncation side (None: the server's default), one
-    /classify request each."""
-    sides: dict[str | None, list[int]] = {}
-    for index, kind in enumerate(kinds):
-        sides.setdefault("left" if (task, kind) in KEEP_THE_END else None, []).append(index)
-    return sides
-
-
 @dataclass(frozen=True)
 class Message:
     """A consumed Kafka record, independent of faust so the processor can be driven by anything."""
@@ -178,7 +169,10 @@ class BatchProcessor:
     async def _classify(self, task: str, documents: list[Document]) -> list[Any]:
         """Predictions in document order: one request per truncation side (KEEP_THE_END)."""
         started = time.perf_counter()
-        by_side = by_truncation_side(task, [document.kind for document in documents])
+        by_side: dict[str | None, list[int]] = {}
+        for index, document in enumerate(documents):
+            side = "left" if (task, document.kind) in KEEP_THE_END else None
+            by_side.setdefault(side, []).append(index)
         answers = await asyncio.gather(
             *(self.classifiers[task].classify([documents[i].text for i in indices], side) for side, indices in by_side.items())
         )

@@ -115,5 +115,6 @@ def test_padded_rows_change_no_output_and_bound_the_shapes_a_projection_sees():
     padded = PaddedRows(linear)
     for batch, width in [(1, 1), (3, 17), (64, 23), (5, 300)]:
         x = torch.randn(batch, width, 32, dtype=torch.bfloat16)
-        assert torch.equal(padded(x), linear(x))
-    assert all(rows % ROW_QUANTUM == 0 for rows in seen[::2])  # every other call is the unpadded reference
+        unpadded = torch.nn.functional.linear(x, linear.weight, linear.bias)  # not through the hook
+        assert torch.equal(padded(x), unpadded)
+    assert len(seen) == 4 and all(rows % ROW_QUANTUM == 0 for rows in seen)
