@@ -1,10 +1,11 @@
 """Pipeline benchmark, all figures from one run on one machine:
 
-1. classifier alone: both classifier servers (sentiment + topic, as the worker calls them) driven
-   by ClassifyClient directly, same batch size and batches in flight as the worker -> docs/s
-   (measured before and after (2), mean of the two: the machine is shared and its load drifts);
-2. end to end: a backlog of documents in Kafka drained by one worker (consume, classify both
-   tasks, write ClickHouse, commit) -> docs/s, and the ratio to (1) (target >= 0.8);
+1. classifier alone: both classifier servers driven by ClassifyClient directly with the worker's
+   requests (per task and truncation side), same batch size and batches in flight as the worker -> docs/s
+   (measured before and after (2) with no worker running, mean of the two: the load drifts);
+2. end to end: a backlog of documents in Kafka (published while no worker runs) drained by one
+   worker (consume, classify both tasks, write ClickHouse, commit) -> docs/s, and the ratio to (1)
+   (target >= 0.8);
 3. latency: documents published at 50% of (2)'s rate; publish (Kafka record timestamp) -> row
    written (ingested_at), p50/p99 over the phase (target p99 <= 2 s);
 4. kill -9: the worker is SIGKILLed mid-stream and restarted; lost and double-counted documents
@@ -37,6 +38,7 @@ from pipeline_support import Deployment, metric_value, start_classifier, synthet
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
+from streams.worker import by_truncation_side  # noqa: E402
 from training.labels import TASKS  # noqa: E402
 from training.registry import Registry  # noqa: E402
 
@@ -56,17 +58,26 @@ def registry_with_models(path: Path | None) -> Registry:
     return registry
 
 
-async def classifier_alone(deployment: Deployment, texts: list[str], batch: int, in_flight: int) -> float:
+async def classifier_alone(deployment: Deployment, documents: list[dict], batch: int, in_flight: int) -> float:
+    """docs/s of the two servers sent exactly the worker's requests: batches of `batch` documents,
+    `in_flight` at a time, each one request per task and truncation side (streams/worker.py)."""
     clients = {
         "sentiment": ClassifyClient(deployment.sentiment_url, "sentiment"),
         "topic": ClassifyClient(deployment.topic_url, "topic"),
     }
-    batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
+    batches = [documents[i : i + batch] for i in range(0, len(documents), batch)]
     gate = asyncio.Semaphore(in_flight)
 
-    async def one(chunk: list[str]) -> None:
+    async def one(chunk: list[dict]) -> None:
+        kinds = [document["kind"] for document in chunk]
         async with gate:
-            await asyncio.gather(*(client.classify(chunk) for client in clients.values()))
+            await asyncio.gather(
+                *(
+                    client.classify([chunk[i]["text"] for i in indices], side)
+                    for task, client in clients.items()
+                    for side, indices in by_truncation_side(task, kinds).items()
+                )
+            )
 
     await one(batches[0])  # warm-up
     started = time.perf_counter()
@@ -74,7 +85,7 @@ async def classifier_alone(deployment: Deployment, texts: list[str], batch: int,
     elapsed = time.perf_counter() - started
     for client in clients.values():
         await client.aclose()
-    return len(texts) / elapsed
+    return len(documents) / elapsed
 
 
 def cpu_seconds(pid: int) -> float:
@@ -83,21 +94,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes at nice <= 0 have used, over all cores (Linux /proc/stat: user,
+    system, irq, softirq; not `nice`, so a niced background job is not counted): beside the
+    processes' own figures it shows what the broker took and whether the cores were saturated."""
+    user, _nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def stored_rows(deployment: Deployment) -> float:
     """Rows the worker has written, from its /metrics counter. Polled 10 times a second during the
     drain, this is what the benchmark watches: `/api/documents/count` runs a `count() FINAL` on the
     worker's one ClickHouse thread, between the inserts it is timing (py-spy: 14% of the worker's
     CPU at that rate)."""
     return metric_value(deployment.metrics(), "bloomwatch_documents_stored_total")
-
-
-def drain_rate(deployment: Deployment, start: float, n: int, timeout_s: float) -> float:
-    """docs/s of a running worker storing `n` documents beyond the `start` rows, from the first
-    row stored to the last (the publisher is faster than the worker, so this is the worker's rate)."""
-    wait_until(lambda: stored_rows(deployment) > start, timeout_s, "the first stored row", every_s=0.05)
-    t0, c0 = time.perf_counter(), stored_rows(deployment)
-    wait_until(lambda: stored_rows(deployment) >= start + n, timeout_s, f"{n} rows", every_s=0.1)
-    return (start + n - c0) / (time.perf_counter() - t0)
 
 
 async def publish_paced(deployment: Deployment, documents: list[dict], rate: float) -> None:
@@ -155,30 +165,39 @@ def main() -> None:
             main_run = deployment("throughput")
 
             def measure_classifier_alone() -> float:
-                texts = [d["text"] for d in docs]
-                rate = asyncio.run(classifier_alone(main_run, texts, settings.worker_batch_size, settings.worker_concurrency))
+                rate = asyncio.run(classifier_alone(main_run, docs, settings.worker_batch_size, settings.worker_concurrency))
                 print(f"classifier alone (sentiment + topic): {rate:.0f} docs/s", flush=True)
                 return rate
 
             alone_before = measure_classifier_alone()
 
+            # Warm the servers and the store, then stop the worker so the documents wait in Kafka
+            # as a backlog: publishing them while the worker drains would time the publisher too.
+            warm_up = main_run.start_worker("worker-warm-up")
+            main_run.publish(synthetic_documents(200, prefix="warmup"))
+            wait_until(lambda: main_run.count() >= 200, 120, "warm-up rows")
+            main_run.wait_until_committed(60)  # else the next worker would count them again
+            warm_up.stop()
+            main_run.publish(docs)
             worker = main_run.start_worker()
             try:
-                main_run.publish(synthetic_documents(200, prefix="warmup"))
-                wait_until(lambda: main_run.count() >= 200, 120, "warm-up rows")
                 processes = {"worker": worker, **{server.name: server for server in servers}}
+                # Timed from the new worker's first stored row to its last (its counters start at
+                # 0), so its start-up is not part of the rate.
+                wait_until(lambda: stored_rows(main_run) > 0, 120, "the first stored row", every_s=0.05)
                 cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
-                start = stored_rows(main_run)
-                main_run.publish(docs)
-                e2e = drain_rate(main_run, start, args.docs, timeout_s=600)
+                busy_before, started, first = machine_busy_seconds(), time.perf_counter(), stored_rows(main_run)
+                wait_until(lambda: stored_rows(main_run) >= args.docs, 600, f"{args.docs} rows", every_s=0.1)
+                busy, wall = machine_busy_seconds() - busy_before, time.perf_counter() - started
+                drained = args.docs - first
+                e2e = drained / wall
                 cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
                 print(f"end to end: {e2e:.0f} docs/s", flush=True)
-                print("CPU seconds per 1000 documents: " + ", ".join(f"{n} {1000 * c / args.docs:.2f}" for n, c in cpu.items()))
-                # The machine is shared and its load drifts: the classifier alone is measured
-                # before and after the end-to-end run, and the mean brackets the same period.
-                alone = (alone_before + measure_classifier_alone()) / 2
-                print(f"end to end / classifier alone: {e2e / alone:.2f}", flush=True)
-
+                print("CPU seconds per 1000 documents: " + ", ".join(f"{n} {1000 * c / drained:.2f}" for n, c in cpu.items()))
+                available = (os.cpu_count() or 1) * wall
+                print(f"machine while draining (processes at nice <= 0): {busy:.1f} of {available:.1f} "
+                      f"core-seconds busy ({100 * busy / available:.0f}%), {busy - sum(cpu.values()):.1f} of them beyond the "
+                      "worker and servers (broker, this script's polling)", flush=True)
                 rate = e2e / 2
                 n_latency = int(rate * args.latency_seconds)
                 since = datetime.now(UTC)
@@ -187,6 +206,10 @@ def main() -> None:
                 wait_until(lambda: main_run.count() >= before + n_latency, 120, "latency-phase rows")
             finally:
                 worker.stop()
+            # The machine's load drifts: the classifier alone is measured before and after the
+            # end-to-end run (each time with no worker running), and the mean brackets that period.
+            alone = (alone_before + measure_classifier_alone()) / 2
+            print(f"end to end / classifier alone: {e2e / alone:.2f}", flush=True)
             latency = latency_quantiles(main_run, since)
             print(
                 f"latency at {rate:.0f} docs/s (50% of max), {latency['count']} docs: "
