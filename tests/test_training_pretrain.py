@@ -91,8 +91,8 @@ def test_pretrain_command_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
     deadline = time.monotonic() + 120
     while not list(runs.glob("*/checkpoint.pt")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    # killed at once: the first checkpoint comes ~1 s into 1,875 steps; on an idle fast host the
-    # run's 468 steps of before ended within 1.5 s of it, so a later kill found it finished
+    # killed as soon as the first checkpoint (~1 s in) exists: the run must still be going, and on
+    # a fast idle host a 468-step run had already finished 1.5 s after its first checkpoint
     run.send_signal(signal.SIGKILL)
     run.wait()
     checkpoint = next(runs.glob("*/checkpoint.pt"))
