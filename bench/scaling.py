@@ -22,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 TABLE = HERE / "scaling.json"
 PLOT = HERE / "scaling.png"
+TOKEN_TICKS_M = (0.5, 1, 2, 5, 10, 20, 40)
 SPLITS = {"sentiment": ("reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval"), "topic": ("news_agnews",)}
 
 
@@ -70,7 +71,10 @@ def plot(rows: list[dict]) -> None:
             points = sorted((r["tokens"], r["scores"][f"{split}.acc"]) for r in rows if r["preset"] == preset)
             ax.plot([p[0] / 1e6 for p in points], [p[1] for p in points], marker="o", label=preset)
         ax.set_title(split, fontsize=10)
-        ax.set_xlabel("pre-training tokens (M)")
+        ax.set_xscale("log")  # the budgets span 0.5 M to 35 M tokens
+        ax.set_xticks(TOKEN_TICKS_M, [f"{t:g}" for t in TOKEN_TICKS_M])
+        ax.minorticks_off()
+        ax.set_xlabel("pre-training tokens (M, log scale)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (reduced fine-tune)")
     axes[-1].legend(title="preset")
@@ -79,19 +83,24 @@ def plot(rows: list[dict]) -> None:
     print(f"plot: {PLOT}")
 
 
+def _read_table() -> list[dict]:
+    """Read afresh before each write, so points run in parallel processes keep each other's rows."""
+    return json.loads(TABLE.read_text()) if TABLE.exists() else []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("points", nargs="*", help="label=preset:tokens:base-dir")
     parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
-    rows = json.loads(TABLE.read_text()) if TABLE.exists() else []
+    rows = _read_table()
     for point in args.points:
         label, spec = point.split("=", 1)
         preset, tokens, path = spec.split(":", 2)
         started = time.time()
         with tempfile.TemporaryDirectory() as scratch:
             scores = fine_tune_point(Path(path), Path(scratch))
-        rows = [r for r in rows if r["label"] != label]
+        rows = [r for r in _read_table() if r["label"] != label]
         rows.append({"label": label, "preset": preset, "tokens": int(float(tokens)), "scores": scores, "minutes": round((time.time() - started) / 60, 1)})
         TABLE.write_text(json.dumps(rows, indent=2) + "\n")
         print(label, json.dumps(scores))

@@ -45,7 +45,7 @@ def train(
     vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
     max_train_examples: int = typer.Option(None, help="subsample the training set (quick runs)"),
     leave_out: list[str] = typer.Option([], help="train and validate without this dataset, still score its test split (transfer to unseen text)"),
-    time_budget_min: float = typer.Option(None, help="wall-clock budget for the whole run (default 28 min; fine-tuning stops early to meet it)"),
+    time_budget_min: float = typer.Option(None, help="wall-clock budget for the whole run (default: 20 min; fine-tuning stops early to meet it)"),
     quantize: bool = typer.Option(False, help="also export int8 dynamic-quantised weights and record the accuracy delta"),
     no_promote: bool = typer.Option(False, help="register without making it current"),
     fast: bool = typer.Option(False, help="few-minute demo run: tiny preset, small data"),
