@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     # --- streaming ----------------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"  # `bloomwatch up` starts its broker on this port
+    kafka_controller_port: int | None = None  # that broker's KRaft controller listener (default: the port above + 1)
     topic_news: str = "news"
     topic_reviews: str = "reviews"
     topic_labels: str = "labels"

@@ -16,7 +16,7 @@
 # status  exit 0 and "running" when the broker of DIR is alive, exit 3 otherwise.
 #
 # Defaults: DIR = ${BLOOMWATCH_HOME:-<repo>/.bloomwatch}/kafka; PORT = the port of
-# ${BLOOMWATCH_KAFKA_BOOTSTRAP:-127.0.0.1:9092}; controller port = PORT + 1;
+# ${BLOOMWATCH_KAFKA_BOOTSTRAP:-127.0.0.1:9092}; controller port = ${BLOOMWATCH_KAFKA_CONTROLLER_PORT:-PORT + 1};
 # lib dir = ${BLOOMWATCH_KAFKA_LIB:-<repo>/.kafka/lib} (shared by every DIR: jars are read-only);
 # Maven's download cache = ${BLOOMWATCH_KAFKA_M2:-<repo>/.kafka/m2}.
 # JVM heap: KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g).
@@ -55,7 +55,7 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown option $1" ;;
   esac
 done
-CONTROLLER_PORT="${CONTROLLER_PORT:-$((PORT + 1))}"
+CONTROLLER_PORT="${CONTROLLER_PORT:-${BLOOMWATCH_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}}"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 PID_FILE="$DIR/broker.pid"

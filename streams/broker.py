@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
-from bloomwatch.net import free_port
+from bloomwatch.net import free_port, port_taken
 from bloomwatch.settings import Settings
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "kafka.sh"
@@ -46,7 +46,8 @@ class KafkaBroker:
     @classmethod
     def from_settings(cls, settings: Settings) -> "KafkaBroker":
         """The deployment's broker: data in <home>/kafka, port taken from `kafka_bootstrap`, SASL
-        (SCRAM) when the settings ask for it."""
+        (SCRAM) when the settings ask for it; the controller on BLOOMWATCH_KAFKA_CONTROLLER_PORT,
+        by default the client port + 1."""
         from streams.kafka_security import sasl_password
 
         port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
@@ -56,7 +57,8 @@ class KafkaBroker:
                 "BLOOMWATCH_KAFKA_SASL_USERNAME": settings.kafka_sasl_username or "",
                 "BLOOMWATCH_KAFKA_SASL_PASSWORD": sasl_password(settings),
             }
-        return cls(settings.home / "kafka", port, controller_port=port + 1, security=security)
+        controller_port = settings.kafka_controller_port or port + 1
+        return cls(settings.home / "kafka", port, controller_port=controller_port, security=security)
 
     @property
     def bootstrap(self) -> str:
@@ -80,7 +82,14 @@ class KafkaBroker:
 
         The script's progress lines (what the first use downloads, where the broker runs) are
         passed on to stderr as they come, so a 30-second first fetch does not look like a hang.
+        A port another process holds is reported before the JVM starts, naming the setting that
+        moves it, instead of as a bind error deep in the broker's log.
         """
+        if not self.is_running():
+            for name, port, setting in (("client", self.port, "BLOOMWATCH_KAFKA_BOOTSTRAP"),
+                                        ("controller", self.controller_port, "BLOOMWATCH_KAFKA_CONTROLLER_PORT")):  # fmt: skip
+                if port_taken(port):
+                    raise RuntimeError(f"Kafka's {name} port 127.0.0.1:{port} is taken by another process; choose a free one with {setting}")
         command = [str(KAFKA_SCRIPT), "start", "--dir", str(self.home), "--port", str(self.port),
                    "--controller-port", str(self.controller_port), "--timeout", str(int(self.start_timeout_s))]  # fmt: skip
         tail: deque[str] = deque(maxlen=40)

@@ -38,7 +38,11 @@ def run_up(*, engine: str | None, duration_s: float | None, limit: int | None, r
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         with console.status("starting Kafka"):
-            broker.start()
+            try:
+                broker.start()
+            except RuntimeError as error:  # a taken port, a broker that exits: its reason, not a traceback
+                console.print(f"[red]{error}[/red]")
+                raise SystemExit(1) from None
         console.print(f"Kafka: {broker.bootstrap} (log {broker.log_path})")
         _ensure_topics(settings)
         _ensure_models(settings)

@@ -3,6 +3,7 @@
 import asyncio
 import os
 import re
+import socket
 import subprocess
 
 import pytest
@@ -46,6 +47,23 @@ def test_broker_starts_serves_and_stops(tmp_path):
     with broker:  # a restart keeps the previous run's log (a crash's evidence) as server.log.1
         assert broker.log_path.read_text().count("Kafka Server started") == 1
     assert (tmp_path / "kafka" / "server.log.1").read_text() == first_run
+
+
+def test_a_taken_port_is_reported_before_the_broker_starts(tmp_path):
+    with socket.socket() as holder:  # another process's server on what would be the controller port
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        broker = KafkaBroker(tmp_path / "kafka", free_port(), controller_port=taken)
+        with pytest.raises(RuntimeError, match=rf"controller port 127.0.0.1:{taken} is taken .* BLOOMWATCH_KAFKA_CONTROLLER_PORT"):
+            broker.start()
+    assert not (tmp_path / "kafka" / "broker.pid").exists()
+
+
+def test_deployment_broker_takes_its_controller_port_from_the_settings(tmp_path):
+    settings = Settings(home=tmp_path, kafka_bootstrap="127.0.0.1:9500")
+    assert KafkaBroker.from_settings(settings).controller_port == 9501
+    assert KafkaBroker.from_settings(settings.model_copy(update={"kafka_controller_port": 9700})).controller_port == 9700
 
 
 def test_topics_created_with_configured_partitions_and_idempotent(kafka_broker):

@@ -34,6 +34,7 @@ def up_env(tiny_registry, tmp_path):
         "BLOOMWATCH_HOME": str(tmp_path / "home"),
         "BLOOMWATCH_REGISTRY_DIR": str(tiny_registry.root),
         "BLOOMWATCH_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
+        "BLOOMWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),  # the default, port + 1, is not checked free
         "BLOOMWATCH_SENTIMENT_URL": f"http://127.0.0.1:{free_port()}",
         "BLOOMWATCH_TOPIC_URL": f"http://127.0.0.1:{free_port()}",
         "BLOOMWATCH_WORKER_PORT": str(free_port()),
