@@ -22,8 +22,9 @@ def test_eda_ops_keep_words_from_the_text():
 
 def test_augment_adds_copies_and_rejects_unknown_ops():
     base = [Example("a b c d", "positive", "s"), Example("e f g h", "negative", "s")]
-    out = augment_examples(base, parse_ops("swap,delete"), copies=2, seed=1)
+    out, origin = augment_examples(base, parse_ops("swap,delete"), copies=2, seed=1)
     assert out[:2] == base and len(out) == 6
+    assert origin == [0, 1, 0, 0, 1, 1]  # each copy names the example it was made from
     assert [e.label for e in out[2:]] == ["positive", "positive", "negative", "negative"]
     with pytest.raises(ValueError, match="unknown augmentation"):
         parse_ops("synonym")
@@ -36,7 +37,7 @@ def test_hedge_keeps_the_text_and_label_and_never_uses_the_measured_phrase():
     assert all(" ".join(words) in h and h != " ".join(words) for h in hedged)
     assert not any("guess" in h.lower() for h in hedged)  # robustness.py's edit stays unseen
     base = [Example(f"text {i}", "negative", "s") for i in range(1000)]
-    out = augment_examples(base, ["hedge"], share=0.3, seed=1)
+    out = augment_examples(base, ["hedge"], share=0.3, seed=1).examples
     assert 250 < len(out) - len(base) < 350 and all(e.label == "negative" for e in out)
 
 

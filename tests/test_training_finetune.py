@@ -185,3 +185,26 @@ def test_only_the_sentiment_recipe_anneals_to_its_budget_and_a_retrain_never_doe
     assert default_options("sentiment").finetune.anneal_to_time_limit and not default_options("topic").finetune.anneal_to_time_limit
     current = ModelVersion(task="sentiment", version="v1", path=Path("/nonexistent"), manifest={})
     assert not retrain_options(default_options("sentiment"), current, Settings()).finetune.anneal_to_time_limit
+
+
+def test_consistency_trains_each_copy_beside_its_original(tokenizer):
+    """UDA-style consistency (`FinetuneConfig.consistency`): every augmented copy shares a batch
+    with its original (the term compares the two), each row is drawn once an epoch, batches keep
+    their size, and a run with the term on still learns the task. Its effect on robustness is
+    measured on the real model (bench/RESULTS.md), not on this toy."""
+    import numpy as np
+
+    from training.augment import augment_examples
+    from training.finetune import _paired_batches
+
+    train, origin = augment_examples(keyword_examples(240, seed=1), ["hedge"], seed=1)
+    batches = _paired_batches(origin, [len(e.text) for e in train], 16, np.random.default_rng(0))
+    assert sorted(row for batch in batches for row in batch) == list(range(len(train)))
+    assert all(origin[row] in batch for batch in batches for row in batch)
+    assert max(len(batch) for batch in batches) == 16
+
+    config = FinetuneConfig(epochs=4, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=24, patience=100, evals_per_epoch=1, consistency=1.0)
+    result = finetune(classifier(tokenizer), tokenizer, train, keyword_examples(30, seed=2), LABELS, config, device="cpu", progress=False, origin=origin)
+    assert len(result.step_losses) == 4 * len(batches)
+    assert mean(result.step_losses[-8:]) < mean(result.step_losses[:8]) - 0.3, result.step_losses
+    assert result.best_eval["val_macro_f1"] > 0.9

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import replace
+from typing import NamedTuple
 
 from training.data import Example
 
@@ -80,18 +81,27 @@ def parse_ops(spec: str | None) -> list[str]:
     return ops
 
 
-def augment_examples(examples: list[Example], ops: list[str], *, copies: int = 1, p: float = 0.1, share: float = 1.0, seed: int = 13) -> list[Example]:
+class Augmented(NamedTuple):
+    """The training set after augmentation; `origin[i]` is the index of the example that row i
+    was made from (an original is its own origin), so a consistency loss can pair them."""
+
+    examples: list[Example]
+    origin: list[int]
+
+
+def augment_examples(examples: list[Example], ops: list[str], *, copies: int = 1, p: float = 0.1, share: float = 1.0, seed: int = 13) -> Augmented:
     """The originals plus `copies` augmented variants of each of a random `share` of them, every
     variant using one random op (a share below 1 buys the invariance for less training time)."""
+    out, origin = list(examples), list(range(len(examples)))
     if not ops or copies <= 0:
-        return list(examples)
+        return Augmented(out, origin)
     rng = random.Random(seed)
-    out = list(examples)
-    for example in examples:
+    for i, example in enumerate(examples):
         words = example.text.split()
         if not words or rng.random() >= share:
             continue
         for _ in range(copies):
             op = AUGMENTERS[rng.choice(ops)]
             out.append(replace(example, text=" ".join(op(words, p, rng))))
-    return out
+            origin.append(i)
+    return Augmented(out, origin)

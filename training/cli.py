@@ -31,6 +31,7 @@ def train(
     augment_p: float = typer.Option(0.1, help="share of words each operation touches"),
     augment_share: float = typer.Option(None, help="share of training examples that get augmented copies (default 1, or the task default)"),
     fgm_eps: float = typer.Option(None, help="FGM adversarial training on word embeddings (0 = off; default: the task default, topic 0.1)"),
+    consistency: float = typer.Option(None, help="weight of the loss pulling each augmented copy's prediction to its original's (0 = off)"),
     skip_invalid: bool = typer.Option(False, help="skip (and report) invalid rows instead of failing"),
     epochs: int = typer.Option(None, help="fine-tuning epochs"),
     lr: float = typer.Option(None, help="fine-tuning learning rate"),
@@ -72,7 +73,7 @@ def train(
         if value is not None:
             setattr(options, key, value)
     ft = {"method": method, "epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
-          "max_len": max_len, "patience": patience, "fgm_eps": fgm_eps}
+          "max_len": max_len, "patience": patience, "fgm_eps": fgm_eps, "consistency": consistency}
     for key, value in ft.items():
         if value is not None:
             setattr(options.finetune, key, value)

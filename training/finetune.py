@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -46,6 +47,9 @@ class FinetuneConfig:
     patience: int = 2
     evals_per_epoch: int = 2
     fgm_eps: float = 0.0
+    # weight of the consistency term: KL from an original's prediction (held fixed) to its augmented
+    # copy's (UDA, Xie et al., 2020), with each pair in one batch; 0 = copies are plain examples
+    consistency: float = 0.0
     # polarity-set examples scored over their own labels only (see allowed_labels); off until its
     # effect on served 3-class predictions is measured on the full model (docs/training.md)
     mask_absent_labels: bool = False
@@ -126,6 +130,24 @@ def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> l
     return batches
 
 
+def _paired_batches(origin: list[int], lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """`_batches` over groups (an original and its augmented copies), so a group never splits
+    across batches; a batch holds about `batch_size` rows, as without pairing."""
+    members: dict[int, list[int]] = {}
+    for row, source in enumerate(origin):
+        members.setdefault(source, []).append(row)
+    groups = list(members.values())
+    per_batch = max(1, batch_size // max(len(g) for g in groups))
+    return [[row for g in batch for row in groups[g]] for batch in _batches([lengths[g[0]] for g in groups], per_batch, rng)]
+
+
+def _pairs_within(idx: list[int], origin: list[int]) -> tuple[list[int], list[int]]:
+    """Positions in the batch of each augmented copy and of its original."""
+    position = {row: k for k, row in enumerate(idx)}
+    copies = [k for k, row in enumerate(idx) if origin[row] != row]
+    return copies, [position[origin[idx[k]]] for k in copies]
+
+
 def allowed_labels(examples: list[Example], labels: tuple[str, ...]) -> torch.Tensor:
     """[example, label] True where the label exists in the example's dataset (`SourceSpec.labels`).
 
@@ -157,9 +179,15 @@ def finetune(
     *,
     device: str | None = None,
     progress: bool = True,
+    origin: list[int] | None = None,
 ) -> FinetuneResult:
     """Train, evaluating on `val` a few times per epoch; stop after `patience` evaluations without
-    a better validation macro-F1 and return the model with the best evaluation's weights restored."""
+    a better validation macro-F1 and return the model with the best evaluation's weights restored.
+
+    `origin` (from `augment_examples`) pairs each augmented copy with its original; with
+    `config.consistency` > 0 the pairs share batches and the copy's prediction is pulled towards
+    the original's: a hedge may then change neither the label nor the confidence.
+    """
     seed_everything(config.seed)
     started = time.monotonic()
     dev = pick_device(device)
@@ -196,6 +224,12 @@ def finetune(
     for i, e in enumerate(val):
         val_by_source.setdefault(e.source, []).append(i)
     result = FinetuneResult(model)
+    paired = config.consistency > 0 and origin is not None and any(o != i for i, o in enumerate(origin))
+    lengths = [len(x) for x in encoded]
+
+    def epoch_batches() -> list[list[int]]:
+        return _paired_batches(origin, lengths, config.batch_size, rng) if paired else _batches(lengths, config.batch_size, rng)
+
     best_state, since_best, step = None, 0, 0
 
     def evaluate_now(epoch: float) -> bool:
@@ -225,23 +259,28 @@ def finetune(
         return since_best >= config.patience
 
     # (drawn through the shuffler so the seeded batch order matches the recorded results)
-    batches_per_epoch = len(_batches([0] * len(train), config.batch_size, rng))
+    batches_per_epoch = len(_paired_batches(origin, lengths, config.batch_size, rng) if paired else _batches([0] * len(train), config.batch_size, rng))
     eval_points = {round(batches_per_epoch * k / config.evals_per_epoch) for k in range(1, config.evals_per_epoch + 1)}
     bar = progress_bar(total=total_steps, desc=f"fine-tuning ({config.method})", disable=not progress, unit="step")
     model.train()
     done = False
     for epoch in range(config.epochs):
-        for b, idx in enumerate(_batches([len(x) for x in encoded], config.batch_size, rng), start=1):
+        for b, idx in enumerate(epoch_batches(), start=1):
             batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
             input_ids, mask = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
             y = targets[idx].to(dev)
+            copies, originals = _pairs_within(idx, origin) if paired else ([], [])
 
             def compute_loss() -> torch.Tensor:
                 with autocast(dev, precision):
                     logits = model(input_ids=input_ids, attention_mask=mask).logits
                 # a class the example's dataset never uses cannot be its answer: mask it out of the softmax
                 logits = logits.float().masked_fill(~allowed[idx].to(dev), torch.finfo(torch.float32).min)
-                return loss_fn(logits, y) / config.grad_accum
+                loss = loss_fn(logits, y)
+                if copies:
+                    target = torch.softmax(logits[originals], dim=-1).detach()
+                    loss = loss + config.consistency * F.kl_div(F.log_softmax(logits[copies], dim=-1), target, reduction="batchmean")
+                return loss / config.grad_accum
 
             loss = compute_loss()
             loss.backward()

@@ -235,7 +235,7 @@ def train_task(
     before = evaluate(model, [e for items in _by_source(splits.test).values() for e in _subsample(items, 500, options.seed)], "before fine-tuning")
 
     ops = parse_ops(options.augment)
-    train_set = augment_examples(train, ops, copies=options.augment_copies, p=options.augment_p, share=options.augment_share, seed=options.seed)
+    train_set, origin = augment_examples(train, ops, copies=options.augment_copies, p=options.augment_p, share=options.augment_share, seed=options.seed)
     if ops:
         console.print(f"augmentation {ops}: {len(train)} -> {len(train_set)} training examples")
 
@@ -244,7 +244,7 @@ def train_task(
     if options.time_budget_min:
         # leave room for the test evaluation, merging and saving (about a minute on 2 cores)
         options.finetune.time_limit_s = max(60.0, options.time_budget_min * 60 - (time.time() - started) - 90)
-    result = finetune(model, tokenizer, train_set, splits.val, labels, options.finetune, device=options.device, progress=options.progress)
+    result = finetune(model, tokenizer, train_set, splits.val, labels, options.finetune, device=options.device, progress=options.progress, origin=origin)
     timings["finetune_s"] = time.time() - t
     servable = options.finetune.method in MERGEABLE
     model = merge_for_serving(result.model, options.finetune.method) if servable else result.model
