@@ -259,7 +259,7 @@ def finetune(
         return since_best >= config.patience
 
     # (drawn through the shuffler so the seeded batch order matches the recorded results)
-    batches_per_epoch = len(_paired_batches(origin, lengths, config.batch_size, rng) if paired else _batches([0] * len(train), config.batch_size, rng))
+    batches_per_epoch = len(epoch_batches())  # the count and the draws do not depend on the lengths
     eval_points = {round(batches_per_epoch * k / config.evals_per_epoch) for k in range(1, config.evals_per_epoch + 1)}
     bar = progress_bar(total=total_steps, desc=f"fine-tuning ({config.method})", disable=not progress, unit="step")
     model.train()
