@@ -82,6 +82,25 @@ def test_merged_adapter_model_equals_adapter_logits(tokenizer, method):
     torch.testing.assert_close(merged_logits, adapter_logits, atol=1e-5, rtol=1e-5)
 
 
+def test_a_retrain_adapts_the_embeddings_of_the_words_it_trains_on(tokenizer):
+    """`lora_embeddings` (set by retrain_options: new labels bring new words) puts LoRA on the word
+    embeddings; merged for serving, the rows of the tokens trained on have moved and no other row
+    has. Whether that makes a retrain learn new vocabulary is tests/test_retrain_pipeline.py's."""
+    current = ModelVersion(task="sentiment", version="v1", path=Path("/nonexistent"), manifest={})
+    assert retrain_options(default_options("sentiment"), current, Settings()).finetune.lora_embeddings
+    train = keyword_examples(120, seed=1)
+    model = classifier(tokenizer)
+    before = model.transformer.word_embeddings.weight.detach().clone()
+    config = FinetuneConfig(method="lora", lora_embeddings=True, epochs=2, batch_size=16, lr=1e-2, max_len=16, max_steps=12, patience=100)
+    merged = merge_for_serving(finetune(model, tokenizer, train, keyword_examples(15, seed=3), LABELS, config, device="cpu", progress=False).model, "lora")
+    assert type(merged) is BloomForSequenceClassification
+    moved = (merged.transformer.word_embeddings.weight.detach() - before).abs().sum(dim=1) > 0
+    seen = {t for e in train for t in tokenizer(e.text)["input_ids"]}
+    assert moved.any() and set(moved.nonzero().flatten().tolist()) <= seen
+    with pytest.raises(ValueError, match="lora_embeddings is a LoRA option"):
+        finetune(classifier(tokenizer), tokenizer, train, train[:3], LABELS, FinetuneConfig(method="adalora", lora_embeddings=True), device="cpu", progress=False)
+
+
 def test_prefix_tuning_cannot_be_merged(tokenizer):
     with pytest.raises(ValueError, match="cannot be merged"):
         merge_for_serving(classifier(tokenizer), "prefix")

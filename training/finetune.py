@@ -60,6 +60,9 @@ class FinetuneConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
+    # LoRA on the word embeddings too (LoRA only): words the model has never seen mean nothing to its
+    # linear layers until their embeddings move, so a retrain on new vocabulary needs it (job.py)
+    lora_embeddings: bool = False
     prefix_tokens: int = 16
 
     def as_dict(self) -> dict:
@@ -82,6 +85,8 @@ def apply_method(model: torch.nn.Module, config: FinetuneConfig, total_steps: in
         raise ValueError(f"unknown method {config.method!r}; known: {', '.join(METHODS)}")
     if config.method == "full":
         return model
+    if config.lora_embeddings and config.method != "lora":
+        raise ValueError(f"lora_embeddings is a LoRA option; method {config.method!r} cannot adapt the embeddings")
     from peft import AdaLoraConfig, LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
 
     if config.method == "lora":
@@ -90,7 +95,7 @@ def apply_method(model: torch.nn.Module, config: FinetuneConfig, total_steps: in
             r=config.lora_r,
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
-            target_modules=BLOOM_LINEAR,
+            target_modules=[*BLOOM_LINEAR, "word_embeddings"] if config.lora_embeddings else BLOOM_LINEAR,
         )
     elif config.method == "adalora":
         peft_config = AdaLoraConfig(
