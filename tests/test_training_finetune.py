@@ -37,6 +37,12 @@ def classifier(tokenizer, seed=0):
     return BloomForSequenceClassification(config)
 
 
+def retrain_finetune_config() -> FinetuneConfig:
+    """What `bloomwatch retrain` fine-tunes a sentiment model with (its default settings)."""
+    current = ModelVersion(task="sentiment", version="v1", path=Path("/nonexistent"), manifest={})
+    return retrain_options(default_options("sentiment"), current, Settings()).finetune
+
+
 def mean(xs):
     return sum(xs) / len(xs)
 
@@ -86,8 +92,7 @@ def test_a_retrain_adapts_the_embeddings_of_the_words_it_trains_on(tokenizer):
     """`lora_embeddings` (set by retrain_options: new labels bring new words) puts LoRA on the word
     embeddings; merged for serving, the rows of the tokens trained on have moved and no other row
     has. Whether that makes a retrain learn new vocabulary is tests/test_retrain_pipeline.py's."""
-    current = ModelVersion(task="sentiment", version="v1", path=Path("/nonexistent"), manifest={})
-    assert retrain_options(default_options("sentiment"), current, Settings()).finetune.lora_embeddings
+    assert retrain_finetune_config().lora_embeddings
     train = keyword_examples(120, seed=1)
     model = classifier(tokenizer)
     before = model.transformer.word_embeddings.weight.detach().clone()
@@ -202,8 +207,7 @@ def test_a_run_a_time_limit_may_cut_still_anneals_by_that_limit():
 
 def test_only_the_sentiment_recipe_anneals_to_its_budget_and_a_retrain_never_does():
     assert default_options("sentiment").finetune.anneal_to_time_limit and not default_options("topic").finetune.anneal_to_time_limit
-    current = ModelVersion(task="sentiment", version="v1", path=Path("/nonexistent"), manifest={})
-    assert not retrain_options(default_options("sentiment"), current, Settings()).finetune.anneal_to_time_limit
+    assert not retrain_finetune_config().anneal_to_time_limit
 
 
 def test_consistency_trains_each_copy_beside_its_original(tokenizer):

@@ -2,10 +2,11 @@
 
 The candidate starts from the current model (LoRA on every linear layer and the word embeddings,
 merged for serving) and trains on the new labels plus a replay sample of the current model's own
-training data, so it learns the new vocabulary without forgetting the old. It is evaluated by `bloomwatch train`'s
-pipeline (training.pipeline.train_task, given the splits in memory) on the current model's fixed
-test splits and on a held-out slice of the new labels; the gate (gate.py) decides. Every run ends
-in exactly one `model_versions` row: promoted, rejected, skipped or failed, with the reason.
+training data, so it learns the new vocabulary without forgetting the old. It is evaluated by
+`bloomwatch train`'s pipeline (training.pipeline.train_task, given the splits in memory) on the
+current model's fixed test splits and on a held-out slice of the new labels; the gate (gate.py)
+decides. Every run ends in exactly one `model_versions` row: promoted, rejected, skipped or
+failed, with the reason.
 One run at a time per model registry (its versions and `current` are what a run changes): an
 exclusive file lock in the registry directory, released by the OS if the process dies; in server
 mode the registry is a volume shared by containers, so the lock is shared with it.
