@@ -23,6 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
+from bloomwatch.cpu import NoNativeBf16, require_native_bf16  # noqa: E402
 from results_file import record  # noqa: E402
 from serving import split_texts  # noqa: E402
 from transformers.models.bloom.modeling_bloom import build_alibi_tensor  # noqa: E402
@@ -52,6 +53,10 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=1000)
     parser.add_argument("--long", type=int, default=200)
     args = parser.parse_args()
+    try:
+        require_native_bf16("this benchmark's headline is bf16 against fp32; run it on a CPU that has one of them")
+    except NoNativeBf16 as missing:
+        sys.exit(f"bench/{Path(__file__).name}: {missing}")
     settings = get_settings()
     configure_threads(settings.serve_threads)
     version = Registry(args.registry or settings.registry_dir).current("sentiment")

@@ -24,7 +24,6 @@ dashboards.first_render_s into bench/results.json (other keys kept).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -38,8 +37,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from bloomwatch.net import free_port  # noqa: E402
 from dashboard_support import dashboard_server, now_utc, run_python  # noqa: E402
-
-RESULTS = REPO / "bench" / "results.json"
+from results_file import record  # noqa: E402
 
 POPULATE = """
 from datetime import datetime, timedelta
@@ -181,15 +179,15 @@ def main() -> None:
     print(f"panel queries ({args.repeats} runs each, load average {os.getloadavg()[0]:.1f}):")
     worst = measure_queries(dsn, end, args.repeats)
     slowest = {name: max(panels, key=panels.get) for name, panels in worst.items()}
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["dashboards.query_p95_ms_1m_docs"] = round(worst["current"][slowest["current"]], 1)
-    results["dashboards.query_p95_ms_1m_docs_order_by_id"] = round(worst["order_by_id"][slowest["order_by_id"]], 1)
-    results["dashboards.first_render_s"] = round(statistics.median(renders), 2)
+    figures = {
+        "dashboards.query_p95_ms_1m_docs": round(worst["current"][slowest["current"]], 1),
+        "dashboards.query_p95_ms_1m_docs_order_by_id": round(worst["order_by_id"][slowest["order_by_id"]], 1),
+        "dashboards.first_render_s": round(statistics.median(renders), 2),
+    }
     print(f"slowest panel: {slowest['current']}, p95 {worst['current'][slowest['current']]:.1f} ms (target <= 200; "
           f"ORDER BY id: {slowest['order_by_id']}, {worst['order_by_id'][slowest['order_by_id']]:.1f} ms); load average {os.getloadavg()[0]:.1f}; "
-          f"first render median {results['dashboards.first_render_s']} s, max {max(renders):.2f} s (target <= 2)")  # fmt: skip
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(f"written to {RESULTS}")
+          f"first render median {figures['dashboards.first_render_s']} s, max {max(renders):.2f} s (target <= 2)")  # fmt: skip
+    record(figures)
 
 
 if __name__ == "__main__":

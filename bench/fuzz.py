@@ -1,8 +1,9 @@
 """Fuzz benchmark: hypothesis-drawn random and malformed messages (tests/fuzz_messages.py)
-produced straight into the documents topics of a broker of its own, consumed by one worker with
-the shipped classifiers, every message then traced: stored (its id, after FINAL) or
-dead-lettered with a reason. Writes fuzz.messages and fuzz.unaccounted (target 0) and the split
-into bench/results.json.
+produced straight into the documents topics and (a quarter as many) the labels topic of a broker
+of its own, consumed by one worker with the shipped classifiers, every message then traced on its
+own: stored (valid, and its key stored after FINAL with a valid message's content) or
+dead-lettered with a reason. Writes fuzz.messages and fuzz.unaccounted (both topics; target 0)
+and the split into bench/results.json.
 Usage: flock /work/bench.lock nice -n 10 python bench/fuzz.py [--messages 10000] [--registry models]
 """
 
@@ -36,17 +37,21 @@ def main() -> None:
         root = Path(tmp)
         with KafkaBroker(root / "kafka", free_port()) as broker:
             with running_pipeline(args.registry.resolve(), broker.bootstrap, root) as deployment:
-                result = fuzz_pipeline(deployment, args.messages, seed=args.seed)
-    for message in result.unaccounted[:10]:
-        print(f"unaccounted: {message.topic}[{message.partition}]@{message.offset} value={message.value[:120]!r}")
-    print("dead-letter reasons:", dict(result.reasons.most_common()))
+                run = fuzz_pipeline(deployment, args.messages, seed=args.seed)
+    for name, result in (("documents", run.documents), ("labels", run.labels)):
+        for message in result.unaccounted[:10]:
+            print(f"unaccounted {name}: {message.topic}[{message.partition}]@{message.offset} value={message.value[:120]!r}")
+        print(f"{name} dead-letter reasons:", dict(result.reasons.most_common()))
     record(
         {
-            "fuzz.messages": result.messages,
-            "fuzz.unaccounted": len(result.unaccounted),
-            "fuzz.stored": result.stored,
-            "fuzz.dead_lettered": result.dead_lettered,
-            "fuzz.double_counted": len(result.double_counted),
+            "fuzz.messages": run.documents.messages + run.labels.messages,
+            "fuzz.unaccounted": run.unaccounted,
+            "fuzz.stored": run.documents.stored + run.labels.stored,
+            "fuzz.dead_lettered": run.documents.dead_lettered + run.labels.dead_lettered,
+            "fuzz.double_counted": len(run.documents.double_counted) + len(run.labels.double_counted),
+            "fuzz.labels.messages": run.labels.messages,
+            "fuzz.labels.stored": run.labels.stored,
+            "fuzz.labels.dead_lettered": run.labels.dead_lettered,
             "fuzz.minutes": round((time.monotonic() - started) / 60, 1),
             "fuzz.load_avg_1min": round(os.getloadavg()[0], 2),
         }

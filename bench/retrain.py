@@ -13,7 +13,8 @@
    and where in the retrain the slowest 1 % of documents were published is printed;
 3. the promoted model's accuracy on the same fresh slice is `retrain.new_slice.acc_after`; the
    largest accuracy loss on the fixed test split is `retrain.fixed_tests.max_drop` (negative: it
-   improved), from the run's model_versions row.
+   improved), from the run's model_versions row, beside `retrain.gate.same_examples` (both models
+   scored on the same examples) and `retrain.gate.min_holdout` (the held-out labels it needs).
 
 Writes the figures into bench/results.json (bench/results_file.record: other keys kept) and prints
 the load average beside them (the stream's p99 depends on what else runs).
@@ -143,6 +144,8 @@ def main() -> None:
         "retrain.new_slice.acc_before": round(acc_before, 4),
         "retrain.new_slice.acc_after": round(acc_after, 4),
         "retrain.fixed_tests.max_drop": round(decision["metrics"]["max_drop"], 4),
+        "retrain.gate.same_examples": decision["metrics"]["same_examples"],
+        "retrain.gate.min_holdout": decision["metrics"]["rules"]["min_holdout"],
         "retrain.minutes": round(minutes, 2),
         "retrain.stream_p99_latency_s": round(latency["p99"], 3),
         "retrain.stream_p99_latency_s_before": round(p99(before), 3),

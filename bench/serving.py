@@ -39,6 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from bloomwatch.cpu import NoNativeBf16, require_native_bf16  # noqa: E402
 from results_file import record  # noqa: E402 (bench/ is on sys.path when run as a script)
 from roofline import bloom_forward_flops, fastest_matmul_size  # noqa: E402
 from bloomwatch.settings import get_settings  # noqa: E402
@@ -217,6 +218,10 @@ def main() -> None:
     parser.add_argument("--no-vllm", action="store_true", help="embedded engine only")
     parser.add_argument("--agreement-texts", type=int, help="bf16/fp32 check on the first N texts of each test split (default: all)")
     args = parser.parse_args()
+    try:
+        require_native_bf16("this benchmark's headline is bf16 against fp32; run it on a CPU that has one of them")
+    except NoNativeBf16 as missing:
+        sys.exit(f"bench/{Path(__file__).name}: {missing}")
 
     import torch
     from transformers import pipeline

@@ -2,7 +2,8 @@
 
 Run after `bloomwatch pretrain`, `bloomwatch train --task sentiment` and `--task topic`; reads the registry those runs
 wrote (BLOOMWATCH_HOME / BLOOMWATCH_REGISTRY_DIR) and read-modify-writes the shared flat JSON,
-keeping every other benchmark's keys.
+keeping every other benchmark's keys. Sentiment adds the behaviour suite's figures
+(`behaviour.sentiment.<group>.acc`, `baseline.behaviour.<group>.acc`, `...invariance.max_flip_rate`).
 
     python bench/training_results.py
 """
@@ -15,7 +16,11 @@ from training.registry import BASE, Registry
 from results_file import record  # bench/ is on sys.path when run as a script
 
 MODEL_KEYS = {
-    "sentiment": {"reviews_mr": ("acc",), "reviews_imdb": ("acc",), "finance_fpb": ("acc", "macro_f1"), "tweets_tweeteval": ("acc",)},
+    "sentiment": {
+        "reviews_mr": ("acc",), "reviews_imdb": ("acc",), "finance_fpb": ("acc", "macro_f1"), "tweets_tweeteval": ("acc",),
+        "tweets_airline": ("acc", "macro_f1"), "reviews_products": ("acc", "macro_f1"), "reviews_services": ("acc", "macro_f1"),
+        "finance_tweets": ("acc", "macro_f1"),
+    },
     "topic": {"news_agnews": ("acc",)},
 }
 PRETRAIN_KEYS = {"tokens": "tokens_seen", "hours": "hours", "tokens_per_s": "tokens_per_s", "heldout_perplexity": "heldout_perplexity"}
@@ -25,18 +30,32 @@ def _negative_recall(metrics: dict) -> float:
     return round(metrics["per_class"]["negative"]["recall"], 4)
 
 
+def quality_figures(task: str, metrics: dict) -> dict[str, float]:
+    """Test-split and behaviour-suite figures of the model and its TF-IDF baseline, for what
+    `metrics` holds (a model trained before a dataset or the suite existed has no figure for it)."""
+    figures: dict[str, float] = {}
+    for dataset, names in MODEL_KEYS[task].items():
+        if dataset in metrics["test"]:
+            for name in names:
+                figures[f"model.{task}.{dataset}.{name}"] = round(metrics["test"][dataset][name], 4)
+                figures[f"baseline.{dataset}.{name}"] = round(metrics["baseline_tfidf_lr"][dataset][name], 4)
+    for prefix, key in ((f"behaviour.{task}", "behaviour"), ("baseline.behaviour", "baseline_behaviour")):
+        if result := metrics.get(key):
+            figures.update({f"{prefix}.{group}.acc": round(v["acc"], 4) for group, v in result["groups"].items()})
+            figures.update({f"{prefix}.{group}.flip_rate": round(v["flip_rate"], 4) for group, v in result["invariance"].items()})
+            figures[f"{prefix}.invariance.max_flip_rate"] = round(result["max_flip_rate"], 4)
+    return figures
+
+
 def collect(registry: Registry) -> dict[str, float]:
     figures: dict[str, float] = {}
-    for task, datasets in MODEL_KEYS.items():
+    for task in MODEL_KEYS:
         version = registry.current(task)
         if version is None:
             print(f"no current {task} model in {registry.root} (run `bloomwatch train --task {task}`): skipped")
             continue
         metrics = version.metrics
-        for dataset, names in datasets.items():
-            for name in names:
-                figures[f"model.{task}.{dataset}.{name}"] = round(metrics["test"][dataset][name], 4)
-                figures[f"baseline.{dataset}.{name}"] = round(metrics["baseline_tfidf_lr"][dataset][name], 4)
+        figures.update(quality_figures(task, metrics))
         figures[f"train.{task}.minutes"] = round(metrics["timings"]["total_s"] / 60, 1)
         figures[f"finetune.{task}.minutes"] = round(metrics["timings"]["finetune_s"] / 60, 1)
         if task == "sentiment":

@@ -1,19 +1,43 @@
-"""The one `bloomwatch` command line; each package contributes its commands."""
+"""The one `bloomwatch` command line; each package contributes its commands.
+
+Every command runs inside `_Root.invoke`, so one handler turns the project's expected errors
+(bloomwatch/errors.py) into one line and exit status 1, whichever command raised them. Help is
+click's plain layout (`rich_markup_mode=None`): typer's rich panels print a `<bool>` placeholder
+beside every on/off flag and keep the line breaks of a docstring inside its sentences.
+"""
 
 import typer
+from typer.core import TyperGroup
 
+from bloomwatch.errors import ExpectedError
+from bloomwatch.library_logs import quiet_library_loggers
 from bloomwatch.progress import quiet_library_progress
 from classifiers.cli import register as register_classifiers
 from dashboards.cli import register as register_dashboards
 from streams.cli import register as register_streams
 from training.cli import register as register_training
 
+
+class _Root(TyperGroup):
+    """The root group: an expected error of any subcommand is `error: <message>` on stderr, exit 1."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except ExpectedError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Root,
     help="BloomWatch: stream news and reviews through fine-tuned BLOOM classifiers into ClickHouse.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 quiet_library_progress()  # the command modules import transformers only inside commands, after this
+quiet_library_loggers()  # every process (worker, classifiers, retrain, alerts) runs through this CLI
 register_training(app)
 register_classifiers(app)
 register_streams(app)

@@ -5,7 +5,8 @@ into a log file it becomes one line of tens of thousands of characters that no p
 use. Every progress display in BloomWatch goes through `progress_bar`, which draws tqdm's bar only
 when its stream is a terminal and otherwise logs a line like
 `2026-11-28 23:40:02 fine-tuning (full): 120/400 step (30%), 3.1 step/s, eta 01:30, loss=0.812`
-at the start, every `every_s` seconds or 10 % (whichever comes first) and at the end.
+(without a total, `demo: documents stored: 465 doc, 19.8 doc/s`: no ETA) at the start, every
+`every_s` seconds or 10 % (whichever comes first) and at the end.
 `quiet_library_progress` does the same for the bars transformers and huggingface_hub draw.
 """
 
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from tqdm.auto import tqdm as terminal_tqdm
 
 _LINE_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit}{percent}, {rate_fmt}, eta {remaining}{postfix}"
+_OPEN_ENDED_FORMAT = "{desc}: {n_fmt} {unit}, {rate_fmt}{postfix}"  # no total: no `/?`, no ETA to guess
 
 
 def on_terminal(stream: IO | None = None) -> bool:
@@ -54,8 +56,10 @@ class LoggedProgress(tqdm):
     def _line(self) -> str:
         """The current state as one line, without a bar."""
         values = self.format_dict
-        percent = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
-        line_format = _LINE_FORMAT.replace("{percent}", percent)
+        if self.total:
+            line_format = _LINE_FORMAT.replace("{percent}", f" ({100 * self.n / self.total:.0f}%)")
+        else:
+            line_format = _OPEN_ENDED_FORMAT
         return self.format_meter(**{**values, "bar_format": line_format, "ncols": None})
 
     def close(self) -> None:

@@ -88,9 +88,17 @@ class Settings(BaseSettings):
     retrain_drift_window_min: float = 60.0  # the recent window
     retrain_drift_reference_min: float = 24 * 60.0  # the reference: this long before the recent window
     retrain_drift_min_docs: int = 100  # per source and window; fewer documents are no evidence
-    retrain_holdout_share: float = 0.2  # of the labels, by document id hash: never trained on
-    retrain_replay_ratio: float = 2.0  # replayed original training examples per new label
-    retrain_gate_margin: float = 0.02  # accuracy a fixed test split may lose and still promote
+    retrain_holdout_share: float = 0.2  # of the labels, by normalised-text hash: never trained on
+    retrain_replay_ratio: float = 2.0  # replayed examples (original training data or stored documents) per new label
+    retrain_gate_margin: float = 0.02  # accuracy a fixed test may lose (if the loss is significant) and still promote
+    retrain_gate_alpha: float = 0.05  # significance level of the gate's one-sided paired (McNemar) tests
+    retrain_min_holdout: int = 30  # held-out labels below which the new labels are too few to promote on
+    # without the current model's training data (a fresh deployment): replay and the fixed test
+    # come from this many recent stored documents the current model scored with at least this
+    # confidence, the fixed test being `retrain_reference_share` of them by text hash
+    retrain_reference_pool: int = 5000
+    retrain_rehearsal_min_confidence: float = 0.8
+    retrain_reference_share: float = 0.2
     retrain_epochs: int = 3
     retrain_lr: float = 1e-3  # LoRA learning rate
     retrain_time_budget_min: float = 20.0
@@ -112,7 +120,7 @@ class Settings(BaseSettings):
     alerts_max_lateness_s: float = 60.0  # ... or this long after it closed, whatever arrived
     alerts_max_age_s: float = 3600.0  # published this long before enqueued = backfill, not counted
     alerts_catchup_s: float = 600.0  # windows replayed at start (idempotent): judged while down
-    alerts_webhook_url: str | None = None
+    alerts_webhook_url: SecretStr | None = None  # a Slack-style URL is itself the credential: logs show its host only
     alerts_webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of X-BloomWatch-Signature
     alerts_webhook_format: Literal["json", "slack"] = "json"
     alerts_webhook_timeout_s: float = 5.0
@@ -132,8 +140,14 @@ class Settings(BaseSettings):
     api_tokens_file: Path | None = None  # the same as lines of a file (e.g. a mounted secret)
     client_token: SecretStr | None = None  # what BloomWatch's own clients send; default: the first token
     rate_limit: str | None = None  # per client, `limits` notation, e.g. "50/second;2000/minute"
-    max_body_bytes: int = 64 * 1024 * 1024  # of one HTTP request body (413 beyond)
+    # of one HTTP request body (413 beyond); an ingest body is parsed and validated on the server's
+    # event loop, so this bounds how long one request can delay the others (64 MiB: 4 s)
+    max_body_bytes: int = 8 * 1024 * 1024
     max_batch: int = 10_000  # documents or labels in one ingest request (413 beyond)
+    serve_max_inputs: int = 1_000  # texts in one /classify request (413 beyond); the worker sends 64
+    # names the worker, ingest and dashboard servers answer to besides localhost and IP addresses
+    # (comma-separated; "*": any), against DNS rebinding (bloomwatch/browser.py)
+    allowed_hosts: str = ""
 
     # --- Kafka security (streams/kafka_security.py, docs/security.md) ----------------------------
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
@@ -144,7 +158,7 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = None  # CA bundle for SSL / SASL_SSL (default: the system's)
 
     @field_validator(
-        "shipped_models_dir", "api_tokens", "api_tokens_file", "client_token", "dashboard_token", "alerts_webhook_secret",
+        "shipped_models_dir", "api_tokens", "api_tokens_file", "client_token", "dashboard_token", "alerts_webhook_url", "alerts_webhook_secret",
         "kafka_sasl_password", "kafka_sasl_password_file", "kafka_ssl_cafile", "rate_limit", mode="before",
     )  # fmt: skip
     @classmethod

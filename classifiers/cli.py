@@ -46,15 +46,21 @@ def serve(
     port = port or urlparse(settings.sentiment_url if task is Task.sentiment else settings.topic_url).port
     registry = Registry(settings.registry_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # health polls would flood the log
     try:
         current = require_current(registry, task.value)
     except NoServableModel as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
+    from bloomwatch.cpu import NoNativeBf16
     from classifiers.embedded import configure_threads
+    from classifiers.precision import check_serve_precision
 
+    try:
+        check_serve_precision(settings.serve_precision)
+    except NoNativeBf16 as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     configure_threads(settings.serve_threads)  # the forward passes, or the load-time bf16 check before vLLM
     if engine is Engine.embedded:
         from classifiers.server import create_embedded_app
@@ -63,6 +69,7 @@ def serve(
             registry,
             task.value,
             max_text_chars=settings.max_text_chars,
+            max_inputs=settings.serve_max_inputs,
             max_model_len=settings.max_model_len,
             max_batch_tokens=settings.serve_max_batch_tokens,
             precision=settings.serve_precision,
@@ -92,7 +99,9 @@ def serve(
             precision=settings.serve_precision,
             metrics=metrics,
         )
-        app = create_vllm_proxy_app(supervisor, metrics, max_text_chars=settings.max_text_chars)
+        app = create_vllm_proxy_app(
+            supervisor, metrics, max_text_chars=settings.max_text_chars, max_inputs=settings.serve_max_inputs
+        )
         typer.echo(f"starting vLLM (logs under {settings.home / 'logs'}); this takes about a minute on CPU")
 
     from bloomwatch.access import AccessPolicy

@@ -11,12 +11,13 @@ import logging
 import threading
 from collections.abc import Callable
 
+from bloomwatch.errors import ExpectedError
 from training.registry import ModelVersion, Registry
 
 log = logging.getLogger(__name__)
 
 
-class NoServableModel(RuntimeError):
+class NoServableModel(ExpectedError, RuntimeError):
     pass
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bloomwatch.cpu import has_native_bf16, require_native_bf16
 from classifiers.embedded import EmbeddedEngine, softmax
 from training.registry import ModelVersion
-from training.runtime import cpu_has_fast_bf16
 from training.synthetic import synthetic_examples
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,22 @@ def probe_texts(task: str) -> list[str]:
     return [example.text for example in synthetic_examples(task, n=PROBE_TEXTS)]
 
 
+def check_serve_precision(precision: str) -> None:
+    """Refuse, before anything loads, a precision this CPU cannot compute (NoNativeBf16, one line).
+
+    An explicit bf16 on a CPU without native bf16 is an error rather than a silent fp32: whoever
+    set it expects bf16's speed, and an AVX2-only host's oneDNN fails the first bf16 forward pass."""
+    if precision == "bf16":
+        require_native_bf16("set BLOOMWATCH_SERVE_PRECISION=auto or fp32")
+
+
 def load_engine(version: ModelVersion, precision: str, **engine_options) -> EmbeddedEngine:
     """The engine `precision` (a `serve_precision` setting) asks for; `auto` decides as above."""
+    check_serve_precision(precision)
     if precision != "auto":
-        if precision == "bf16" and not cpu_has_fast_bf16():
-            log.warning("serving %s in bf16 on a CPU without native bf16: expect it to be slower than fp32", version.name)
         return EmbeddedEngine.from_version(version, precision=precision, **engine_options)
     fp32 = EmbeddedEngine.from_version(version, precision="fp32", **engine_options)
-    if not cpu_has_fast_bf16():
+    if not has_native_bf16():
         log.info("serving %s in fp32: this CPU has no native bf16", version.name)
         return fp32
     bf16 = EmbeddedEngine.from_version(version, precision="bf16", **engine_options)
@@ -83,4 +91,5 @@ def vllm_dtype(version: ModelVersion, precision: str) -> str:
     """vLLM's --dtype for a `serve_precision` setting; int8 is the embedded engine's alone (fp32 here)."""
     if precision == "auto":
         return VLLM_DTYPES[load_engine(version, "auto").precision]
+    check_serve_precision(precision)
     return VLLM_DTYPES.get(precision, "float32")

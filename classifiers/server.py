@@ -51,6 +51,7 @@ def create_embedded_app(
     task: str,
     *,
     max_text_chars: int,
+    max_inputs: int,
     max_model_len: int,
     max_batch_tokens: int,
     precision: str,
@@ -109,7 +110,9 @@ def create_embedded_app(
             return skipped("skipped a request: its client gave up before the body was read")
         gone = asyncio.ensure_future(client_gone(http_request))
         try:
-            request = parse_classify_request(body, served_model=engine.name, max_text_chars=max_text_chars)
+            request = parse_classify_request(
+                body, served_model=engine.name, max_text_chars=max_text_chars, max_inputs=max_inputs
+            )
             async with forward_turn:
                 if gone.done():
                     return skipped(f"skipped a request of {len(request.texts)} texts: its client gave up while it waited")

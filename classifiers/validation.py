@@ -7,13 +7,13 @@ size (settings.max_text_chars) is enforced here because vLLM has no such limit.
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from classifiers.types import ClassificationRequest
+from streams.json_input import NotJSON, parse_json
 
 
 class RequestRejected(Exception):
@@ -35,10 +35,14 @@ def error_response(
     return JSONResponse(body, status_code=int(status))
 
 
-def parse_classify_request(raw: bytes, *, served_model: str, max_text_chars: int) -> ClassificationRequest:
+def parse_classify_request(
+    raw: bytes, *, served_model: str, max_text_chars: int, max_inputs: int
+) -> ClassificationRequest:
+    """The request, or RequestRejected. Any body that `json` cannot turn into values is a 400,
+    including an integer over 4,300 digits and arrays nested too deep (streams/json_input.py)."""
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = parse_json(raw)
+    except NotJSON as exc:
         raise RequestRejected(HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: {exc}") from None
     try:
         request = ClassificationRequest.model_validate(payload)
@@ -55,6 +59,12 @@ def parse_classify_request(raw: bytes, *, served_model: str, max_text_chars: int
     texts = request.texts
     if not texts:
         raise RequestRejected(HTTPStatus.BAD_REQUEST, "You must pass at least one prompt", param="input")
+    if len(texts) > max_inputs:
+        raise RequestRejected(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"{len(texts)} inputs in one request; the limit is {max_inputs} (BLOOMWATCH_SERVE_MAX_INPUTS)",
+            param="input",
+        )
     for index, text in enumerate(texts):
         if len(text) > max_text_chars:
             raise RequestRejected(

@@ -6,6 +6,12 @@ cache is bounded (unbounded, vLLM reserves ~92% of RAM); its cache and temp file
 BloomWatch's home; `--enforce-eager` starts faster at no throughput cost on CPU. The process runs
 in its own session so that stopping it also stops the engine-core and worker processes it forks,
 and it is told to die with its parent so a killed supervisor leaves no orphan holding gigabytes.
+
+The process gets only the environment it needs (`CHILD_ENV`), not BloomWatch's: its tokens, the
+ClickHouse DSN and the Kafka password stay in the proxy. It asks for an API key of its own, drawn
+per process and handed over in the environment (`VLLM_API_KEY`, not on the command line where
+`ps` shows it), which only the proxy holds: anything else on the machine that finds its port on
+127.0.0.1 gets a 401 (classifiers/vllm_plugin/key.py: vLLM's own check skips `/classify`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -35,10 +42,24 @@ _MAX_TMPDIR_LEN = 107 - len("/") - 36
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)  # CPUAttentionBackend
 
 
+# What the vLLM process inherits from ours: how to find Python, its libraries and the models' cache
+# settings, locale and time zone, and the tuning knobs of vLLM, torch and OpenMP. Nothing else.
+CHILD_ENV = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
+    "LD_LIBRARY_PATH", "LD_PRELOAD", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+})  # fmt: skip
+CHILD_ENV_PREFIXES = ("LC_", "VLLM_", "OMP_", "KMP_", "MKL_", "TORCH_", "ONEDNN_", "DNNL_")
+
+
 class VllmStartFailed(RuntimeError):
     pass
 
 
+def inherited_environment() -> dict[str, str]:
+    """The part of this process's environment a vLLM child may see (CHILD_ENV)."""
+    return {
+        name: value for name, value in os.environ.items() if name in CHILD_ENV or name.startswith(CHILD_ENV_PREFIXES)
+    }
 
 
 def _die_with_parent() -> None:
@@ -71,6 +92,8 @@ class VllmProcess:
         self.threads = threads
         self.log_path = home / "logs" / f"vllm-{self.name}-{self.port}.log"
         self.inflight = 0  # requests the proxy is forwarding here; a retired process drains to 0
+        self.api_key = secrets.token_urlsafe(32)
+        self.auth_headers = {"Authorization": f"Bearer {self.api_key}"}  # what the proxy sends it
         self._process: subprocess.Popen | None = None
         self._private_tmp: Path | None = None
 
@@ -84,6 +107,7 @@ class VllmProcess:
             "--dtype", self.dtype,
             "--enforce-eager",
             "--max-model-len", str(self.max_model_len),
+            "--middleware", "classifiers.vllm_plugin.key.RequireKey",  # VLLM_API_KEY on every path but /health
             "--host", "127.0.0.1",
             "--port", str(self.port),
         ]  # fmt: skip
@@ -95,7 +119,8 @@ class VllmProcess:
             tmp = self._private_tmp = Path(tempfile.mkdtemp(prefix="bloomwatch-vllm-"))
         tmp.mkdir(parents=True, exist_ok=True)
         env = {
-            **os.environ,
+            **inherited_environment(),
+            "VLLM_API_KEY": self.api_key,
             "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib),
             "VLLM_CPU_OMP_THREADS_BIND": self.threads_bind,
             "VLLM_CACHE_ROOT": str(cache),

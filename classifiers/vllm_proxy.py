@@ -30,7 +30,9 @@ from classifiers.vllm_supervisor import VllmSupervisor
 log = logging.getLogger(__name__)
 
 
-def create_vllm_proxy_app(supervisor: VllmSupervisor, metrics: ServingMetrics, *, max_text_chars: int) -> FastAPI:
+def create_vllm_proxy_app(
+    supervisor: VllmSupervisor, metrics: ServingMetrics, *, max_text_chars: int, max_inputs: int
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(supervisor.start)
@@ -47,13 +49,17 @@ def create_vllm_proxy_app(supervisor: VllmSupervisor, metrics: ServingMetrics, *
         upstream = supervisor.current
         raw = await http_request.body()
         try:
-            request = parse_classify_request(raw, served_model=upstream.name, max_text_chars=max_text_chars)
+            request = parse_classify_request(
+                raw, served_model=upstream.name, max_text_chars=max_text_chars, max_inputs=max_inputs
+            )
         except RequestRejected as exc:
             metrics.requests.labels(status=int(exc.status)).inc()
             return exc.response()
         upstream.inflight += 1
         forward = asyncio.ensure_future(
-            app.state.http.post(f"{upstream.base_url}/classify", content=raw, headers={"content-type": "application/json"})
+            app.state.http.post(
+                f"{upstream.base_url}/classify", content=raw, headers={**upstream.auth_headers, "content-type": "application/json"}
+            )
         )
         gone = asyncio.ensure_future(client_gone(http_request))
         try:
@@ -91,7 +97,8 @@ def create_vllm_proxy_app(supervisor: VllmSupervisor, metrics: ServingMetrics, *
 
     @app.get("/v1/models")
     async def models() -> Response:
-        answer = await app.state.http.get(f"{supervisor.current.base_url}/v1/models")
+        upstream = supervisor.current
+        answer = await app.state.http.get(f"{upstream.base_url}/v1/models", headers=upstream.auth_headers)
         return Response(answer.content, status_code=answer.status_code, media_type="application/json")
 
     @app.get("/metrics")
@@ -99,7 +106,8 @@ def create_vllm_proxy_app(supervisor: VllmSupervisor, metrics: ServingMetrics, *
         """BloomWatch's proxy metrics followed by vLLM's own (`vllm:*`), one scrape for both."""
         own = metrics.render()
         try:
-            engine = (await app.state.http.get(f"{supervisor.current.base_url}/metrics", timeout=5)).content
+            upstream = supervisor.current
+            engine = (await app.state.http.get(f"{upstream.base_url}/metrics", headers=upstream.auth_headers, timeout=5)).content
         except httpx.HTTPError:
             engine = b""
         return Response(own + engine, media_type=metrics.content_type)

@@ -7,12 +7,12 @@ dashboard` runs them on its own thread against a ClickHouse server.
 
 from __future__ import annotations
 
-import csv
 import io
 import time
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bloomwatch.csv_cells import write_csv
 from dashboards.filters import Filters
 from dashboards.queries import FILTER_VALUES_SQL, PANELS, PARAMETERS
 
@@ -73,9 +73,7 @@ class DashboardData:
 
     def documents_csv(self, filters: Filters) -> str:
         columns = self.documents(filters)["rows"]
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(columns)
         columns["published_at"] = [datetime.fromtimestamp(ms / 1000, UTC).isoformat() for ms in columns["published_at"]]
-        writer.writerows(zip(*columns.values(), strict=True))
+        out = io.StringIO()
+        write_csv(out, list(columns), zip(*columns.values(), strict=True))  # publishers' text: no formulas
         return out.getvalue()

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from multidict import MultiMapping
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from dashboards.queries import DIMENSIONS, FIXED_VALUES
+from streams.timestamps import as_utc, storable
 
 DEFAULT_RANGE = timedelta(hours=1)
 MAX_RANGE = timedelta(days=400)
@@ -28,15 +29,14 @@ class InvalidFilter(ValueError):
 
 def _parse_time(value: Any) -> Any:
     if isinstance(value, str) and value.strip().isdigit():
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
+        try:
+            return datetime.fromtimestamp(int(value) / 1000, UTC)
+        except (OverflowError, OSError, ValueError):  # 20 or 400 digits: no datetime at all
+            raise ValueError(f"{len(value.strip())}-digit epoch milliseconds are no storable time") from None
     return value
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Time = Annotated[datetime, BeforeValidator(_parse_time)]
+Time = Annotated[datetime, BeforeValidator(_parse_time), AfterValidator(storable)]
 Values = list[Annotated[str, Field(min_length=1, max_length=256)]]
 
 
@@ -58,8 +58,8 @@ class Filters(BaseModel):
 
     @model_validator(mode="after")
     def _range(self) -> Filters:
-        self.end = _as_utc(self.end) if self.end else datetime.now(UTC)
-        self.start = _as_utc(self.start) if self.start else self.end - DEFAULT_RANGE
+        self.end = as_utc(self.end) if self.end else datetime.now(UTC)
+        self.start = as_utc(self.start) if self.start else self.end - DEFAULT_RANGE
         if self.start >= self.end:
             raise ValueError("'from' must be before 'to'")
         if self.end - self.start > MAX_RANGE:

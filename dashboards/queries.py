@@ -3,8 +3,9 @@
 A panel is a function of a `Dialect`: the built-in dashboard renders it with ClickHouse server-side
 parameters (`{from:DateTime64(3, 'UTC')}`, `{source:Array(String)}`: values never enter the SQL
 text), Grafana renders it with the ClickHouse plugin's macros and template variables
-(`$__fromTime`, `${source:singlequote}`). Both read `documents FINAL`, so a document re-delivered
-after a crash is counted once, and both show the same numbers.
+(`$__fromTime`, `${source:percentencode}` decoded in the SQL: see GRAFANA). Both read
+`documents FINAL`, so a document re-delivered after a crash is counted once, and both show the
+same numbers.
 """
 
 from __future__ import annotations
@@ -68,12 +69,37 @@ PARAMETERS = Dialect(
     offset="{offset:UInt32}",
 )
 
+# Grafana's quoting formatters cannot carry a value into ClickHouse SQL: `singlequote` and
+# `sqlstring` leave backslashes alone, and ClickHouse reads `\'` inside '...' as an escaped quote,
+# so a stored source or a `var-q` link breaks out of the string (issue 25). `percentencode` is the
+# one formatter whose output is only [A-Za-z0-9-_.~%] whatever the value: it cannot end a string
+# literal, and ClickHouse's decodeURLComponent restores the exact value. A multi-value variable
+# arrives as "{a,b}"; a chosen value holding a comma is split there (it selects its pieces, which
+# the viewer may see anyway, never another table). "All" arrives as GRAFANA_ALL, the variables'
+# custom all value.
+GRAFANA_ALL = "*"
+
+
+def _grafana_value(name: str) -> str:
+    """A Grafana variable's value as a ClickHouse String expression that no value can escape."""
+    return f"decodeURLComponent('${{{name}:percentencode}}')"
+
+
+def _grafana_in(name: str, expr: str) -> str:
+    value = _grafana_value(name)
+    chosen = (
+        f"if(startsWith({value}, '{{') AND endsWith({value}, '}}'), "
+        f"splitByChar(',', substring({value}, 2, length({value}) - 2)), [{value}])"
+    )
+    return f"({value} = '{GRAFANA_ALL}' OR {expr} IN {chosen})"
+
+
 GRAFANA = Dialect(
     start="$__fromTime_ms",  # the plugin expands it to fromUnixTimestamp64Milli(<ms>)
     end="$__toTime_ms",
     bucket_s="greatest($__interval_s, 10)",
-    in_filter=lambda name, expr: f"{expr} IN (${{{name}:singlequote}})",
-    search="(${q:sqlstring} = '' OR positionCaseInsensitiveUTF8(text, ${q:sqlstring}) > 0)",
+    in_filter=_grafana_in,
+    search=f"({_grafana_value('q')} = '' OR positionCaseInsensitiveUTF8(text, {_grafana_value('q')}) > 0)",
     limit="100",
     offset="0",
 )
@@ -192,8 +218,9 @@ GROUP BY sentiment_model, topic_model ORDER BY sentiment_model, topic_model"""
 def alerts(d: Dialect) -> str:
     """Alerts overlapping the range (latest state of each: FINAL) that fired or are pending now (a
     pending alert that never fired ends resolved with fired = false: noise, not an alert); a
-    source filter keeps the alerts of those sources and the ones not grouped by source."""
-    source_of_group = "if(startsWith(group_key, 'source='), substring(group_key, 8), '')"
+    source filter keeps the alerts of those sources and the ones not grouped by source (a group
+    key's values are percent-encoded, streams/alerts/windows.py: decoded before comparing)."""
+    source_of_group = "if(startsWith(group_key, 'source='), decodeURLComponent(substring(group_key, 8)), '')"
     return f"""
 SELECT alert_id, rule, group_key, state, severity, window_start, window_end, started_at, updated_at,
        resolved_at, acknowledged_by, observed, baseline

@@ -5,7 +5,10 @@ and in `bloomwatch dashboard` (server mode, dashboards.server).
 Who may see them is the host's access policy (bloomwatch/access.py, a middleware on both hosts):
 with tokens configured, the page and the API answer 401 unless the request carries one, as
 `Authorization: Bearer <token>` or `?token=` once on the page, which this page keeps in an
-HttpOnly, SameSite=Strict cookie for the API calls the page makes.
+HttpOnly, SameSite=Strict cookie for the API calls the page makes, then redirects to the same
+address without it, so the token is not left in the address bar, the history or a bookmark.
+The page forbids framing (clickjacking: a framed *Correct label* button) and runs only this
+server's scripts (`PAGE_HEADERS`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ from dashboards.queries import DIMENSIONS, FIXED_VALUES
 
 STATIC_DIR = Path(str(files("dashboards").joinpath("static")))
 REFRESH_S = 10
+# ECharts styles its elements inline; scripts, data and everything else come from this server only.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 @dataclass
@@ -54,10 +66,12 @@ def routes(
         return guarded
 
     async def page(request: web.Request) -> web.StreamResponse:
-        response = web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
-        if request.query.get("token"):  # the access middleware accepted it
+        if "token" in request.query:  # the access middleware accepted it: into the cookie, out of the URL
+            address = request.rel_url.with_query([(k, v) for k, v in request.query.items() if k != "token"])
+            response = web.Response(status=303, headers={**PAGE_HEADERS, "Location": str(address)})
             response.set_cookie(TOKEN_COOKIE, request.query["token"], httponly=True, samesite="Strict")
-        return response
+            return response
+        return web.FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
     async def options(request: web.Request) -> web.Response:
         known = await backend.run(backend.data.known_values)

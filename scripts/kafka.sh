@@ -24,8 +24,8 @@
 # is a SASL_PLAINTEXT listener taking SCRAM-SHA-256 and SCRAM-SHA-512, and the first start creates
 # the user BLOOMWATCH_KAFKA_SASL_USERNAME with BLOOMWATCH_KAFKA_SASL_PASSWORD (or the contents of
 # BLOOMWATCH_KAFKA_SASL_PASSWORD_FILE) for both; the broker talks to itself as that user. The
-# password goes into DIR/server.properties (mode 600), never into a log. SSL listeners need
-# keystores and are left to a real deployment.
+# password goes into DIR/server.properties (mode 600), never into a log or onto a command line.
+# SSL listeners need keystores and are left to a real deployment.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -198,21 +198,26 @@ start() {
   fi
   fetch
   java_cmd
-  local scram=()
-  if [[ "$PROTOCOL" == SASL_PLAINTEXT ]]; then
-    sasl_credentials
-    scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]"
-           --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]")
-  fi
+  [[ "$PROTOCOL" != SASL_PLAINTEXT ]] || sasl_credentials
   write_config
   if [[ ! -f "$DIR/data/meta.properties" ]]; then
     local cluster_id
     # `--cluster-id=ID`, not `--cluster-id ID`: a base64url id may start with "-" (argparse would take it for an option)
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-    # the SCRAM user is created here, with the cluster's first metadata (KRaft keeps users in it)
-    "${JAVA_CMD[@]}" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
-      --config "$DIR/server.properties" --ignore-formatted "${scram[@]}" >"$DIR/format.log" 2>&1 \
-      || { cat "$DIR/format.log" >&2; die "formatting $DIR/data failed"; }
+    # The SCRAM user is created here, with the cluster's first metadata (KRaft keeps users in it).
+    # Its password must not be on a command line, where every local user reads it (ps,
+    # /proc/PID/cmdline): the main class and its arguments go into a java argument file (mode 600,
+    # removed after). The launcher expands @files only up to the main class, so it is in the file.
+    local args="$DIR/format.args"
+    (umask 077; {
+      printf '%s\n' kafka.tools.StorageTool format "--cluster-id=$cluster_id" --config "\"$DIR/server.properties\"" --ignore-formatted
+      if [[ "$PROTOCOL" == SASL_PLAINTEXT ]]; then
+        printf -- '--add-scram\n"SCRAM-SHA-%s=[name=%s,password=%s]"\n' 256 "$SASL_USER" "$SASL_PASSWORD" 512 "$SASL_USER" "$SASL_PASSWORD"
+      fi
+    } >"$args")
+    "${JAVA_CMD[@]}" "@$args" >"$DIR/format.log" 2>&1 \
+      || { rm -f "$args"; cat "$DIR/format.log" >&2; die "formatting $DIR/data failed"; }
+    rm -f "$args"
   fi
   rotate_log
   # setsid: the broker outlives the shell that started it and ignores its terminal's Ctrl-C;

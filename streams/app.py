@@ -28,6 +28,7 @@ from streams.ingest import PublisherOnDemand, document_ingest, label_ingest
 from streams.kafka_security import faust_credentials
 from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
+from streams.query_params import BadQuery, query_int
 from streams.retrain_api import add_retrain_routes
 from streams.retrain_store import RetrainStore
 from streams.schemas import DeadLetter
@@ -36,6 +37,7 @@ from streams.topics import DEAD_LETTER_MAX_MESSAGE_BYTES
 from streams.worker import BatchProcessor, Message, RetryPolicy, message_of
 
 log = logging.getLogger(__name__)
+MINUTES_PER_YEAR = 366 * 24 * 60  # the longest /api/stats window
 
 if TYPE_CHECKING:
     from classifiers.client import ClassifyClient
@@ -121,9 +123,9 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
     async def stats(web, request):
         """Counts by kind, sentiment and topic, and the recent negative share; ?window_minutes=15."""
         try:
-            window = int(request.query.get("window_minutes", 15))
-        except ValueError:
-            return web.json({"error": "window_minutes must be an integer"}, status=400)
+            window = query_int(request.query, "window_minutes", 15, maximum=MINUTES_PER_YEAR)
+        except BadQuery as exc:
+            return web.json({"error": str(exc)}, status=400)
         return web.json(await processor.run_store(processor.store.stats, window))
 
     add_document_routes(app, store, processor.run_store)  # GET /api/documents/{id}, /api/documents/search

@@ -42,8 +42,10 @@ def up(
 ) -> None:
     """Start the whole pipeline on this machine and stream a demo; Ctrl-C stops it all.
 
-    Kafka, topics, a small model per task if the registry is empty, the classifier servers, the
-    worker (tables, API, metrics) and a demo stream of news and reviews; prints where to look.
+    Kafka, topics, the models (an empty registry adopts the shipped ones from models/ in seconds;
+    only a task with none shipped gets a small model trained here), the classifier servers, the
+    worker (tables, API, metrics), the retraining scheduler and a demo stream of news and reviews;
+    prints where to look.
     """
     from streams.up import run_up
 

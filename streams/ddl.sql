@@ -125,7 +125,7 @@ CREATE TABLE IF NOT EXISTS model_versions
     version         String,
     parent          String,
     trigger         LowCardinality(String) COMMENT 'manual | schedule | labels | drift | rollback',
-    decision        LowCardinality(String) COMMENT 'promoted | rejected | skipped | failed | rolled_back',
+    decision        LowCardinality(String) COMMENT 'promoted | rejected | dry_run | skipped | failed | rolled_back',
     reason          String,
     labels_total    UInt32,
     labels_train    UInt32,

@@ -14,6 +14,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from bloomwatch.settings import get_settings
+from streams.json_input import NotJSON, parse_json
 from streams.schemas import Document, LabelEvent
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -27,11 +28,16 @@ EMPTY_TEXT = "empty_text"
 OVERSIZE = "oversize"
 WRONG_TYPE = "wrong_type"
 SCHEMA = "schema"
+# ...when the decoder itself raised something unforeseen (a bug, not the message's known fault):
+# the message is dead-lettered all the same, never allowed to end the agent (BatchProcessor.decoded)...
+DECODE_FAILED = "decode_failed"
 # ...and after classification or storage kept failing for this one document.
 PROCESSING_FAILED = "processing_failed"
 
 # JSON escaping can blow one character up to 12 bytes (surrogate pairs); anything larger than this
-# cannot hold a valid document and is rejected before it is parsed.
+# cannot hold a valid document and is rejected before it is parsed. The envelope holds every other
+# field escaped the same way: metadata (METADATA_MAX_BYTES, 16 KiB) and id, source, lang and url
+# (2,576 characters, 31 KiB).
 _JSON_BYTES_PER_CHAR = 12
 _ENVELOPE_BYTES = 64 * 1024
 
@@ -55,11 +61,9 @@ def _json_object(raw: bytes | None) -> dict:
     except UnicodeDecodeError as exc:
         raise InvalidMessage(NOT_UTF8, str(exc)) from None
     try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
+        payload = parse_json(text)
+    except NotJSON as exc:
         raise InvalidMessage(NOT_JSON, str(exc)) from None
-    except RecursionError:
-        raise InvalidMessage(NOT_JSON, "JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidMessage(NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
     if _SURROGATE_ESCAPE.search(raw):

@@ -2,9 +2,10 @@
 rate, with a scheduled burst of negative reviews for one source so the alert rules have something
 real to fire on.
 
-With the shared datasets present (settings.data_dir) it replays their held-out test splits
-(reviews_mr -> reviews; news_agnews and finance_fpb -> news), so the classifier sees text it was
-not trained on; otherwise it generates templated, seeded synthetic news and reviews. Either way
+With the shared datasets present (settings.data_dir) it replays their validation splits
+(reviews_mr -> reviews; news_agnews and finance_fpb -> news): text the classifier was not trained
+on, and not the test splits either, since a demo document a user labels must not end up in what
+the retraining gate tests (docs/retraining.md); otherwise it generates templated, seeded synthetic news and reviews. Either way
 documents carry recent `published_at` times (old ones would fall outside the dashboards' windows
 and the table TTL).
 """
@@ -60,8 +61,8 @@ def _read_split(path: Path) -> list[dict]:
 
 
 def shared_pools(data_dir: Path) -> Pools | None:
-    """The held-out test splits of the shared datasets, or None when they are not there."""
-    paths = {name: data_dir / name / "test.jsonl" for name in ("reviews_mr", "news_agnews", "finance_fpb")}
+    """The validation splits of the shared datasets, or None when they are not there."""
+    paths = {name: data_dir / name / "val.jsonl" for name in ("reviews_mr", "news_agnews", "finance_fpb")}
     if not all(path.is_file() for path in paths.values()):
         return None
     reviews = _read_split(paths["reviews_mr"])

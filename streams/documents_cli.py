@@ -6,13 +6,13 @@ Reads through the worker in embedded mode and ClickHouse directly in server mode
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from bloomwatch.progress import on_terminal
+from bloomwatch.output import print_table
 
 err = Console(stderr=True)
 documents = typer.Typer(help="Look up stored documents (with their scores).", no_args_is_help=True)
@@ -31,7 +31,7 @@ def show(document_id: str = typer.Argument(..., help="the document's id")) -> No
 
     document = _read(lambda: get_document(get_settings(), document_id))
     if document is None:
-        err.print(f"no document with id {document_id!r}")
+        err.print(f"no document with id {escape(repr(document_id))}")
         raise typer.Exit(1)
     typer.echo(document.model_dump_json(indent=2))
 
@@ -59,7 +59,7 @@ def search(
     try:
         query = parse_query({name: value for name, value in given.items() if value is not None})
     except ValidationError as error:
-        err.print(f"invalid search: {validation_reason(error, root='query')}")
+        err.print(f"invalid search: {escape(validation_reason(error, root='query'))}")
         raise typer.Exit(2) from None
     found = _read(lambda: search_documents(get_settings(), query))
     if as_json:
@@ -70,9 +70,10 @@ def search(
     for column in ("published_at", "id", "kind", "source", "sentiment", "topic"):
         table.add_column(column, no_wrap=True)
     table.add_column("text", no_wrap=True, overflow="ellipsis", max_width=TEXT_PREVIEW)
-    for d in found:
-        table.add_row(f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.sentiment.label, d.topic.label, d.text)
-    Console(width=None if on_terminal(sys.stdout) else 250).print(table)  # a file gets whole rows, not 80 columns
+    for d in found:  # Text, not markup: a stored source or text of `[/bold]` is shown, not parsed
+        cells = (f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.sentiment.label, d.topic.label, d.text)
+        table.add_row(*(Text(str(cell)) for cell in cells))
+    print_table(table, whole=("id",))  # a file or a pipe gets whole rows, not 80 columns
     err.print(f"{len(found)} document(s)" + (f" (limit {query.limit}: there may be more)" if len(found) == query.limit else ""))
 
 
@@ -107,5 +108,5 @@ def _read(read):
     try:
         return read()
     except (StoreUnreachable, httpx.HTTPError) as error:
-        err.print(f"cannot read documents: {error}")
+        err.print(f"cannot read documents: {escape(str(error))}")
         raise typer.Exit(1) from None

@@ -15,7 +15,8 @@ and the response says which. Response (JSON): {"accepted": n, "accepted_ids": [.
 - 422: none was accepted and none can be retried: every document is invalid (fix, do not resend);
 - 503 with `Retry-After`: none was accepted because Kafka did not take the valid ones within
   `publish_timeout_s` (`retryable`: resend after that many seconds; ids make resending safe);
-- 400: the body is not such a batch;
+- 400: the body is not such a batch (or not JSON this server reads: an integer of over 4,300
+  digits, nesting deeper than Python's recursion limit);
 - 413: the request is over a size limit, and nothing of it was published: the body is over
   `max_body_bytes`, it holds more than `max_batch` records, or a record's `text` is over
   `max_text_chars` (the error names each such record: split or shorten, then resend).
@@ -25,14 +26,14 @@ validity is judged per document. Tokens and rate limits (401, 429) are checked b
 """
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from bloomwatch.access import AccessPolicy, aiohttp_middleware
+from bloomwatch.access import AUTHENTICATED_CLIENT, AccessPolicy, aiohttp_middleware
 from bloomwatch.settings import Settings
+from streams.json_input import NotJSON, parse_json_body
 from streams.publisher import Publisher, PublishResult
 
 RETRY_AFTER_S = 5  # what a 503 tells clients to wait: a graceful broker restart takes about this long
@@ -60,17 +61,19 @@ class BatchIngest:
         max_batch: int,
         max_text_chars: int | None = None,
         single_object: bool = False,
+        actor_field: str | None = None,
     ):
         self.publish = publish
         self.items = items  # the batch key and the word used in errors: documents | labels
         self.single_object = single_object  # a JSON object without `items` is one record
         self.max_batch = max_batch
         self.max_text_chars = max_text_chars  # of a record's `text` (documents; labels may carry one)
+        self.actor_field = actor_field  # set to the token's client on every record (labels: annotator)
 
     async def __call__(self, request: web.Request) -> web.Response:
         try:
-            body = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            body = await parse_json_body(await request.read())
+        except NotJSON as error:
             return _error(400, f"body is not JSON: {error}")
         records = body.get(self.items, body if self.single_object else None) if isinstance(body, dict) else body
         if isinstance(records, dict) and self.single_object:
@@ -90,6 +93,8 @@ class BatchIngest:
                 },
                 status=413,
             )
+        if self.actor_field and (client := request.get(AUTHENTICATED_CLIENT)):
+            records = [{**record, self.actor_field: client} if isinstance(record, dict) else record for record in records]
         result = await self.publish(records)  # non-objects are rejected by validation
         rejected = [
             {"index": r.position, "id": r.id, "reason": r.reason, "retryable": r.retryable}
@@ -126,7 +131,7 @@ def document_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
 def label_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
     return BatchIngest(
         publisher.publish_labels, "labels", max_batch=settings.max_batch, max_text_chars=settings.max_text_chars,
-        single_object=True,
+        single_object=True, actor_field="annotator",
     )  # fmt: skip
 
 

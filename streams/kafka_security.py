@@ -20,10 +20,11 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError, SaslAuthenticationFailed
 from aiokafka.helpers import create_ssl_context
 
+from bloomwatch.errors import ExpectedError
 from bloomwatch.settings import Settings
 
 
-class KafkaSecurityError(ValueError):
+class KafkaSecurityError(ExpectedError, ValueError):
     """The security settings are incomplete (named; the password itself never appears)."""
 
 

@@ -8,13 +8,14 @@ Rows left without a label are rejected by line too, so nothing is silently dropp
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
+from bloomwatch.csv_cells import restore_cell, write_csv
 from streams.publish_cli import _bootstrap, console, publish_file
 
 QUEUE_FIELDS = ("document_id", "task", "label", "annotator", "text")  # LabelEvent fields, label left empty
@@ -32,7 +33,9 @@ class _FileOrCommand(TyperGroup):
 label_app = typer.Typer(
     cls=_FileOrCommand,
     no_args_is_help=True,
-    help="Publish human labels (`bloomwatch label FILE`) and list what to label next (`label queue`).",
+    subcommand_metavar="FILE | COMMAND [ARGS]...",
+    help="`bloomwatch label FILE` publishes the human labels in FILE (the same as `label add FILE`; "
+    "`label add --help` lists its options); `bloomwatch label queue` writes what to label next.",
 )
 
 
@@ -52,10 +55,15 @@ def add(
     Exit status 1 when any row was rejected.
     """
     from bloomwatch.settings import get_settings
+    from streams.records import format_of
 
     kafka = _bootstrap(bootstrap)
 
+    from_csv = (format_of(file) if file_format == "auto" else file_format) == "csv"
+
     async def send(publisher, records):
+        if from_csv:  # a file from `label queue --out x.csv`: ids and texts back as they were
+            records = [{key: restore_cell(value) for key, value in record.items()} for record in records]
         if annotator:
             records = [{"annotator": annotator, **record} for record in records]
         return await publisher.publish_labels(records)
@@ -87,21 +95,20 @@ def queue(
         response = httpx.get(f"{api}/api/labels/queue", params={"task": task, "n": n, "by": by},
                              headers=client_headers(get_settings()), timeout=60)  # fmt: skip
     except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach the worker at {api}[/] ({exc}); start it with `bloomwatch up` or `bloomwatch worker`")
+        console.print(f"[red]cannot reach the worker at {escape(api)}[/] ({escape(str(exc))}); start it with `bloomwatch up` or `bloomwatch worker`")
         raise typer.Exit(2) from None
     if response.status_code != 200:
-        console.print(f"[red]{response.json().get('error', response.text)}[/]")
+        console.print(f"[red]{escape(str(response.json().get('error', response.text)))}[/]")
         raise typer.Exit(2)
     items = response.json()["items"]
     out = out or Path(f"label-queue-{task}.csv")
     rows = [{"document_id": i["document_id"], "task": task, "label": "", "annotator": "", "text": i["text"]} for i in items]
-    if out.suffix.lower() == ".csv":
+    if out.suffix.lower() == ".csv":  # opened in a spreadsheet: no cell may run as a formula
         with out.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=QUEUE_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+            write_csv(f, QUEUE_FIELDS, ([row[field] for field in QUEUE_FIELDS] for row in rows))
     else:
         out.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     sources = sorted({i["source"] for i in items})
-    console.print(f"{len(items)} documents to label ({by}; sources: {', '.join(sources) or 'none'}) -> {out}")
-    console.print(f"fill in the label column ({task} labels), then: bloomwatch label {out}")
+    # sources are publishers' strings: `[/bold]` is text here, not Rich markup
+    console.print(f"{len(items)} documents to label ({escape(by)}; sources: {escape(', '.join(sources)) or 'none'}) -> {escape(str(out))}")
+    console.print(f"fill in the label column ({escape(task)} labels), then: bloomwatch label {escape(str(out))}")

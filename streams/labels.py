@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import faust
 
 from bloomwatch.settings import Settings
 from streams import metrics
-from streams.decoding import InvalidMessage, decode_label
+from streams.decoding import decode_label
 from streams.retrain_store import RetrainStore
 from streams.schemas import LabelEvent
 from streams.worker import BatchProcessor, Message, message_of
@@ -33,14 +33,9 @@ class LabelSink:
 
     async def process(self, messages: Sequence[Message]) -> None:
         valid: dict[tuple[str, str], tuple[LabelEvent, datetime]] = {}
-        for message in messages:
-            try:
-                label = decode_label(message.value)
-            except InvalidMessage as exc:
-                await self.processor.dead_letter_until_sent(message, exc.reason, exc.detail, attempts=1)
-                continue
+        for message, label in await self.processor.decoded(messages, decode_label):
             # the later of two labels for one document in a batch wins, as it does across batches
-            valid[(label.task, label.document_id)] = (label, datetime.fromtimestamp(message.timestamp, UTC))
+            valid[(label.task, label.document_id)] = (label, message.enqueued_at)
         attempt = 0
         while valid:
             try:

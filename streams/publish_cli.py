@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
-console = Console(stderr=True)
+from bloomwatch.output import log_console
+
+console = log_console()  # a report in a file or a pipe keeps each rejected row on one line
 CHUNK = 1000  # records validated and sent per round trip
 SHOWN_REJECTIONS = 20
 
@@ -69,7 +70,9 @@ def _ensure_topics(bootstrap: str) -> dict[str, int]:
 
 def publish(
     file: str = typer.Argument(..., help="JSONL or CSV file of documents; '-' reads stdin (JSONL unless --format csv)"),
-    topic: InputTopic = typer.Option(..., help="input topic (names come from BLOOMWATCH_TOPIC_NEWS / _REVIEWS)"),
+    topic: InputTopic | None = typer.Option(
+        None, help="send every row to this topic (a row without a kind gets the topic's) [default: each row's kind decides, as for POST /documents]"
+    ),
     file_format: str = typer.Option("auto", "--format", help="jsonl | csv | auto (by the file's suffix)"),
     source: str | None = typer.Option(None, help="source for rows that have none (otherwise they are rejected)"),
     id_from: IdSource | None = typer.Option(
@@ -80,25 +83,28 @@ def publish(
 ) -> None:
     """Validate and publish documents to Kafka; report accepted and rejected rows by line.
 
-    Fields: id (required unless --id-from), source, kind (defaults to the topic's: news | review),
-    text, published_at (ISO 8601 with time zone; defaults to now), lang, url, metadata (JSON
-    object of strings; in CSV, every column that is not a field goes into metadata).
+    Fields: id (required unless --id-from), source, kind (news | review: the topic each row goes
+    to; with --topic, defaults to that topic's and must match it), text, published_at (ISO 8601
+    with time zone; defaults to now), lang, url, metadata (JSON object of strings; in CSV, every
+    column that is not a field goes into metadata).
     Exit status 1 when any row was rejected, 2 when Kafka cannot be reached or stops taking
     records (within BLOOMWATCH_PUBLISH_TIMEOUT_S).
     """
     from bloomwatch.settings import get_settings
     from streams.records import apply_defaults
+    from streams.topics import input_topic
 
     settings = get_settings()
     kafka = _bootstrap(bootstrap)
-    topic_name = settings.topic_news if topic is InputTopic.news else settings.topic_reviews
-    kind = "news" if topic is InputTopic.news else "review"
+    kind = None if topic is None else "news" if topic is InputTopic.news else "review"
+    topic_name = kind and input_topic(settings, kind)  # None: the publisher routes each row by its kind
 
     async def send(publisher, records):
         filled = [apply_defaults(r, kind=kind, source=source, id_from=id_from and id_from.value) for r in records]
         return await publisher.publish(filled, topic=topic_name)
 
-    publish_file(file, file_format, send, destination=f"topic [cyan]{topic_name}[/] at {kafka}", kafka=kafka, rejects=rejects)
+    destination = f"topic [cyan]{topic_name}[/]" if topic_name else f"topics [cyan]{settings.topic_news}[/], [cyan]{settings.topic_reviews}[/] by kind"
+    publish_file(file, file_format, send, destination=f"{destination} at {kafka}", kafka=kafka, rejects=rejects)
 
 
 Send = Callable[[Any, list[dict]], Awaitable[Any]]  # (Publisher, records of one chunk) -> PublishResult

@@ -12,12 +12,13 @@ from urllib.parse import quote
 import httpx
 
 from bloomwatch.access import client_headers
+from bloomwatch.errors import ExpectedError
 from bloomwatch.settings import Settings
 from streams.schemas import DocumentQuery, StoredDocument
 from streams.store import DocumentStore
 
 
-class StoreUnreachable(RuntimeError):
+class StoreUnreachable(ExpectedError, RuntimeError):
     """The embedded store's owner (the worker) does not answer."""
 
 

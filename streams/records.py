@@ -1,17 +1,18 @@
 """Reading documents from JSONL or CSV files for `bloomwatch publish`, keeping each row's line number.
 
-A row that cannot even be read (bad JSON, invalid UTF-8, ragged CSV) becomes a row with an error,
-so the publisher reports it by line instead of stopping the whole file.
+A row that cannot even be read (bad JSON, a 5,000-digit integer, nesting past the recursion limit,
+invalid UTF-8, ragged CSV, a CSV field over the csv module's 131,072-character limit) becomes a row
+with an error, so the publisher reports it by line and goes on with the rest of the file.
 """
 
 import csv
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from streams.json_input import NotJSON, parse_json
 from streams.schemas import Document
 
 FileFormat = Literal["jsonl", "csv"]
@@ -48,9 +49,9 @@ def read_jsonl(stream: TextIO) -> Iterator[Row]:
             yield Row(line_number, None, "line is not valid UTF-8")
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield Row(line_number, None, f"not valid JSON: {error.msg} at column {error.colno}")
+            record = parse_json(line)
+        except NotJSON as error:
+            yield Row(line_number, None, f"not valid JSON: {error}")
             continue
         if not isinstance(record, dict):
             yield Row(line_number, None, f"expected a JSON object, got {type(record).__name__}")
@@ -66,7 +67,17 @@ def read_csv(stream: TextIO, fields: frozenset[str] | None = DOCUMENT_FIELDS) ->
     """
     reader = csv.DictReader(stream, restkey=_EXTRA_CELLS)
     line_number = 2  # the header is line 1
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            # The reader drops the rest of the line it failed on, which it has not counted yet:
+            # the next row starts on the line after it.
+            yield Row(line_number, None, f"unreadable CSV: {error}")
+            line_number = reader.line_num + 2
+            continue
         start, line_number = line_number, reader.line_num + 1
         if _EXTRA_CELLS in row:
             header_width = len(reader.fieldnames)
@@ -97,11 +108,13 @@ def hashed_id(value: str) -> str:
 
 
 def apply_defaults(
-    record: dict[str, Any], *, kind: str, source: str | None = None, id_from: str | None = None
+    record: dict[str, Any], *, kind: str | None, source: str | None = None, id_from: str | None = None
 ) -> dict[str, Any]:
-    """Fill only what the user asked for on the command line; never invent an id silently."""
+    """Fill only what the user asked for on the command line (`kind`: the one of the topic given,
+    None without one: each row's own kind routes it); never invent an id silently."""
     filled = dict(record)
-    filled.setdefault("kind", kind)
+    if kind is not None:
+        filled.setdefault("kind", kind)
     if source is not None:
         filled.setdefault("source", source)
     if id_from is not None and not filled.get("id") and isinstance(filled.get(id_from), str):

@@ -1,32 +1,44 @@
 """The worker's read/write API for the retraining job and the annotators (it owns the store).
 
-GET  /api/labels?task=                      every label with its text and source (training data)
+GET  /api/labels?task=&after=&limit=        labels with their text and source (training data), by
+                                            document_id, a page at a time: `next_after` is the
+                                            `after` of the next page (null: the last page)
 GET  /api/labels/queue?task=&n=&by=&pool=   active-learning queue (training/retrain/queue.py)
+GET  /api/retrain/documents?task=&pool=    the `pool` most recent unlabelled documents with their
+                                            scores and model (a retrain's rehearsal and fixed test
+                                            where the original training data is absent)
 GET  /api/predictions/summary?task=&model=&since=&until=   per-source predicted-label counts and
                                             mean confidence of one model over a window (drift)
 GET  /api/model-versions?task=              the retraining audit, latest first
 POST /api/model-versions                    record one decision (the retraining job's audit row)
+
+Every read is bounded (400 beyond the bounds): the worker runs them on its one store thread,
+where an unbounded one would hold every insert behind it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import faust
 from faust.web import View
+from pydantic import BaseModel, Field, ValidationError
 
-from streams.retrain_store import AUDIT_COLUMNS, RetrainStore
+from streams.json_input import NotJSON, parse_json
+from streams.publisher import validation_reason
+from streams.query_params import UINT32_MAX, BadQuery, query_int, query_time
+from streams.retrain_store import RetrainStore
+from streams.timestamps import StorableTime
 from training.labels import TASKS
 from training.retrain.queue import STRATEGIES, select_for_labelling
 
 RunStore = Callable[..., Awaitable[Any]]
-QUEUE_POOL = 5000  # recent unlabelled documents the queue ranks by default
-
-
-class BadQuery(ValueError):
-    pass
+QUEUE_POOL = 5000  # recent unlabelled documents the queue ranks by default ...
+QUEUE_POOL_MAX = 50_000  # ... and at most
+QUEUE_N_MAX = 1000  # documents one queue request returns at most
+LABELS_PAGE = 1000  # labels per /api/labels page by default ...
+LABELS_PAGE_MAX = 10_000  # ... and at most
 
 
 def _task(request, required: bool = True) -> str | None:
@@ -38,24 +50,27 @@ def _task(request, required: bool = True) -> str | None:
     return task
 
 
-def _int(request, name: str, default: int) -> int:
-    try:
-        value = int(request.query.get(name, default))
-    except ValueError:
-        raise BadQuery(f"{name} must be an integer") from None
-    if value < 1:
-        raise BadQuery(f"{name} must be at least 1")
-    return value
+Count = Annotated[int, Field(ge=0, le=UINT32_MAX)]
 
 
-def _time(request, name: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(request.query[name])
-    except (KeyError, ValueError):
-        raise BadQuery(f"{name} must be an ISO 8601 time with a time zone") from None
-    if value.tzinfo is None:
-        raise BadQuery(f"{name} must carry a time zone")
-    return value
+class AuditDecision(BaseModel):
+    """The body of POST /api/model-versions: one `model_versions` row (streams/ddl.sql), typed as
+    the table is, so that a body ClickHouse would refuse gets a 400 naming the field, not a 500."""
+
+    run_id: str = Field(min_length=1)
+    task: Literal[TASKS]  # type: ignore[valid-type]
+    version: str
+    parent: str
+    trigger: str
+    decision: str
+    reason: str
+    labels_total: Count
+    labels_train: Count
+    labels_holdout: Count
+    replay_examples: Count
+    metrics: dict[str, Any]
+    started_at: StorableTime
+    finished_at: StorableTime
 
 
 def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore) -> None:
@@ -70,24 +85,34 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
         return page
 
     async def labels(request):
-        task = _task(request)
-        rows = await run_store(store.labelled_examples, task)
-        return {"task": task, "count": len(rows), "labels": rows}
+        task, after = _task(request), request.query.get("after", "")
+        limit = query_int(request.query, "limit", LABELS_PAGE, maximum=LABELS_PAGE_MAX)
+        rows = await run_store(store.labelled_examples, task, after, limit)  # run_store passes no keywords
+        next_after = rows[-1]["document_id"] if len(rows) == limit else None
+        return {"task": task, "count": len(rows), "labels": rows, "next_after": next_after}
 
     async def queue(request):
-        task, n, by = _task(request), _int(request, "n", 50), request.query.get("by", "margin")
+        task, n, by = _task(request), query_int(request.query, "n", 50, maximum=QUEUE_N_MAX), request.query.get("by", "margin")
         if by not in STRATEGIES:
             raise BadQuery(f"by must be one of {', '.join(STRATEGIES)}")
-        candidates = await run_store(store.unlabelled_predictions, task, _int(request, "pool", QUEUE_POOL))
+        pool = query_int(request.query, "pool", QUEUE_POOL, maximum=QUEUE_POOL_MAX)
+        candidates = await run_store(store.unlabelled_predictions, task, pool)
         return {"task": task, "by": by, "items": select_for_labelling(candidates, n, by)}
+
+    async def unlabelled(request):
+        task = _task(request)
+        rows = await run_store(store.unlabelled_predictions, task, query_int(request.query, "pool", QUEUE_POOL))
+        return {"task": task, "documents": rows}
 
     async def predictions(request):
         task, model = _task(request), request.query.get("model", "")
-        summary = await run_store(store.prediction_summary, task, model, _time(request, "since"), _time(request, "until"))
+        since, until = query_time(request.query, "since"), query_time(request.query, "until")
+        summary = await run_store(store.prediction_summary, task, model, since, until)
         return {"task": task, "model": model, "sources": summary}
 
     app.page("/api/labels")(guarded(labels))
     app.page("/api/labels/queue")(guarded(queue))
+    app.page("/api/retrain/documents")(guarded(unlabelled))
     app.page("/api/predictions/summary")(guarded(predictions))
 
     @app.page("/api/model-versions")
@@ -100,9 +125,11 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
             return self.json({"decisions": await run_store(store.decisions, task)})
 
         async def post(self, request):
-            row = await request.json()
-            missing = [c for c in AUDIT_COLUMNS if c not in row]
-            if missing or row.get("task") not in TASKS:
-                return self.json({"error": f"missing fields {missing} or unknown task"}, status=400)
-            await run_store(store.record_decision, row)
-            return self.json({"recorded": row["run_id"]})
+            try:
+                decision = AuditDecision.model_validate(parse_json(await request.read()))
+            except NotJSON as exc:
+                return self.json({"error": f"body is not JSON: {exc}"}, status=400)
+            except ValidationError as exc:
+                return self.json({"error": validation_reason(exc, "decision")}, status=400)
+            await run_store(store.record_decision, decision.model_dump(mode="json"))
+            return self.json({"recorded": decision.run_id})

@@ -16,6 +16,7 @@ from typing import Any
 
 from streams.schemas import LabelEvent
 from streams.store import INSERT_SETTINGS
+from streams.timestamps import as_utc
 from training.labels import labels_for
 
 LABEL_COLUMNS = ("document_id", "task", "label", "text", "annotator", "labelled_at", "enqueued_at", "ingested_at")
@@ -32,7 +33,8 @@ def _task_columns(task: str) -> tuple[str, list[str], str]:
 
 
 def _iso(value: Any) -> str:
-    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
+    """A time read back as ISO 8601 UTC; a naive one is UTC already (never converted via local time)."""
+    return as_utc(value).isoformat() if isinstance(value, datetime) else str(value)
 
 
 class RetrainStore:
@@ -59,17 +61,22 @@ class RetrainStore:
     def label_count(self, task: str) -> int:
         return int(self.client.command("SELECT count() FROM labels FINAL WHERE task = {t:String}", parameters={"t": task}))
 
-    def labelled_examples(self, task: str) -> list[dict[str, Any]]:
-        """Every label of `task` with its text (the label's own, else the stored document's) and
-        source; labels whose text is unknown come back with text None so the job can report them."""
+    def labelled_examples(self, task: str, after: str = "", limit: int | None = None) -> list[dict[str, Any]]:
+        """The labels of `task` by document_id, those after `after`, at most `limit` (None: all),
+        with their text (the label's own, else the stored document's) and source; labels whose
+        text is unknown come back with text None so the job can report them.
+
+        Paged by key (document_id is unique per task under FINAL), not by offset: a page costs
+        the same however deep it is."""
+        page = "task = {t:String} AND document_id > {after:String}" + (" ORDER BY document_id LIMIT {n:UInt32}" if limit else "")
         result = self.client.query(
             "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at"
-            " FROM (SELECT * FROM labels FINAL WHERE task = {t:String}) AS l"
+            f" FROM (SELECT * FROM labels FINAL WHERE {page}) AS l"
             " LEFT JOIN (SELECT id, text, source FROM documents FINAL"
-            "  WHERE id IN (SELECT document_id FROM labels FINAL WHERE task = {t:String})) AS d"  # primary key: no full scan
+            f"  WHERE id IN (SELECT document_id FROM labels FINAL WHERE {page})) AS d"  # primary key: no full scan
             " ON l.document_id = d.id"
             " ORDER BY l.document_id",
-            parameters={"t": task},
+            parameters={"t": task, "after": after, **({"n": limit} if limit else {})},
             settings={"join_use_nulls": 1},
         )
         return [

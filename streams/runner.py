@@ -10,6 +10,7 @@ from bloomwatch.settings import get_settings
 
 def run_worker(*, loglevel: str = "info") -> None:
     import faust
+    from aiokafka.errors import KafkaConnectionError
 
     from bloomwatch.access import client_token
     from classifiers.client import ClassifyClient
@@ -22,7 +23,6 @@ def run_worker(*, loglevel: str = "info") -> None:
     from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator
 
     settings = get_settings()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per classify request otherwise
     # faust runs on the thread's current loop; creating it here lets the set-up share it.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -31,6 +31,11 @@ def run_worker(*, loglevel: str = "info") -> None:
         loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **kafka))
     except KafkaSecurityError as error:  # wrong user or password: say so, not a traceback
         raise SystemExit(f"worker: {error}") from None
+    except KafkaConnectionError:
+        raise SystemExit(
+            f"worker: cannot reach Kafka at {settings.kafka_bootstrap}: start it with `scripts/kafka.sh start` "
+            "(or `bloomwatch up`), or set BLOOMWATCH_KAFKA_BOOTSTRAP"
+        ) from None
     waited = loop.run_until_complete(wait_for_group_coordinator(settings.kafka_bootstrap, settings.worker_group, **kafka))
     if waited > 0.5:
         print(f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)", flush=True)

@@ -1,15 +1,21 @@
 """Message schemas, defined once: every publisher (CLI, HTTP, Python) and the worker validate with these."""
 
 import base64
+import json
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bloomwatch.settings import get_settings
+from streams.timestamps import StorableTime
 from training.labels import TASK_LABELS, labels_for
 
 DocumentKind = Literal["news", "review"]
+# Of a document's metadata as JSON with every non-ASCII character escaped (its largest encoding):
+# bounded so that every valid document fits one Kafka message and passes the worker's size check
+# (streams/decoding.py), instead of being accepted here and dead-lettered there.
+METADATA_MAX_BYTES = 16 * 1024
 
 
 class Document(BaseModel):
@@ -21,10 +27,18 @@ class Document(BaseModel):
     source: str = Field(min_length=1, max_length=256)
     kind: DocumentKind
     text: str
-    published_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    published_at: StorableTime = Field(default_factory=lambda: datetime.now(UTC))
     lang: str | None = Field(default=None, max_length=16)
     url: str | None = Field(default=None, max_length=2048)
     metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_bounded(cls, metadata: dict[str, str]) -> dict[str, str]:
+        size = len(json.dumps(metadata))
+        if size > METADATA_MAX_BYTES:
+            raise ValueError(f"metadata is {size} bytes as JSON; the limit is {METADATA_MAX_BYTES}")
+        return metadata
 
     @field_validator("text")
     @classmethod
@@ -50,6 +64,7 @@ class StoredDocument(Document):
 
     model_config = ConfigDict(extra="forbid")
 
+    published_at: AwareDatetime  # as stored, like `text` and `metadata`, whatever today's limits
     enqueued_at: AwareDatetime  # Kafka record timestamp
     ingested_at: AwareDatetime  # when the worker wrote the row
     sentiment: TaskScore
@@ -60,6 +75,12 @@ class StoredDocument(Document):
     def _text_is_classifiable(cls, text: str) -> str:
         """Replaces Document's check: a stored text is returned as stored, whatever today's limit."""
         return text
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_bounded(cls, metadata: dict[str, str]) -> dict[str, str]:
+        """Replaces Document's check, as for the text."""
+        return metadata
 
 
 ALL_LABELS = tuple(label for labels in TASK_LABELS.values() for label in labels)
@@ -77,8 +98,8 @@ class DocumentQuery(BaseModel):
     q: str | None = Field(default=None, min_length=1, max_length=1000)
     source: str | None = Field(default=None, min_length=1, max_length=256)
     kind: DocumentKind | None = None
-    since: AwareDatetime | None = Field(default=None, alias="from")
-    until: AwareDatetime | None = Field(default=None, alias="to")
+    since: StorableTime | None = Field(default=None, alias="from")
+    until: StorableTime | None = Field(default=None, alias="to")
     label: Literal[ALL_LABELS] | None = None  # type: ignore[valid-type]
     limit: int = Field(default=50, ge=1, le=1000)
 
@@ -99,7 +120,7 @@ class LabelEvent(BaseModel):
     label: str = Field(min_length=1)
     text: str | None = None  # lets a label arrive for a document that was never streamed
     annotator: str = "unknown"
-    labelled_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    labelled_at: StorableTime = Field(default_factory=lambda: datetime.now(UTC))
 
     @model_validator(mode="after")
     def _label_belongs_to_task(self) -> "LabelEvent":

@@ -39,7 +39,7 @@ class PipelineStatus:
     documents_stored: int | None  # None: the store could not be read
     store: str
     dead_lettered: int | None  # records in the dead-letter topic
-    consumer_lag: dict[str, int] | None  # input topic -> messages not yet committed by the workers
+    consumer_lag: dict[str, int] | None  # input topic (labels included) -> messages not yet committed by the workers
     logs: str
     problems: list[str] = field(default_factory=list)
 
@@ -100,7 +100,8 @@ async def _offsets(settings: Settings) -> tuple[int, dict[str, int] | None]:
     try:
         await consumer.start()
         await admin.start()
-        described = await admin.describe_topics([settings.topic_news, settings.topic_reviews, settings.topic_dead_letter])
+        consumed = [settings.topic_news, settings.topic_reviews, settings.topic_labels]
+        described = await admin.describe_topics([*consumed, settings.topic_dead_letter])
         partitions = [
             TopicPartition(topic["topic"], partition["partition"])
             for topic in described

@@ -9,7 +9,7 @@ Everything here is synchronous; the worker runs it on one dedicated thread.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
@@ -18,6 +18,7 @@ import clickhouse_connect
 
 from classifiers.types import Prediction
 from streams.schemas import Document, DocumentQuery, StoredDocument, TaskScore
+from streams.timestamps import as_utc
 from training.labels import TASK_LABELS
 
 TABLE = "documents"
@@ -118,21 +119,10 @@ class DocumentStore:
             f"SELECT id, min(published_at) FROM {TABLE} WHERE id IN {{ids:Array(String)}} GROUP BY id",
             parameters={"ids": ids},
         )
-        return {document_id: _as_utc(published_at) for document_id, published_at in result.result_rows}
+        return {document_id: as_utc(published_at) for document_id, published_at in result.result_rows}
 
     def count(self) -> int:
         return int(self.client.command(f"SELECT count() FROM {TABLE} FINAL"))
-
-    def id_counts(self, ids: Iterable[str] | None = None) -> dict[str, int]:
-        """Rows per id after deduplication (tests and the kill -9 bench check 'every id once')."""
-        if ids is None:
-            result = self.client.query(f"SELECT id, count() FROM {TABLE} FINAL GROUP BY id")
-        else:
-            result = self.client.query(
-                f"SELECT id, count() FROM {TABLE} FINAL WHERE id IN {{ids:Array(String)}} GROUP BY id",
-                parameters={"ids": list(ids)},
-            )
-        return {row[0]: int(row[1]) for row in result.result_rows}
 
     def get_document(self, document_id: str) -> StoredDocument | None:
         """The stored version of one document (the latest, after deduplication), or None."""
@@ -217,10 +207,6 @@ def _stored_document(row: Sequence[Any]) -> StoredDocument:
         return TaskScore(label=values[task], probs=probs, model=values[f"{task}_model"])
 
     fields = {name: values[name] for name in ("id", "source", "kind", "lang", "url", "metadata", "text")}
-    times = {name: _as_utc(values[name]) for name in ("published_at", "enqueued_at", "ingested_at")}
+    times = {name: as_utc(values[name]) for name in ("published_at", "enqueued_at", "ingested_at")}
     return StoredDocument(**fields, **times, sentiment=score("sentiment"), topic=score("topic"))
 
-
-def _as_utc(moment: datetime) -> datetime:
-    """clickhouse-connect may hand back naive datetimes for UTC columns; the model wants aware ones."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,7 +1,7 @@
 """`bloomwatch up`: the whole pipeline on one machine, from an empty directory to live scores.
 
-Order matters and is reversed on the way down: broker -> topics -> models (trained if the
-registry is empty) -> one classifier server per task -> worker (creates the tables, owns the
+Order matters and is reversed on the way down: broker -> topics -> models (the shipped ones
+adopted if the registry is empty) -> one classifier server per task -> worker (creates the tables, owns the
 chDB store) -> retraining scheduler -> demo stream. Ctrl-C or SIGTERM stops the demo first, then
 the retraining scheduler, the worker (it finishes its batch and commits), then the classifiers
 and the broker, so a stop never loses a document.
@@ -10,21 +10,23 @@ and the broker, so a stop never loses a document.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from urllib.parse import urlparse
 
 import httpx
-from rich.console import Console
+from rich.text import Text
 
 from bloomwatch.access import client_headers
+from bloomwatch.output import log_console
 from bloomwatch.progress import progress_bar
 from bloomwatch.settings import Settings, get_settings
 from streams.broker import KafkaBroker
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from training.labels import TASKS
 
-console = Console(stderr=True)
+console = log_console()  # `up > up.log 2>&1`: one line per message, URLs never split
 
 
 def run_up(*, engine: str | None, duration_s: float | None, limit: int | None, rate: float, keep_broker: bool) -> None:
@@ -126,6 +128,7 @@ def _start_classifiers(settings: Settings, engine: str, logs, children: list[Man
 
             server.wait_ready(ready, timeout_s=600)
             bar.write(f"{task} classifier ({engine}) ready on {url} after {time.monotonic() - started:.0f}s")
+            bar.set_postfix_str(f"{task} ready", refresh=False)  # not "starting" in the line `update` logs
             bar.update(1)
 
 
@@ -191,11 +194,8 @@ async def _demo(
 
 async def _print_alerts(settings: Settings) -> None:
     """Print every alert notification (firing, resolved) from the alerts topic as it comes."""
-    import json
-
     from aiokafka import AIOKafkaConsumer
 
-    from streams.alerts.notify import alert_text
     from streams.kafka_security import client_options
 
     consumer = AIOKafkaConsumer(
@@ -204,10 +204,23 @@ async def _print_alerts(settings: Settings) -> None:
     await consumer.start()
     try:
         async for record in consumer:
-            payload = json.loads(record.value)
-            console.print(f"[bold {'red' if payload['status'] == 'firing' else 'green'}]ALERT[/] {alert_text(payload)}")
+            console.print(alert_line(record.value))
     finally:
         await consumer.stop()
+
+
+def alert_line(message: bytes) -> Text:
+    """An alerts-topic message as `up` prints it. Text, not Rich markup: the alert names a
+    publisher's source, and a source such as `[/bold]` parsed as markup stopped the printer; so
+    did a message that is no alert (anyone who may write to the topic), now one line saying so."""
+    from streams.alerts.notify import alert_text
+
+    try:
+        payload = json.loads(message)
+        style = "bold red" if payload["status"] == "firing" else "bold green"
+        return Text.assemble(("ALERT", style), " ", alert_text(payload))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        return Text(f"alerts topic: skipped a message that is no alert ({type(error).__name__})")
 
 
 async def _stored(api: httpx.AsyncClient) -> int:

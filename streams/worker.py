@@ -21,17 +21,18 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from clickhouse_connect.driver.exceptions import DatabaseError as ClickHouseDatabaseError
 from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
 
 from classifiers.client import ClassifyRejected
 from streams import metrics
-from streams.decoding import PROCESSING_FAILED, InvalidMessage, decode_document
+from streams.decoding import DECODE_FAILED, PROCESSING_FAILED, InvalidMessage, decode_document
 from streams.schemas import Document
 from streams.store import DocumentStore, document_row
+from streams.timestamps import record_time
 
 if TYPE_CHECKING:
     from classifiers.client import ClassifyClient
@@ -67,6 +68,11 @@ class Message:
     value: bytes | None
     timestamp: float  # Kafka record timestamp (producer create time), seconds since the epoch
 
+    @property
+    def enqueued_at(self) -> datetime:
+        """The record timestamp as a storable time (the producer chooses it: any int64 of ms)."""
+        return record_time(self.timestamp)
+
 
 def message_of(event) -> Message:
     """The Message of a faust event."""
@@ -83,6 +89,7 @@ def message_of(event) -> Message:
 
 # (message, reason, error, attempts, document id if known) -> returns once Kafka has the record
 DeadLetterSink = Callable[[Message, str, str, int, str | None], Awaitable[None]]
+Decoded = TypeVar("Decoded")
 
 
 @dataclass(frozen=True)
@@ -121,17 +128,30 @@ class BatchProcessor:
         for topic, n in Counter(message.topic for message in messages).items():
             metrics.CONSUMED.labels(topic).inc(n)
         latest: dict[str, tuple[Message, Document]] = {}
-        for message in messages:
-            try:
-                document = decode_document(message.value)
-            except InvalidMessage as exc:
-                await self.dead_letter_until_sent(message, exc.reason, exc.detail, attempts=1)
-                continue
+        for message, document in await self.decoded(messages, decode_document):
             # A duplicate id inside one batch is one row; the later message wins, as it would
             # across batches (ReplacingMergeTree keeps the last ingested version).
             latest[document.id] = (message, document)
         if latest:
             await self._store_until_done(list(latest.values()))
+
+    async def decoded(
+        self, messages: Sequence[Message], decode: Callable[[bytes | None], Decoded]
+    ) -> list[tuple[Message, Decoded]]:
+        """The messages `decode` accepts, in order; every other one is dead-lettered with the reason.
+
+        Whatever the decoder raises, not only InvalidMessage: an exception leaving the agent would
+        end it, and faust would go on with the next batch while this one's offsets were committed
+        (issue 25: a 5,000-digit integer lost the documents around it)."""
+        accepted: list[tuple[Message, Decoded]] = []
+        for message in messages:
+            try:
+                accepted.append((message, decode(message.value)))
+            except InvalidMessage as exc:
+                await self.dead_letter_until_sent(message, exc.reason, exc.detail, attempts=1)
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                await self.dead_letter_until_sent(message, DECODE_FAILED, _describe(exc), attempts=1)
+        return accepted
 
     async def _store_until_done(self, items: list[tuple[Message, Document]]) -> None:
         attempt = 0
@@ -164,7 +184,7 @@ class BatchProcessor:
             tasks = {task: group.create_task(self._classify(task, documents)) for task in self.classifiers}
         sentiment, topic = tasks["sentiment"].result(), tasks["topic"].result()
         rows = [
-            document_row(document, s, t, datetime.fromtimestamp(message.timestamp, UTC))
+            document_row(document, s, t, message.enqueued_at)
             for (message, document), s, t in zip(items, sentiment, topic, strict=True)
         ]
         started = time.perf_counter()

@@ -71,6 +71,7 @@ class Received:
     at: float
     payload: dict
     signed: bool
+    headers: dict[str, str]
 
 
 class WebhookReceiver:
@@ -112,7 +113,8 @@ class WebhookReceiver:
             await asyncio.sleep(3600)
         if self.behaviour == "fail":
             return web.Response(status=500)
-        self.received.append(Received(time.time(), json.loads(body), verify_signature(SECRET, request.headers, body)))
+        signed = verify_signature(SECRET, request.headers, body)
+        self.received.append(Received(time.time(), json.loads(body), signed, dict(request.headers)))
         return web.Response(text="ok")
 
     def _serve(self) -> None:

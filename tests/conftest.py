@@ -66,6 +66,19 @@ def tiny_registry_at(root: Path, **config) -> Registry:
     return registry
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip `native_bf16` tests where the CPU lacks it, decided by the product's own detection."""
+    from bloomwatch.cpu import NoNativeBf16, require_native_bf16
+
+    try:
+        require_native_bf16("this test runs only where the CPU has it")
+    except NoNativeBf16 as missing:
+        skip = pytest.mark.skip(reason=str(missing))
+        for item in items:
+            if "native_bf16" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_registry(tmp_path_factory) -> Registry:
     return tiny_registry_at(tmp_path_factory.mktemp("registry"))

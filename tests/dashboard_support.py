@@ -47,12 +47,27 @@ def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[dat
     )
 
 
-def insert_alert(client, *, alert_id: str, source: str, state: str, started_at: datetime, updated_at: datetime | None = None) -> None:
+def insert_copy(client, of: str, **columns: str) -> None:
+    """A copy of stored document `of` with some String columns replaced (e.g. a hostile id or source)."""
+    replaced = ", ".join(f"{{{name}:String}} AS {name}" for name in columns)
+    client.command(
+        f"INSERT INTO documents SELECT * REPLACE ({replaced}) FROM (SELECT * FROM documents WHERE id = {{of:String}})",
+        parameters={**columns, "of": of}, settings={"async_insert": 0},
+    )  # fmt: skip
+
+
+def insert_alert(
+    client, *, alert_id: str, source: str, state: str, started_at: datetime, updated_at: datetime | None = None, observed: float = 0.8
+) -> None:
+    """One alert row of `negative_share_spike`, its window the five minutes to `started_at`;
+    `observed`: the figure of its latest window (a resolved alert's is back at the usual level)."""
+    from streams.alerts.windows import group_key
+
     updated_at = updated_at or started_at
     client.insert(
         "alerts",
-        [[alert_id, "negative_share_spike", f"source={source}", state, "warning", started_at - timedelta(minutes=5),
-          started_at, started_at, updated_at, updated_at if state == "resolved" else None, None, 0.8, 0.3, 4.2, "{}", state != "pending"]],
+        [[alert_id, "negative_share_spike", group_key(["source"], [source]), state, "warning", started_at - timedelta(minutes=5),
+          started_at, started_at, updated_at, updated_at if state == "resolved" else None, None, observed, 0.3, 4.2, "{}", state != "pending"]],
         column_names=["alert_id", "rule", "group_key", "state", "severity", "window_start", "window_end", "started_at",
                       "updated_at", "resolved_at", "acknowledged_by", "observed", "baseline", "statistic", "payload", "fired"],
         settings={"async_insert": 0},
@@ -77,21 +92,6 @@ def legacy_documents_ddl() -> str:
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def expand_grafana_macros(sql: str, *, start: datetime, end: datetime, interval_s: int, values: dict[str, list[str]], q: str) -> str:
-    """What the ClickHouse plugin and Grafana's template engine send for concrete choices."""
-    def quoted(items: list[str]) -> str:
-        return ", ".join("'" + item.replace("\\", "\\\\").replace("'", "\\'") + "'" for item in items)
-
-    sql = sql.replace("$__fromTime_ms", f"fromUnixTimestamp64Milli({int(start.timestamp() * 1000)})")
-    sql = sql.replace("$__toTime_ms", f"fromUnixTimestamp64Milli({int(end.timestamp() * 1000)})")
-    sql = sql.replace("$__interval_s", str(interval_s))
-    sql = sql.replace("${q:sqlstring}", quoted([q]))
-    for name, chosen in values.items():
-        sql = sql.replace(f"${{{name}:singlequote}}", quoted(chosen))
-    assert "$" not in sql, sql
-    return sql
 
 
 def run_python(code: str, *args: str, timeout_s: float = 180) -> str:

@@ -35,13 +35,14 @@ def consume(bootstrap: str, topics: list[str], expected: int, timeout_s: float =
     return asyncio.run(run())
 
 
-def read_topic(bootstrap: str, topic: str) -> list[dict]:
-    """Every record of `topic` up to its current end, as JSON."""
+def read_topic(bootstrap: str, topic: str, **options) -> list[dict]:
+    """Every record of `topic` up to its current end, as JSON; `options`: the consumer's login
+    (streams.kafka_security.client_options) on a secured broker."""
 
     async def read() -> list[dict]:
         consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-            fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=32 * 1024 * 1024,
+            fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=32 * 1024 * 1024, **options,
         )  # fmt: skip
         await consumer.start()
         try:

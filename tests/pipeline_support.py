@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -140,11 +141,18 @@ class Deployment:
         return metric_value(self.metrics(), "bloomwatch_labels_stored_total")
 
     def stored_id_counts(self) -> dict[str, int]:
-        """Rows per id after FINAL, read from the chDB directory by a fresh process (the worker
-        must be stopped: one process owns a chDB directory at a time)."""
-        script = "import json, sys; from streams.store import DocumentStore; print(json.dumps(DocumentStore(sys.argv[1]).id_counts()))"
+        """Rows per id after FINAL (the worker must be stopped, as for `query_store`)."""
+        return dict(self.query_store("SELECT id, count() FROM documents FINAL GROUP BY id"))
+
+    def query_store(self, sql: str) -> list[list]:
+        """The rows of `sql`, read from the chDB directory by a fresh process (the worker must be
+        stopped: one process owns a chDB directory at a time)."""
+        script = (
+            "import json, sys; from streams.store import DocumentStore;"
+            " print(json.dumps(DocumentStore(sys.argv[1]).client.query(sys.argv[2]).result_rows))"
+        )
         out = subprocess.run(
-            [sys.executable, "-c", script, self.settings.clickhouse_dsn],
+            [sys.executable, "-c", script, self.settings.clickhouse_dsn, sql],
             capture_output=True, text=True, check=True, timeout=120,
         )  # fmt: skip
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -253,3 +261,33 @@ def metric_value(metrics_text: str, name: str, **labels: str) -> float:
         if all(f'{key}="{val}"' in series for key, val in labels.items()):
             total += float(value)
     return total
+
+
+# Runs in a fresh process (a chDB directory belongs to one process): the worker app as
+# `bloomwatch worker` builds it, and the (method, path) of every route its router holds.
+_WORKER_ROUTES = """
+import json, sys, tempfile
+from bloomwatch.settings import Settings
+from classifiers.client import ClassifyClient
+from streams.app import create_app
+from streams.store import DocumentStore
+settings = Settings(home=tempfile.mkdtemp())
+client = ClassifyClient(settings.sentiment_url, "sentiment")
+app = create_app(settings, sentiment=client, topic=client, store=DocumentStore(settings.clickhouse_dsn))
+routes = {(route.method, route.resource.canonical) for route in app.web.web_app.router.routes()}
+print(json.dumps(sorted(routes)))
+"""
+
+
+def worker_routes() -> list[tuple[str, str]]:
+    """(method, path template) of every route of the worker's web server, from its router (HEAD
+    and the static files left out), so a route added later is in every test that walks them."""
+    out = subprocess.run([sys.executable, "-c", _WORKER_ROUTES], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    routes = json.loads(out.stdout.strip().splitlines()[-1])
+    return [(method, path) for method, path in routes if method != "HEAD" and not path.startswith("/dashboard/static")]
+
+
+def concrete_path(template: str) -> str:
+    """A path that a route template matches: each `{name}` or `{name:regex}` becomes `x`."""
+    return re.sub(r"\{[^}]+\}", "x", template)

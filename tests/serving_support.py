@@ -8,9 +8,14 @@ The models use the `small` preset (head size 32): vLLM's CPU attention supports 
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from conftest import SAMPLE_TEXTS, build_tiny_classifier
 from bloomwatch.net import free_port
@@ -75,3 +80,31 @@ def varied_texts(count: int) -> list[str]:
     """Different lengths (1-5 sentences), so batches need padding and length buckets."""
     n = len(SAMPLE_TEXTS)
     return [" ".join(SAMPLE_TEXTS[(i + k) % n] for k in range(1 + i % 5)) for i in range(count)]
+
+
+@contextmanager
+def serve_in_thread(app) -> Iterator[str]:
+    """A real uvicorn server for an ASGI app built in this process (so a test can inject a fault
+    into it), on a free port in a thread; yields its URL, stops it on exit."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def chunked_classify_body(total_bytes: int) -> Iterator[bytes]:
+    """A valid /classify body of about `total_bytes` (texts truncated to the model's context), as
+    chunks: httpx sends a generator without Content-Length."""
+    yield b'{"truncate_prompt_tokens": -1, "input": ["start"'
+    for _ in range(total_bytes // 10_000):
+        yield b', "' + b"w " * 5_000 + b'"'
+    yield b"]}"

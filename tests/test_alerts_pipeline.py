@@ -85,6 +85,7 @@ def test_negative_burst_fires_once_survives_a_worker_kill_and_resolves(kafka_bro
     assert all(e["snippet"] in negative for e in payload["examples"])
     assert payload["dashboard_url"].startswith(f"{deployment.api}/dashboard?source={BURST_SOURCE}&from=")
     assert isinstance(payload["terms"], list)
+    assert not {"a", "of", "the", "and"} & {term["term"] for term in payload["terms"]}  # stop words left out
     # the same two notifications on the alerts topic, and one resolved alert in the table
     on_topic = consume(kafka_broker, [deployment.settings.topic_alerts], expected=3, timeout_s=5)
     assert [value["status"] for _, _, value in on_topic] == ["firing", "resolved"]

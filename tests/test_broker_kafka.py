@@ -3,8 +3,11 @@
 import asyncio
 import os
 import re
+import secrets
 import socket
 import subprocess
+import threading
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -47,6 +50,49 @@ def test_broker_starts_serves_and_stops(tmp_path):
     with broker:  # a restart keeps the previous run's log (a crash's evidence) as server.log.1
         assert broker.log_path.read_text().count("Kafka Server started") == 1
     assert (tmp_path / "kafka" / "server.log.1").read_text() == first_run
+
+
+def _command_lines_holding(secret: bytes, stop: threading.Event, seen: list[str]) -> None:
+    """Until `stop`: every process whose command line holds `secret` (what `ps` shows any local user)."""
+    while not stop.is_set():
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if secret in cmdline.read_bytes():
+                    seen.append(cmdline.parent.name)
+            except OSError:  # the process ended meanwhile
+                pass
+        stop.wait(0.01)
+
+
+def test_the_scram_password_never_appears_on_a_command_line(tmp_path):
+    """The first SASL start creates the SCRAM user with the cluster (StorageTool format): its
+    password goes to java in an argument file, not in argv; the user it created then authenticates."""
+    password = f"scram-{secrets.token_hex(12)}"
+    security = {"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "BLOOMWATCH_KAFKA_SASL_USERNAME": "bw",
+                "BLOOMWATCH_KAFKA_SASL_PASSWORD": password}  # fmt: skip
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=_command_lines_holding, args=(password.encode(), stop, seen))
+    watcher.start()
+    try:
+        with KafkaBroker(tmp_path / "kafka", free_port(), security=security) as broker:
+            stop.set()
+
+            async def authenticated_send() -> None:
+                producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, security_protocol="SASL_PLAINTEXT",
+                                            sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="bw",
+                                            sasl_plain_password=password)  # fmt: skip
+                await producer.start()
+                try:
+                    await producer.send_and_wait("smoke", b"hello")
+                finally:
+                    await producer.stop()
+
+            asyncio.run(authenticated_send())
+    finally:
+        stop.set()
+        watcher.join()
+    assert not seen, f"the password was on the command line of process {seen[0]}"
+    assert not (tmp_path / "kafka" / "format.args").exists()
 
 
 def test_a_taken_port_is_reported_before_the_broker_starts(tmp_path):

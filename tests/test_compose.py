@@ -130,4 +130,25 @@ def test_env_example_holds_no_secret_and_compose_none_either():
         default.startswith(":?") for default in re.findall(r"\$\{[A-Z_]*PASSWORD(:[-?][^}]*)\}", text)
     )
     datasource = (REPO / "dashboards/grafana/provisioning/datasources/clickhouse.yml").read_text()
-    assert "password: $CLICKHOUSE_PASSWORD" in datasource
+    assert "password: $GRAFANA_CLICKHOUSE_PASSWORD" in datasource
+
+
+def _dockerfile_stages() -> dict[str, list[str]]:
+    """Stage name -> its instructions, each stage starting with those of the stage it builds on."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if match := re.match(r"FROM (\S+) AS (\S+)", line):
+            current = list(stages.get(match[1], []))
+            stages[match[2]] = current
+        elif line and not line.startswith((" ", "#")):
+            current.append(line)
+    return stages
+
+
+@pytest.mark.parametrize("stage", ["base", "vllm-cpu", "vllm"])
+def test_every_image_runs_as_an_unprivileged_user(stage):
+    users = [line.split()[1] for line in _dockerfile_stages()[stage] if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), f"{stage} runs as {users[-1] if users else 'root'}"
+    for name in BLOOMWATCH_SERVICES:  # and no service turns it back
+        assert str(SERVICES[name].get("user", users[-1])).split(":")[0] not in ("root", "0"), name

@@ -4,16 +4,26 @@ import json
 import re
 from typing import get_args
 
+import asyncio
+
 import pytest
 
-from streams.decoding import InvalidMessage, decode_document
-from streams.schemas import DocumentKind
+from streams.decoding import InvalidMessage, decode_document, decode_label
+from streams.schemas import METADATA_MAX_BYTES, DocumentKind
+from streams.worker import BatchProcessor, Message, RetryPolicy
 from streams.store import COLUMNS, ddl_statements
 from training.labels import TASK_LABELS
 
 
 def _doc(**fields) -> bytes:
     return json.dumps({"id": "d1", "source": "s", "kind": "review", "text": "Great phone.", **fields}).encode()
+
+
+def _label(**fields) -> bytes:
+    return json.dumps({"document_id": "d1", "task": "sentiment", "label": "positive", **fields}).encode()
+
+
+HUGE_INTEGER = b"7" * 5_000  # json.loads raises a plain ValueError past 4,300 digits
 
 
 @pytest.mark.parametrize(
@@ -32,6 +42,11 @@ def _doc(**fields) -> bytes:
         (_doc(metadata={"k": 1}), "wrong_type"),
         (_doc(kind="tweet"), "schema"),
         (_doc(extra="field"), "schema"),
+        (_doc()[:-1] + b', "n": ' + HUGE_INTEGER + b"}", "not_json"),
+        (_doc(published_at="0001-01-01T00:00:00Z"), "schema"),  # DateTime64 holds 1900 to 2299
+        (_doc(published_at="2300-01-01T00:00:00Z"), "schema"),
+        (_doc(published_at="1900-01-01T00:30:00+01:00"), "schema"),  # 1899 in UTC
+        (_doc(metadata={"note": "x" * METADATA_MAX_BYTES}), "schema"),
     ],
 )
 def test_every_bad_message_gets_a_reason(raw, reason):
@@ -39,6 +54,51 @@ def test_every_bad_message_gets_a_reason(raw, reason):
         decode_document(raw)
     assert caught.value.reason == reason
     assert caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (_label()[:-1] + b', "n": ' + HUGE_INTEGER + b"}", "not_json"),
+        (b"[" * 100_000, "not_json"),
+        (_label(labelled_at="0001-01-01T00:00:00Z"), "schema"),
+        (_label(label="ecstatic"), "schema"),
+    ],
+)
+def test_every_bad_label_gets_a_reason(raw, reason):
+    with pytest.raises(InvalidMessage) as caught:
+        decode_label(raw)
+    assert caught.value.reason == reason
+
+
+def test_whatever_a_decoder_raises_is_dead_lettered_and_the_rest_decoded():
+    """The fault (a decoder raising something unforeseen) is injected; the processor is the real one."""
+    sent: list[tuple[bytes | None, str, str]] = []
+
+    async def dead_letter(message, reason, error, attempts, document_id) -> None:
+        sent.append((message.value, reason, error))
+
+    def decode(value: bytes | None) -> str:
+        if value == b"bug":
+            raise KeyError("a decoder bug")
+        return decode_document(value).id
+
+    messages = [Message("news", 0, offset, None, value, 0.0) for offset, value in enumerate([_doc(), b"bug", b"{", _doc(id="d2")])]
+    processor = BatchProcessor(sentiment=None, topic=None, store=None, dead_letter=dead_letter, retry=RetryPolicy())
+    try:
+        decoded = asyncio.run(processor.decoded(messages, decode))
+    finally:
+        processor.close()
+    assert [(message.offset, value) for message, value in decoded] == [(0, "d1"), (3, "d2")]
+    assert [(value, reason) for value, reason, _ in sent] == [(b"bug", "decode_failed"), (b"{", "not_json")]
+    assert "KeyError" in sent[0][2]
+
+
+@pytest.mark.parametrize("seconds", [-(2**62) / 1000, 0.0, 2**62 / 1000])
+def test_any_kafka_record_timestamp_becomes_a_storable_time(seconds):
+    """A producer sets the record timestamp to any int64 of milliseconds; it is stored as enqueued_at."""
+    enqueued_at = Message("labels", 0, 0, None, b"", seconds).enqueued_at
+    assert 1900 <= enqueued_at.year <= 2299 and enqueued_at.utcoffset().total_seconds() == 0
 
 
 def test_a_valid_message_decodes_to_a_document():

@@ -99,6 +99,18 @@ def test_up_with_a_limit_stores_the_demo_documents_and_stops_everything(up_env):
     assert _stored(up_env) == 150
     _assert_clean_logs(Path(up_env["BLOOMWATCH_HOME"]), output)
     assert not list(Path(up_env["HOME"]).iterdir()), "state written outside BLOOMWATCH_HOME"
+    _assert_whole_messages_and_current_progress(up_env, output)
+
+
+def _assert_whole_messages_and_current_progress(env: dict, output: str) -> None:
+    """Issue 27, items 5 and 9: written to a pipe, where-to-look lines are whole (not wrapped at 80
+    columns), and no progress line says a classifier is starting once it was reported ready."""
+    lines = output.splitlines()
+    assert f"  dashboard          http://127.0.0.1:{env['BLOOMWATCH_WORKER_PORT']}/dashboard" in lines
+    assert f"  logs               {env['BLOOMWATCH_HOME']}/logs" in lines
+    for task in TASKS:
+        ready_at = next(i for i, line in enumerate(lines) if f"{task} classifier (embedded) ready on" in line)
+        assert not [line for line in lines[ready_at:] if f"starting {task}" in line], output
 
 
 def _assert_clean_logs(home: Path, output: str) -> None:
@@ -115,6 +127,7 @@ def _assert_clean_logs(home: Path, output: str) -> None:
             text = text[: text.index("[shutdown]")]
         for line in text.splitlines():
             assert "ERROR" not in line and "Traceback" not in line, f"{path}: {line}"
+            assert "HTTP Request:" not in line, f"{path}: {line}"  # httpx's line per request (bloomwatch/library_logs.py)
 
 
 @pytest.mark.slow

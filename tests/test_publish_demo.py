@@ -3,6 +3,7 @@ and rate-limited publishing through the real Publisher."""
 
 import asyncio
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -59,6 +60,21 @@ def test_shared_data_stream_bursts_too():
     documents = six_minutes(pools)
     assert {d.source for d in documents if d.kind == "news"} == {"agnews-wire", "finance-wire"}
     assert_burst(documents)
+
+
+def test_shared_data_stream_replays_no_text_the_retraining_gate_tests():
+    data_dir = Settings().data_dir
+    pools = shared_pools(data_dir)
+    if pools is None:
+        pytest.skip("shared datasets not present (BLOOMWATCH_DATA_DIR)")
+    tested = {
+        json.loads(line)["text"]
+        for name in ("reviews_mr", "news_agnews", "finance_fpb")
+        for line in (data_dir / name / "test.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+    replayed = [text for _, text in pools.negative_reviews + pools.positive_reviews] + [text for _, _, text in pools.news]
+    assert replayed and not tested.intersection(replayed)
 
 
 @pytest.mark.kafka

@@ -1,6 +1,8 @@
 """`bloomwatch ingest` run standalone: POST /documents answers what was accepted and rejected, and
 the accepted documents are on their topics."""
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import pytest
 from kafka_consume import consume, unique_topics
 
 from bloomwatch.net import free_port
+from streams.json_input import parse_json_body
 
 pytestmark = pytest.mark.kafka
 
@@ -67,7 +70,7 @@ def test_post_documents_returns_accepted_and_rejected(kafka_broker, ingest_serve
         (topics["topic_reviews"], b"h2"),
     }
 
-    assert httpx.post(f"{url}/documents", content=b"{oops", timeout=10).status_code == 400
+    assert httpx.post(f"{url}/documents", content=b"{oops", headers={"Content-Type": "application/json"}, timeout=10).status_code == 400
     assert httpx.post(f"{url}/documents", json={"docs": []}, timeout=10).status_code == 400
 
 
@@ -81,3 +84,34 @@ def test_post_documents_answers_422_when_every_document_is_invalid(ingest_server
     body = response.json()
     assert body["accepted"] == 0 and [item["id"] for item in body["rejected"]] == ["bad-1", "bad-2"]
     assert httpx.post(f"{url}/documents", json=[], timeout=10).status_code == 200  # nothing to do is not an error
+
+
+def test_an_ingest_body_over_8_mib_is_refused_and_a_large_array_lets_the_loop_run(ingest_server):
+    """Issue 25, item 8: the default body limit is 8 MiB (a 64 MiB body held the loop 4 s), and
+    the array an ingest body holds is decoded an element at a time, so the other tasks of the
+    server's loop (requests, the worker's consumer heartbeats) run while it is parsed."""
+    url, _ = ingest_server
+    document = {"id": "x", "source": "api", "kind": "news", "text": "word " * 900}
+    over_limit = json.dumps([{**document, "id": f"big-{i}"} for i in range(2_000)]).encode()
+    assert len(over_limit) > 8 * 1024 * 1024
+    response = httpx.post(f"{url}/documents", content=over_limit, headers={"Content-Type": "application/json"}, timeout=60)
+    assert response.status_code == 413 and "BLOOMWATCH_MAX_BODY_BYTES" in response.json()["error"], response.text
+
+    async def turns_of_other_tasks_while_parsing() -> int:
+        turns = 0
+
+        async def other_task() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        running = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        before = turns
+        parsed = await parse_json_body(over_limit)
+        running.cancel()
+        assert len(parsed) == 2_000
+        return turns - before
+
+    assert asyncio.run(turns_of_other_tasks_while_parsing()) >= len(over_limit) // (512 * 1024)

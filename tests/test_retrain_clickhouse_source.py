@@ -24,6 +24,7 @@ from training.registry import Registry
 from training.retrain.job import labels_since_last_run, rollback_row, run_retrain
 from training.retrain.schedule import drift_trigger
 from training.retrain.source import ClickHouseSource, open_source
+from training.retrain.splits import stored_reference
 from training.retrain.worker_api import WorkerAPI
 
 NOW = datetime.now(UTC)
@@ -96,6 +97,17 @@ def test_labels_are_read_once_each_with_the_latest_label_and_the_documents_text(
     }
     assert datetime.fromisoformat(labels["new-1"]["labelled_at"]).tzinfo is not None
     assert [row["document_id"] for row in source.labels("topic")] == ["new-2"]
+
+
+def test_unlabelled_documents_carry_the_scores_a_retrain_without_its_training_data_rehearses(world):
+    source, _, settings = world
+    documents = source.unlabelled("sentiment", 1000)
+    ids = {d["document_id"] for d in documents}
+    assert len(ids) == 60 + 60 + 5 - 2 and not ids & {"new-0", "new-1"}  # the labelled ones are not offered
+    assert {d["model"] for d in documents} == {"sentiment-v1"}
+    reference = stored_reference(documents, "sentiment-v1", labels_for("sentiment"), set(), settings)
+    kept = {e.text for e in reference.train + reference.val + reference.test}
+    assert len(kept) == 65 and not any(t.startswith("new ") for t in kept)  # 0.5 sure: below the 0.8 bar
 
 
 def test_prediction_summary_feeds_the_drift_trigger(world):

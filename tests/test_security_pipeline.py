@@ -4,6 +4,9 @@ limits. The worker's own clients (ClassifyClient, the publisher, faust) carry th
 documents still flow; strangers get 401, oversized requests 413, bursts 429 with Retry-After;
 wrong Kafka credentials are refused with a clear error; and no secret reaches any log.
 
+Each token may do only what its scopes allow (the dashboard's cookie token cannot silence alerts or
+write the retraining audit), and the actor recorded (annotator, `by`) is the token's client.
+
 The secrets are drawn per run, so the final grep cannot match a value written by anything else.
 """
 
@@ -20,7 +23,8 @@ import pytest
 from pydantic import SecretStr
 
 from bloomwatch.net import free_port
-from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until
+from kafka_consume import read_topic
+from pipeline_support import Deployment, concrete_path, start_classifier, synthetic_documents, wait_until, worker_routes
 from streams.broker import KafkaBroker
 from streams.kafka_security import KafkaSecurityError, client_options
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
@@ -31,15 +35,19 @@ pytestmark = pytest.mark.kafka
 SASL_USER = "bloomwatch"
 SASL_PASSWORD = f"scram-{secrets.token_hex(12)}"
 WRONG_PASSWORD = f"wrong-{secrets.token_hex(12)}"
-TOKENS = {name: f"{name}-{secrets.token_urlsafe(18)}" for name in ("pipeline", "auth", "sizes", "burst")}
+TOKENS = {name: f"{name}-{secrets.token_urlsafe(18)}" for name in ("pipeline", "auth", "sizes", "burst", "reader", "dashboard")}
 SASL_ENV = {
     "BLOOMWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
     "BLOOMWATCH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
     "BLOOMWATCH_KAFKA_SASL_USERNAME": SASL_USER,
     "BLOOMWATCH_KAFKA_SASL_PASSWORD": SASL_PASSWORD,
 }
+SCOPED = {"reader": "reader:read", "dashboard": None}  # the dashboard's token has its own setting
 ACCESS_ENV = {
-    "BLOOMWATCH_API_TOKENS": ",".join(f"{name}={token}" for name, token in TOKENS.items()),  # pipeline: first
+    "BLOOMWATCH_API_TOKENS": ",".join(
+        f"{SCOPED.get(name, name)}={token}" for name, token in TOKENS.items() if SCOPED.get(name, name)
+    ),  # pipeline: first, so the worker's own clients send it
+    "BLOOMWATCH_DASHBOARD_TOKEN": TOKENS["dashboard"],
     "BLOOMWATCH_MAX_BODY_BYTES": "300000",
     "BLOOMWATCH_MAX_BATCH": "50",
 }
@@ -90,30 +98,62 @@ def test_documents_flow_through_sasl_kafka_and_token_guarded_servers(secured):
     wait_until(lambda: deployment.count() == 50, 180, "50 stored documents")
 
 
-WORKER_ROUTES = [
-    ("POST", "/documents"), ("POST", "/labels"), ("GET", "/api/stats"), ("GET", "/api/documents/count"),
-    ("GET", "/api/documents/search?q=x"), ("GET", "/api/documents/sasl-00000"), ("GET", "/api/alerts"),
-    ("GET", "/api/labels?task=sentiment"), ("GET", "/api/model-versions"), ("GET", "/metrics"),
-    ("GET", "/dashboard"), ("GET", "/api/dashboard/options"),
-]  # fmt: skip
+JSON = {"Content-Type": "application/json"}
 
 
 def test_every_worker_route_needs_a_token(secured):
+    """Every route the worker's router holds, so a route added later is checked too."""
     api = secured["deployment"].api
-    for method, path in WORKER_ROUTES:
-        body = b"[]" if method == "POST" else None
-        anonymous = httpx.request(method, api + path, content=body, timeout=30)
-        wrong = httpx.request(method, api + path, content=body, headers={"Authorization": "Bearer nope"}, timeout=30)
-        assert anonymous.status_code == 401 and "missing API token" in anonymous.json()["error"], (path, anonymous.text)
-        assert wrong.status_code == 401 and "wrong API token" in wrong.json()["error"], (path, wrong.text)
-        allowed = httpx.request(method, api + path, content=body, headers=_auth("auth"), timeout=30)
-        assert allowed.status_code == 200, (path, allowed.status_code, allowed.text[:300])
+    routes = worker_routes()
+    assert {("POST", "/api/silences"), ("GET", "/api/stats"), ("GET", "/dashboard")} <= set(routes), routes
+    for method, template in routes:
+        url = api + concrete_path(template)
+        body = {"content": b"{}"} if method == "POST" else {}
+        anonymous = httpx.request(method, url, headers=JSON, timeout=30, **body)
+        wrong = httpx.request(method, url, headers={**JSON, "Authorization": "Bearer nope"}, timeout=30, **body)
+        assert anonymous.status_code == 401 and "missing API token" in anonymous.json()["error"], (template, anonymous.text)
+        assert wrong.status_code == 401 and "wrong API token" in wrong.json()["error"], (template, wrong.text)
+        allowed = httpx.request(method, url, headers={**JSON, **_auth("auth")}, timeout=30, **body)
+        assert allowed.status_code in (200, 303, 400, 404, 422), (method, template, allowed.status_code, allowed.text[:300])
     assert httpx.get(f"{api}/dashboard/static/app.css", timeout=30).status_code == 200  # no data in static files
     # `?token=` opens the dashboard page only (then its cookie serves the page's calls), never an API route
     assert httpx.get(f"{api}/api/stats", params={"token": TOKENS["auth"]}, timeout=30).status_code == 401
+
+
+def test_the_dashboard_takes_its_token_out_of_the_address_and_cannot_be_framed(secured):
+    api = secured["deployment"].api
     with httpx.Client(base_url=api, timeout=30) as browser:
-        assert browser.get("/dashboard", params={"token": TOKENS["auth"]}).status_code == 200
+        opened = browser.get("/dashboard", params={"token": TOKENS["dashboard"], "source": "acme"})
+        assert opened.status_code == 303 and opened.headers["Location"] == "/dashboard?source=acme", opened.headers
+        assert "HttpOnly" in opened.headers["Set-Cookie"] and "SameSite=Strict" in opened.headers["Set-Cookie"]
+        page = browser.get(opened.headers["Location"])  # the cookie, no token in the address
+        assert page.status_code == 200 and "<html" in page.text
         assert browser.get("/api/dashboard/options").status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_each_token_may_do_what_its_scopes_allow_and_is_the_recorded_actor(secured):
+    deployment: Deployment = secured["deployment"]
+    api = deployment.api
+    silence = {"rule": "negative-share-by-source", "for_s": 60, "by": "mallory", "comment": "scopes"}
+    audit = {"run_id": "forged", "task": "sentiment", "trigger": "drift", "decision": "rejected"}
+    for name in ("dashboard", "reader"):  # the dashboard's cookie token may not touch alerts or the audit
+        for path, body in (("/api/silences", silence), ("/api/model-versions", audit), ("/documents", [])):
+            refused = httpx.post(api + path, json=body, headers=_auth(name), timeout=30)
+            assert refused.status_code == 403 and "needs '" in refused.json()["error"], (name, path, refused.text)
+        assert httpx.get(f"{api}/api/stats", headers=_auth(name), timeout=30).status_code == 200
+    assert httpx.post(f"{api}/labels", json={}, headers=_auth("reader"), timeout=30).status_code == 403
+    assert not [s for s in httpx.get(f"{api}/api/silences", headers=_auth("auth"), timeout=30).json() if s["comment"] == "scopes"]
+
+    created = httpx.post(f"{api}/api/silences", json=silence, headers=_auth("auth"), timeout=30)
+    assert created.status_code == 200 and created.json()["created_by"] == "auth", created.text  # not "mallory"
+    label = {"document_id": "actor-1", "task": "topic", "label": "world", "annotator": "mallory"}
+    assert httpx.post(f"{api}/labels", json=label, headers=_auth("dashboard"), timeout=30).status_code == 200
+    settings = deployment.settings
+    labels = read_topic(deployment.bootstrap, settings.topic_labels, **client_options(settings))
+    assert [event["annotator"] for event in labels if event["document_id"] == "actor-1"] == ["dashboard"]
 
 
 def test_ingest_size_limits_answer_413_and_publish_nothing(secured):

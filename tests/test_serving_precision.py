@@ -8,6 +8,7 @@ from serving_support import varied_texts
 from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
 from transformers import BloomForSequenceClassification
 
+from bloomwatch import cpu
 from classifiers.bf16_bloom import ROW_QUANTUM, PaddedRows
 from classifiers.embedded import EmbeddedEngine
 from classifiers.precision import BF16_MIN_AGREEMENT, agreement, load_engine, vllm_dtype
@@ -15,7 +16,7 @@ from training.finetune import FinetuneConfig, finetune
 from training.labels import labels_for
 from training.modeling import bloom_config
 from training.registry import ModelVersion, Registry
-from training.runtime import cpu_has_fast_bf16
+from training.runtime import autocast
 from training.tokenizer import train_bpe_tokenizer
 
 LABELS = labels_for("sentiment")
@@ -53,6 +54,7 @@ def trained(tmp_path_factory, one_torch_thread):
     return register(Registry(tmp_path_factory.mktemp("precision-registry")), model, tokenizer)
 
 
+@pytest.mark.native_bf16
 def test_bf16_keeps_the_fp32_labels_of_a_trained_model(trained):
     texts = [e.text for e in keyword_examples(300, seed=7)] + varied_texts(100)
     fp32 = EmbeddedEngine.from_version(trained, precision="fp32")
@@ -66,10 +68,52 @@ def test_bf16_keeps_the_fp32_labels_of_a_trained_model(trained):
 
 def test_auto_serves_bf16_only_where_the_cpu_has_it(trained):
     engine = load_engine(trained, "auto")
-    expected = "bf16" if cpu_has_fast_bf16() else "fp32"
+    expected = "bf16" if cpu.has_native_bf16() else "fp32"
     assert engine.precision == expected and engine.name == "sentiment-v1"
     assert vllm_dtype(trained, "auto") == {"bf16": "bfloat16", "fp32": "float32"}[expected]
     assert vllm_dtype(trained, "int8") == "float32"  # int8 is the embedded engine's only
+
+
+@pytest.fixture
+def avx2_only(monkeypatch):
+    """The detection answers as on an AVX2-only EPYC (no avx512*, no amx*), whatever this CPU is."""
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"sse4_2", "avx", "avx2", "fma"}))
+
+
+def test_without_native_bf16_auto_serves_fp32_and_bf16_is_refused_before_loading(trained, avx2_only):
+    assert load_engine(trained, "auto").precision == "fp32" and vllm_dtype(trained, "auto") == "float32"
+    assert load_engine(trained, "fp32").precision == "fp32"
+    for refused in (lambda: load_engine(trained, "bf16"), lambda: vllm_dtype(trained, "bf16")):
+        with pytest.raises(cpu.NoNativeBf16) as refusal:
+            refused()
+        message = str(refusal.value)
+        assert "\n" not in message and "avx512_bf16" in message and "BLOOMWATCH_SERVE_PRECISION=auto or fp32" in message
+
+
+def test_without_native_bf16_the_server_refuses_bf16_at_start_in_one_line(trained, avx2_only, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bloomwatch.cli import app
+    from bloomwatch.settings import get_settings
+
+    monkeypatch.setenv("BLOOMWATCH_REGISTRY_DIR", str(trained.path.parent.parent))
+    monkeypatch.setenv("BLOOMWATCH_SERVE_PRECISION", "bf16")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--task", "sentiment"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: bf16 needs a CPU with avx512_bf16 or amx_bf16"), lines
+
+
+def test_without_native_bf16_training_refuses_cpu_autocast(avx2_only):
+    from training.runtime import default_precision
+
+    assert default_precision(torch.device("cpu")) == "fp32"
+    with pytest.raises(cpu.NoNativeBf16, match="train in fp32"):
+        autocast(torch.device("cpu"), "bf16")
 
 
 def long_texts(n: int) -> list[str]:
@@ -80,6 +124,7 @@ def long_texts(n: int) -> list[str]:
     return [". ".join(by_label[LABELS[i % 3]][20 * (i // 3) : 20 * (i // 3) + 60]) for i in range(n)]
 
 
+@pytest.mark.native_bf16
 def test_bf16_keeps_the_fp32_probabilities_on_long_texts(trained):
     """The case that failed with the attention scores in bf16 (max |prob diff| 0.41 on IMDB
     reviews of the shipped model, labels changed): same labels, probabilities within 0.006."""
@@ -91,7 +136,7 @@ def test_bf16_keeps_the_fp32_probabilities_on_long_texts(trained):
     assert 0 < check.max_prob_diff < LONG_TEXT_MAX_PROB_DIFF, check
 
 
-@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="auto is fp32 without native bf16; nothing to guard")
+@pytest.mark.native_bf16
 def test_auto_falls_back_to_fp32_when_bf16_changes_labels(tmp_path):
     """A head whose three rows are one vector plus 0.1% noise puts every text on a near-tie: the
     logits differ by less than bf16's resolution (~0.4%), so bf16 rounding changes labels."""

@@ -8,14 +8,12 @@ fault injected is a forward pass that blocks until the test releases it.
 import asyncio
 import logging
 import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 from pipeline_support import wait_until_async
+from serving_support import serve_in_thread
 
-from bloomwatch.net import free_port
 from classifiers.client import ClassifierUnavailable, ClassifyClient
 from classifiers.embedded import EmbeddedEngine
 from classifiers.server import create_embedded_app
@@ -39,23 +37,13 @@ def stalled_server(tiny_registry, monkeypatch):
         return real_logits(engine, token_ids)
 
     monkeypatch.setattr(EmbeddedEngine, "logits", stalling_logits)
-    app = create_embedded_app(tiny_registry, "sentiment", max_text_chars=20_000, max_model_len=128,
+    app = create_embedded_app(tiny_registry, "sentiment", max_text_chars=20_000, max_inputs=1_000, max_model_len=128,
                               max_batch_tokens=8192, precision="fp32", reload_poll_s=60)  # fmt: skip
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.1)
-    httpx.post(f"{url}/classify", json={"input": ["warm-up"]}, timeout=60).raise_for_status()
-    warm.set()
-    yield url, passes, release
-    release.set()
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serve_in_thread(app) as url:
+        httpx.post(f"{url}/classify", json={"input": ["warm-up"]}, timeout=60).raise_for_status()
+        warm.set()
+        yield url, passes, release
+        release.set()
 
 
 def test_abandoned_requests_are_counted_and_not_classified(stalled_server, caplog):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.data import DataError, SourceSpec, load_file, load_shared, split_examples
+from training.data import DataError, SourceSpec, load_file, load_shared, shared_available, split_examples
 
 
 def write_jsonl(path, rows):
@@ -87,12 +87,15 @@ def test_duplicates_removed_and_reported(tmp_path):
 
 
 def test_shared_layout_and_user_split(tmp_path):
-    for source, label in (("reviews_mr", "positive"), ("reviews_imdb", "negative"), ("finance_fpb", "neutral"), ("tweets_tweeteval", "negative")):
+    sources = ("reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval", "tweets_airline", "reviews_products", "reviews_services", "finance_tweets")
+    for source in sources:
         (tmp_path / source).mkdir()
         for split in ("train", "val", "test"):
-            write_jsonl(tmp_path / source / f"{split}.jsonl", [{"id": "1", "text": f"{source} {split}", "label": label}])
+            write_jsonl(tmp_path / source / f"{split}.jsonl", [{"id": "1", "text": f"{source} {split}", "label": "negative"}])
     reports = load_shared(tmp_path, "sentiment", "val")
-    assert [r.examples[0].source for r in reports] == ["reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval"]
+    assert [r.examples[0].source for r in reports] == list(sources)
+    (tmp_path / "finance_tweets" / "test.jsonl").unlink()
+    assert not shared_available(tmp_path, "sentiment")  # a partial data dir is not silently trained on
     examples = load_file(write_jsonl(tmp_path / "u.jsonl", [{"text": f"t{i}", "label": "world" if i % 2 else "sports"} for i in range(40)]), "topic").examples
     parts = split_examples(examples)
     assert [len(parts[s]) for s in ("train", "val", "test")] == [32, 4, 4]

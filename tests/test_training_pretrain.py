@@ -96,7 +96,7 @@ def test_pretrain_command_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
     run.send_signal(signal.SIGKILL)
     run.wait()
     checkpoint = next(runs.glob("*/checkpoint.pt"))
-    steps_at_kill = torch.load(checkpoint, weights_only=False)["step"]
+    steps_at_kill = torch.load(checkpoint, weights_only=True)["step"]
     assert 0 < steps_at_kill < 1875
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

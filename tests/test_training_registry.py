@@ -78,3 +78,22 @@ def test_models_cli_list_show_promote(cli_home):
     promoted = runner.invoke(app, ["models", "promote", "sentiment", "v2"])
     assert promoted.exit_code == 0 and "sentiment-v2 is now current" in promoted.output
     assert registry.current("sentiment").version == "v2"
+
+
+def test_promote_refuses_a_version_that_is_not_one_or_lies_outside_the_registry(cli_home):
+    registry = Registry(get_settings().registry_dir)
+    registry.register("sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "full"}, metrics={})
+    planted = registry.root.parent / "planted"  # what `<registry>/sentiment/../../planted` resolves to
+    build_tiny_classifier("sentiment", planted)
+    (planted / "bloomwatch.json").write_text(json.dumps({"task": "sentiment", "labels": ["negative", "neutral", "positive"]}))
+    (registry.root / "sentiment" / "v7").symlink_to(planted)  # a version name, but a link out of the registry
+    runner = CliRunner()
+    for command in (["promote", "sentiment", "../../planted"], ["promote", "sentiment", "v7"], ["show", "sentiment", "../../planted"],
+                    ["promote", "sentiment", "v9"]):  # fmt: skip
+        result = runner.invoke(app, ["models", *command])
+        assert result.exit_code == 1, (command, result.output)
+        assert result.output.count("\n") == 1 and result.output.startswith("error: "), (command, result.output)
+    assert registry.current_version_name("sentiment") == "v1"
+    (registry.root / "sentiment" / "current").write_text("../../planted\n")  # a pointer written by hand
+    with pytest.raises(KeyError, match="not a version of sentiment"):
+        registry.current("sentiment")

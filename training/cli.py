@@ -120,18 +120,19 @@ def pretrain(
 
 
 @models_app.command("list")
-def list_models(task: str = typer.Option(None, help="only this task")) -> None:
+def list_models(
+    task: str = typer.Option(None, help="only this task"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per version instead of a table"),
+) -> None:
     """Registered versions per task (and pre-trained bases), with headline figures; `*` marks the current one."""
-    from rich.console import Console
     from rich.table import Table
 
+    from bloomwatch.output import print_table
     from training.labels import TASKS
     from training.registry import BASE
 
     registry = _registry()
-    table = Table(title=f"models in {registry.root}")
-    for column in ("task", "version", "current", "method", "base", "created", "headline (test accuracy; base: perplexity)"):
-        table.add_column(column)
+    rows = []
     for t in [task] if task else (BASE, *TASKS):
         current = registry.current_version_name(t)
         for v in registry.versions(t):
@@ -141,18 +142,29 @@ def list_models(task: str = typer.Option(None, help="only this task")) -> None:
                 accs = f"held-out perplexity {v.metrics.get('heldout_perplexity', float('nan')):.1f} after {v.metrics.get('tokens_seen', 0):,} tokens"
             base = v.manifest.get("base", {})
             base_name = base.get("name") or base.get("preset") if isinstance(base, dict) else str(base)
-            table.add_row(t, v.version, "*" if v.version == current else "", str(v.manifest.get("method", "")),
-                          str(base_name), str(v.manifest.get("created_at", "")), accs)
-    Console().print(table)
+            rows.append({"task": t, "version": v.version, "current": v.version == current, "method": str(v.manifest.get("method", "")),
+                         "base": str(base_name), "created": str(v.manifest.get("created_at", "")), "headline": accs})  # fmt: skip
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    table = Table(title=f"models in {registry.root}")
+    for column in ("task", "version", "current", "method", "base", "created", "headline (test accuracy; base: perplexity)"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(("*" if value else "") if key == "current" else value for key, value in row.items()))
+    print_table(table, whole=("task", "version"))
 
 
 @models_app.command("show")
 def show_model(task: str, version: str = typer.Argument(None, help="default: current")) -> None:
     """Manifest (training config, data fingerprints, timestamps) and metrics of one version."""
+    from training.registry import UnknownModel
+
     registry = _registry()
     v = registry.get(task, version) if version else registry.current(task)
     if v is None:
-        raise typer.BadParameter(f"no current {task} model in {registry.root}")
+        raise UnknownModel(f"no current {task} model in {registry.root}")
     typer.echo(json.dumps({"path": str(v.path), "manifest": v.manifest, "metrics": v.metrics}, indent=2))
 
 
@@ -167,6 +179,11 @@ def promote_model(task: str, version: str) -> None:
 def rollback_model(task: str) -> None:
     """Undo the latest promotion of `task`: the previous current model serves again (hot reload);
     the decision is recorded in model_versions (through the worker in embedded mode)."""
+    registry = _registry()
+    undone = registry.current_version_name(task)
+    v = registry.rollback(task)  # nothing to roll back to: one line, before the slow imports below
+    typer.echo(f"{v.name} is current again: {v.path}")
+
     from contextlib import closing
 
     import httpx
@@ -176,10 +193,6 @@ def rollback_model(task: str) -> None:
     from training.retrain.job import rollback_row
     from training.retrain.source import open_source
 
-    registry = _registry()
-    undone = registry.current_version_name(task)
-    v = registry.rollback(task)
-    typer.echo(f"{v.name} is current again: {v.path}")
     try:
         with closing(open_source(get_settings())) as source:
             source.record(rollback_row(task, undone=undone or "", restored=v.version))

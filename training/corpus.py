@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.data import shared_split_path
+from training.data import MissingData, shared_split_path
 
 # Share of the sampled unlabelled characters per domain file (`<name>.txt`).
 DOMAIN_WEIGHTS: dict[str, float] = {"reviews": 0.30, "news": 0.25, "finance": 0.20, "social": 0.25}
@@ -91,7 +91,7 @@ def build_corpus(data_dir: Path, *, chars: int, extra_files: list[Path] = (), wi
         cut = max(1, len(train) // 50)
         train, heldout = train[:-cut], train[-cut:]
     if not train:
-        raise FileNotFoundError(f"no pre-training text in {data_dir} (unlabeled/ or training splits) and no extra files")
+        raise MissingData(f"no pre-training text in {data_dir} (unlabeled/ or training splits) and no extra files")
     digest = hashlib.sha256()
     for text in train:
         digest.update(text.encode())

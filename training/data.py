@@ -15,15 +15,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bloomwatch.errors import ExpectedError
 from training.labels import labels_for
 
 
-class DataError(ValueError):
+class DataError(ExpectedError, ValueError):
     """A data problem, located: `<file>:<line>: <reason>`."""
 
     def __init__(self, path: Path | str, line: int, reason: str):
         super().__init__(f"{path}:{line}: {reason}")
         self.path, self.line, self.reason = str(path), line, reason
+
+
+class MissingData(ExpectedError, FileNotFoundError):
+    """The data a command needs is not on this machine; the message says where it looked and what to pass."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,14 @@ SHARED_SOURCES: dict[str, SourceSpec] = {
     "tweets_tweeteval": SourceSpec("tweets_tweeteval"),
     "news_agnews": SourceSpec("news_agnews"),
     "reviews_imdb": SourceSpec("reviews_imdb", labels=BINARY_POLARITY),
+    # customer text (issue 28): airline tweets, product and restaurant reviews, finance tweets
+    "tweets_airline": SourceSpec("tweets_airline"),
+    "reviews_products": SourceSpec("reviews_products"),
+    "reviews_services": SourceSpec("reviews_services"),
+    "finance_tweets": SourceSpec("finance_tweets"),
 }
 TASK_SOURCES: dict[str, tuple[str, ...]] = {
-    "sentiment": ("reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval"),
+    "sentiment": ("reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval", "tweets_airline", "reviews_products", "reviews_services", "finance_tweets"),
     "topic": ("news_agnews",),
 }
 SPLITS = ("train", "val", "test")
@@ -144,13 +154,19 @@ def load_file(path: Path | str, task: str, spec: SourceSpec | None = None, *, sk
         text = str(row[spec.text_field]).strip()
         raw_label = str(row[spec.label_field]).strip()
         label = spec.label_map[raw_label] if spec.label_map else raw_label
-        key = " ".join(text.split()).lower()
+        key = normalise_text(text)
         if key in seen:
             report.duplicates += 1
             continue
         seen.add(key)
         report.examples.append(Example(text, label, spec.name))
     return report
+
+
+def normalise_text(text: str) -> str:
+    """What makes two texts the same example: case and runs of whitespace do not (a duplicate
+    under another id or spelling must not land on both sides of a train/test split)."""
+    return " ".join(text.split()).lower()
 
 
 def _row_error(row: dict, spec: SourceSpec, task_labels: set[str]) -> str:

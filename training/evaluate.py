@@ -56,14 +56,20 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(ece)
 
 
-def score(gold: Sequence[str], probs: np.ndarray, labels: Sequence[str]) -> dict:
-    """Metrics over the labels that occur in `gold` (binary scoring for a binary dataset)."""
+def restrict_to_gold(gold: Sequence[str], probs: np.ndarray, labels: Sequence[str]) -> tuple[list[str], np.ndarray, list[str]]:
+    """(labels present in `gold`, probabilities renormalised over them, predicted label per row):
+    a binary dataset is judged as the binary classifier it can test, here and in the retrain gate."""
     labels = list(labels)
     present = [label for label in labels if label in set(gold)]
     columns = [labels.index(label) for label in present]
     sub = probs[:, columns]
     sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-12, None)
-    predicted = [present[i] for i in sub.argmax(axis=1)]
+    return present, sub, [present[i] for i in sub.argmax(axis=1)]
+
+
+def score(gold: Sequence[str], probs: np.ndarray, labels: Sequence[str]) -> dict:
+    """Metrics over the labels that occur in `gold` (binary scoring for a binary dataset)."""
+    present, sub, predicted = restrict_to_gold(gold, probs, labels)
     correct = np.array([p == g for p, g in zip(predicted, gold)], dtype=float)
     return {
         "n": len(gold),

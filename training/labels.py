@@ -4,6 +4,8 @@ The order is the model's output order everywhere (config.json id2label, vLLM's `
 ClickHouse columns), so it is defined once here and never inferred from data.
 """
 
+from bloomwatch.errors import ExpectedError
+
 TASK_LABELS: dict[str, tuple[str, ...]] = {
     "sentiment": ("negative", "neutral", "positive"),
     "topic": ("world", "sports", "business", "sci_tech"),
@@ -12,8 +14,12 @@ TASK_LABELS: dict[str, tuple[str, ...]] = {
 TASKS = tuple(TASK_LABELS)
 
 
+class UnknownTask(ExpectedError, ValueError):
+    """A task name that is not one of TASKS (typed on the command line, or in a file)."""
+
+
 def labels_for(task: str) -> tuple[str, ...]:
     try:
         return TASK_LABELS[task]
     except KeyError:
-        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}") from None
+        raise UnknownTask(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}") from None

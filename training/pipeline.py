@@ -8,7 +8,6 @@ rest is one code path: `from_pretrained` of that directory.
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from training.augment import augment_examples, parse_ops
+from training.behaviour_suite import assert_not_trained_on
 from training.data import (
     Example,
     LoadReport,
@@ -25,11 +25,15 @@ from training.data import (
     label_counts,
     load_file,
     load_shared,
+    MissingData,
     shared_available,
     split_examples,
 )
 from training.finetune import MERGEABLE, FinetuneConfig
 from training.labels import labels_for
+from training.mix import by_source as _by_source
+from training.mix import subsample as _subsample
+from training.mix import training_mix
 from training.modeling import expect_new_classification_head
 from training.pretrain import PretrainConfig
 from training.registry import ModelVersion, Registry
@@ -57,6 +61,11 @@ class TrainOptions:
     max_train_examples: int | None = None
     # cap per dataset (e.g. reviews_imdb's 22k full reviews would take most of the time budget)
     max_per_source: dict[str, int] = field(default_factory=dict)
+    # temperature sampling across datasets (training/mix.py): this many training examples in all,
+    # dataset i's share proportional to its size ** mix_alpha; None = every example
+    mix_total: int | None = None
+    mix_alpha: float = 0.5
+    max_val_per_source: int | None = None  # validation runs several times a run: its cost is bounded
     # datasets kept out of training and validation but scored on test: how the model transfers
     # to text unlike anything it was trained on (a leave-one-dataset-out run)
     leave_out: list[str] = field(default_factory=list)
@@ -116,23 +125,17 @@ def load_splits(options: TrainOptions, data_dir: Path) -> Splits:
 
         parts = split_examples(synthetic_examples(options.task), seed=options.seed)
         return Splits(parts["train"], parts["val"], parts["test"], "built-in synthetic corpus", [])
-    raise FileNotFoundError(
+    raise MissingData(
         f"no training data: {data_dir} lacks the shared splits for {options.task} "
         f"({', '.join(TASK_SOURCES[options.task])}); pass --data FILE or set BLOOMWATCH_DATA_DIR"
     )
 
 
-def _subsample(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
-    if not limit or len(examples) <= limit:
-        return examples
-    return random.Random(seed).sample(examples, limit)
-
-
-def _by_source(examples: list[Example]) -> dict[str, list[Example]]:
-    out: dict[str, list[Example]] = {}
-    for e in examples:
-        out.setdefault(e.source, []).append(e)
-    return out
+def splits_available(options: TrainOptions, data_dir: Path) -> bool:
+    """Whether `load_splits` finds its data on this machine (a fresh deployment has no shared splits)."""
+    if options.data_file:
+        return Path(options.data_file).exists()
+    return shared_available(data_dir, options.task) or options.fast
 
 
 def train_task(
@@ -184,22 +187,18 @@ def train_task(
             raise ValueError(f"--leave-out {sorted(unknown)}: no such dataset in {splits.origin}")
         kept = lambda examples: [e for e in examples if e.source not in options.leave_out]  # noqa: E731
         splits = replace(splits, train=kept(splits.train), val=kept(splits.val))
-    train = splits.train
-    if options.max_per_source:
-        train = [e for source, items in _by_source(train).items() for e in _subsample(items, options.max_per_source.get(source), options.seed)]
-    train = _subsample(train, options.max_train_examples, options.seed)
-    console.print(f"train {len(train)} {label_counts(train)} | val {len(splits.val)} | test {len(splits.test)}  ({splits.origin})")
+    train = training_mix(splits.train, mix_total=options.mix_total, mix_alpha=options.mix_alpha, max_per_source=options.max_per_source,
+                         max_train_examples=options.max_train_examples, seed=options.seed)
+    val = [e for items in _by_source(splits.val).values() for e in _subsample(items, options.max_val_per_source, options.seed)]
+    console.print(f"train {len(train)} {label_counts(train)} | val {len(val)} | test {len(splits.test)}  ({splits.origin})")
 
     baselines: dict[str, dict] = {}
+    baseline_behaviour = None
     if options.baseline:
-        from training.baseline import baseline_proba, train_tfidf_baseline
+        from training.baseline import tfidf_baselines
 
         t = time.time()
-        train_by_source = _by_source(train)
-        for source, test in _by_source(splits.test).items():
-            fit_on = train_by_source.get(source, train)
-            clf = train_tfidf_baseline([e.text for e in fit_on], [e.label for e in fit_on], seed=options.seed)
-            baselines[source] = score([e.label for e in test], baseline_proba(clf, [e.text for e in test], labels), labels)
+        baselines, baseline_behaviour = tfidf_baselines(train, splits.test, labels, seed=options.seed, behaviour=options.task == "sentiment")
         timings["baseline_s"] = time.time() - t
 
     t = time.time()
@@ -238,26 +237,31 @@ def train_task(
     train_set, origin = augment_examples(train, ops, copies=options.augment_copies, p=options.augment_p, share=options.augment_share, seed=options.seed)
     if ops:
         console.print(f"augmentation {ops}: {len(train)} -> {len(train_set)} training examples")
+    if options.task == "sentiment":
+        assert_not_trained_on(train_set)
 
     t = time.time()
     options.finetune.seed = options.seed
     if options.time_budget_min:
         # leave room for the test evaluation, merging and saving (about a minute on 2 cores)
         options.finetune.time_limit_s = max(60.0, options.time_budget_min * 60 - (time.time() - started) - 90)
-    result = finetune(model, tokenizer, train_set, splits.val, labels, options.finetune, device=options.device, progress=options.progress, origin=origin)
+    result = finetune(model, tokenizer, train_set, val, labels, options.finetune, device=options.device, progress=options.progress, origin=origin)
     timings["finetune_s"] = time.time() - t
     servable = options.finetune.method in MERGEABLE
     model = merge_for_serving(result.model, options.finetune.method) if servable else result.model
 
     t = time.time()
     test_metrics = evaluate(model, splits.test, "test")
-    robust = {}
+    robust, behaviour = {}, None
     if options.task == "sentiment":
+        from training.behaviour import behaviour_summary, score_behaviour
         from training.robustness import robustness
 
+        predict = lambda texts: predict_proba(model, tokenizer, texts, max_len=options.finetune.max_len, device=options.device)  # noqa: E731
+        behaviour = score_behaviour(predict, labels)
+        console.print(f"behaviour suite: {behaviour_summary(behaviour)}")
         for source, items in _by_source(splits.test).items():
             sample = _subsample(items, 1000, options.seed)
-            predict = lambda texts: predict_proba(model, tokenizer, texts, max_len=options.finetune.max_len, device=options.device)  # noqa: E731
             robust[source] = robustness(predict, [e.text for e in sample], [e.label for e in sample], labels)
         console.print(f"robustness (flip rates, negative recall): {json.dumps(robust)}")
     timings["eval_s"] = time.time() - t
@@ -277,7 +281,9 @@ def train_task(
         "test": test_metrics,
         "before_finetuning": before,
         "robustness": robust,
+        "behaviour": behaviour,
         "baseline_tfidf_lr": baselines,
+        "baseline_behaviour": baseline_behaviour,
         "val_best": result.best_eval,
         "val_history": result.evals,
         "stopped_early": result.stopped_early,

@@ -93,7 +93,7 @@ def pretrain(
     step, seconds_before = 0, 0.0
     checkpoint = run_dir / CHECKPOINT if run_dir else None
     if checkpoint and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=True)  # tensors and plain values only: a planted pickle runs no code
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

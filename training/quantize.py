@@ -34,5 +34,5 @@ def load_int8(directory: Path) -> torch.nn.Module:
     from transformers import BloomForSequenceClassification
 
     model = quantize_int8(BloomForSequenceClassification.from_pretrained(directory, use_safetensors=True))
-    model.load_state_dict(torch.load(Path(directory) / INT8_DIR / "state_dict.pt", weights_only=False))
+    model.load_state_dict(torch.load(Path(directory) / INT8_DIR / "state_dict.pt", weights_only=True))
     return model

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bloomwatch.errors import ExpectedError
 from training.labels import labels_for
 
 MANIFEST = "bloomwatch.json"
@@ -29,6 +30,14 @@ CURRENT = "current"
 PROMOTIONS = "promotions"  # the versions made current, oldest first: what `rollback` undoes
 BASE = "base"  # pre-trained language-model bases (`bloomwatch pretrain`), beside the task classifiers
 _VERSION_RE = re.compile(r"^v(\d+)$")
+
+
+class UnknownModel(ExpectedError, KeyError):
+    """No such version of the task in the registry: a name typed on the command line, or a pointer."""
+
+
+class RegistryRefused(ExpectedError, ValueError):
+    """The registry cannot do what was asked: nothing earlier to roll back to, an unservable version."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,15 @@ class Registry:
             labels_for(task)  # validates the task name
         return self.root / task
 
+    def _version_dir(self, task: str, version: str) -> Path:
+        """`<root>/<task>/<version>`, refused (KeyError) unless `version` is a version name (`v3`)
+        and the directory, links resolved, is inside the registry: a version name typed on the
+        command line or read from a `current` pointer must never point at a model elsewhere."""
+        path = self._task_dir(task) / version
+        if not _VERSION_RE.match(version) or not path.resolve().is_relative_to(self.root.resolve()):
+            raise UnknownModel(f"{version!r} is not a version of {task} in registry {self.root} (versions are v1, v2, ...)")
+        return path
+
     def versions(self, task: str) -> list[ModelVersion]:
         task_dir = self._task_dir(task)
         if not task_dir.is_dir():
@@ -70,9 +88,9 @@ class Registry:
         return [self._load(task, p) for _, p in sorted(found)]
 
     def get(self, task: str, version: str) -> ModelVersion:
-        path = self._task_dir(task) / version
+        path = self._version_dir(task, version)
         if not (path / MANIFEST).exists():
-            raise KeyError(f"no model {task}/{version} in registry {self.root}")
+            raise UnknownModel(f"no model {task}/{version} in registry {self.root}")
         return self._load(task, path)
 
     def current(self, task: str) -> ModelVersion | None:
@@ -89,7 +107,7 @@ class Registry:
     def promote(self, task: str, version: str) -> ModelVersion:
         model = self.get(task, version)
         if model.manifest.get("servable") is False:
-            raise ValueError(f"{model.name} cannot be served ({model.manifest.get('method')} adapters do not merge into the weights)")
+            raise RegistryRefused(f"{model.name} cannot be served ({model.manifest.get('method')} adapters do not merge into the weights)")
         history = self.promotions(task)
         if history[-1:] != [version]:
             self._write_atomically(task, PROMOTIONS, "".join(v + "\n" for v in [*history, version]))
@@ -104,7 +122,7 @@ class Registry:
         """Make the version that was current before the latest promotion current again."""
         history = self.promotions(task)
         if len(history) < 2:
-            raise ValueError(f"no earlier promotion of {task} recorded in {self.root} to roll back to")
+            raise RegistryRefused(f"no earlier promotion of {task} recorded in {self.root} to roll back to")
         previous = self.get(task, history[-2])
         self._write_atomically(task, PROMOTIONS, "".join(v + "\n" for v in history[:-1]))
         self._write_atomically(task, CURRENT, previous.version + "\n")

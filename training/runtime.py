@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from bloomwatch.cpu import has_native_bf16, require_native_bf16
+
 
 def configure_threads() -> int:
     """Intra-op threads: BLOOMWATCH_TORCH_THREADS, else the cores not already busy (at least one).
@@ -39,24 +41,15 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU multiplies bf16 natively (AVX-512 BF16 or AMX).
-
-    Without those instructions torch emulates bf16 matmuls: on an AVX2-only EPYC host a bf16
-    matmul measured 0.3-16 GFLOP/s against 19-67 in fp32, and a bf16-autocast pre-training step
-    was 12x slower (bench/RESULTS.md), so bf16 on CPU is used only where the flags say it pays.
-    """
-    try:
-        flags = open("/proc/cpuinfo", encoding="ascii", errors="ignore").read()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
 def autocast(device: torch.device, precision: str):
-    """bf16 mixed precision where `default_precision` chose it (a bf16 GPU, or a CPU with native bf16)."""
+    """bf16 mixed precision where `default_precision` chose it (a bf16 GPU, or a CPU with native bf16).
+
+    On a CPU without native bf16 oneDNN may refuse a bf16 matmul, or emulate it many times slower
+    than fp32 (bench/RESULTS.md, "Which CPU"): refused here, with the reason, before the first step."""
     if precision != "bf16":
         return contextlib.nullcontext()
+    if device.type == "cpu":
+        require_native_bf16("train in fp32 (training.runtime.default_precision picks it on this CPU)")
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
@@ -69,7 +62,7 @@ def default_precision(device: torch.device) -> str:
     """
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return "bf16"
-    if device.type == "cpu" and cpu_has_fast_bf16():
+    if device.type == "cpu" and has_native_bf16():
         return "bf16"
     return "fp32"
 

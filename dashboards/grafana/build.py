@@ -17,7 +17,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh, VariableSort
 
-from dashboards.queries import DIMENSIONS, FIXED_VALUES, GRAFANA, PANELS
+from dashboards.queries import DIMENSIONS, FIXED_VALUES, GRAFANA, GRAFANA_ALL, PANELS
 
 OUTPUT = Path(__file__).parent / "dashboards" / "bloomwatch.json"
 DATASOURCE = DataSourceRef(type_val="grafana-clickhouse-datasource", uid="bloomwatch-clickhouse")
@@ -62,7 +62,8 @@ def _variable(name: str) -> dashboard.QueryVariable | dashboard.CustomVariable:
             .sort(VariableSort.ALPHABETICAL_ASC)
         )
     everything = VariableOption(selected=True, text="All", value="$__all")
-    return variable.label(name.capitalize()).multi(True).include_all(True).current(everything)
+    # "All" as one marker, not every value joined: the panels' SQL decodes it (dashboards.queries.GRAFANA)
+    return variable.label(name.capitalize()).multi(True).include_all(True).all_value(GRAFANA_ALL).current(everything)
 
 
 def _series(panel: str, *, stacked: bool = False, percent: bool = False, bars: bool = False) -> timeseries.Panel:

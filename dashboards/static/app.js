@@ -91,12 +91,23 @@ function drillBucket(t, extra, label) {
   drill({ from: start, to: start + state.bucketMs, extra, label: `${time(start)} – ${time(start + state.bucketMs).slice(11)} ${label || ""}` });
 }
 
+// An alert's pin sits on the spike it marks: the highest plotted share from its first window's
+// start to its end (now, while it lasts). Not [started_at, observed]: an alert's row keeps its
+// latest window's figures, so a resolved alert's `observed` is the calm level after the spike.
+function alertPin(a, shares) {
+  const from = a.started_at - (a.window_end - a.window_start), to = a.resolved_at ?? Infinity;  // epoch ms
+  const during = shares.filter((x) => x.share != null && x.t >= from && x.t <= to);
+  if (!during.length) return [a.started_at, a.observed];
+  const peak = during.reduce((best, x) => (x.share > best.share ? x : best));
+  return [peak.t, peak.share];
+}
+
 function renderNegativeShare(p, alerts) {
   const r = rows(p);
   const opt = baseOption();
   opt.yAxis = { ...opt.yAxis, min: 0, max: (v) => Math.min(1, Math.max(0.1, v.max * 1.15)), axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } };
   opt.tooltip.valueFormatter = (v) => (typeof v === "number" ? pct(v) : v);
-  const alertPoints = rows(alerts).map((a) => ({ value: [a.started_at, a.observed], alert: a, itemStyle: { color: a.state === "resolved" ? "#98a2b3" : a.state === "pending" ? "#f79009" : "#b42318" } }));
+  const alertPoints = rows(alerts).map((a) => ({ value: alertPin(a, r), alert: a, itemStyle: { color: a.state === "resolved" ? "#98a2b3" : a.state === "pending" ? "#f79009" : "#b42318" } }));
   opt.series = [
     { name: "band", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", tooltip: { show: false } },
     { name: "baseline band (±2σ)", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_high == null ? null : x.band_high - x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", color: "rgba(62,99,221,.35)", areaStyle: { color: "rgba(62,99,221,.12)" }, tooltip: { show: false } },

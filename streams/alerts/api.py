@@ -1,8 +1,13 @@
 """The worker's alert API and evaluator timer: list and show alerts, acknowledge one, silence a rule or a group.
 
 GET  /api/alerts[?state=firing&limit=100]      GET  /api/alerts/{alert_id}
-POST /api/alerts/{alert_id}/ack {"by": NAME}   GET  /api/silences
+POST /api/alerts/{alert_id}/ack {"by": NAME}   GET  /api/silences (the active ones; times in UTC, with offset)
 POST /api/silences {"rule": R, "group": "source=x" or "", "for_s": 7200, "by": NAME, "comment": ""}
+     (the group as an alert shows it, or with its value unencoded; 400 unless it names the rule's dimensions)
+POST /api/silences/{silence_id}/end {"by": NAME}   ends an active silence now (404 if none is active)
+
+With tokens configured, `by` is the client whose token the request carried (it may be left out);
+what the body claims counts only when no token is asked for (bloomwatch.access.actor).
 """
 
 from __future__ import annotations
@@ -14,22 +19,28 @@ import faust
 from faust.web import View
 from pydantic import BaseModel, Field, ValidationError
 
+from bloomwatch.access import actor
 from bloomwatch.settings import Settings
 from streams.alerts.evaluator import AlertEvaluator
 from streams.alerts.rules import RuleSet, load_rules
 from streams.alerts.state import AlertStore, alert_json
+from streams.alerts.windows import BadGroupKey, canonical_group_key
+from streams.json_input import NotJSON, parse_json
+from streams.query_params import BadQuery, query_int
 
 
 class SilenceRequest(BaseModel):
     rule: str
     group: str = ""
     for_s: float = Field(gt=0, le=90 * 86_400)
-    by: str = Field(min_length=1)
+    by: str = ""
     comment: str = ""
 
 
 class AckRequest(BaseModel):
-    by: str = Field(min_length=1)
+    """Who acknowledges an alert, or ends a silence."""
+
+    by: str = ""
 
 
 def install(app: faust.App, settings: Settings, client, run_store) -> None:
@@ -54,15 +65,35 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
 
     async def body(request, model: type[BaseModel]) -> BaseModel | str:
         try:
-            return model.model_validate(await request.json())
-        except (ValidationError, ValueError) as error:
+            return model.model_validate(parse_json(await request.read()))
+        except (ValidationError, NotJSON) as error:
             return str(error)
+
+    async def act(request, model: type[BaseModel], doing: str) -> tuple[Any, str] | str:
+        """The validated body and who does it: the token's client, else (no tokens) the body's `by`;
+        or why the request is a 400."""
+        parsed = await body(request, model)
+        if isinstance(parsed, str):
+            return parsed
+        return (parsed, by) if (by := actor(request, parsed.by)) else f"by: who {doing} is required"
+
+    async def by_someone(view: View, request, doing: str, change, key: str, as_json, missing: str):
+        """A change whose body says only who makes it (`AckRequest`): 400 without them, 404 when
+        `change(key, by)` finds nothing to change, else what it changed as JSON."""
+        acting = await act(request, AckRequest, doing)
+        if isinstance(acting, str):
+            return view.error(400, acting)
+        changed = await run_store(change, key, acting[1])
+        return view.json(as_json(changed)) if changed else view.error(404, missing)
 
     @app.page("/api/alerts")
     class Alerts(View):
         async def get(self, request, **kwargs: Any):
             state = request.query.get("state") or None
-            limit = int(request.query.get("limit", 100)) if request.query.get("limit", "100").isdigit() else 100
+            try:
+                limit = query_int(request.query, "limit", 100, maximum=10_000)
+            except BadQuery as exc:
+                return self.error(400, str(exc))
             return self.json([alert_json(alert) for alert in await run_store(store.list, state, limit)])
 
     @app.page("/api/alerts/{alert_id}")
@@ -74,11 +105,7 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
     @app.page("/api/alerts/{alert_id}/ack")
     class Acknowledge(View):
         async def post(self, request, alert_id: str):
-            ack = await body(request, AckRequest)
-            if isinstance(ack, str):
-                return self.error(400, ack)
-            alert = await run_store(store.acknowledge, alert_id, ack.by)
-            return self.json(alert_json(alert)) if alert else self.error(404, f"no alert {alert_id}")
+            return await by_someone(self, request, "acknowledges", store.acknowledge, alert_id, alert_json, f"no alert {alert_id}")
 
     @app.page("/api/silences")
     class Silences(View):
@@ -87,14 +114,25 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
             return self.json([_jsonable(silence) for silence in silences])
 
         async def post(self, request, **kwargs: Any):
-            silence = await body(request, SilenceRequest)
-            if isinstance(silence, str):
-                return self.error(400, silence)
+            acting = await act(request, SilenceRequest, "silences")
+            if isinstance(acting, str):
+                return self.error(400, acting)
+            silence, by = acting
             if rules.get(silence.rule) is None:
                 known = ", ".join(rule.name for rule in rules.rules)
                 return self.error(400, f"no rule {silence.rule!r}; rules: {known}")
-            created = await run_store(store.silence, silence.rule, silence.group, silence.for_s, silence.by, silence.comment)
+            try:
+                group = canonical_group_key(silence.group, rules.get(silence.rule).group_by)
+            except BadGroupKey as error:
+                return self.error(400, str(error))
+            created = await run_store(store.silence, silence.rule, group, silence.for_s, by, silence.comment)
             return self.json(_jsonable(created))
+
+    @app.page("/api/silences/{silence_id}/end")
+    class EndSilence(View):
+        async def post(self, request, silence_id: str):
+            missing = f"no active silence {silence_id}"
+            return await by_someone(self, request, "ends the silence", store.end_silence, silence_id, _jsonable, missing)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,19 @@
-"""`bloomwatch alerts list | show ID | silence RULE[/GROUP] --for 2h | ack ID | check | run`.
+"""`bloomwatch alerts list | show ID | ack ID | silence RULE[/GROUP] --for 2h | silences |
+unsilence ID | check | run`.
 
-list/show/silence/ack go through the worker's API (in embedded mode the worker owns the store);
-`run` is the one evaluator beside a ClickHouse server; `check` validates a rules file.
+list/show/ack and the silence commands go through the worker's API (in embedded mode the worker
+owns the store); `run` is the one evaluator beside a ClickHouse server; `check` validates a rules file.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from urllib.parse import quote
 
 import typer
 
-alerts = typer.Typer(help="Anomaly alerts: list, inspect, silence, acknowledge; validate rules; run the evaluator.")
+alerts = typer.Typer(help="Anomaly alerts: list, inspect, acknowledge; silence, list and end silences; validate rules; run the evaluator.")
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -54,19 +56,28 @@ def _fail(message: str) -> int:
 def list_alerts(
     state: str = typer.Option(None, help="pending, firing or resolved (default: all)"),
     limit: int = typer.Option(50, help="most recent first"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON alert per line (as GET /api/alerts has it) instead of a table"),
 ) -> None:
     """Alerts, most recently updated first."""
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from bloomwatch.output import print_table
+
+    found = _api("GET", "/api/alerts", params={"limit": limit, **({"state": state} if state else {})})
+    if as_json:
+        for alert in found:
+            typer.echo(json.dumps(alert))
+        return
     table = Table("id", "state", "rule", "group", "severity", "observed", "baseline", "z", "started", "ack")
-    for alert in _api("GET", "/api/alerts", params={"limit": limit, **({"state": state} if state else {})}):
-        table.add_row(
+    for alert in found:
+        cells = (
             alert["alert_id"], alert["state"], alert["rule"], alert["group_key"], alert["severity"],
             f"{alert['observed']:.3g}", f"{alert['baseline']:.3g}", f"{alert['statistic']:.1f}",
             alert["started_at"], alert["acknowledged_by"] or "",
         )  # fmt: skip
-    Console().print(table)
+        table.add_row(*(Text(str(cell)) for cell in cells))  # a group key holds a publisher's source: not markup
+    print_table(table, whole=("id",))
 
 
 @alerts.command()
@@ -89,6 +100,39 @@ def silence(
     body = {"rule": rule, "group": group, "for_s": parse_duration(duration), "by": by or getpass.getuser(), "comment": comment}
     created = _api("POST", "/api/silences", json=body)
     typer.echo(f"silenced {rule}{'/' + group if group else ''} until {created['ends_at']} (id {created['silence_id']})")
+
+
+@alerts.command()
+def silences(as_json: bool = typer.Option(False, "--json", help="one JSON silence per line instead of a table")) -> None:
+    """The silences in force now: id (for `alerts unsilence ID`), rule, group, until when, by whom, why."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from bloomwatch.output import print_table
+
+    found = _api("GET", "/api/silences")
+    if as_json:
+        for silence in found:
+            typer.echo(json.dumps(silence))
+        return
+    table = Table("id", "rule", "group", "since", "until", "by", "comment")
+    for s in found:
+        cells = (s["silence_id"], s["rule"], s["group_key"] or "(every group)", s["starts_at"], s["ends_at"], s["created_by"], s["comment"])
+        table.add_row(*(Text(str(cell)) for cell in cells))  # a group or comment is anyone's text: not markup
+    print_table(table, whole=("id",))
+
+
+@alerts.command()
+def unsilence(
+    silence_id: str = typer.Argument(..., help="as `alerts silences` or `alerts silence` printed it"),
+    by: str = typer.Option(None, "--by", help="who ends it (default: $USER)"),
+) -> None:
+    """End a silence now: the rule (or group) notifies again from the next evaluation."""
+    import getpass
+
+    ended = _api("POST", f"/api/silences/{quote(silence_id, safe='')}/end", json={"by": by or getpass.getuser()})
+    group = f"/{ended['group_key']}" if ended["group_key"] else ""
+    typer.echo(f"silence {ended['silence_id']} of {ended['rule']}{group} ended at {ended['ends_at']}")
 
 
 @alerts.command()

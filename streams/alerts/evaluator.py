@@ -32,7 +32,10 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
+from prometheus_client import Counter
+
 from bloomwatch.settings import Settings
+from streams import metrics
 from streams.alerts import terms as term_stats
 from streams.alerts import windows
 from streams.alerts.detector import Verdict, judge
@@ -42,6 +45,11 @@ from streams.alerts.rules import Rule, RuleSet
 from streams.alerts.state import AlertStore, is_active, silenced
 
 log = logging.getLogger("bloomwatch.alerts")
+
+EVALUATION_FAILURES = Counter(
+    "bloomwatch_alert_evaluation_failures", "Alert rules or groups whose evaluation failed in a round", ["rule"],
+    registry=metrics.REGISTRY,
+)
 
 StoreRunner = Callable[..., Awaitable[Any]]
 
@@ -75,12 +83,19 @@ class AlertEvaluator:
         await self.notifier.close()
 
     async def step(self, now: datetime) -> list[tuple[Rule, dict[str, Any]]]:
-        """Judge what is ready, write the alerts that changed; the notifications to send."""
+        """Judge what is ready, write the alerts that changed; the notifications to send.
+
+        A failure is confined to its rule (or, inside a rule, to its group): data any publisher
+        controls (a source name, the words of its texts) must never stop the other rules' alerts."""
         latest = await self.run_store(windows.latest_enqueued, self.client)
         silences = await self.run_store(self.store.active_silences, now)
         notifications = []
         for rule in self.rules.rules:
-            notifications += await self._step_rule(rule, now, latest, silences)
+            try:
+                notifications += await self._step_rule(rule, now, latest, silences)
+            except Exception:  # noqa: BLE001 - retried next round (a store outage); the other rules go on
+                EVALUATION_FAILURES.labels(rule.name).inc()
+                log.exception("alert rule %s failed this round; the other rules go on", rule.name)
         return notifications
 
     def _ready_end(self, rule: Rule, now: datetime, latest: datetime | None) -> datetime:
@@ -104,27 +119,42 @@ class AlertEvaluator:
         series = await self.run_store(
             windows.window_counts, self.client, rule, history_start, ready, self.settings.alerts_max_age_s, active
         )
-        changed: dict[str, Alert] = {}
+        changed: list[Alert] = []
         notifications = []
         for key, counts in series.items():
-            alert = current.get(key)
-            for verdict in judge(rule, counts):
-                if verdict.window.start < through:
-                    continue
-                transition = advance(rule, key, alert, verdict, now)
-                if transition is None:
-                    continue
-                alert = await self._with_payload(rule, transition.alert, alert, verdict)
-                changed[alert.alert_id] = alert
-                if transition.notify:
-                    payload = json.loads(alert.payload)
-                    if silenced(alert, silences):
-                        log.info("alert %s %s %s is silenced", alert.state, rule.name, key)
-                    else:
-                        notifications.append((rule, payload))
-        await self.run_store(self.store.write_keeping_acks, list(changed.values()))
+            try:
+                group_changed, group_notifications = await self._step_group(rule, key, counts, current.get(key), through, now, silences)
+            except Exception:  # noqa: BLE001 - one group (its key, its texts) must not stop its rule's other groups
+                EVALUATION_FAILURES.labels(rule.name).inc()
+                log.exception("alert rule %s group %r failed; its windows up to %s are skipped", rule.name, key, _iso(ready))
+                continue
+            changed += group_changed
+            notifications += group_notifications
+        await self.run_store(self.store.write_keeping_acks, changed)
         self.evaluated_through[rule.name] = ready
         return notifications
+
+    async def _step_group(
+        self, rule: Rule, key: str, counts, alert: Alert | None, through: datetime, now: datetime, silences
+    ) -> tuple[list[Alert], list[tuple[Rule, dict]]]:
+        """Apply the group's newly judged windows to its latest alert: (alerts to write, notifications)."""
+        changed: dict[str, Alert] = {}
+        notifications = []
+        for verdict in judge(rule, counts):
+            if verdict.window.start < through:
+                continue
+            transition = advance(rule, key, alert, verdict, now)
+            if transition is None:
+                continue
+            alert = await self._with_payload(rule, transition.alert, alert, verdict)
+            changed[alert.alert_id] = alert
+            if transition.notify:
+                payload = json.loads(alert.payload)
+                if silenced(alert, silences):
+                    log.info("alert %s %s %s is silenced", alert.state, rule.name, key)
+                else:
+                    notifications.append((rule, payload))
+        return list(changed.values()), notifications
 
     async def _with_payload(self, rule: Rule, alert: Alert, previous: Alert | None, verdict: Verdict) -> Alert:
         """The alert with its JSON payload: figures of the latest window, and the evidence

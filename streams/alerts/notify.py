@@ -4,9 +4,12 @@ The webhook never slows the stream: notifications wait in a bounded in-memory qu
 is dropped, and counted, when it is full) and one background task delivers them with a timeout,
 retries and exponential backoff. The evaluator only ever enqueues.
 
-Signature: `X-BloomWatch-Timestamp: <unix seconds>` and
-`X-BloomWatch-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`; a receiver
-recomputes it over the raw body and rejects old timestamps (replays). `verify_signature` does that.
+Signature: `X-BloomWatch-Timestamp: <unix seconds>`, `X-BloomWatch-Delivery: <32 hex digits,
+one per notification, the same on its retries>` and
+`X-BloomWatch-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<delivery>.<body>")>`; a
+receiver recomputes it over the raw body and rejects old timestamps (`verify_signature`), and
+acts once per delivery id seen within that age (`ReplayGuard`): a request captured and sent
+again minutes later is refused on its timestamp, one sent again at once on its delivery id.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import hmac
 import json
 import logging
 import time
+import uuid
+from collections import OrderedDict
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client import Counter
@@ -37,15 +43,38 @@ WEBHOOK_FAILURES = Counter(
 )
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: str, delivery: str, body: bytes) -> str:
+    material = f"{timestamp}.{delivery}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), material, hashlib.sha256).hexdigest()
 
 
 def verify_signature(secret: str, headers, body: bytes, max_age_s: float = 300) -> bool:
-    timestamp = headers.get("X-BloomWatch-Timestamp", "")
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > max_age_s:
+    """A receiver's check: signed with `secret` (body, timestamp and delivery id) and fresh."""
+    timestamp, delivery = headers.get("X-BloomWatch-Timestamp", ""), headers.get("X-BloomWatch-Delivery", "")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > max_age_s or not delivery:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), headers.get("X-BloomWatch-Signature", ""))
+    return hmac.compare_digest(sign(secret, timestamp, delivery, body), headers.get("X-BloomWatch-Signature", ""))
+
+
+class ReplayGuard:
+    """A receiver's memory of the delivery ids it acted on, for as long as `verify_signature`
+    accepts their timestamps (after that the timestamp refuses a replay on its own)."""
+
+    def __init__(self, max_age_s: float = 300):
+        self.max_age_s = max_age_s
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, headers) -> bool:
+        """True the first time a (verified) delivery id is seen: act on it; False: a retry or a
+        replay of one already acted on (answer 2xx so the sender stops, and do nothing)."""
+        now = time.monotonic()
+        while self._seen and now - next(iter(self._seen.values())) > 2 * self.max_age_s:  # past +- max_age_s
+            self._seen.popitem(last=False)
+        delivery = headers.get("X-BloomWatch-Delivery", "")
+        if delivery in self._seen:
+            return False
+        self._seen[delivery] = now
+        return True
 
 
 def alert_text(payload: dict[str, Any]) -> str:
@@ -60,13 +89,20 @@ def alert_text(payload: dict[str, Any]) -> str:
 
 
 def slack_text(payload: dict[str, Any]) -> dict[str, str]:
-    """The Slack-compatible form: one text message."""
-    return {"text": alert_text(payload)}
+    """The Slack-compatible form: one text message. Sources and terms come from publishers, and
+    Slack reads `<!channel>` as a ping and `<url|label>` as a disguised link: `&`, `<` and `>` are
+    escaped as Slack's message formatting asks, so every character shows as sent."""
+    text = alert_text(payload).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {"text": text}
 
 
 class Webhook:
+    """Delivers to the configured URL. The URL is a secret (a Slack webhook URL is the credential
+    to post): it is used here only, and logs name its host (`self.where`)."""
+
     def __init__(self, settings: Settings):
-        self.url = settings.alerts_webhook_url
+        self.url = settings.alerts_webhook_url.get_secret_value()
+        self.where = urlsplit(self.url).hostname or "the webhook"
         secret = settings.alerts_webhook_secret
         self.secret = secret.get_secret_value() if secret else ""
         self.slack = settings.alerts_webhook_format == "slack"
@@ -86,17 +122,24 @@ class Webhook:
         self.queue.put_nowait(payload)
 
     async def _deliver_forever(self) -> None:
+        """One notification after another; whatever delivering one raises is counted and logged,
+        and the next one is delivered: this task must outlive any URL, payload or receiver."""
         while True:
             payload = await self.queue.get()
-            await self._deliver(payload)
+            try:
+                await self._deliver(payload)
+            except Exception as exc:  # noqa: BLE001 - e.g. httpx.InvalidURL, which is no HTTPError
+                WEBHOOK_FAILURES.labels("error").inc()
+                log.error("webhook %s: gave up on alert %s: %s", self.where, payload.get("alert_id"), self._describe(exc))
 
     async def _deliver(self, payload: dict[str, Any]) -> None:
         body = json.dumps(slack_text(payload) if self.slack else payload).encode()
+        delivery = uuid.uuid4().hex  # one per notification: a receiver acts on it once
         for attempt in range(1, self.retries + 2):
             timestamp = str(int(time.time()))
-            headers = {"Content-Type": "application/json", "X-BloomWatch-Timestamp": timestamp}
+            headers = {"Content-Type": "application/json", "X-BloomWatch-Timestamp": timestamp, "X-BloomWatch-Delivery": delivery}
             if self.secret:
-                headers["X-BloomWatch-Signature"] = sign(self.secret, timestamp, body)
+                headers["X-BloomWatch-Signature"] = sign(self.secret, timestamp, delivery, body)
             try:
                 response = await self.client.post(self.url, content=body, headers=headers)
                 if response.status_code < 300:
@@ -104,11 +147,15 @@ class Webhook:
                     return
                 error = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            log.warning("webhook %s failed (attempt %d): %s", self.url, attempt, error)
+                error = self._describe(exc)
+            log.warning("webhook %s failed (attempt %d): %s", self.where, attempt, error)
             await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
         WEBHOOK_FAILURES.labels("retries_exhausted").inc()
-        log.error("webhook %s: gave up on alert %s", self.url, payload["alert_id"])
+        log.error("webhook %s: gave up on alert %s", self.where, payload["alert_id"])
+
+    def _describe(self, exc: Exception) -> str:
+        """An error for the log; some messages quote the URL: never log it."""
+        return f"{type(exc).__name__}: {str(exc).replace(self.url, self.where)}"
 
     async def close(self) -> None:
         if self.task is not None:

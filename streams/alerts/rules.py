@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bloomwatch.errors import ExpectedError
+
 DEFAULT_RULES = files("streams.alerts").joinpath("default_rules.toml")
 
 Metric = Literal["negative_share", "negative_count", "volume"]
@@ -20,7 +22,7 @@ Dimension = Literal["source", "kind", "topic", "lang", "sentiment"]
 Receiver = Literal["topic", "log", "webhook"]
 
 
-class RuleFileError(ValueError):
+class RuleFileError(ExpectedError, ValueError):
     """The rules file cannot be used; the message names the file and the key."""
 
 

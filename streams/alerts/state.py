@@ -100,12 +100,27 @@ class AlertStore:
         return silence
 
     def active_silences(self, now: datetime) -> list[dict[str, Any]]:
+        """The silences in force at `now`, times in UTC (chDB returns them without a time zone)."""
         result = self.client.query(
             "SELECT silence_id, rule, group_key, starts_at, ends_at, created_by, comment FROM alert_silences FINAL"
             " WHERE starts_at <= {now:DateTime64(3, 'UTC')} AND ends_at > {now:DateTime64(3, 'UTC')}",
             parameters={"now": now},
         )
-        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+        rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+        return [{**row, "starts_at": _utc(row["starts_at"]), "ends_at": _utc(row["ends_at"])} for row in rows]
+
+    def end_silence(self, silence_id: str, by: str) -> dict[str, Any] | None:
+        """End an active silence now; None if there is none with this id. A new row version with
+        `ends_at` now (ReplacingMergeTree keeps the latest `created_at`): who made the silence and
+        why stay, `comment` adds who ended it."""
+        now = datetime.now(UTC)
+        silence = next((s for s in self.active_silences(now) if s["silence_id"] == silence_id), None)
+        if silence is None:
+            return None
+        comment = "; ".join(part for part in (silence["comment"], f"ended by {by}") if part)
+        ended = {**silence, "ends_at": now, "comment": comment, "created_at": now}
+        self.client.insert("alert_silences", [list(ended.values())], column_names=list(ended), settings=_INSERT_SETTINGS)
+        return ended
 
 
 def silenced(alert: Alert, silences: list[dict[str, Any]]) -> bool:

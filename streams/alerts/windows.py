@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, unquote
 
 from streams.alerts.detector import WindowCount
 from streams.alerts.rules import Rule
@@ -22,12 +23,39 @@ _COLUMN = {"source": "source", "kind": "kind", "topic": "topic", "sentiment": "s
 
 
 def group_key(dimensions: Sequence[str], values: Sequence[Any]) -> str:
-    """`source=acme-bank` (dimensions joined by ','); '' for an ungrouped rule."""
-    return ",".join(f"{d}={v}" for d, v in zip(dimensions, values, strict=True))
+    """`source=acme-bank` (dimensions joined by ','); '' for an ungrouped rule.
+
+    Values are percent-encoded (RFC 3986: letters, digits and `-._~` stay as they are), so a
+    source named `evil,x` or `a=b` cannot forge a second dimension or break `parse_group_key`,
+    while the keys of ordinary names stay readable, e.g. for `bloomwatch alerts silence`."""
+    return ",".join(f"{d}={quote(str(v), safe='')}" for d, v in zip(dimensions, values, strict=True))
+
+
+class BadGroupKey(ValueError):
+    pass
 
 
 def parse_group_key(key: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in key.split(",")) if key else {}
+    """The dimensions of a `group_key` (values decoded); BadGroupKey names what is wrong."""
+    if not key:
+        return {}
+    group = {}
+    for part in key.split(","):
+        dimension, sep, value = part.partition("=")
+        if not sep or dimension not in _COLUMN or dimension in group:
+            raise BadGroupKey(f"{key!r}: expected DIMENSION=VALUE[,DIMENSION=VALUE], dimensions {', '.join(_COLUMN)}")
+        group[dimension] = unquote(value)
+    return group
+
+
+def canonical_group_key(key: str, dimensions: Sequence[str]) -> str:
+    """A group as a person types it (`source=shop south`) or copies it from an alert
+    (`source=shop%20south`), in the form the evaluator writes; BadGroupKey unless it names
+    exactly the rule's dimensions, so a silence can never miss its group by a typo."""
+    group = parse_group_key(key)
+    if key and sorted(group) != sorted(dimensions):
+        raise BadGroupKey(f"{key!r}: this rule's groups are {','.join(f'{d}=VALUE' for d in dimensions) or 'none (silence the rule)'}")
+    return group_key(dimensions, [group[d] for d in dimensions]) if key else ""
 
 
 def _filters(rule: Rule, max_age_s: float, group: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
@@ -115,16 +143,18 @@ def examples(
 def texts(
     client, rule: Rule, group: dict[str, str], start: datetime, end: datetime, max_age_s: float,
     *, negative_only: bool, limit: int,
-) -> list[str]:  # fmt: skip
+) -> list[tuple[str, str]]:  # fmt: skip
+    """(text, lang) of the group's documents in the window: the evidence's words, each text's
+    stop words dropped by its language (streams/alerts/terms.py)."""
     where, parameters = _filters(rule, max_age_s, group)
     if negative_only:
         where += " AND sentiment = 'negative'"
     rows = client.query(
-        f"SELECT text FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
+        f"SELECT text, lang FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
         f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where} LIMIT {int(limit)}",
         parameters={**parameters, "start": start, "end": end},
     ).result_rows
-    return [row[0] for row in rows]
+    return [(text, lang) for text, lang in rows]
 
 
 def _utc(value: datetime) -> datetime:

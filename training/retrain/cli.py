@@ -10,6 +10,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+import httpx
 import typer
 
 if TYPE_CHECKING:
@@ -21,9 +22,11 @@ def retrain(
     schedule: bool = typer.Option(False, "--schedule", help="keep running: cron, new-label and drift triggers"),
     trigger: str = typer.Option("manual", help="recorded reason for a one-off run"),
     worker_url: str = typer.Option(None, help="embedded mode: the worker's API [default: BLOOMWATCH_WORKER_HOST/PORT]"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="train and gate, print the decision, promote nothing"),
 ) -> None:
-    """Retrain from the current model on the new labels (LoRA + replay), gate, promote or keep;
-    every decision goes into the model_versions table (GET /api/model-versions on the worker).
+    """Retrain from the current model on the new labels (LoRA + replay of its training data, or of
+    the stored documents where that data is absent), gate both models on the same examples,
+    promote or keep; every decision goes into the model_versions table (GET /api/model-versions).
     Embedded mode reads and records through the worker; with a ClickHouse server, directly."""
     from bloomwatch.settings import get_settings
     from training.labels import TASKS
@@ -48,15 +51,33 @@ def retrain(
         return
     failed = False
     for name in tasks:
-        row = run_retrain(name, trigger, settings=settings, source=source, registry=registry)
+        try:
+            row = run_retrain(name, trigger, settings=settings, source=source, registry=registry, dry_run=dry_run)
+        except httpx.TransportError as exc:  # expected when the worker is not up: one line, no traceback
+            typer.echo(f"{name}: cannot reach {source.where} ({exc}); is `bloomwatch up` running?", err=True)
+            raise typer.Exit(1) from None
         if row is None:
             typer.echo(f"{name}: another retraining run is in progress", err=True)
             failed = True
             continue
         typer.echo(f"{name}: {row['decision']} {row['version'] or '-'}: {row['reason']}")
+        for line in gate_table(row["metrics"].get("gate", {})):
+            typer.echo(f"  {line}")
         failed |= row["decision"] == "failed"
     if failed:
         raise typer.Exit(1)
+
+
+def gate_table(figures: dict[str, dict]) -> list[str]:
+    """The figures the gate decided on, one line per evaluation source (same examples for both)."""
+    def acc(f: dict) -> str:
+        return f"{f['acc']:.3f} [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]"
+
+    lines = [f"{'test':<18} {'n':>6}  {'current [95% CI]':<22} {'candidate [95% CI]':<22} {'drop [95% CI]':<24} worse/better  p(worse) p(better)"] if figures else []
+    for source, f in sorted(figures.items()):
+        drop = f"{f['drop']:+.3f} [{f['drop_ci95'][0]:+.3f}, {f['drop_ci95'][1]:+.3f}]"
+        lines.append(f"{source:<18} {f['n']:>6}  {acc(f['current']):<22} {acc(f['candidate']):<22} {drop:<24} {f['worse']:>5}/{f['better']:<6} {f['p_worse']:>8.3g} {f['p_better']:>9.3g}")
+    return lines
 
 
 def lower_priority(settings: Settings) -> None:

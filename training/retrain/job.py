@@ -1,12 +1,13 @@
 """One retraining run: labels in, a LoRA candidate out, gated, recorded.
 
 The candidate starts from the current model (LoRA on every linear layer and the word embeddings,
-merged for serving) and trains on the new labels plus a replay sample of the current model's own
-training data, so it learns the new vocabulary without forgetting the old. It is evaluated by
-`bloomwatch train`'s pipeline (training.pipeline.train_task, given the splits in memory) on the
-current model's fixed test splits and on a held-out slice of the new labels; the gate (gate.py)
-decides. Every run ends in exactly one `model_versions` row: promoted, rejected, skipped or
-failed, with the reason.
+merged for serving) and trains on the new labels plus replay against forgetting: the current
+model's own training data where this machine has it, else the deployment's stored documents
+with the current model's confident answers (splits.py). It is trained by `bloomwatch train`'s
+pipeline (training.pipeline.train_task, given the splits in memory); then both models answer
+the same fixed tests and the held-out slice of the new labels (compare.py) and the gate
+(gate.py) decides by paired tests. Every run ends in exactly one `model_versions` row: promoted,
+rejected, dry_run, skipped or failed, with the reason and the figures the decision used.
 One run at a time per model registry (its versions and `current` are what a run changes): an
 exclusive file lock in the registry directory, released by the OS if the process dies; in server
 mode the registry is a volume shared by containers, so the lock is shared with it.
@@ -15,34 +16,40 @@ mode the registry is a volume shared by containers, so the lock is shared with i
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
-import random
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from bloomwatch.errors import ExpectedError
 from bloomwatch.settings import Settings
-from training.data import Example
+from training.data import DataError, normalise_text
 from training.finetune import FinetuneConfig
-from training.pipeline import Splits, TrainOptions, load_splits, train_task
+from training.pipeline import TrainOptions, load_splits, splits_available, train_task
 from training.registry import ModelVersion, Registry
-from training.retrain.gate import HOLDOUT, decide
+from training.retrain.compare import paired_by_source
+from training.retrain.gate import HOLDOUT, GateRules, decide
 from training.retrain.source import RetrainSource
+from training.retrain.splits import Reference, behaviour_tests, build_splits, original_reference, stored_reference
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "retrain.lock"
 TRAINED = ("promoted", "rejected")  # decisions that consumed the labels they counted
-_VAL_SHARE = 0.125  # of the non-holdout labels: early stopping must see the new vocabulary too
-_MAX_REPLAY_VAL = 200
 # the current model's training options that say where its data came from (its fixed test splits)
 _DATA_FIELDS = ("preset", "data_file", "text_field", "label_field", "skip_invalid", "fast", "seed")
+
+
+class RetrainError(ExpectedError, ValueError):
+    """An expected reason a run cannot go on (no current model, nothing to test on): recorded
+    and reported in one line, without a traceback."""
 
 
 @contextmanager
@@ -61,15 +68,6 @@ def retrain_lock(directory: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _bucket(document_id: str) -> float:
-    """A stable position in [0, 1) per document: a label stays in its slice across runs."""
-    return int(hashlib.sha256(document_id.encode()).hexdigest()[:8], 16) / 16**8
-
-
-def is_holdout(document_id: str, share: float) -> bool:
-    return _bucket(document_id) < share
-
-
 def labels_since_last_run(labels_total: int, decisions: list[dict[str, Any]]) -> int:
     last = next((d for d in decisions if d["decision"] in TRAINED), None)
     return labels_total - (last["labels_total"] if last else 0)
@@ -79,40 +77,13 @@ def parent_options(current: ModelVersion) -> TrainOptions:
     """The current model's data options, so replay and fixed tests come from its own data."""
     config = current.manifest.get("training_config")
     if not config:
-        raise ValueError(f"{current.name} has no training_config in its manifest: its fixed test splits are unknown")
+        raise RetrainError(f"{current.name} has no training_config in its manifest: its fixed test splits are unknown")
     known = {f.name for f in fields(TrainOptions)}
     options = TrainOptions(**{k: config[k] for k in _DATA_FIELDS if k in config and k in known}, task=current.task)
     if options.data_file:
         options.data_file = Path(options.data_file)
     options.finetune = FinetuneConfig(**{k: v for k, v in config.get("finetune", {}).items() if k in FinetuneConfig.__dataclass_fields__})
     return options
-
-
-def build_splits(
-    labels: list[dict[str, Any]], original: Splits, settings: Settings, seed: int
-) -> tuple[Splits, dict[str, int]]:
-    """New labels (train / val / holdout by id hash) + replay of the original train and val."""
-    rng = random.Random(seed)
-    holdout, val, train = [], [], []
-    for label in labels:
-        if is_holdout(label["document_id"], settings.retrain_holdout_share):
-            holdout.append(Example(label["text"], label["label"], HOLDOUT))
-        elif _bucket(label["document_id"] + "#val") < _VAL_SHARE:
-            val.append(Example(label["text"], label["label"], HOLDOUT))
-        else:
-            train.append(Example(label["text"], label["label"], HOLDOUT))
-    replay_n = min(len(original.train), round(settings.retrain_replay_ratio * len(train)))
-    replay = rng.sample(original.train, replay_n)
-    replay_val = rng.sample(original.val, min(len(original.val), _MAX_REPLAY_VAL))
-    splits = Splits(
-        train=train + replay,
-        val=val + replay_val,
-        test=original.test + holdout,
-        origin=f"retrain: {len(train)} new labels + {replay_n} replayed from {original.origin}",
-        reports=original.reports,
-    )
-    counts = {"labels_train": len(train), "labels_holdout": len(holdout), "replay_examples": replay_n}
-    return splits, counts
 
 
 def retrain_options(parent: TrainOptions, current: ModelVersion, settings: Settings) -> TrainOptions:
@@ -145,18 +116,36 @@ def rollback_row(task: str, *, undone: str, restored: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def reference_for(task: str, parent: TrainOptions, current: ModelVersion, labels: list[dict[str, Any]], *,
+                  settings: Settings, source: RetrainSource) -> Reference:
+    """The current model's own data where it is on this machine, else the stored documents."""
+    if splits_available(parent, settings.data_dir):
+        return original_reference(load_splits(parent, settings.data_dir))
+    documents = source.unlabelled(task, settings.retrain_reference_pool)
+    exclude = {normalise_text(label["text"]) for label in labels}
+    reference = stored_reference(documents, current.name, current.labels, exclude, settings)
+    if not reference.test:
+        raise RetrainError(
+            f"nothing to check forgetting on: {current.name}'s training data is not on this machine "
+            f"({settings.data_dir}) and none of the {len(documents)} recent stored documents is one it scored "
+            f"with confidence >= {settings.retrain_rehearsal_min_confidence:g}; let documents flow through it first"
+        )
+    return reference
+
+
 def run_retrain(
-    task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str = ""
+    task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str = "", dry_run: bool = False
 ) -> dict[str, Any] | None:
-    """One run under the lock; returns its `model_versions` row, or None if another run holds the lock."""
+    """One run under the lock; returns its `model_versions` row, or None if another run holds the lock.
+    `dry_run`: everything but the promotion (decision `dry_run`, the reason says what the gate decided)."""
     with retrain_lock(settings.registry_dir) as held:
         if not held:
             log.warning("retrain %s (%s): another retraining run holds %s; not starting", task, trigger, settings.registry_dir / LOCK_FILE)
             return None
-        return _run(task, trigger, settings=settings, source=source, registry=registry, detail=detail)
+        return _run(task, trigger, settings=settings, source=source, registry=registry, detail=detail, dry_run=dry_run)
 
 
-def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str) -> dict[str, Any]:
+def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str, dry_run: bool) -> dict[str, Any]:
     started = time.time()
     current = registry.current(task)
     row: dict[str, Any] = {
@@ -168,7 +157,7 @@ def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, 
     log.info("retrain %s: trigger %s %s; current model %s", task, trigger, detail, current.name if current else None)
     try:
         if current is None:
-            raise ValueError(f"no current {task} model in {registry.root} to retrain")
+            raise RetrainError(f"no current {task} model in {registry.root} to retrain")
         all_labels = source.labels(task)
         labels = [label for label in all_labels if label["text"]]
         row["labels_total"] = len(labels)
@@ -180,23 +169,43 @@ def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, 
             row["reason"] = f"no new labels since the last run ({len(labels)} in all); `bloomwatch label queue` lists what to label"
             return row
         parent = parent_options(current)
-        splits, counts = build_splits(labels, load_splits(parent, settings.data_dir), settings, parent.seed)
-        row.update(counts)
+        reference = reference_for(task, parent, current, labels, settings=settings, source=source)
+        behaviour, untrainable = behaviour_tests(task)
+        reference = replace(reference, test=reference.test + behaviour)
+        splits, counts = build_splits(labels, reference, settings, parent.seed, untrainable)
+        row.update({k: counts.pop(k) for k in ("labels_train", "labels_holdout", "replay_examples")})
+        row["metrics"].update(counts, reference=reference.origin)
+        if not row["labels_train"]:
+            row["decision"] = "skipped"
+            row["reason"] = f"none of the {len(labels)} labels is left to train on (held out, duplicates or texts of the fixed tests)"
+            return row
         options = retrain_options(parent, current, settings)
-        candidate = train_task(options=options, registry=registry, data_dir=settings.data_dir, home=settings.home, splits=splits)
-        gate = decide(candidate.metrics["before_finetuning"], candidate.metrics["test"], settings.retrain_gate_margin)
-        row.update(version=candidate.version, reason=gate.reason, decision="promoted" if gate.promote else "rejected")
+        # trained without an evaluation of its own: both models answer the gate's examples below, once
+        candidate = train_task(options=options, registry=registry, data_dir=settings.data_dir, home=settings.home, splits=replace(splits, test=[]))
+        paired = paired_by_source(current.path, candidate.path, splits.test, current.labels,
+                                  max_len=options.finetune.max_len, cache_dir=settings.home / "cache" / "gate")  # fmt: skip
+        rules = GateRules(settings.retrain_gate_margin, settings.retrain_gate_alpha, settings.retrain_min_holdout)
+        gate = decide(paired, rules)
+        decision = "promoted" if gate.promote else "rejected"
+        row.update(version=candidate.version, reason=gate.reason, decision=decision)
+        if dry_run:
+            row.update(decision="dry_run", reason=f"would be {decision}: {gate.reason}")
+        held = gate.figures.get(HOLDOUT, {})
         row["metrics"].update(
-            fixed={
-                s: {"before": m["acc"], "after": candidate.metrics["test"][s]["acc"]}
-                for s, m in candidate.metrics["before_finetuning"].items() if s != HOLDOUT
-            },
-            holdout={"before": gate.holdout_before, "after": gate.holdout_after},
+            gate=gate.figures,
+            rules={"margin": rules.margin, "alpha": rules.alpha, "min_holdout": rules.min_holdout},
+            same_examples=True,
+            fixed={s: {"before": f["current"]["acc"], "after": f["candidate"]["acc"]} for s, f in gate.figures.items() if s != HOLDOUT},
+            holdout={"before": held.get("current", {}).get("acc"), "after": held.get("candidate", {}).get("acc")},
             max_drop=gate.max_drop,
             path=str(candidate.path),
         )  # fmt: skip
-        if gate.promote:
+        if gate.promote and not dry_run:
             registry.promote(task, candidate.version)
+        return row
+    except (RetrainError, DataError, httpx.TransportError) as exc:
+        log.error("retrain %s failed: %s", task, exc)  # expected: the reason is the whole story
+        row["decision"], row["reason"] = "failed", str(exc)[:2000]
         return row
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, never silent
         log.exception("retrain %s failed", task)

@@ -26,6 +26,8 @@ class RetrainSource(Protocol):
 
     def labels(self, task: str) -> list[dict[str, Any]]: ...
 
+    def unlabelled(self, task: str, pool: int) -> list[dict[str, Any]]: ...
+
     def prediction_summary(self, task: str, model: str, since: datetime, until: datetime) -> dict[str, dict]: ...
 
     def decisions(self, task: str) -> list[dict[str, Any]]: ...
@@ -46,6 +48,9 @@ class ClickHouseSource:
 
     def labels(self, task: str) -> list[dict[str, Any]]:
         return self.store.labelled_examples(task)
+
+    def unlabelled(self, task: str, pool: int) -> list[dict[str, Any]]:
+        return self.store.unlabelled_predictions(task, pool)
 
     def prediction_summary(self, task: str, model: str, since: datetime, until: datetime) -> dict[str, dict]:
         return self.store.prediction_summary(task, model, since, until)

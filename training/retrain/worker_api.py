@@ -24,7 +24,17 @@ class WorkerAPI:
         return response.json()
 
     def labels(self, task: str) -> list[dict[str, Any]]:
-        return self._get("/api/labels", task=task)["labels"]
+        """Every label of `task`, a page at a time: the worker bounds each read."""
+        rows: list[dict[str, Any]] = []
+        after: str | None = ""
+        while after is not None:
+            page = self._get("/api/labels", task=task, after=after)
+            rows += page["labels"]
+            after = page.get("next_after")
+        return rows
+
+    def unlabelled(self, task: str, pool: int) -> list[dict[str, Any]]:
+        return self._get("/api/retrain/documents", task=task, pool=pool)["documents"]
 
     def prediction_summary(self, task: str, model: str, since: datetime, until: datetime) -> dict[str, dict]:
         return self._get(
