@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from string import Formatter
 
+from bloomwatch.errors import ExpectedError
 from training.data import Example, normalise_text
 
 PRODUCTS = (
@@ -226,9 +227,13 @@ def behaviour_suite(seed: int = 13) -> Suite:
     return Suite(tuple(cases), tuple(pairs))
 
 
+class SuiteSentenceInTraining(ExpectedError, ValueError):
+    """A training set holds behaviour-suite sentences: refused (one line), never trained on."""
+
+
 def assert_not_trained_on(examples: Iterable[Example], suite: Suite | None = None) -> None:
     """Raise if any training example is a suite sentence: the suite is an evaluation, never training data."""
     texts = (suite or behaviour_suite()).texts()
     leaked = sorted({e.text for e in examples if normalise_text(e.text) in texts})
     if leaked:
-        raise ValueError(f"{len(leaked)} behaviour-suite sentence(s) in the training set, e.g. {leaked[:3]}: the suite is evaluation only")
+        raise SuiteSentenceInTraining(f"{len(leaked)} behaviour-suite sentence(s) in the training set, e.g. {leaked[:3]}: the suite is evaluation only; remove them from the training data")
