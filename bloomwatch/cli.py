@@ -42,3 +42,6 @@ register_training(app)
 register_classifiers(app)
 register_streams(app)
 register_dashboards(app)
+
+if __name__ == "__main__":  # python -m bloomwatch.cli, where the console script is not on PATH
+    app()

@@ -26,6 +26,11 @@ AUDIT_COLUMNS = (
 )  # fmt: skip
 
 
+def _normalised(column: str) -> str:
+    """training.data.normalise_text in ClickHouse SQL: whitespace runs collapsed, lowercased."""
+    return f"lowerUTF8(arrayStringConcat(splitByWhitespace({column}), ' '))"
+
+
 def _task_columns(task: str) -> tuple[str, list[str], str]:
     """(predicted-label column, probability columns in label order, model column) of a task;
     validating the task also keeps these names safe to put in SQL."""
@@ -85,12 +90,16 @@ class RetrainStore:
         ]
 
     def unlabelled_predictions(self, task: str, pool: int) -> list[dict[str, Any]]:
-        """The `pool` most recent stored documents nobody has labelled for `task`, with their
-        predicted probabilities: the candidates the active-learning queue ranks."""
+        """The `pool` most recent stored documents nobody has labelled for `task`, under their id or
+        another one with the same normalised text, with their predicted probabilities: the
+        candidates the active-learning queue ranks (a retrain keeps one label per text)."""
         predicted, prob_columns, model = _task_columns(task)
+        labelled = "SELECT document_id FROM labels FINAL WHERE task = {t:String}"
         result = self.client.query(
             f"SELECT id, source, text, {predicted}, {model}, [{', '.join(prob_columns)}] FROM documents FINAL"
-            " WHERE id NOT IN (SELECT document_id FROM labels FINAL WHERE task = {t:String})"
+            f" WHERE id NOT IN ({labelled}) AND {_normalised('text')} NOT IN ("
+            f"  SELECT {_normalised('text')} FROM documents FINAL WHERE id IN ({labelled})"
+            f"  UNION ALL SELECT {_normalised('assumeNotNull(text)')} FROM labels FINAL WHERE task = {{t:String}} AND text IS NOT NULL)"
             " ORDER BY published_at DESC LIMIT {pool:UInt32}",
             parameters={"t": task, "pool": pool},
         )

@@ -58,6 +58,8 @@ def world(tmp_path_factory):
     store.insert(_rows("ref", "drift-wire", NOW - timedelta(hours=2), ["negative", "neutral", "positive"] * 20, 0.9))
     store.insert(_rows("new", "drift-wire", NOW - timedelta(minutes=5), ["negative"] * 60, 0.5))
     store.insert(_rows("calm", "calm-shop", NOW - timedelta(minutes=5), ["positive"] * 5, 0.9))  # too few to judge
+    labelled_again = Document(id="copy-of-labelled", source="calm-shop", kind="news", text="  it BROKE  at once.", published_at=NOW - timedelta(hours=3))
+    store.insert([document_row(labelled_again, _sentiment("negative", 0.9), TOPIC, NOW - timedelta(hours=3))])
     first = [
         (LabelEvent(document_id="new-0", task="sentiment", label="positive", labelled_at=NOW - timedelta(hours=1)), NOW),
         (LabelEvent(document_id="new-1", task="sentiment", label="neutral", annotator="ann"), NOW),
@@ -104,6 +106,7 @@ def test_unlabelled_documents_carry_the_scores_a_retrain_without_its_training_da
     documents = source.unlabelled("sentiment", 1000)
     ids = {d["document_id"] for d in documents}
     assert len(ids) == 60 + 60 + 5 - 2 and not ids & {"new-0", "new-1"}  # the labelled ones are not offered
+    assert "copy-of-labelled" not in ids  # nor another id's copy of a labelled text ("It broke at once.")
     assert {d["model"] for d in documents} == {"sentiment-v1"}
     reference = stored_reference(documents, "sentiment-v1", labels_for("sentiment"), set(), settings)
     kept = {e.text for e in reference.train + reference.val + reference.test}

@@ -263,7 +263,8 @@ def train_task(
         for source, items in _by_source(splits.test).items():
             sample = _subsample(items, 1000, options.seed)
             robust[source] = robustness(predict, [e.text for e in sample], [e.label for e in sample], labels)
-        console.print(f"robustness (flip rates, negative recall): {json.dumps(robust)}")
+        if robust:
+            console.print(f"robustness (flip rates, negative recall): {json.dumps(robust)}")
     timings["eval_s"] = time.time() - t
 
     quantized: dict | None = None

@@ -20,8 +20,9 @@ def print_summary(console: Console, version: ModelVersion, metrics: dict, promot
                 style = "bold" if key == "test" else None
                 table.add_row(source, name, str(m["n"]), f"{m['acc']:.4f}", f"{m['macro_f1']:.4f}", f"{m['ece']:.3f}", style=style)
         table.add_section()
-    console.print(table)
+    if metrics["test"]:  # a retrain without training data has no test splits of its own
+        console.print(table)
     timings = metrics.get("timings", {})
     if timings:
         console.print("time: " + ", ".join(f"{k[:-2]} {v / 60:.1f} min" for k, v in timings.items()))
-    console.print(f"registered [bold]{version.name}[/] at [bold]{version.path}[/]" + (" (now current)" if promoted else " (not promoted)"))
+    console.print(f"registered [bold]{version.name}[/] at [bold]{version.path}[/]" + (" (now current)" if promoted else ""))
