@@ -38,7 +38,7 @@ def serve(
     import uvicorn
 
     from bloomwatch.settings import get_settings
-    from classifiers.hot_reload import NoServableModel, require_current
+    from classifiers.hot_reload import require_current
     from training.registry import Registry
 
     settings = get_settings()
@@ -46,21 +46,12 @@ def serve(
     port = port or urlparse(settings.sentiment_url if task is Task.sentiment else settings.topic_url).port
     registry = Registry(settings.registry_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        current = require_current(registry, task.value)
-    except NoServableModel as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    current = require_current(registry, task.value)  # NoServableModel: one line from the root CLI
 
-    from bloomwatch.cpu import NoNativeBf16
     from classifiers.embedded import configure_threads
     from classifiers.precision import check_serve_precision
 
-    try:
-        check_serve_precision(settings.serve_precision)
-    except NoNativeBf16 as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    check_serve_precision(settings.serve_precision)  # NoNativeBf16, likewise, before anything loads
     configure_threads(settings.serve_threads)  # the forward passes, or the load-time bf16 check before vLLM
     if engine is Engine.embedded:
         from classifiers.server import create_embedded_app

@@ -101,7 +101,7 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
 
     async def unlabelled(request):
         task = _task(request)
-        rows = await run_store(store.unlabelled_predictions, task, query_int(request.query, "pool", QUEUE_POOL))
+        rows = await run_store(store.unlabelled_predictions, task, query_int(request.query, "pool", QUEUE_POOL, maximum=QUEUE_POOL_MAX))
         return {"task": task, "documents": rows}
 
     async def predictions(request):

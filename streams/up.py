@@ -10,7 +10,6 @@ and the broker, so a stop never loses a document.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 from urllib.parse import urlparse
@@ -23,6 +22,7 @@ from bloomwatch.output import log_console
 from bloomwatch.progress import progress_bar
 from bloomwatch.settings import Settings, get_settings
 from streams.broker import KafkaBroker
+from streams.json_input import parse_json
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from training.labels import TASKS
 
@@ -216,7 +216,7 @@ def alert_line(message: bytes) -> Text:
     from streams.alerts.notify import alert_text
 
     try:
-        payload = json.loads(message)
+        payload = parse_json(message)
         style = "bold red" if payload["status"] == "firing" else "bold green"
         return Text.assemble(("ALERT", style), " ", alert_text(payload))
     except (ValueError, KeyError, TypeError, AttributeError) as error:

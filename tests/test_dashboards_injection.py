@@ -25,7 +25,6 @@ FORMULAS = {  # id, source and text of a document made to attack whoever opens t
     "source": "@SUM(1+1)*cmd|' /C calc'!A0",
     "text": "=cmd|' /C calc'!A0",
 }
-ALL = "$__all"
 SCENARIOS = {
     "reviews_of_all_sources": {"kind": ["review"], "q": ""},
     "oracle_in_q": {"q": ORACLE_Q},

@@ -13,20 +13,20 @@ from pipeline_support import running_pipeline
 pytestmark = pytest.mark.kafka
 
 
-def assert_accounted(result: Accounting, n: int) -> None:
+def assert_accounted(result: Accounting, n: int, floor: int) -> None:
     assert not result.unaccounted, f"{len(result.unaccounted)} unaccounted, e.g. {result.unaccounted[:3]}"
     assert result.stored + result.dead_lettered == result.messages == n
     assert not result.double_counted, f"keys stored twice: {list(result.double_counted.items())[:5]}"
     assert not result.unexpected_keys, sorted(result.unexpected_keys, key=str)[:5]
     assert result.reasonless == 0
-    assert result.stored > n // 10 and result.dead_lettered > n // 10, result  # both paths well exercised
+    assert result.stored > floor and result.dead_lettered > floor, result  # both paths well exercised
 
 
 def assert_all_accounted_for(tiny_registry, kafka_broker, tmp_path, n: int) -> None:
     with running_pipeline(tiny_registry.root, kafka_broker, tmp_path) as deployment:
         run = fuzz_pipeline(deployment, n)
-    assert_accounted(run.documents, n)
-    assert_accounted(run.labels, n // 4)
+    assert_accounted(run.documents, n, floor=n // 5)
+    assert_accounted(run.labels, n // 4, floor=n // 40)  # a tenth of the labels run's messages
     assert run.documents.reasons["not_json"] and run.labels.reasons["schema"], (run.documents.reasons, run.labels.reasons)
 
 

@@ -18,16 +18,17 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from stop_words import LANGUAGE_MAPPING, get_stop_words
-
 _WORD = re.compile(r"[^\W\d_][\w'-]*[^\W_]|[^\W\d_]", re.UNICODE)
 
 
 @functools.cache
 def stop_words(lang: str) -> frozenset[str]:
     """The stop words of a language code (`en`, `de-AT`, `und`): an undetermined language reads as
-    English, the only language today's models read."""
+    English, the only language today's models read. The lists are imported here, on an alert's
+    first evidence, not at worker start (scikit-learn alone takes about a second to import)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from stop_words import LANGUAGE_MAPPING, get_stop_words
+
     code = lang.lower().split("-")[0]
     if code in ("en", "und", ""):
         return frozenset(ENGLISH_STOP_WORDS)

@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote
 
 from streams.alerts.detector import WindowCount
 from streams.alerts.rules import Rule
+from streams.timestamps import as_utc
 
 _COLUMN = {"source": "source", "kind": "kind", "topic": "topic", "sentiment": "sentiment", "lang": "ifNull(lang, '')"}
 
@@ -116,7 +117,7 @@ def floor_window(rule: Rule, moment: datetime) -> datetime:
 def latest_enqueued(client) -> datetime | None:
     """How far the stored data reaches in Kafka time (duplicates do not change a max)."""
     value = client.query("SELECT max(enqueued_at), count() FROM documents").result_rows[0]
-    return _utc(value[0]) if value[1] else None
+    return as_utc(value[0]) if value[1] else None
 
 
 def examples(
@@ -135,7 +136,7 @@ def examples(
     ).result_rows
     keys = ("id", "snippet", "probability", "source", "kind", "topic", "published_at")
     return [
-        {**dict(zip(keys, row, strict=True)), "probability": round(float(row[2]), 4), "published_at": _utc(row[6]).isoformat()}
+        {**dict(zip(keys, row, strict=True)), "probability": round(float(row[2]), 4), "published_at": as_utc(row[6]).isoformat()}
         for row in rows
     ]
 
@@ -156,6 +157,3 @@ def texts(
     ).result_rows
     return [(text, lang) for text, lang in rows]
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

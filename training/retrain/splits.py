@@ -83,7 +83,7 @@ def stored_reference(
     least `retrain_rehearsal_min_confidence`, labelled with its answer; texts in `exclude` (the
     users' labels) are left out, so a labelled text is neither rehearsed nor tested here."""
     seen: set[str] = set(exclude)
-    test, rest = [], []
+    test, train, val = [], [], []
     for doc in documents:
         key = normalise_text(doc["text"] or "")
         if doc["model"] != model or not key or key in seen:
@@ -95,9 +95,7 @@ def stored_reference(
         if bucket(key) < settings.retrain_reference_share:
             test.append(Example(doc["text"], labels[top], STORED))
         else:
-            rest.append(Example(doc["text"], labels[top], REHEARSAL))
-    val = [e for e in rest if bucket(normalise_text(e.text) + "#val") < _VAL_SHARE]
-    train = [e for e in rest if bucket(normalise_text(e.text) + "#val") >= _VAL_SHARE]
+            (val if bucket(key + "#val") < _VAL_SHARE else train).append(Example(doc["text"], labels[top], REHEARSAL))
     origin = f"{len(documents)} recent stored documents with {model}'s confident answers"
     return Reference(train, val, test, origin)
 
@@ -115,7 +113,7 @@ def build_splits(
     for label in labels:
         key = normalise_text(label["text"])
         example = Example(label["text"], label["label"], HOLDOUT)
-        if bucket(key) < settings.retrain_holdout_share:
+        if is_holdout(key, settings.retrain_holdout_share):
             holdout.append(example)
         elif key in fixed:
             counts["labels_in_fixed_tests"] = counts.get("labels_in_fixed_tests", 0) + 1
