@@ -37,7 +37,7 @@ def main() -> None:
         raise SystemExit(f"no current {args.task} model in {settings.registry_dir}")
     print(f"torch threads: {configure_threads()}; assessing {version.path}", flush=True)
     started = time.time()
-    result = assess(version, default_options(args.task), settings.data_dir, progress=True)
+    result = assess(version, default_options(args.task), settings.data_dir, settings.home / "cache" / "baselines", progress=True)
     result["minutes"] = round((time.time() - started) / 60, 1)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"full result in {args.out} ({result['minutes']} min)")

@@ -20,7 +20,7 @@ DIMENSIONS: dict[str, str] = {
     "source": "source",
     "kind": "kind",
     "topic": "topic",
-    "lang": "ifNull(lang, 'und')",  # 'und' (BCP 47 "undetermined") for documents without a language
+    "lang": "detected_lang",  # read from the text (streams/language.py); 'und' (BCP 47 "undetermined") when unsure
     "sentiment": "sentiment",
 }
 # Values fixed by the schemas; `source` and `lang` come from the data.
@@ -175,7 +175,7 @@ WHERE {_in_range(d)} AND {d.dims()}
 GROUP BY topic ORDER BY documents DESC"""
 
 
-_DOCUMENT_COLUMNS = """id, published_at, source, kind, topic, ifNull(lang, 'und') AS lang, sentiment,
+_DOCUMENT_COLUMNS = """id, published_at, source, kind, topic, detected_lang AS lang, sentiment,
        sentiment_negative, sentiment_model, topic_model, substring(text, 1, 280) AS snippet"""
 
 

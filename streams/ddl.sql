@@ -43,11 +43,20 @@ CREATE TABLE IF NOT EXISTS documents
     topic_business     Float32,
     topic_sci_tech     Float32,
     topic_model        LowCardinality(String),
+    detected_lang      LowCardinality(String) COMMENT 'read from the text (streams/language.py): ISO 639-1, und when unsure; lang is what the publisher declared',
+    lang_confidence    Float32,
     PROJECTION by_id (SELECT id, published_at ORDER BY id)
 )
 ENGINE = ReplacingMergeTree(ingested_at)
 ORDER BY (toStartOfHour(published_at), id)
 SETTINGS non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild'
+;
+
+-- A store made before language detection gets its columns; its documents read `und`.
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS detected_lang LowCardinality(String) DEFAULT 'und' AFTER topic_model
+;
+
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS lang_confidence Float32 AFTER detected_lang
 ;
 
 -- Alert lifecycle (streams/alerts): one row per alert instance (rule + group + onset), rewritten on

@@ -44,10 +44,11 @@ def search(
     since: str = typer.Option(None, "--from", help="published at or after (ISO 8601 with time zone)"),
     until: str = typer.Option(None, "--to", help="published before (ISO 8601 with time zone)"),
     label: str = typer.Option(None, "--label", help="a sentiment or topic label, e.g. negative, sports"),
+    lang: str = typer.Option(None, "--lang", help="language read from the text (ISO 639-1, e.g. de; und: undetermined)"),
     limit: int = typer.Option(20, "--limit", help="at most this many, newest first (1-1000)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON document per line instead of a table"),
 ) -> None:
-    """Find stored documents by text, source, kind, time range and label; newest first."""
+    """Find stored documents by text, source, kind, time range, label and language; newest first."""
     from pydantic import ValidationError
 
     from bloomwatch.settings import get_settings
@@ -55,7 +56,7 @@ def search(
     from streams.publisher import validation_reason
     from streams.reader import search_documents
 
-    given = {"q": text, "source": source, "kind": kind, "from": since, "to": until, "label": label, "limit": str(limit)}
+    given = {"q": text, "source": source, "kind": kind, "from": since, "to": until, "label": label, "lang": lang, "limit": str(limit)}
     try:
         query = parse_query({name: value for name, value in given.items() if value is not None})
     except ValidationError as error:
@@ -67,11 +68,11 @@ def search(
             typer.echo(document.model_dump_json())
         return
     table = Table(box=None)
-    for column in ("published_at", "id", "kind", "source", "sentiment", "topic"):
+    for column in ("published_at", "id", "kind", "source", "lang", "sentiment", "topic"):
         table.add_column(column, no_wrap=True)
     table.add_column("text", no_wrap=True, overflow="ellipsis", max_width=TEXT_PREVIEW)
     for d in found:  # Text, not markup: a stored source or text of `[/bold]` is shown, not parsed
-        cells = (f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.sentiment.label, d.topic.label, d.text)
+        cells = (f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.detected_lang, d.sentiment.label, d.topic.label, d.text)
         table.add_row(*(Text(str(cell)) for cell in cells))
     print_table(table, whole=("id",))  # a file or a pipe gets whole rows, not 80 columns
     err.print(f"{len(found)} document(s)" + (f" (limit {query.limit}: there may be more)" if len(found) == query.limit else ""))

@@ -70,7 +70,7 @@ def add(
 
     topic = get_settings().topic_labels
     publish_file(
-        file, file_format, send, destination=f"topic [cyan]{topic}[/] at {kafka}", kafka=kafka, rejects=rejects,
+        file, file_format, send, destination=f"Kafka topic [cyan]{topic}[/] at {kafka}", kafka=kafka, rejects=rejects,
         csv_columns_are_fields=True,
     )  # fmt: skip
 

@@ -15,6 +15,9 @@ CONSUMED = Counter(
 )
 CLASSIFIED = Counter("bloomwatch_documents_classified", "Documents scored, per task", ["task"], registry=REGISTRY)
 STORED = Counter("bloomwatch_documents_stored", "Rows written to ClickHouse", ["kind"], registry=REGISTRY)
+STORED_BY_LANGUAGE = Counter(
+    "bloomwatch_documents_stored_by_language", "Rows written, by the language read from the text (und: undetermined)", ["lang"], registry=REGISTRY
+)
 DEAD_LETTERED = Counter(
     "bloomwatch_documents_dead_lettered", "Messages sent to the dead-letter topic", ["reason"], registry=REGISTRY
 )

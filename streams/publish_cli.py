@@ -103,7 +103,7 @@ def publish(
         filled = [apply_defaults(r, kind=kind, source=source, id_from=id_from and id_from.value) for r in records]
         return await publisher.publish(filled, topic=topic_name)
 
-    destination = f"topic [cyan]{topic_name}[/]" if topic_name else f"topics [cyan]{settings.topic_news}[/], [cyan]{settings.topic_reviews}[/] by kind"
+    destination = f"Kafka topic [cyan]{topic_name}[/]" if topic_name else f"Kafka topics [cyan]{settings.topic_news}[/], [cyan]{settings.topic_reviews}[/] by kind"
     publish_file(file, file_format, send, destination=f"{destination} at {kafka}", kafka=kafka, rejects=rejects)
 
 

@@ -50,8 +50,9 @@ def run_worker(*, loglevel: str = "info") -> None:
         )
     timeouts = metrics.CLASSIFY_TIMEOUTS
     token = client_token(settings)
-    sentiment = ClassifyClient(settings.sentiment_url, "sentiment", on_timeout=timeouts.labels("sentiment").inc, token=token)
-    topic = ClassifyClient(settings.topic_url, "topic", on_timeout=timeouts.labels("topic").inc, token=token)
+    sizes = {"batch_size": settings.classify_request_texts, "max_concurrency": settings.classify_max_concurrency}
+    sentiment = ClassifyClient(settings.sentiment_url, "sentiment", on_timeout=timeouts.labels("sentiment").inc, token=token, **sizes)
+    topic = ClassifyClient(settings.topic_url, "topic", on_timeout=timeouts.labels("topic").inc, token=token, **sizes)
     app = create_app(settings, sentiment=sentiment, topic=topic, store=store)
 
     @app.on_before_shutdown.connect

@@ -69,6 +69,8 @@ class StoredDocument(Document):
     ingested_at: AwareDatetime  # when the worker wrote the row
     sentiment: TaskScore
     topic: TaskScore
+    detected_lang: str  # read from the text (streams/language.py): ISO 639-1, or und when unsure
+    lang_confidence: float
 
     @field_validator("text")
     @classmethod
@@ -90,7 +92,9 @@ class DocumentQuery(BaseModel):
     """A document search (`GET /api/documents/search`, `bloomwatch documents search`); all filters AND.
 
     `q` is a case-insensitive substring of the text; `from`/`to` bound `published_at` (from
-    inclusive, to exclusive); `label` is a sentiment or topic label (the two sets are disjoint).
+    inclusive, to exclusive); `label` is a sentiment or topic label (the two sets are disjoint);
+    `lang` is the language read from the text (ISO 639-1, `und` for undetermined), not the
+    publisher's declared one.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -101,6 +105,7 @@ class DocumentQuery(BaseModel):
     since: StorableTime | None = Field(default=None, alias="from")
     until: StorableTime | None = Field(default=None, alias="to")
     label: Literal[ALL_LABELS] | None = None  # type: ignore[valid-type]
+    lang: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
     limit: int = Field(default=50, ge=1, le=1000)
 
     @model_validator(mode="after")

@@ -27,7 +27,7 @@ TABLE = "documents"
 COLUMNS: tuple[str, ...] = (
     "id", "source", "kind", "lang", "url", "metadata", "published_at", "enqueued_at", "ingested_at", "text",
     "sentiment", *(f"sentiment_{label}" for label in TASK_LABELS["sentiment"]), "sentiment_model",
-    "topic", *(f"topic_{label}" for label in TASK_LABELS["topic"]), "topic_model",
+    "topic", *(f"topic_{label}" for label in TASK_LABELS["topic"]), "topic_model", "detected_lang", "lang_confidence",
 )  # fmt: skip
 
 # chDB defaults to async_insert=1; a synchronous insert is what makes "written" mean durable
@@ -43,8 +43,11 @@ def ddl_statements() -> list[str]:
     return [chunk.strip() for chunk in chunks if chunk.strip()]
 
 
-def document_row(document: Document, sentiment: Prediction, topic: Prediction, enqueued_at: datetime) -> list[Any]:
-    """A `documents` row (without ingested_at, set at insert time) for a validated Document."""
+def document_row(
+    document: Document, sentiment: Prediction, topic: Prediction, language: tuple[str, float], enqueued_at: datetime
+) -> list[Any]:
+    """A `documents` row (without ingested_at, set at insert time) for a validated Document;
+    `language` is (detected code, confidence) from streams.language."""
     return [
         document.id,
         document.source,
@@ -62,6 +65,7 @@ def document_row(document: Document, sentiment: Prediction, topic: Prediction, e
         topic.label,
         *(float(topic.probs[label]) for label in TASK_LABELS["topic"]),
         topic.model_version,
+        *language,
     ]
 
 
@@ -148,6 +152,7 @@ class DocumentStore:
             "since": "published_at >= {since:DateTime64(3, 'UTC')}",
             "until": "published_at < {until:DateTime64(3, 'UTC')}",
             "label": "(sentiment = {label:String} OR topic = {label:String})",
+            "lang": "detected_lang = {lang:String}",
         }
         parameters = {name: getattr(query, name) for name in filters if getattr(query, name) is not None}
         where = " AND ".join(filters[name] for name in parameters) or "1"
@@ -206,7 +211,8 @@ def _stored_document(row: Sequence[Any]) -> StoredDocument:
         probs = {label: float(values[f"{task}_{label}"]) for label in TASK_LABELS[task]}
         return TaskScore(label=values[task], probs=probs, model=values[f"{task}_model"])
 
-    fields = {name: values[name] for name in ("id", "source", "kind", "lang", "url", "metadata", "text")}
+    fields = {name: values[name] for name in ("id", "source", "kind", "lang", "url", "metadata", "text", "detected_lang")}
+    fields["lang_confidence"] = float(values["lang_confidence"])
     times = {name: as_utc(values[name]) for name in ("published_at", "enqueued_at", "ingested_at")}
     return StoredDocument(**fields, **times, sentiment=score("sentiment"), topic=score("topic"))
 

@@ -31,6 +31,7 @@ from classifiers.client import ClassifyRejected
 from streams import metrics
 from streams.decoding import DECODE_FAILED, PROCESSING_FAILED, InvalidMessage, decode_document
 from streams.schemas import Document
+from streams.language import languages_of
 from streams.store import DocumentStore, document_row
 from streams.timestamps import record_time
 
@@ -182,10 +183,11 @@ class BatchProcessor:
         documents = [document for _, document in items]
         async with asyncio.TaskGroup() as group:
             tasks = {task: group.create_task(self._classify(task, documents)) for task in self.classifiers}
-        sentiment, topic = tasks["sentiment"].result(), tasks["topic"].result()
+            detecting = group.create_task(asyncio.to_thread(languages_of, [document.text for document in documents]))
+        sentiment, topic, languages = tasks["sentiment"].result(), tasks["topic"].result(), detecting.result()
         rows = [
-            document_row(document, s, t, message.enqueued_at)
-            for (message, document), s, t in zip(items, sentiment, topic, strict=True)
+            document_row(document, s, t, language, message.enqueued_at)
+            for (message, document), s, t, language in zip(items, sentiment, topic, languages, strict=True)
         ]
         started = time.perf_counter()
         await self.run_store(self.store.insert, rows)
@@ -193,6 +195,8 @@ class BatchProcessor:
         metrics.STORE_LATENCY.observe(time.perf_counter() - started)
         for kind, n in Counter(document.kind for _, document in items).items():
             metrics.STORED.labels(kind).inc(n)
+        for lang, n in Counter(code for code, _ in languages).items():
+            metrics.STORED_BY_LANGUAGE.labels(lang).inc(n)
         for message, _ in items:
             metrics.PUBLISH_TO_STORED.observe(max(0.0, stored_at - message.timestamp))
 

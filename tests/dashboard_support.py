@@ -38,6 +38,8 @@ def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[dat
         "topic": "['world', 'sports', 'business', 'sci_tech'][intDiv(number, 7) % 4 + 1]",
         "topic_world": "0.25", "topic_sports": "0.25", "topic_business": "0.25", "topic_sci_tech": "0.25",
         "topic_model": "'topic-v1'",
+        "detected_lang": "ifNull(lang, 'und')",
+        "lang_confidence": "if(lang IS NULL, 0.01, 0.9)",
     }  # fmt: skip
     select = ", ".join(f"{expressions[c]} AS {c}" for c in COLUMNS)
     client.command(
@@ -76,7 +78,7 @@ def insert_alert(
 
 def legacy_documents_ddl() -> str:
     """`documents` as stores made before the hour-leading sorting key have it: ORDER BY id, no projection,
-    kind/sentiment/topic as LowCardinality(String)."""
+    kind/sentiment/topic as LowCardinality(String), no detected language."""
     import re
 
     from streams.store_migration import documents_ddl
@@ -86,7 +88,8 @@ def legacy_documents_ddl() -> str:
     ddl = ddl.replace("ORDER BY (toStartOfHour(published_at), id)", "ORDER BY id")
     ddl = ddl.replace(",\n    PROJECTION by_id (SELECT id, published_at ORDER BY id)", "")
     ddl = ddl.replace(", deduplicate_merge_projection_mode = 'rebuild'", "")
-    assert "PROJECTION" not in ddl and ddl.count("ORDER BY") == 1, ddl
+    ddl = re.sub(r"^\s{4}(?:detected_lang|lang_confidence)\s.*\n", "", ddl, flags=re.MULTILINE)  # before language detection
+    assert "PROJECTION" not in ddl and ddl.count("ORDER BY") == 1 and "detected_lang" not in ddl, ddl
     return ddl
 
 

@@ -17,6 +17,17 @@ pytestmark = pytest.mark.kafka
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SLASHED_ID = "https://example.org/news/1 a?b"  # a URL as id: '/', space and '?' must survive the round trip
+# declared "en" by a careless publisher: the language is read from the text
+WRITTEN_IN = {
+    "en": "The refund took three weeks and nobody answered my emails.",
+    "zh": "服务太差了，我要退款，再也不会来这家店了。",
+    "de": "Der Zug hatte wieder zwei Stunden Verspätung und niemand hat uns informiert.",
+    "es": "El servicio fue horrible y todavía estoy esperando el reembolso.",
+    "fr": "Le service était horrible, je veux être remboursé immédiatement.",
+    "ja": "この製品はすぐに壊れました。返金してください。",
+    "und": "👍👍",
+}
+STORED = 31 + len(WRITTEN_IN)
 
 
 def _documents() -> list[dict]:
@@ -31,6 +42,10 @@ def _documents() -> list[dict]:
         for i in range(30)
     ]
     documents.append({"id": SLASHED_ID, "source": "wire-a", "kind": "news", "text": "Slashes in ids are fine."})
+    documents += [
+        {"id": f"lg-{lang}", "source": "intl-desk", "kind": "review", "lang": "en", "text": text, "published_at": (START - timedelta(days=1)).isoformat()}
+        for lang, text in WRITTEN_IN.items()
+    ]
     return documents
 
 
@@ -39,7 +54,7 @@ def pipeline(kafka_broker, tiny_registry, tmp_path_factory):
     with running_pipeline(tiny_registry.root, kafka_broker, tmp_path_factory.mktemp("lookup")) as deployment:
         deployment.publish(_documents())
         deployment.publish_raw(deployment.settings.topic_news, [(b"broken", b"not json {")])
-        wait_until(lambda: deployment.count() == 31, 120, "31 documents stored")
+        wait_until(lambda: deployment.count() == STORED, 120, f"{STORED} documents stored")
         yield deployment
 
 
@@ -79,7 +94,7 @@ def test_search_filters_combine_and_newest_come_first(pipeline):
     assert [d["id"] for d in window.json()["documents"]] == ["lk-13", "lk-11"]  # from inclusive, to exclusive
 
     everything = _search(pipeline, limit=1000).json()["documents"]
-    assert len(everything) == 31
+    assert len(everything) == STORED
     label = everything[0]["sentiment"]["label"]
     expected = {d["id"] for d in everything if label in (d["sentiment"]["label"], d["topic"]["label"])}
     assert {d["id"] for d in _search(pipeline, label=label, limit=1000).json()["documents"]} == expected
@@ -87,6 +102,18 @@ def test_search_filters_combine_and_newest_come_first(pipeline):
     assert len(_search(pipeline, limit=3).json()["documents"]) == 3
     empty_values = _search(pipeline, q="", source="", kind="", label="", limit=5)  # the form a browser sends
     assert empty_values.status_code == 200 and empty_values.json()["count"] == 5
+
+
+def test_each_document_carries_the_language_read_from_its_text(pipeline):
+    for lang in WRITTEN_IN:
+        document = httpx.get(f"{pipeline.api}/api/documents/lg-{lang}", timeout=30).json()
+        assert (document["detected_lang"], document["lang"]) == (lang, "en"), document
+        assert 0 <= document["lang_confidence"] <= 1
+    assert httpx.get(f"{pipeline.api}/api/documents/lk-05", timeout=30).json()["detected_lang"] == "en"
+    for lang in ("de", "ja", "und"):
+        assert [d["id"] for d in _search(pipeline, lang=lang).json()["documents"]] == [f"lg-{lang}"]
+    found = _cli(pipeline, "documents", "search", "--lang", "zh", "--json")
+    assert found.returncode == 0 and [json.loads(line)["id"] for line in found.stdout.splitlines()] == ["lg-zh"]
 
 
 @pytest.mark.parametrize(
@@ -99,6 +126,7 @@ def test_search_filters_combine_and_newest_come_first(pipeline):
         ({"from": "2026-11-01T00:00:00"}, "from"),  # no time zone
         ({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "`from` must be before `to`"),
         ({"sauce": "wire-a"}, "sauce"),
+        ({"lang": "German"}, "lang"),
         ({"q": "x'; DROP TABLE documents; --"}, None),  # just text to look for: parameters, not SQL
     ],
 )
@@ -108,7 +136,7 @@ def test_search_rejects_bad_parameters_with_the_field_named(pipeline, params, na
         assert response.status_code == 200 and response.json()["count"] == 0
     else:
         assert response.status_code == 400 and named in response.json()["error"]
-    assert pipeline.count() == 31
+    assert pipeline.count() == STORED
 
 
 def test_cli_show_and_search(pipeline):
@@ -144,11 +172,11 @@ def test_status_reports_the_running_pipeline(pipeline):
     assert components["classifier sentiment"]["detail"] == "model sentiment-v1"
     assert components["classifier topic"]["detail"] == "model topic-v1"
     assert components["worker"]["where"] == pipeline.api
-    assert report["documents_stored"] == 31 and report["dead_lettered"] == 1
+    assert report["documents_stored"] == STORED and report["dead_lettered"] == 1
 
     text = _cli(pipeline, "status")
     assert text.returncode == 0
-    assert "documents stored      31" in text.stdout and "dead-lettered         1" in text.stdout
+    assert f"documents stored      {STORED}" in text.stdout and "dead-lettered         1" in text.stdout
 
 
 def test_status_names_what_is_down(pipeline):

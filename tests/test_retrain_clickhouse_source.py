@@ -16,6 +16,7 @@ from conftest import build_tiny_classifier
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 from classifiers.types import Prediction
+from streams.language import language_of
 from streams.retrain_store import RetrainStore
 from streams.schemas import Document, LabelEvent
 from streams.store import DocumentStore, document_row
@@ -42,6 +43,7 @@ def _rows(prefix: str, source: str, published_at: datetime, labels: list[str], t
             Document(id=f"{prefix}-{i}", source=source, kind="news", text=f"{prefix} text {i}", published_at=published_at),
             _sentiment(label, top),
             TOPIC,
+            language_of(f"{prefix} text {i}"),
             published_at,
         )
         for i, label in enumerate(labels)
@@ -59,7 +61,7 @@ def world(tmp_path_factory):
     store.insert(_rows("new", "drift-wire", NOW - timedelta(minutes=5), ["negative"] * 60, 0.5))
     store.insert(_rows("calm", "calm-shop", NOW - timedelta(minutes=5), ["positive"] * 5, 0.9))  # too few to judge
     labelled_again = Document(id="copy-of-labelled", source="calm-shop", kind="news", text="  it BROKE  at once.", published_at=NOW - timedelta(hours=3))
-    store.insert([document_row(labelled_again, _sentiment("negative", 0.9), TOPIC, NOW - timedelta(hours=3))])
+    store.insert([document_row(labelled_again, _sentiment("negative", 0.9), TOPIC, language_of(labelled_again.text), NOW - timedelta(hours=3))])
     first = [
         (LabelEvent(document_id="new-0", task="sentiment", label="positive", labelled_at=NOW - timedelta(hours=1)), NOW),
         (LabelEvent(document_id="new-1", task="sentiment", label="neutral", annotator="ann"), NOW),

@@ -14,6 +14,7 @@ from training.retrain.splits import (
     behaviour_tests,
     build_splits,
     dedupe_labels,
+    gate_sample,
     stored_reference,
 )
 
@@ -39,6 +40,20 @@ def test_a_text_of_a_fixed_test_in_the_labels_never_reaches_training():
     trained = {normalise_text(e.text) for e in splits.train + splits.val}
     assert SMOKE not in trained and "the slang word of the week slaps" in trained
     assert counts["labels_in_fixed_tests"] == 1 and counts["labels_train"] + len([e for e in splits.val if e.source == HOLDOUT]) == 1
+
+
+def test_the_gate_scores_a_fixed_sample_of_each_split_and_no_text_of_the_split_trains():
+    split = [Example(f"a test review number {i} .", "negative", "reviews_mr") for i in range(40)]
+    suite, _ = behaviour_tests("sentiment")
+    sample = gate_sample(split + suite, per_source=10)
+    # the same ten whatever the order the split comes in; the suite whole
+    assert [e for e in sample if e.source == "reviews_mr"] == [e for e in gate_sample(split[::-1], 10)]
+    assert len([e for e in sample if e.source == "reviews_mr"]) == 10 and len(sample) == 10 + len(suite)
+    outside = next(e.text for e in split if e not in sample)
+    settings = Settings(retrain_holdout_share=0.0, retrain_gate_per_source=10)
+    splits, counts = build_splits([_label("d1", outside, "negative")], _reference(split), settings, seed=13)
+    assert counts["labels_in_fixed_tests"] == 1 and counts["labels_train"] == 0
+    assert len([e for e in splits.test if e.source == "reviews_mr"]) == 10
 
 
 def test_a_behaviour_suite_sentence_in_the_labels_is_tested_never_trained():

@@ -23,6 +23,7 @@ def rows(ids: range, *, start: datetime, model: str, shift: timedelta = timedelt
     """Store rows for doc-<i>, one a minute from `start` (+ `shift`), scored by `model`."""
     from classifiers.types import Prediction
     from streams.schemas import Document
+    from streams.language import language_of
     from streams.store import document_row
     from training.labels import TASK_LABELS
 
@@ -34,7 +35,7 @@ def rows(ids: range, *, start: datetime, model: str, shift: timedelta = timedelt
     for i in ids:
         published_at = start + timedelta(minutes=i) + shift
         document = Document(id=f"doc-{i}", source=f"src-{i % 3}", kind="news", text=f"text {i}", published_at=published_at)
-        out.append(document_row(document, prediction("sentiment", i), prediction("topic", i), published_at))
+        out.append(document_row(document, prediction("sentiment", i), prediction("topic", i), language_of(document.text), published_at))
     return out
 
 
@@ -110,13 +111,20 @@ def legacy_store(dsn: str, start_iso: str) -> None:
     """A store as the earlier version made it (ORDER BY id, no projection), written by this version."""
     from streams.store import DocumentStore
 
+    from streams.store import COLUMNS
+
     start = datetime.fromisoformat(start_iso)
     store = DocumentStore(dsn)
     store.client.command(legacy_documents_ddl())
-    store.ensure_schema()  # leaves the existing table as it is
+    earlier = [c for c in COLUMNS if c not in ("detected_lang", "lang_confidence")]  # the last two
+    (row,) = rows(range(1), start=start, model="v0")
+    row[COLUMNS.index("ingested_at")] = start  # DocumentStore.insert would set it
+    store.client.insert("documents", [row[: len(earlier)]], column_names=earlier)
+    store.ensure_schema()  # leaves the existing table's layout as it is, adds the language columns
+    earlier_row = store.client.query("SELECT detected_lang, lang_confidence FROM documents WHERE id = 'doc-0'").result_rows[0]
     store.insert(rows(range(N), start=start, model="v1"))
     store.insert(rows(range(50), start=start, model="v2"))
-    print(json.dumps(_layout(store)))
+    print(json.dumps({**_layout(store), "earlier_row_language": list(earlier_row)}))
 
 
 def migrated_store(dsn: str, start_iso: str) -> None:
@@ -139,7 +147,7 @@ def test_earlier_layout_keeps_working_and_migrates(tmp_path):
     dsn, start = f"chdb://{tmp_path / 'chdb'}", (datetime.now(UTC) - timedelta(hours=6)).replace(second=0, microsecond=0)
     scenario = "from test_store_layout import {0}; {0}(sys.argv[1], sys.argv[2])"
     legacy = json.loads(run_python(scenario.format("legacy_store"), dsn, start.isoformat()))
-    assert legacy == {"key": "id", "outdated": True, "final": N, "models": {"sentiment-v1": N - 50, "sentiment-v2": 50}}
+    assert legacy == {"key": "id", "outdated": True, "final": N, "models": {"sentiment-v1": N - 50, "sentiment-v2": 50}, "earlier_row_language": ["und", 0.0]}
 
     env = {"BLOOMWATCH_CLICKHOUSE_DSN": dsn, "BLOOMWATCH_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     migrate = lambda: subprocess.run(bloomwatch_command("documents", "migrate"), capture_output=True, text=True, env={**env, "PYTHONPATH": ":".join(sys.path)}, timeout=180)  # noqa: E731

@@ -7,7 +7,7 @@ from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fi
 
 from bloomwatch.settings import get_settings
 from training.augment import _HEDGES_AFTER, _HEDGES_BEFORE
-from training.baseline import baseline_proba, train_tfidf_baseline
+from training.baseline import baseline_proba, cached_tfidf_baselines, train_tfidf_baseline
 from training.behaviour import score_behaviour
 from training.behaviour_suite import INVARIANCE, MFT_GROUPS, assert_not_trained_on, behaviour_suite
 from training.data import Example, TASK_SOURCES, load_shared, normalise_text, shared_available
@@ -72,6 +72,16 @@ def test_scoring_lists_every_failure_and_flip():
         assert all(f["base_predicted"] != f["edited_predicted"] for f in group["failures"])
     assert result["max_flip_rate"] == max(g["flip_rate"] for g in result["invariance"].values())
     assert 0 < result["groups"]["neutral"]["acc"]  # it learnt something, so the figures are not all zero
+
+
+def test_baselines_are_fit_once_per_data_and_read_back_after(tmp_path):
+    train, test = synthetic_examples("sentiment", n=600, seed=1), synthetic_examples("sentiment", n=100, seed=2)
+    first = cached_tfidf_baselines(tmp_path, train, test, LABELS, seed=13, behaviour=True)
+    (cached,) = tmp_path.glob("*.json")
+    assert cached_tfidf_baselines(tmp_path, train, test, LABELS, seed=13, behaviour=True) == first
+    # other data (one example less) is another fit, not the cached one
+    cached_tfidf_baselines(tmp_path, train[1:], test, LABELS, seed=13, behaviour=True)
+    assert len(list(tmp_path.glob("*.json"))) == 2 and cached.exists()
 
 
 @pytest.mark.slow

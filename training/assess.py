@@ -15,12 +15,13 @@ from training.pipeline import TrainOptions, load_splits
 from training.registry import ModelVersion
 
 
-def assess(version: ModelVersion, options: TrainOptions, data_dir: Path, *, progress: bool = False) -> dict:
-    """The model's test scores and behaviour-suite result, and the baselines', in metrics.json's layout."""
+def assess(version: ModelVersion, options: TrainOptions, data_dir: Path, baseline_cache: Path, *, progress: bool = False) -> dict:
+    """The model's test scores and behaviour-suite result, and the baselines', in metrics.json's layout;
+    the baselines are read from `baseline_cache` when a training run (or an earlier assessment) fit them."""
     import torch
     from transformers import AutoTokenizer, BloomForSequenceClassification
 
-    from training.baseline import tfidf_baselines
+    from training.baseline import cached_tfidf_baselines
     from training.behaviour import score_behaviour
     from training.evaluate import predict_proba, score
     from training.labels import labels_for
@@ -38,7 +39,7 @@ def assess(version: ModelVersion, options: TrainOptions, data_dir: Path, *, prog
 
     test = {s: score([e.label for e in items], predict([e.text for e in items], f"test: {s}"), labels) for s, items in by_source(splits.test).items()}
     sentiment = options.task == "sentiment"
-    baselines, baseline_behaviour = tfidf_baselines(train, splits.test, labels, seed=options.seed, behaviour=sentiment)
+    baselines, baseline_behaviour = cached_tfidf_baselines(baseline_cache, train, splits.test, labels, seed=options.seed, behaviour=sentiment)
     return {
         "model": version.name,
         "test": test,

@@ -47,6 +47,7 @@ def train(
     max_train_examples: int = typer.Option(None, help="subsample the training set (quick runs)"),
     leave_out: list[str] = typer.Option([], help="train and validate without this dataset, still score its test split (transfer to unseen text)"),
     time_budget_min: float = typer.Option(None, help="wall-clock budget for the whole run (default: 20 min; fine-tuning stops early to meet it)"),
+    checkpoint_dir: str = typer.Option(None, help="save fine-tuning state here at every validation; the same command again continues from it (for runs longer than one budget)"),
     quantize: bool = typer.Option(False, help="also export int8 dynamic-quantised weights and record the accuracy delta"),
     no_promote: bool = typer.Option(False, help="register without making it current"),
     fast: bool = typer.Option(False, help="few-minute demo run: tiny preset, small data"),
@@ -73,7 +74,7 @@ def train(
         if value is not None:
             setattr(options, key, value)
     ft = {"method": method, "epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
-          "max_len": max_len, "patience": patience, "fgm_eps": fgm_eps, "consistency": consistency}
+          "max_len": max_len, "patience": patience, "fgm_eps": fgm_eps, "consistency": consistency, "checkpoint_dir": checkpoint_dir}
     for key, value in ft.items():
         if value is not None:
             setattr(options.finetune, key, value)

@@ -23,6 +23,7 @@ from bloomwatch.progress import progress_bar
 from training.adversarial import FGM
 from training.data import SHARED_SOURCES, Example
 from training.encoding import encode
+from training import finetune_state
 from training.evaluate import predict_proba
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device, seed_everything
 
@@ -57,6 +58,10 @@ class FinetuneConfig:
     max_steps: int | None = None  # cap for smoke runs and tests
     time_limit_s: float | None = None  # wall-clock cap: stop (keeping the best so far) when reached
     anneal_to_time_limit: bool = False  # the LR also decays by the clock, reaching ~0 at the cap (runtime.adamw_with_schedule)
+    # the run's state is saved here at every validation and a run given the same directory continues
+    # from it (training/finetune_state.py); the LR then follows the steps only, since a clock-annealed
+    # schedule would reach zero at the first sitting's budget
+    checkpoint_dir: str | None = None
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -77,6 +82,8 @@ class FinetuneResult:
     best_eval: dict | None = None
     stopped_early: bool = False
     stopped_by_time_limit: bool = False
+    resumed_at_step: int | None = None
+    seconds: float = 0.0  # fine-tuning time over every sitting of the run
 
 
 def apply_method(model: torch.nn.Module, config: FinetuneConfig, total_steps: int) -> torch.nn.Module:
@@ -212,7 +219,7 @@ def finetune(
         weight_decay=config.weight_decay,
         warmup_steps=int(config.warmup_ratio * total_steps),
         total_steps=total_steps,
-        anneal_within_s=config.time_limit_s if config.anneal_to_time_limit else None,
+        anneal_within_s=config.time_limit_s if config.anneal_to_time_limit and not config.checkpoint_dir else None,
     )
     weight = None
     if config.class_weights:
@@ -235,7 +242,8 @@ def finetune(
     def epoch_batches() -> list[list[int]]:
         return _paired_batches(origin, lengths, config.batch_size, rng) if paired else _batches(lengths, config.batch_size, rng)
 
-    best_state, since_best, step = None, 0, 0
+    best_state, since_best, step, seconds_before = None, 0, 0, 0.0
+    signature = finetune_state.run_signature(config.as_dict(), [(e.text, e.label) for e in train], [(e.text, e.label) for e in val])
 
     def evaluate_now(epoch: float) -> bool:
         nonlocal best_state, since_best
@@ -266,11 +274,39 @@ def finetune(
     # (drawn through the shuffler so the seeded batch order matches the recorded results)
     batches_per_epoch = len(epoch_batches())  # the count and the draws do not depend on the lengths
     eval_points = {round(batches_per_epoch * k / config.evals_per_epoch) for k in range(1, config.evals_per_epoch + 1)}
+    start_epoch, start_batch, finished, out_of_time, epoch_rng = 0, 0, False, False, finetune_state.numpy_state(rng)
+    saved = finetune_state.load(config.checkpoint_dir, signature) if config.checkpoint_dir else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        finetune_state.restore_numpy_state(rng, saved["epoch_rng"])
+        step, since_best, best_state, seconds_before = saved["step"], saved["since_best"], saved["best_state"], saved["seconds"]
+        result.step_losses, result.evals, result.best_eval = saved["step_losses"], saved["evals"], saved["best_eval"]
+        result.stopped_early, result.resumed_at_step = saved["stopped_early"], step
+        start_epoch, start_batch, finished = saved["epoch"], saved["batch"], saved["finished"]
+
+    def save_state(epoch: int, b: int, finished: bool) -> None:
+        if config.checkpoint_dir:
+            finetune_state.save(config.checkpoint_dir, {
+                "signature": signature, "epoch": epoch, "batch": b, "finished": finished, "step": step, "since_best": since_best,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(), "epoch_rng": epoch_rng, "best_state": best_state, "best_eval": result.best_eval,
+                "evals": result.evals, "step_losses": result.step_losses, "stopped_early": result.stopped_early,
+                "seconds": seconds_before + time.monotonic() - started,
+            })  # fmt: skip
+
     bar = progress_bar(total=total_steps, desc=f"fine-tuning ({config.method})", disable=not progress, unit="step")
+    bar.update(step)  # a resumed run starts where its checkpoint stopped
     model.train()
-    done = False
-    for epoch in range(config.epochs):
+    for epoch in range(start_epoch, config.epochs):
+        if finished:
+            break
+        epoch_rng = finetune_state.numpy_state(rng)
         for b, idx in enumerate(epoch_batches(), start=1):
+            if epoch == start_epoch and b <= start_batch:
+                continue  # trained before the checkpoint
             batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
             input_ids, mask = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
             y = targets[idx].to(dev)
@@ -304,16 +340,14 @@ def finetune(
                 bar.set_postfix(loss=f"{np.mean(result.step_losses[-20:]):.3f}")
             out_of_time = config.time_limit_s is not None and time.monotonic() - started > config.time_limit_s
             result.stopped_by_time_limit = out_of_time
-            last = out_of_time or (config.max_steps is not None and step >= config.max_steps)
-            if b in eval_points or last:
-                if evaluate_now(epoch + b / batches_per_epoch):
-                    result.stopped_early = True
-                    done = True
-                    break
-            if last:
-                done = True
+            capped = config.max_steps is not None and step >= config.max_steps
+            if b in eval_points or out_of_time or capped:
+                result.stopped_early = evaluate_now(epoch + b / batches_per_epoch)
+                finished = result.stopped_early or capped or (epoch == config.epochs - 1 and b == batches_per_epoch)
+                save_state(epoch, b, finished)
+            if finished or out_of_time:
                 break
-        if done:
+        if out_of_time:
             break
     bar.close()
     if fgm is not None:
@@ -322,4 +356,5 @@ def finetune(
         model.load_state_dict(best_state)
     model.eval()
     result.model = model
+    result.seconds = seconds_before + time.monotonic() - started
     return result

@@ -195,10 +195,10 @@ def train_task(
     baselines: dict[str, dict] = {}
     baseline_behaviour = None
     if options.baseline:
-        from training.baseline import tfidf_baselines
+        from training.baseline import cached_tfidf_baselines
 
         t = time.time()
-        baselines, baseline_behaviour = tfidf_baselines(train, splits.test, labels, seed=options.seed, behaviour=options.task == "sentiment")
+        baselines, baseline_behaviour = cached_tfidf_baselines(home / "cache" / "baselines", train, splits.test, labels, seed=options.seed, behaviour=options.task == "sentiment")
         timings["baseline_s"] = time.time() - t
 
     t = time.time()
@@ -245,7 +245,11 @@ def train_task(
     if options.time_budget_min:
         # leave room for the test evaluation, merging and saving (about a minute on 2 cores)
         options.finetune.time_limit_s = max(60.0, options.time_budget_min * 60 - (time.time() - started) - 90)
+    if options.finetune.checkpoint_dir:
+        console.print(f"fine-tuning checkpoints: {options.finetune.checkpoint_dir} (run the same command again to continue; the LR follows the steps, not the clock)")
     result = finetune(model, tokenizer, train_set, val, labels, options.finetune, device=options.device, progress=options.progress, origin=origin)
+    if result.resumed_at_step is not None:
+        console.print(f"continued from step {result.resumed_at_step}; fine-tuning so far {result.seconds / 60:.1f} min over every sitting")
     timings["finetune_s"] = time.time() - t
     servable = options.finetune.method in MERGEABLE
     model = merge_for_serving(result.model, options.finetune.method) if servable else result.model
@@ -253,7 +257,7 @@ def train_task(
     t = time.time()
     test_metrics = evaluate(model, splits.test, "test")
     robust, behaviour = {}, None
-    if options.task == "sentiment":
+    if options.task == "sentiment" and splits.test:  # a retrain passes no test: its gate scores the suite
         from training.behaviour import behaviour_summary, score_behaviour
         from training.robustness import robustness
 

@@ -20,7 +20,7 @@ from streams.alerts.detector import WindowCount
 from streams.alerts.rules import Rule
 from streams.timestamps import as_utc
 
-_COLUMN = {"source": "source", "kind": "kind", "topic": "topic", "sentiment": "sentiment", "lang": "ifNull(lang, '')"}
+_COLUMN = {"source": "source", "kind": "kind", "topic": "topic", "sentiment": "sentiment", "lang": "detected_lang"}
 
 
 def group_key(dimensions: Sequence[str], values: Sequence[Any]) -> str:
@@ -145,13 +145,13 @@ def texts(
     client, rule: Rule, group: dict[str, str], start: datetime, end: datetime, max_age_s: float,
     *, negative_only: bool, limit: int,
 ) -> list[tuple[str, str]]:  # fmt: skip
-    """(text, lang) of the group's documents in the window: the evidence's words, each text's
-    stop words dropped by its language (streams/alerts/terms.py)."""
+    """(text, language read from it) of the group's documents in the window: the evidence's words,
+    each text's stop words dropped by its language (streams/alerts/terms.py)."""
     where, parameters = _filters(rule, max_age_s, group)
     if negative_only:
         where += " AND sentiment = 'negative'"
     rows = client.query(
-        f"SELECT text, lang FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
+        f"SELECT text, detected_lang FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
         f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where} LIMIT {int(limit)}",
         parameters={**parameters, "start": start, "end": end},
     ).result_rows

@@ -100,12 +100,25 @@ def stored_reference(
     return Reference(train, val, test, origin)
 
 
+def gate_sample(examples: list[Example], per_source: int) -> list[Example]:
+    """At most `per_source` examples of each source, the same ones every run and on every machine
+    (lowest text hashes), so both models and successive runs answer one fixed set and the cached
+    answers of the current model stay valid. The behaviour suite is kept whole: it is the suite."""
+    by_source: dict[str, list[Example]] = {}
+    for e in examples:
+        by_source.setdefault(e.source, []).append(e)
+    kept = []
+    for source, items in by_source.items():
+        kept += items if source == BEHAVIOUR else sorted(items, key=lambda e: bucket(normalise_text(e.text)))[:per_source]
+    return kept
+
+
 def build_splits(
     labels: list[dict[str, Any]], reference: Reference, settings: Settings, seed: int, untrainable: set[str] = frozenset()
 ) -> tuple[Splits, dict[str, int]]:
     """New labels (train / val / holdout by text hash, none in a fixed test nor `untrainable`,
-    normalised texts) + replay; the test is the reference's fixed tests plus the holdout (source
-    HOLDOUT)."""
+    normalised texts) + replay; the test is the gate's sample of the reference's fixed tests plus
+    the holdout (source HOLDOUT). No text of a fixed test trains, sampled for the gate or not."""
     rng = random.Random(seed)
     labels, counts = dedupe_labels(labels)
     fixed = {normalise_text(e.text) for e in reference.test} | untrainable
@@ -130,7 +143,7 @@ def build_splits(
     splits = Splits(
         train=train + replay,
         val=val + replay_val,
-        test=reference.test + holdout,
+        test=gate_sample(reference.test, settings.retrain_gate_per_source) + holdout,
         origin=f"retrain: {len(train)} new labels + {replay_n} replayed from {reference.origin}",
         reports=[],
     )
