@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import build_tiny_classifier
 
-from training.registry import Registry
+from bloomwatch.settings import Settings
+from training.registry import ModelVersion, Registry
 from training.retrain.drift import find_drift, psi
 from training.retrain.gate import HOLDOUT, GateRules, decide
-from training.retrain.job import labels_since_last_run, retrain_lock
+from training.retrain.job import labels_since_last_run, parent_options, retrain_lock, retrain_options
 from training.retrain.paired import Paired
 from training.retrain.queue import select_for_labelling
 from training.retrain.schedule import cron_due
@@ -106,6 +107,15 @@ def test_new_labels_are_counted_from_the_last_run_that_trained():
     decisions = [{"decision": "skipped", "labels_total": 0}, {"decision": "rejected", "labels_total": 120}]
     assert labels_since_last_run(150, decisions) == 30
     assert labels_since_last_run(150, []) == 150
+
+
+def test_a_retrain_never_continues_the_checkpoints_of_the_run_that_trained_its_parent(tmp_path):
+    """The shipped model's manifest names the directory its long run checkpointed to: a retrain is
+    another run, with a clock-free schedule and no checkpoint of its own."""
+    config = {"finetune": {"epochs": 1, "checkpoint_dir": str(tmp_path / "run"), "anneal_to_time_limit": True}}
+    current = ModelVersion(task="sentiment", version="v6", path=tmp_path / "v6", manifest={"training_config": config})
+    options = retrain_options(parent_options(current), current, Settings())
+    assert options.finetune.checkpoint_dir is None and not options.finetune.anneal_to_time_limit
 
 
 def test_only_one_retrain_holds_the_lock(tmp_path):

@@ -103,6 +103,7 @@ def retrain_options(parent: TrainOptions, current: ModelVersion, settings: Setti
     options.finetune.max_steps = None
     options.finetune.time_limit_s = None
     options.finetune.anneal_to_time_limit = False  # a retrain's outcome must not depend on how busy the machine is
+    options.finetune.checkpoint_dir = None  # the parent's run directory belongs to that run (finetune_state refuses it)
     return options
 
 
