@@ -61,7 +61,8 @@ def wait_for_documents(n: int, up: subprocess.Popen, timeout_s: float = 600) -> 
     raise SystemExit(f"fewer than {n} documents stored after {timeout_s:.0f} s")
 
 
-def label_queue(home: Path, gold: dict[str, str], n: int) -> int:
+def label_queue(home: Path, gold: dict[str, str], n: int) -> set[str]:
+    """Labels `n` of the queued documents (gold labels) through `bloomwatch label add`; their ids."""
     queue = home / "queue.jsonl"
     subprocess.run(["bloomwatch", "label", "queue", "--task", "sentiment", "--n", str(2 * n), "--out", str(queue)], check=True)
     rows = [json.loads(line) for line in queue.read_text(encoding="utf-8").splitlines()]
@@ -70,7 +71,7 @@ def label_queue(home: Path, gold: dict[str, str], n: int) -> int:
     filled = home / "labels.jsonl"
     filled.write_text("".join(json.dumps(label) + "\n" for label in labels), encoding="utf-8")
     subprocess.run(["bloomwatch", "label", "add", str(filled)], check=True)
-    return len(labels)
+    return {label["document_id"] for label in labels}
 
 
 def corrections(gold: dict[str, str], n: int, queued: set[str]) -> int:
@@ -102,8 +103,7 @@ def main() -> None:
     try:
         wait_for_documents(400, up)
         queued = label_queue(home, gold, 40)
-        ids = {json.loads(line)["document_id"] for line in (home / "labels.jsonl").read_text().splitlines()}
-        corrected = corrections(gold, 10, ids)
+        corrected = corrections(gold, 10, queued)
         time.sleep(5)  # the worker stores the labels
         load = os.getloadavg()
         started = time.monotonic()
@@ -113,7 +113,7 @@ def main() -> None:
         up.terminate()
         up.wait(timeout=120)
     print(f"load average before the retrain: {load[0]:.2f}")
-    record({"retrain.journey.minutes": round(minutes, 2), "retrain.journey.labels": queued + corrected})
+    record({"retrain.journey.minutes": round(minutes, 2), "retrain.journey.labels": len(queued) + corrected})
 
 
 if __name__ == "__main__":

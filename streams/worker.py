@@ -30,8 +30,8 @@ from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
 from classifiers.client import ClassifyRejected
 from streams import metrics
 from streams.decoding import DECODE_FAILED, PROCESSING_FAILED, InvalidMessage, decode_document
-from streams.schemas import Document
 from streams.language import languages_of
+from streams.schemas import Document
 from streams.store import DocumentStore, document_row
 from streams.timestamps import record_time
 

@@ -20,10 +20,10 @@ from sklearn.metrics import f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
 from bloomwatch.progress import progress_bar
+from training import finetune_state
 from training.adversarial import FGM
 from training.data import SHARED_SOURCES, Example
 from training.encoding import encode
-from training import finetune_state
 from training.evaluate import predict_proba
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device, seed_everything
 
@@ -243,7 +243,6 @@ def finetune(
         return _paired_batches(origin, lengths, config.batch_size, rng) if paired else _batches(lengths, config.batch_size, rng)
 
     best_state, since_best, step, seconds_before = None, 0, 0, 0.0
-    signature = finetune_state.run_signature(config.as_dict(), [(e.text, e.label) for e in train], [(e.text, e.label) for e in val])
 
     def evaluate_now(epoch: float) -> bool:
         nonlocal best_state, since_best
@@ -275,6 +274,7 @@ def finetune(
     batches_per_epoch = len(epoch_batches())  # the count and the draws do not depend on the lengths
     eval_points = {round(batches_per_epoch * k / config.evals_per_epoch) for k in range(1, config.evals_per_epoch + 1)}
     start_epoch, start_batch, finished, out_of_time, epoch_rng = 0, 0, False, False, finetune_state.numpy_state(rng)
+    signature = finetune_state.run_signature(config.as_dict(), [(e.text, e.label) for e in train], [(e.text, e.label) for e in val]) if config.checkpoint_dir else None
     saved = finetune_state.load(config.checkpoint_dir, signature) if config.checkpoint_dir else None
     if saved is not None:
         model.load_state_dict(saved["model"])

@@ -32,6 +32,7 @@ from bloomwatch.errors import ExpectedError
 from bloomwatch.settings import Settings
 from training.data import DataError, normalise_text
 from training.finetune import FinetuneConfig
+from training.finetune_state import PER_SITTING
 from training.pipeline import TrainOptions, load_splits, splits_available, train_task
 from training.registry import ModelVersion, Registry
 from training.retrain.compare import paired_by_source
@@ -82,7 +83,8 @@ def parent_options(current: ModelVersion) -> TrainOptions:
     options = TrainOptions(**{k: config[k] for k in _DATA_FIELDS if k in config and k in known}, task=current.task)
     if options.data_file:
         options.data_file = Path(options.data_file)
-    options.finetune = FinetuneConfig(**{k: v for k, v in config.get("finetune", {}).items() if k in FinetuneConfig.__dataclass_fields__})
+    # its recipe, not how its run was sat through: a parent's budget or checkpoint directory is not the retrain's
+    options.finetune = FinetuneConfig(**{k: v for k, v in config.get("finetune", {}).items() if k in FinetuneConfig.__dataclass_fields__ and k not in PER_SITTING})
     return options
 
 
@@ -103,7 +105,6 @@ def retrain_options(parent: TrainOptions, current: ModelVersion, settings: Setti
     options.finetune.max_steps = None
     options.finetune.time_limit_s = None
     options.finetune.anneal_to_time_limit = False  # a retrain's outcome must not depend on how busy the machine is
-    options.finetune.checkpoint_dir = None  # the parent's run directory belongs to that run (finetune_state refuses it)
     return options
 
 
