@@ -1,10 +1,10 @@
 """Pipeline benchmark, all figures from one run on one machine:
 
-1. classifier alone: both classifier servers driven by ClassifyClient directly with the worker's
+1. classifier alone: the classifier servers (one per task) driven by ClassifyClient directly with the worker's
    requests (per task and truncation side), same batch size and batches in flight as the worker -> docs/s
    (measured before and after (2) with no worker running, mean of the two: the load drifts);
 2. end to end: a backlog of documents in Kafka (published while no worker runs) drained by one
-   worker (consume, classify both tasks, write ClickHouse, commit) -> docs/s, and the ratio to (1)
+   worker (consume, classify every task, write ClickHouse, commit) -> docs/s, and the ratio to (1)
    (target >= 0.8);
 3. latency: documents published at 50% of (2)'s rate; publish (Kafka record timestamp) -> row
    written (ingested_at), p50/p99 over the phase (target p99 <= 2 s);
@@ -34,24 +34,26 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from bloomwatch.settings import get_settings  # noqa: E402
 from classifiers.client import ClassifyClient  # noqa: E402
 from results_file import record  # noqa: E402
-from pipeline_support import Deployment, metric_value, start_classifier, synthetic_documents, wait_until  # noqa: E402
-from bloomwatch.net import free_port
+from pipeline_support import (  # noqa: E402
+    Deployment, classifier_ports, metric_value, start_classifier, synthetic_documents, wait_until,
+)  # fmt: skip
+from bloomwatch.net import free_port  # noqa: E402
+from bloomwatch.tasks import task_names, tasks  # noqa: E402
 from streams.broker import KafkaBroker  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 from streams.worker import by_truncation_side  # noqa: E402
-from training.labels import TASKS  # noqa: E402
 from training.registry import Registry  # noqa: E402
 
 
 def registry_with_models(path: Path | None) -> Registry:
     candidates = [Registry(path)] if path else [Registry(get_settings().registry_dir), Registry(REPO / "bench" / "out" / "registry")]
     for registry in candidates:
-        if all(registry.current(task) for task in TASKS):
+        if all(registry.current(task) for task in task_names()):
             return registry
     from training.pipeline import train_task
 
     registry = candidates[-1]
-    for task in TASKS:
+    for task in task_names():
         if registry.current(task) is None:
             print(f"training a small {task} model into {registry.root} (once)", flush=True)
             train_task(task, fast=True, registry=registry, data_dir=get_settings().data_dir)
@@ -59,12 +61,9 @@ def registry_with_models(path: Path | None) -> Registry:
 
 
 async def classifier_alone(deployment: Deployment, documents: list[dict], batch: int, in_flight: int) -> float:
-    """docs/s of the two servers sent exactly the worker's requests: batches of `batch` documents,
-    `in_flight` at a time, each one request per task and truncation side (streams/worker.py)."""
-    clients = {
-        "sentiment": ClassifyClient(deployment.sentiment_url, "sentiment"),
-        "topic": ClassifyClient(deployment.topic_url, "topic"),
-    }
+    """docs/s of the classifier servers sent exactly the worker's requests: batches of `batch`
+    documents, `in_flight` at a time, each one request per task and truncation side (streams/worker.py)."""
+    clients = {task: ClassifyClient(task.classifier_url(deployment.settings), task.name) for task in tasks()}
     batches = [documents[i : i + batch] for i in range(0, len(documents), batch)]
     gate = asyncio.Semaphore(in_flight)
 
@@ -145,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     registry = registry_with_models(args.registry)
-    models = {task: registry.current(task).name for task in TASKS}
+    models = {task: registry.current(task).name for task in task_names()}
     print(f"models: {models} from {registry.root}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bloomwatch-bench-") as tmp:
@@ -154,19 +153,18 @@ def main() -> None:
         broker.start()
         servers = []
         try:
-            ports = {task: free_port() for task in TASKS}
-            servers = [start_classifier(task, registry.root, port, root) for task, port in ports.items()]
-            urls = {task: f"http://127.0.0.1:{port}" for task, port in ports.items()}
+            sentiment_url, topic_url = (f"http://127.0.0.1:{free_port()}" for _ in range(2))
 
             def deployment(name: str) -> Deployment:
-                return Deployment(root=root / name, bootstrap=broker.bootstrap, sentiment_url=urls["sentiment"], topic_url=urls["topic"])
+                return Deployment(root=root / name, bootstrap=broker.bootstrap, sentiment_url=sentiment_url, topic_url=topic_url)
 
             docs = synthetic_documents(args.docs, prefix="bench")
             main_run = deployment("throughput")
+            servers = [start_classifier(task, registry.root, port, root) for task, port in classifier_ports(main_run.settings).items()]
 
             def measure_classifier_alone() -> float:
                 rate = asyncio.run(classifier_alone(main_run, docs, settings.worker_batch_size, settings.worker_concurrency))
-                print(f"classifier alone (sentiment + topic): {rate:.0f} docs/s", flush=True)
+                print(f"classifier alone ({' + '.join(task_names())}): {rate:.0f} docs/s", flush=True)
                 return rate
 
             alone_before = measure_classifier_alone()

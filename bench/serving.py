@@ -43,10 +43,10 @@ from bloomwatch.cpu import NoNativeBf16, require_native_bf16  # noqa: E402
 from results_file import record  # noqa: E402 (bench/ is on sys.path when run as a script)
 from roofline import bloom_forward_flops, fastest_matmul_size  # noqa: E402
 from bloomwatch.settings import get_settings  # noqa: E402
+from bloomwatch.tasks import task_names  # noqa: E402
 from classifiers.client import ClassifyClient  # noqa: E402
 from serving_support import VLLM_INSTALLED, start_server, varied_texts  # noqa: E402
 from training.data import SHARED_SOURCES, TASK_SOURCES, load_file, shared_split_path  # noqa: E402
-from training.labels import TASKS  # noqa: E402
 from training.registry import ModelVersion, Registry  # noqa: E402
 
 SPEED_SPLITS = ("finance_fpb", "reviews_mr", "tweets_tweeteval")  # short texts, as the stream carries
@@ -86,7 +86,7 @@ def build_random_small_classifier(out_dir: Path) -> None:
     import torch
     from transformers import BloomForSequenceClassification
 
-    from training.labels import labels_for
+    from bloomwatch.tasks import labels_for
     from training.modeling import bloom_config, preset
     from training.tokenizer import train_bpe_tokenizer
 
@@ -122,7 +122,7 @@ def bf16_agreement_on_test_splits(registry: Registry, limit: int | None) -> dict
     from classifiers.precision import agreement
 
     out = {}
-    for task in TASKS:
+    for task in task_names():
         version = registry.current(task)
         if version is None:
             continue

@@ -3,6 +3,10 @@
 All mutable state (model registry, chDB store, Kafka log dirs, process logs) lives under `home`
 so that one directory is the whole deployment on a single machine and tests can point it at a
 temporary directory.
+
+The classification tasks are not settings: bloomwatch/tasks.py declares them, and a deployment adds
+its own in the TOML file named by the environment variable `BLOOMWATCH_TASKS_FILE` (read there from
+the environment, not from `.env`, so every process started with it sees the same tasks; docs/tasks.md).
 """
 
 from functools import lru_cache
@@ -34,6 +38,7 @@ class Settings(BaseSettings):
 
     # --- serving ------------------------------------------------------------------------------
     engine: Literal["embedded", "vllm"] = "embedded"
+    # the built-in tasks' classifier servers (Task.classifier_url); a tasks file gives its tasks' own
     sentiment_url: str = "http://127.0.0.1:8101"
     topic_url: str = "http://127.0.0.1:8102"
     max_text_chars: int = 20_000

@@ -5,15 +5,12 @@ from urllib.parse import urlparse
 
 import typer
 
-from training.labels import TASKS
+from bloomwatch.tasks import task as find_task
 
 
 class Engine(str, Enum):
     embedded = "embedded"
     vllm = "vllm"
-
-
-Task = Enum("Task", {task: task for task in TASKS}, type=str)  # the CLI's choices: training/labels.py
 
 
 def register(app: typer.Typer) -> None:
@@ -22,9 +19,11 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    task: Task = typer.Option(..., help="which task's current registry model to serve"),
+    # a plain name checked when the command runs, not choices built at import: a bad tasks file
+    # (BLOOMWATCH_TASKS_FILE) is then one `error:` line of this command, not a traceback of every one
+    task: str = typer.Option(..., help="which task's current registry model to serve (bloomwatch/tasks.py, BLOOMWATCH_TASKS_FILE)"),
     engine: Engine = typer.Option(None, help="embedded (in-process transformers) or vllm (default: settings.engine)"),
-    port: int = typer.Option(None, help="default: the port of settings.sentiment_url / settings.topic_url"),
+    port: int = typer.Option(None, help="default: the port of the task's classifier URL (e.g. BLOOMWATCH_SENTIMENT_URL)"),
     host: str = typer.Option("127.0.0.1", help="bind address"),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
@@ -42,11 +41,12 @@ def serve(
     from training.registry import Registry
 
     settings = get_settings()
+    served = find_task(task)  # UnknownTask: one line from the root CLI
     engine = engine or Engine(settings.engine)
-    port = port or urlparse(settings.sentiment_url if task is Task.sentiment else settings.topic_url).port
+    port = port or urlparse(served.classifier_url(settings)).port
     registry = Registry(settings.registry_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    current = require_current(registry, task.value)  # NoServableModel: one line from the root CLI
+    current = require_current(registry, task)  # NoServableModel: one line from the root CLI
 
     from classifiers.embedded import configure_threads
     from classifiers.precision import check_serve_precision
@@ -58,7 +58,7 @@ def serve(
 
         app = create_embedded_app(
             registry,
-            task.value,
+            task,
             max_text_chars=settings.max_text_chars,
             max_inputs=settings.serve_max_inputs,
             max_model_len=settings.max_model_len,
@@ -76,10 +76,10 @@ def serve(
         from classifiers.vllm_proxy import create_vllm_proxy_app
         from classifiers.vllm_supervisor import VllmSupervisor
 
-        metrics = ServingMetrics(task.value, "vllm")
+        metrics = ServingMetrics(task, "vllm")
         supervisor = VllmSupervisor(
             registry,
-            task.value,
+            task,
             home=settings.home,
             max_model_len=settings.max_model_len,
             kv_cache_gib=settings.vllm_kv_cache_gib,
@@ -102,6 +102,6 @@ def serve(
     typer.echo(
         f"serving {current.name} ({engine.value}) from {current.path}\n"
         f"  POST http://{host}:{port}/classify   GET /health /v1/models /metrics\n"
-        f"  follows {registry.root / task.value / 'current'} (checked every {settings.reload_poll_s:g}s)"
+        f"  follows {registry.root / task / 'current'} (checked every {settings.reload_poll_s:g}s)"
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level)

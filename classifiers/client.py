@@ -27,7 +27,7 @@ import httpx
 from pydantic import ValidationError
 
 from classifiers.types import ClassificationResponse, Prediction
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 

@@ -20,7 +20,7 @@ import numpy as np
 from bloomwatch.cpu import has_native_bf16, require_native_bf16
 from classifiers.embedded import EmbeddedEngine, softmax
 from training.registry import ModelVersion
-from training.synthetic import synthetic_examples
+from training.synthetic import synthetic_texts
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def agreement(reference: EmbeddedEngine, other: EmbeddedEngine, texts: list[str]
 
 def probe_texts(task: str) -> list[str]:
     """Built-in templated sentences: always present, whatever data the server's host has."""
-    return [example.text for example in synthetic_examples(task, n=PROBE_TEXTS)]
+    return synthetic_texts(task, PROBE_TEXTS)
 
 
 def check_serve_precision(precision: str) -> None:

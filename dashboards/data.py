@@ -14,11 +14,11 @@ from typing import Any
 
 from bloomwatch.csv_cells import write_csv
 from dashboards.filters import Filters
-from dashboards.queries import FILTER_VALUES_SQL, PANELS, PARAMETERS
+from dashboards.queries import FILTER_VALUES_SQL, PARAMETERS, panels
 
-# Panels the page draws on every refresh; the documents table pages on its own and the models
-# in use come with the pipeline health (/api/dashboard/health).
-PAGE_PANELS = tuple(name for name in PANELS if name not in ("documents", "models_in_use"))
+# Panels the page does not draw on every refresh: the documents table pages on its own and the
+# models in use come with the pipeline health (/api/dashboard/health).
+NOT_ON_PAGE = ("documents", "models_in_use")
 KNOWN_VALUES_TTL_S = 5.0
 
 
@@ -39,7 +39,7 @@ class DashboardData:
 
     def query(self, panel: str, filters: Filters) -> dict[str, list[Any]]:
         """One panel as columns: {column name: [values...]}."""
-        sql, parameters = PANELS[panel][1](PARAMETERS), filters.parameters()
+        sql, parameters = panels()[panel][1](PARAMETERS), filters.parameters()
         result = self.client.query(sql, parameters=parameters)
         if not result.column_names:  # an empty result carries no column names (chDB): ask for them
             names = [row[0] for row in self.client.query(f"DESCRIBE ({sql})", parameters=parameters).result_rows]
@@ -58,12 +58,12 @@ class DashboardData:
         """Everything one refresh of the page draws, in one call (one trip to the store thread)."""
         filters.check_known(self.known_values())
         started = time.perf_counter()
-        panels = {name: self.query(name, filters) for name in PAGE_PANELS}
+        drawn = {name: self.query(name, filters) for name in panels() if name not in NOT_ON_PAGE}
         return {
             "from": _jsonable(filters.start),
             "to": _jsonable(filters.end),
             "bucket_s": filters.bucket_s,
-            "panels": panels,
+            "panels": drawn,
             "query_ms": round((time.perf_counter() - started) * 1000, 1),
         }
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from training.labels import TASKS
+from bloomwatch.tasks import tasks
 from training.registry import Registry
 
 _TOTALS = {
@@ -53,8 +53,10 @@ def model_figures(registry_dir, in_use: dict[str, list[Any]]) -> list[dict[str, 
     registry = Registry(registry_dir)
     seen: dict[tuple[str, str], tuple[int, int]] = {}  # (task, model) -> (documents, last seen)
     for i, documents in enumerate(in_use["documents"]):
-        for task in TASKS:
-            key = (task, in_use[f"{task}_model"][i])
+        for task in tasks():
+            key = (task.name, in_use[task.model_column][i])
+            if not key[1]:  # stored before the task was added to the table: no model scored them
+                continue
             count, last = seen.get(key, (0, 0))
             seen[key] = (count + documents, max(last, in_use["last_seen"][i]))
     rows = []

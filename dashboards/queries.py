@@ -6,6 +6,11 @@ text), Grafana renders it with the ClickHouse plugin's macros and template varia
 (`$__fromTime`, `${source:percentencode}` decoded in the SQL: see GRAFANA). Both read
 `documents FINAL`, so a document re-delivered after a crash is counted once, and both show the
 same numbers.
+
+The panels and filters follow the task table (bloomwatch.tasks): the watched task (sentiment) is
+charted as shares of its labels by source and by every other task's label, each other task gets a
+mix panel. Task names and labels are lower-case identifiers (the table refuses anything else), so
+they enter the SQL text as column names and string literals; values a viewer picks never do.
 """
 
 from __future__ import annotations
@@ -13,25 +18,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from training.labels import TASK_LABELS
+from bloomwatch.tasks import Task, tasks, watched_task
 
-# Filterable dimensions -> the SQL expression each filters (documents table).
-DIMENSIONS: dict[str, str] = {
-    "source": "source",
-    "kind": "kind",
-    "topic": "topic",
-    "lang": "detected_lang",  # read from the text (streams/language.py); 'und' (BCP 47 "undetermined") when unsure
-    "sentiment": "sentiment",
-}
-# Values fixed by the schemas; `source` and `lang` come from the data.
-FIXED_VALUES: dict[str, tuple[str, ...]] = {
-    "kind": ("news", "review"),
-    "topic": TASK_LABELS["topic"],
-    "sentiment": TASK_LABELS["sentiment"],
-}
+DOCUMENT_KINDS = ("news", "review")
 BASELINE_WINDOWS = 12  # the negative-share baseline is the pooled share of this many previous windows
 TOP_NEGATIVE_LIMIT = 20
 ALERTS_LIMIT = 100
+
+
+def described_by() -> tuple[Task, ...]:
+    """The tasks whose labels describe a document beside its source and kind (topic): every task
+    but the watched one, whose label shares the page charts."""
+    watched = watched_task()
+    return tuple(candidate for candidate in tasks() if candidate is not watched)
+
+
+def dimensions() -> dict[str, str]:
+    """Filterable dimensions -> the SQL expression each filters (documents table): what a document
+    is (source, kind, the describing tasks' labels, language), then the watched task's label,
+    which the page sets only by drilling into its share."""
+    return {
+        "source": "source",
+        "kind": "kind",
+        **{candidate.name: candidate.name for candidate in described_by()},
+        "lang": "detected_lang",  # read from the text (streams/language.py); 'und' (BCP 47 "undetermined") when unsure
+        watched_task().name: watched_task().name,
+    }
+
+
+def fixed_values() -> dict[str, tuple[str, ...]]:
+    """Values fixed by the schemas and the task table; `source` and `lang` come from the data."""
+    return {"kind": DOCUMENT_KINDS, **{candidate.name: candidate.labels for candidate in tasks()}}
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,7 @@ class Dialect:
     offset: str
 
     def dims(self) -> str:
-        return " AND ".join(self.in_filter(name, expr) for name, expr in DIMENSIONS.items())
+        return " AND ".join(self.in_filter(name, expr) for name, expr in dimensions().items())
 
     def bucket(self, column: str) -> str:
         # on DateTime (seconds), not DateTime64: measurably cheaper over a million rows
@@ -105,13 +122,18 @@ GRAFANA = Dialect(
 )
 
 
+def _watched_count() -> str:
+    watched = watched_task()
+    return f"countIf({watched.name} = '{watched.watched_label}')"
+
+
 def _in_range(d: Dialect, column: str = "published_at") -> str:
     return f"{column} >= {d.start} AND {column} < {d.end}"
 
 
 def totals(d: Dialect) -> str:
     return f"""
-SELECT count() AS documents, countIf(sentiment = 'negative') AS negative,
+SELECT count() AS documents, {_watched_count()} AS negative,
        if(documents = 0, NULL, negative / documents) AS negative_share,
        length(groupUniqArray(source)) AS sources  -- exact; uniqExact(source) was 3x slower here
 FROM documents FINAL
@@ -127,20 +149,18 @@ WHERE {_in_range(d)} AND {d.dims()}
 GROUP BY t, kind, source ORDER BY t, kind, source"""
 
 
-def _sentiment_share(d: Dialect, group: str) -> str:
-    return f"""
-SELECT {d.bucket("published_at")} AS t, {group} AS grp, sentiment, count() AS documents
+def watched_share_by(group: str) -> Callable[[Dialect], str]:
+    """Documents per bucket, `group` value (source, or a describing task's label) and watched label."""
+    watched = watched_task().name
+
+    def panel(d: Dialect) -> str:
+        return f"""
+SELECT {d.bucket("published_at")} AS t, {group} AS grp, {watched}, count() AS documents
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()}
-GROUP BY t, grp, sentiment ORDER BY t, grp, sentiment"""
+GROUP BY t, grp, {watched} ORDER BY t, grp, {watched}"""
 
-
-def sentiment_by_source(d: Dialect) -> str:
-    return _sentiment_share(d, "source")
-
-
-def sentiment_by_topic(d: Dialect) -> str:
-    return _sentiment_share(d, "topic")
+    return panel
 
 
 def negative_share(d: Dialect) -> str:
@@ -155,7 +175,7 @@ FROM (
     SELECT t, documents, negative,
            sum(negative) OVER w / nullIf(sum(documents) OVER w, 0) AS baseline
     FROM (
-        SELECT {d.bucket("published_at")} AS t, count() AS documents, countIf(sentiment = 'negative') AS negative
+        SELECT {d.bucket("published_at")} AS t, count() AS documents, {_watched_count()} AS negative
         FROM documents FINAL
         WHERE published_at >= {d.start} - toIntervalSecond({d.bucket_s} * {k}) AND published_at < {d.end}
           AND {d.dims()}
@@ -167,31 +187,48 @@ WHERE t >= {d.bucket(d.start)}
 ORDER BY t"""
 
 
-def topic_mix(d: Dialect) -> str:
-    return f"""
-SELECT topic, count() AS documents, countIf(sentiment = 'negative') / documents AS negative_share
+def mix(task: Task) -> Callable[[Dialect], str]:
+    """Documents per label of `task`, with the watched label's share among them."""
+
+    def panel(d: Dialect) -> str:
+        return f"""
+SELECT {task.name}, count() AS documents, {_watched_count()} / documents AS negative_share
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()}
-GROUP BY topic ORDER BY documents DESC"""
+GROUP BY {task.name} ORDER BY documents DESC"""
+
+    return panel
 
 
-_DOCUMENT_COLUMNS = """id, published_at, source, kind, topic, detected_lang AS lang, sentiment,
-       sentiment_negative, sentiment_model, topic_model, substring(text, 1, 280) AS snippet"""
+def _watched_probability() -> str:
+    watched = watched_task()
+    return watched.probability_column(str(watched.watched_label))
+
+
+def _document_columns() -> str:
+    """A document's row in the tables and the CSV export: what it is, the watched label with its
+    probability, every task's model version, the start of its text."""
+    described = [candidate.name for candidate in described_by()]
+    columns = [
+        "id", "published_at", "source", "kind", *described, "detected_lang AS lang", watched_task().name,
+        _watched_probability(), *(candidate.model_column for candidate in tasks()),
+    ]  # fmt: skip
+    return f"{', '.join(columns)}, substring(text, 1, 280) AS snippet"
 
 
 def top_negative(d: Dialect) -> str:
     return f"""
-SELECT {_DOCUMENT_COLUMNS}
+SELECT {_document_columns()}
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()} AND {d.search}
-ORDER BY sentiment_negative DESC, id LIMIT {TOP_NEGATIVE_LIMIT}"""
+ORDER BY {_watched_probability()} DESC, id LIMIT {TOP_NEGATIVE_LIMIT}"""
 
 
 def documents(d: Dialect) -> str:
     """The documents table: drill-down target, search results and CSV export. Newest first, ordered
     by the sorting key's hour first (the same order): ClickHouse then reads the newest hours only."""
     return f"""
-SELECT {_DOCUMENT_COLUMNS}
+SELECT {_document_columns()}
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()} AND {d.search}
 ORDER BY toStartOfHour(published_at) DESC, published_at DESC, id LIMIT {d.limit} OFFSET {d.offset}"""
@@ -207,12 +244,13 @@ GROUP BY t ORDER BY t"""
 
 
 def models_in_use(d: Dialect) -> str:
-    """Which (sentiment, topic) model versions scored the documents in range."""
+    """Which combinations of model versions (one per task) scored the documents in range."""
+    models = ", ".join(candidate.model_column for candidate in tasks())
     return f"""
-SELECT sentiment_model, topic_model, count() AS documents, max(published_at) AS last_seen
+SELECT {models}, count() AS documents, max(published_at) AS last_seen
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()}
-GROUP BY sentiment_model, topic_model ORDER BY sentiment_model, topic_model"""
+GROUP BY {models} ORDER BY {models}"""
 
 
 def alerts(d: Dialect) -> str:
@@ -230,21 +268,34 @@ WHERE started_at < {d.end} AND ifNull(resolved_at, now64(3)) >= {d.start} AND (f
 ORDER BY started_at DESC LIMIT {ALERTS_LIMIT}"""
 
 
-# name -> (title, SQL). The built-in dashboard and Grafana iterate over this one table.
-PANELS: dict[str, tuple[str, Callable[[Dialect], str]]] = {
-    "totals": ("Totals", totals),
-    "volume": ("Documents per interval by kind and source", volume),
-    "negative_share": ("Negative share with baseline band", negative_share),
-    "sentiment_by_source": ("Sentiment share by source", sentiment_by_source),
-    "sentiment_by_topic": ("Sentiment share by topic", sentiment_by_topic),
-    "topic_mix": ("Topic mix", topic_mix),
-    "top_negative": ("Most negative documents", top_negative),
-    "alerts": ("Alerts", alerts),
-    "stored_per_bucket": ("Documents stored per interval", stored_per_bucket),
-    "models_in_use": ("Model versions in use", models_in_use),
-    "documents": ("Documents", documents),
-}
+def _title(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def panels() -> dict[str, tuple[str, Callable[[Dialect], str]]]:
+    """name -> (title, SQL). The built-in dashboard and Grafana iterate over this one table. Per
+    task: `<watched>_by_source` and `<watched>_by_<task>` for each describing task, `<task>_mix`
+    for each describing task (sentiment_by_source, sentiment_by_topic, topic_mix for the built-in
+    ones; the page finds them by these names)."""
+    watched, described = watched_task(), described_by()
+    share = _title(watched.name)
+    return {
+        "totals": ("Totals", totals),
+        "volume": ("Documents per interval by kind and source", volume),
+        "negative_share": (f"{_title(str(watched.watched_label))} share with baseline band", negative_share),
+        **{
+            f"{watched.name}_by_{group}": (f"{share} share by {group.replace('_', ' ')}", watched_share_by(group))
+            for group in ("source", *(candidate.name for candidate in described))
+        },
+        **{f"{candidate.name}_mix": (f"{_title(candidate.name)} mix", mix(candidate)) for candidate in described},
+        "top_negative": (f"Most {watched.watched_label} documents", top_negative),
+        "alerts": ("Alerts", alerts),
+        "stored_per_bucket": ("Documents stored per interval", stored_per_bucket),
+        "models_in_use": ("Model versions in use", models_in_use),
+        "documents": ("Documents", documents),
+    }
+
 
 # Values offered by the filters (and accepted by the API) for the data-driven dimensions.
-FILTER_VALUES_SQL = f"""
-SELECT arraySort(groupUniqArray(source)), arraySort(groupUniqArray({DIMENSIONS["lang"]})) FROM documents"""
+FILTER_VALUES_SQL = """
+SELECT arraySort(groupUniqArray(source)), arraySort(groupUniqArray(detected_lang)) FROM documents"""

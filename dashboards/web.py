@@ -22,10 +22,11 @@ from typing import Any
 from aiohttp import web
 
 from bloomwatch.access import TOKEN_COOKIE
+from bloomwatch.tasks import tasks
 from dashboards.data import DashboardData
 from dashboards.filters import InvalidFilter, parse_filters
 from dashboards.health import PipelineHealth, model_figures
-from dashboards.queries import DIMENSIONS, FIXED_VALUES
+from dashboards.queries import dimensions, fixed_values
 
 STATIC_DIR = Path(str(files("dashboards").joinpath("static")))
 REFRESH_S = 10
@@ -74,9 +75,11 @@ def routes(
         return web.FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
     async def options(request: web.Request) -> web.Response:
-        known = await backend.run(backend.data.known_values)
-        values = {name: list(FIXED_VALUES.get(name) or known.get(name, [])) for name in DIMENSIONS}
-        return web.json_response({"values": values, "refresh_s": REFRESH_S})
+        """The filters' values and the task table: the page builds its task charts from it."""
+        known, fixed = await backend.run(backend.data.known_values), fixed_values()
+        values = {name: list(fixed.get(name) or known.get(name, [])) for name in dimensions()}
+        table = [{"name": task.name, "labels": list(task.labels), "watched_label": task.watched_label} for task in tasks()]
+        return web.json_response({"values": values, "tasks": table, "refresh_s": REFRESH_S})
 
     async def panels(request: web.Request) -> web.Response:
         filters = parse_filters(request.query)

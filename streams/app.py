@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from classifiers.client import ClassifyClient
 
 
-def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: ClassifyClient, store: DocumentStore) -> faust.App:
+def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], store: DocumentStore) -> faust.App:
+    """The worker app; `classifiers` holds one client per task of the table, by task name."""
     app = faust.App(
         settings.worker_group,  # faust's app id is the consumer group id
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -95,8 +96,7 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
         )
 
     processor = BatchProcessor(
-        sentiment=sentiment,
-        topic=topic,
+        classifiers=classifiers,
         store=store,
         dead_letter=dead_letter,
         retry=RetryPolicy(
@@ -121,7 +121,7 @@ def create_app(settings: Settings, *, sentiment: ClassifyClient, topic: Classify
 
     @app.page("/api/stats")
     async def stats(web, request):
-        """Counts by kind, sentiment and topic, and the recent negative share; ?window_minutes=15."""
+        """Counts by kind and by each task's label, and the recent negative share; ?window_minutes=15."""
         try:
             window = query_int(request.query, "window_minutes", 15, maximum=MINUTES_PER_YEAR)
         except BadQuery as exc:

@@ -1,6 +1,6 @@
 -- BloomWatch ClickHouse schema: the one place tables are defined.
--- Runs unchanged on chDB (embedded) and on a ClickHouse server (the worker applies it at start;
--- docker-compose can also mount this file into /docker-entrypoint-initdb.d/).
+-- Runs unchanged on chDB (embedded) and on a ClickHouse server; the worker applies it at start,
+-- through streams/store.py ddl_statements(), which fills in the task columns.
 -- Statements are separated by lines holding only ';' so the loader needs no SQL parser.
 
 -- One row per document. ReplacingMergeTree sorted by (hour published, id): a document re-delivered
@@ -15,10 +15,14 @@
 -- with merges). Retried inserts of the same batch carry the same insert_deduplication_token and
 -- are dropped whole (non_replicated_deduplication_window). A store created with the earlier
 -- `ORDER BY id` keeps working; `bloomwatch documents migrate` rebuilds it in this layout.
--- Probability columns follow training/labels.py TASK_LABELS order, and the Enum8 columns hold exactly
--- the schemas' kinds and the tasks' labels (a test keeps both in step; the classifier client
--- rejects a label outside the task's set before a row is made, because an unknown name would be
--- stored as 0). Enum8 rather than LowCardinality(String): the dashboards group a million rows by
+-- {task_columns} stands for every task's columns, made from the task table (bloomwatch/tasks.py)
+-- by streams/store.py ddl_statements(): `<task>` an Enum8 of its labels in order, one Float32
+-- `<task>_<label>` per label in that order, `<task>_model` the registry version that scored it;
+-- ddl_statements() also adds them to a store made before the task existed, where the documents
+-- already stored read the task's first label with probabilities 0 and an empty model. The kind
+-- Enum8 holds exactly the schemas' kinds (a test keeps it in step; the classifier client rejects a
+-- label outside the task's set before a row is made, because an unknown name would be stored as
+-- 0). Enum8 rather than LowCardinality(String): the dashboards group a million rows by
 -- (interval, topic, sentiment) and fixed-size keys hash 1.5-2.4x faster (bench/RESULTS.md).
 CREATE TABLE IF NOT EXISTS documents
 (
@@ -32,17 +36,7 @@ CREATE TABLE IF NOT EXISTS documents
     enqueued_at        DateTime64(3, 'UTC') COMMENT 'Kafka record timestamp: publish -> stored latency',
     ingested_at        DateTime64(3, 'UTC') COMMENT 'when the worker wrote the row',
     text               String,
-    sentiment          Enum8('negative' = 1, 'neutral' = 2, 'positive' = 3),
-    sentiment_negative Float32,
-    sentiment_neutral  Float32,
-    sentiment_positive Float32,
-    sentiment_model    LowCardinality(String),
-    topic              Enum8('world' = 1, 'sports' = 2, 'business' = 3, 'sci_tech' = 4),
-    topic_world        Float32,
-    topic_sports       Float32,
-    topic_business     Float32,
-    topic_sci_tech     Float32,
-    topic_model        LowCardinality(String),
+    {task_columns}
     detected_lang      LowCardinality(String) COMMENT 'read from the text (streams/language.py): ISO 639-1, und when unsure; lang is what the publisher declared',
     lang_confidence    Float32,
     PROJECTION by_id (SELECT id, published_at ORDER BY id)
@@ -52,8 +46,8 @@ ORDER BY (toStartOfHour(published_at), id)
 SETTINGS non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild'
 ;
 
--- A store made before language detection gets its columns; its documents read `und`.
-ALTER TABLE documents ADD COLUMN IF NOT EXISTS detected_lang LowCardinality(String) DEFAULT 'und' AFTER topic_model
+-- A store made before language detection gets its columns, last as in a fresh table; its documents read `und`.
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS detected_lang LowCardinality(String) DEFAULT 'und'
 ;
 
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS lang_confidence Float32 AFTER detected_lang

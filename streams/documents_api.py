@@ -7,7 +7,7 @@ thread (`run_store`), like every other store call.
 
 Search parameters (all optional, combined with AND; empty values are ignored): `q` (text
 contains, case-insensitive), `source`, `kind` (news | review), `from` / `to` (ISO 8601 with a
-time zone, bounds on published_at), `label` (a sentiment or topic label), `lang` (the language
+time zone, bounds on published_at), `label` (a label of any task), `lang` (the language
 read from the text, ISO 639-1; `und` undetermined), `limit` (1-1000,
 default 50). Answers: 200 {"count", "documents": [...]}, newest first; 400 {"error"} for an
 invalid query; `/api/documents/{id}` answers 200 with the document or 404.

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
 @documents.command()
 def show(document_id: str = typer.Argument(..., help="the document's id")) -> None:
-    """Print one stored document as JSON: text, metadata, both classifiers' labels, probabilities and model versions."""
+    """Print one stored document as JSON: text, metadata, every task's label, probabilities and model version."""
     from bloomwatch.settings import get_settings
     from streams.reader import get_document
 
@@ -43,7 +43,7 @@ def search(
     kind: str = typer.Option(None, "--kind", help="news or review"),
     since: str = typer.Option(None, "--from", help="published at or after (ISO 8601 with time zone)"),
     until: str = typer.Option(None, "--to", help="published before (ISO 8601 with time zone)"),
-    label: str = typer.Option(None, "--label", help="a sentiment or topic label, e.g. negative, sports"),
+    label: str = typer.Option(None, "--label", help="a label of any task, e.g. negative, sports"),
     lang: str = typer.Option(None, "--lang", help="language read from the text (ISO 639-1, e.g. de; und: undetermined)"),
     limit: int = typer.Option(20, "--limit", help="at most this many, newest first (1-1000)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON document per line instead of a table"),
@@ -52,6 +52,7 @@ def search(
     from pydantic import ValidationError
 
     from bloomwatch.settings import get_settings
+    from bloomwatch.tasks import task_names
     from streams.documents_api import parse_query
     from streams.publisher import validation_reason
     from streams.reader import search_documents
@@ -68,11 +69,12 @@ def search(
             typer.echo(document.model_dump_json())
         return
     table = Table(box=None)
-    for column in ("published_at", "id", "kind", "source", "lang", "sentiment", "topic"):
+    for column in ("published_at", "id", "kind", "source", "lang", *task_names()):
         table.add_column(column, no_wrap=True)
     table.add_column("text", no_wrap=True, overflow="ellipsis", max_width=TEXT_PREVIEW)
     for d in found:  # Text, not markup: a stored source or text of `[/bold]` is shown, not parsed
-        cells = (f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.detected_lang, d.sentiment.label, d.topic.label, d.text)
+        labels = (getattr(d, task).label for task in task_names())
+        cells = (f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.detected_lang, *labels, d.text)
         table.add_row(*(Text(str(cell)) for cell in cells))
     print_table(table, whole=("id",))  # a file or a pipe gets whole rows, not 80 columns
     err.print(f"{len(found)} document(s)" + (f" (limit {query.limit}: there may be more)" if len(found) == query.limit else ""))

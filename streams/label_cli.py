@@ -16,6 +16,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from bloomwatch.csv_cells import restore_cell, write_csv
+from bloomwatch.tasks import task_names
 from streams.publish_cli import _bootstrap, console, publish_file
 
 QUEUE_FIELDS = ("document_id", "task", "label", "annotator", "text")  # LabelEvent fields, label left empty
@@ -49,7 +50,7 @@ def add(
 ) -> None:
     """Validate and publish labels to the labels topic; report accepted and rejected rows by line.
 
-    Fields (LabelEvent): document_id, task (sentiment | topic), label (one of the task's labels),
+    Fields (LabelEvent): document_id, task (a task of bloomwatch/tasks.py), label (one of its labels),
     text (optional: for documents that were never streamed), annotator, labelled_at (ISO 8601;
     defaults to now). A later label for the same document and task replaces the earlier one.
     Exit status 1 when any row was rejected.
@@ -77,7 +78,7 @@ def add(
 
 @label_app.command("queue")
 def queue(
-    task: str = typer.Option(..., help="sentiment | topic"),
+    task: str = typer.Option(..., help=" | ".join(task_names())),
     n: int = typer.Option(50, help="how many documents"),
     by: str = typer.Option("margin", help="margin (smallest top-2 gap) | entropy"),
     out: Path = typer.Option(None, help="file to write (.csv or .jsonl) [default: label-queue-TASK.csv]"),

@@ -19,18 +19,19 @@ where an unbounded one would hold every insert behind it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import faust
 from faust.web import View
 from pydantic import BaseModel, Field, ValidationError
 
+from bloomwatch.tasks import task_names
 from streams.json_input import NotJSON, parse_json
 from streams.publisher import validation_reason
 from streams.query_params import UINT32_MAX, BadQuery, query_int, query_time
 from streams.retrain_store import RetrainStore
+from streams.schemas import TaskName
 from streams.timestamps import StorableTime
-from training.labels import TASKS
 from training.retrain.queue import STRATEGIES, select_for_labelling
 
 RunStore = Callable[..., Awaitable[Any]]
@@ -45,8 +46,8 @@ def _task(request, required: bool = True) -> str | None:
     task = request.query.get("task")
     if task is None and not required:
         return None
-    if task not in TASKS:
-        raise BadQuery(f"task must be one of {', '.join(TASKS)}")
+    if task not in task_names():
+        raise BadQuery(f"task must be one of {', '.join(task_names())}")
     return task
 
 
@@ -58,7 +59,7 @@ class AuditDecision(BaseModel):
     the table is, so that a body ClickHouse would refuse gets a 400 naming the field, not a 500."""
 
     run_id: str = Field(min_length=1)
-    task: Literal[TASKS]  # type: ignore[valid-type]
+    task: TaskName
     version: str
     parent: str
     trigger: str

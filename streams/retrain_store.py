@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bloomwatch.tasks import task
 from streams.schemas import LabelEvent
 from streams.store import INSERT_SETTINGS
 from streams.timestamps import as_utc
-from training.labels import labels_for
 
 LABEL_COLUMNS = ("document_id", "task", "label", "text", "annotator", "labelled_at", "enqueued_at", "ingested_at")
 AUDIT_COLUMNS = (
@@ -31,10 +31,11 @@ def _normalised(column: str) -> str:
     return f"lowerUTF8(arrayStringConcat(splitByWhitespace({column}), ' '))"
 
 
-def _task_columns(task: str) -> tuple[str, list[str], str]:
+def _task_columns(name: str) -> tuple[str, list[str], str]:
     """(predicted-label column, probability columns in label order, model column) of a task;
-    validating the task also keeps these names safe to put in SQL."""
-    return task, [f"{task}_{label}" for label in labels_for(task)], f"{task}_model"
+    looking the task up in the table also keeps these names safe to put in SQL."""
+    scored = task(name)
+    return scored.name, [scored.probability_column(label) for label in scored.labels], scored.model_column
 
 
 def _iso(value: Any) -> str:

@@ -13,6 +13,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     from aiokafka.errors import KafkaConnectionError
 
     from bloomwatch.access import client_token
+    from bloomwatch.tasks import tasks
     from classifiers.client import ClassifyClient
     from streams import metrics
     from streams.app import create_app
@@ -51,14 +52,16 @@ def run_worker(*, loglevel: str = "info") -> None:
     timeouts = metrics.CLASSIFY_TIMEOUTS
     token = client_token(settings)
     sizes = {"batch_size": settings.classify_request_texts, "max_concurrency": settings.classify_max_concurrency}
-    sentiment = ClassifyClient(settings.sentiment_url, "sentiment", on_timeout=timeouts.labels("sentiment").inc, token=token, **sizes)
-    topic = ClassifyClient(settings.topic_url, "topic", on_timeout=timeouts.labels("topic").inc, token=token, **sizes)
-    app = create_app(settings, sentiment=sentiment, topic=topic, store=store)
+    classifiers = {
+        task.name: ClassifyClient(task.classifier_url(settings), task.name, on_timeout=timeouts.labels(task.name).inc, token=token, **sizes)
+        for task in tasks()
+    }
+    app = create_app(settings, classifiers=classifiers, store=store)
 
     @app.on_before_shutdown.connect
     async def _close_clients(sender, **kwargs) -> None:
-        await sentiment.aclose()
-        await topic.aclose()
+        for client in classifiers.values():
+            await client.aclose()
 
     print(
         f"worker: Kafka {settings.kafka_bootstrap} -> ClickHouse {settings.clickhouse_where}\n"

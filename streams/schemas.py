@@ -3,13 +3,13 @@
 import base64
 import json
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from bloomwatch.settings import get_settings
+from bloomwatch.tasks import labels_for, task, tasks
 from streams.timestamps import StorableTime
-from training.labels import TASK_LABELS, labels_for
 
 DocumentKind = Literal["news", "review"]
 # Of a document's metadata as JSON with every non-ASCII character escaped (its largest encoding):
@@ -59,18 +59,10 @@ class TaskScore(BaseModel):
     model: str  # registry version that scored it, e.g. sentiment-v3
 
 
-class StoredDocument(Document):
-    """A row of `documents` as the read API and `bloomwatch documents` return it."""
+class _AsStored(Document):
+    """A Document as stored: its text and metadata are returned as they are, whatever today's limits."""
 
     model_config = ConfigDict(extra="forbid")
-
-    published_at: AwareDatetime  # as stored, like `text` and `metadata`, whatever today's limits
-    enqueued_at: AwareDatetime  # Kafka record timestamp
-    ingested_at: AwareDatetime  # when the worker wrote the row
-    sentiment: TaskScore
-    topic: TaskScore
-    detected_lang: str  # read from the text (streams/language.py): ISO 639-1, or und when unsure
-    lang_confidence: float
 
     @field_validator("text")
     @classmethod
@@ -85,16 +77,30 @@ class StoredDocument(Document):
         return metadata
 
 
-ALL_LABELS = tuple(label for labels in TASK_LABELS.values() for label in labels)
+# A row of `documents` as the read API and `bloomwatch documents` return it: one TaskScore per task
+# of the table, under the task's name (`"sentiment": {...}, "topic": {...}`).
+StoredDocument = create_model(
+    "StoredDocument",
+    __base__=_AsStored,
+    __module__=__name__,
+    published_at=(AwareDatetime, ...),  # as stored, like `text` and `metadata`, whatever today's limits
+    enqueued_at=(AwareDatetime, ...),  # Kafka record timestamp
+    ingested_at=(AwareDatetime, ...),  # when the worker wrote the row
+    **{scored.name: (TaskScore, ...) for scored in tasks()},
+    detected_lang=(str, ...),  # read from the text (streams/language.py): ISO 639-1, or und when unsure
+    lang_confidence=(float, ...),
+)
+
+ALL_LABELS = tuple(dict.fromkeys(label for scored in tasks() for label in scored.labels))
 
 
 class DocumentQuery(BaseModel):
     """A document search (`GET /api/documents/search`, `bloomwatch documents search`); all filters AND.
 
     `q` is a case-insensitive substring of the text; `from`/`to` bound `published_at` (from
-    inclusive, to exclusive); `label` is a sentiment or topic label (the two sets are disjoint);
-    `lang` is the language read from the text (ISO 639-1, `und` for undetermined), not the
-    publisher's declared one.
+    inclusive, to exclusive); `label` is a label of any task (a document matches when one of its
+    tasks gave it that label); `lang` is the language read from the text (ISO 639-1, `und` for
+    undetermined), not the publisher's declared one.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -115,13 +121,21 @@ class DocumentQuery(BaseModel):
         return self
 
 
+def _known_task(name: str) -> str:
+    task(name)  # UnknownTask (a ValueError) names the known ones
+    return name
+
+
+TaskName = Annotated[str, AfterValidator(_known_task)]  # a task of the table (bloomwatch/tasks.py)
+
+
 class LabelEvent(BaseModel):
     """Human feedback on a document, the retraining job's input."""
 
     model_config = ConfigDict(extra="forbid")
 
     document_id: str = Field(min_length=1, max_length=256)
-    task: Literal["sentiment", "topic"]
+    task: TaskName
     label: str = Field(min_length=1)
     text: str | None = None  # lets a label arrive for a document that was never streamed
     annotator: str = "unknown"

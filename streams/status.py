@@ -18,9 +18,9 @@ from aiokafka.errors import KafkaError
 
 from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
+from bloomwatch.tasks import Task, tasks
 from streams.kafka_security import client_options
 from streams.reader import StoreUnreachable, count_documents
-from training.labels import TASKS
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -54,7 +54,7 @@ class PipelineStatus:
 def collect_status(settings: Settings) -> PipelineStatus:
     problems: list[str] = []
     kafka = _kafka(settings, problems)
-    components = [kafka.component, *(_classifier(settings, task) for task in TASKS), _worker(settings)]
+    components = [kafka.component, *(_classifier(settings, task) for task in tasks()), _worker(settings)]
     try:
         stored = count_documents(settings)
     except (StoreUnreachable, httpx.HTTPError, OSError) as error:
@@ -129,15 +129,15 @@ async def _offsets(settings: Settings) -> tuple[int, dict[str, int] | None]:
     return dead, lag
 
 
-def _classifier(settings: Settings, task: str) -> Component:
-    url = settings.sentiment_url if task == "sentiment" else settings.topic_url
+def _classifier(settings: Settings, task: Task) -> Component:
+    name, url = f"classifier {task.name}", task.classifier_url(settings)
     try:
         response = httpx.get(f"{url}/health", timeout=PROBE_TIMEOUT_S)
     except httpx.HTTPError as error:
-        return Component(f"classifier {task}", False, url, f"not reachable ({type(error).__name__})")
+        return Component(name, False, url, f"not reachable ({type(error).__name__})")
     if response.status_code != 200:
-        return Component(f"classifier {task}", False, url, f"unhealthy (HTTP {response.status_code})")
-    return Component(f"classifier {task}", True, url, f"model {response.json().get('model', '?')}")
+        return Component(name, False, url, f"unhealthy (HTTP {response.status_code})")
+    return Component(name, True, url, f"model {response.json().get('model', '?')}")
 
 
 def _worker(settings: Settings) -> Component:

@@ -16,38 +16,72 @@ from typing import Any
 
 import clickhouse_connect
 
+from bloomwatch.tasks import Task, tasks, watched_task
 from classifiers.types import Prediction
 from streams.schemas import Document, DocumentQuery, StoredDocument, TaskScore
 from streams.timestamps import as_utc
-from training.labels import TASK_LABELS
 
 TABLE = "documents"
 
-# Column order of `documents` as inserted; probability columns follow TASK_LABELS order.
+_DOCUMENT_COLUMNS = ("id", "source", "kind", "lang", "url", "metadata", "published_at", "enqueued_at", "ingested_at", "text")
+_LANGUAGE_COLUMNS = ("detected_lang", "lang_confidence")
+# Column order of `documents` as inserted: the document, each task's scores in table order
+# (Task.score_columns), then the language read from the text.
 COLUMNS: tuple[str, ...] = (
-    "id", "source", "kind", "lang", "url", "metadata", "published_at", "enqueued_at", "ingested_at", "text",
-    "sentiment", *(f"sentiment_{label}" for label in TASK_LABELS["sentiment"]), "sentiment_model",
-    "topic", *(f"topic_{label}" for label in TASK_LABELS["topic"]), "topic_model", "detected_lang", "lang_confidence",
+    *_DOCUMENT_COLUMNS, *(column for task in tasks() for column in task.score_columns), *_LANGUAGE_COLUMNS,
 )  # fmt: skip
 
 # chDB defaults to async_insert=1; a synchronous insert is what makes "written" mean durable
 # before the Kafka offset is committed, and what the per-batch deduplication token applies to.
 INSERT_SETTINGS = {"async_insert": 0}
 _ID, _PUBLISHED_AT, _INGESTED_AT = (COLUMNS.index(name) for name in ("id", "published_at", "ingested_at"))
+# where streams/ddl.sql's `documents` table takes the task columns
+_TASK_COLUMNS_MARK = "{task_columns}"
 
 
 def ddl_statements() -> list[str]:
-    """The statements of streams/ddl.sql, split on lines holding only ';'."""
+    """The statements of streams/ddl.sql (split on lines holding only ';') with the task table's
+    columns in `documents`, then one ADD COLUMN per task column: a store made before a task
+    existed gains its columns."""
     text = files("streams").joinpath("ddl.sql").read_text()
     chunks = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).split("\n;")
-    return [chunk.strip() for chunk in chunks if chunk.strip()]
+    statements = [chunk.strip().replace(_TASK_COLUMNS_MARK, _task_columns_sql()) for chunk in chunks if chunk.strip()]
+    return [*statements, *_task_column_additions()]
+
+
+def _task_column_types(task: Task) -> list[tuple[str, str]]:
+    """(column, ClickHouse type) of a task's columns: its label as an Enum8 of the labels in
+    order (an unknown name would be stored as 0, so the classifier client refuses one first), one
+    Float32 probability per label, and the registry version that scored it."""
+    enum = ", ".join(f"'{label}' = {number}" for number, label in enumerate(task.labels, start=1))
+    probabilities = [(task.probability_column(label), "Float32") for label in task.labels]
+    return [(task.name, f"Enum8({enum})"), *probabilities, (task.model_column, "LowCardinality(String)")]
+
+
+def _task_columns_sql() -> str:
+    """The task columns as lines of the CREATE TABLE's column list (streams/store_migration.py
+    reads the types back from these lines)."""
+    return "\n".join(f"    {column:<18} {kind}," for task in tasks() for column, kind in _task_column_types(task)).lstrip()
+
+
+def _task_column_additions() -> list[str]:
+    """Each task column added where a fresh table has it (after the column before it), so every
+    store has one column order."""
+    previous = _DOCUMENT_COLUMNS[-1]
+    additions = []
+    for task in tasks():
+        for column, kind in _task_column_types(task):
+            additions.append(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} {kind} AFTER {previous}")
+            previous = column
+    return additions
 
 
 def document_row(
-    document: Document, sentiment: Prediction, topic: Prediction, language: tuple[str, float], enqueued_at: datetime
+    document: Document, predictions: dict[str, Prediction], language: tuple[str, float], enqueued_at: datetime
 ) -> list[Any]:
     """A `documents` row (without ingested_at, set at insert time) for a validated Document;
-    `language` is (detected code, confidence) from streams.language."""
+    `predictions` holds one Prediction per task, by task name; `language` is (detected code,
+    confidence) from streams.language."""
     return [
         document.id,
         document.source,
@@ -59,14 +93,14 @@ def document_row(
         enqueued_at,
         None,  # ingested_at
         document.text,
-        sentiment.label,
-        *(float(sentiment.probs[label]) for label in TASK_LABELS["sentiment"]),
-        sentiment.model_version,
-        topic.label,
-        *(float(topic.probs[label]) for label in TASK_LABELS["topic"]),
-        topic.model_version,
+        *(value for task in tasks() for value in _score_values(task, predictions[task.name])),
         *language,
     ]
+
+
+def _score_values(task: Task, prediction: Prediction) -> list[Any]:
+    """A prediction as the task's columns (Task.score_columns order)."""
+    return [prediction.label, *(float(prediction.probs[label]) for label in task.labels), prediction.model_version]
 
 
 def batch_token(rows: Sequence[Sequence[Any]]) -> str:
@@ -76,9 +110,9 @@ def batch_token(rows: Sequence[Sequence[Any]]) -> str:
     by ClickHouse; a re-classification by a new model version is a new token and replaces rows.
     """
     digest = hashlib.sha256()
-    id_i, sm_i, tm_i = COLUMNS.index("id"), COLUMNS.index("sentiment_model"), COLUMNS.index("topic_model")
-    for row in sorted(rows, key=lambda r: r[id_i]):
-        digest.update(f"{row[id_i]}\x00{row[sm_i]}\x00{row[tm_i]}\x01".encode())
+    models = [COLUMNS.index(task.model_column) for task in tasks()]
+    for row in sorted(rows, key=lambda r: r[_ID]):
+        digest.update(("\x00".join([row[_ID], *(row[i] for i in models)]) + "\x01").encode())
     return digest.hexdigest()
 
 
@@ -151,7 +185,7 @@ class DocumentStore:
             "kind": "kind = {kind:String}",
             "since": "published_at >= {since:DateTime64(3, 'UTC')}",
             "until": "published_at < {until:DateTime64(3, 'UTC')}",
-            "label": "(sentiment = {label:String} OR topic = {label:String})",
+            "label": "(" + " OR ".join(f"{task.name} = {{label:String}}" for task in tasks()) + ")",
             "lang": "detected_lang = {lang:String}",
         }
         parameters = {name: getattr(query, name) for name in filters if getattr(query, name) is not None}
@@ -175,27 +209,28 @@ class DocumentStore:
         return {"count": int(n), **{f"p{round(q * 100)}": float(v) for q, v in zip(quantiles, values, strict=True)}}
 
     def stats(self, window_minutes: int = 15) -> dict[str, Any]:
-        """Counts by kind, sentiment and topic, and the negative share of the last window."""
+        """Counts by kind and by each task's label (`by_<task>`), and the watched label's share of
+        the last window (`negative`, `negative_share`: the sentiment task's negatives)."""
 
         def grouped(column: str) -> dict[str, int]:
             rows = self.client.query(f"SELECT {column}, count() FROM {TABLE} FINAL GROUP BY {column}").result_rows
             return {str(key): int(n) for key, n in rows}
 
-        recent_n, recent_negative = self.client.query(
-            f"SELECT count(), countIf(sentiment = 'negative') FROM {TABLE} FINAL"
+        watched = watched_task()
+        recent_n, recent_watched = self.client.query(
+            f"SELECT count(), countIf({watched.name} = {{label:String}}) FROM {TABLE} FINAL"
             f" WHERE published_at >= now64(3) - toIntervalMinute({{m:UInt32}})",
-            parameters={"m": window_minutes},
+            parameters={"m": window_minutes, "label": watched.watched_label},
         ).result_rows[0]
         return {
             "documents": self.count(),
             "by_kind": grouped("kind"),
-            "by_sentiment": grouped("sentiment"),
-            "by_topic": grouped("topic"),
+            **{f"by_{task.name}": grouped(task.name) for task in tasks()},
             "recent": {
                 "window_minutes": window_minutes,
                 "documents": int(recent_n),
-                "negative": int(recent_negative),
-                "negative_share": (recent_negative / recent_n) if recent_n else None,
+                watched.watched_label: int(recent_watched),
+                f"{watched.watched_label}_share": (recent_watched / recent_n) if recent_n else None,
             },
         }
 
@@ -207,12 +242,12 @@ def _stored_document(row: Sequence[Any]) -> StoredDocument:
     """A `documents` row (COLUMNS order) as the read API's model."""
     values = dict(zip(COLUMNS, row, strict=True))
 
-    def score(task: str) -> TaskScore:
-        probs = {label: float(values[f"{task}_{label}"]) for label in TASK_LABELS[task]}
-        return TaskScore(label=values[task], probs=probs, model=values[f"{task}_model"])
+    def score(task: Task) -> TaskScore:
+        probs = {label: float(values[task.probability_column(label)]) for label in task.labels}
+        return TaskScore(label=values[task.name], probs=probs, model=values[task.model_column])
 
     fields = {name: values[name] for name in ("id", "source", "kind", "lang", "url", "metadata", "text", "detected_lang")}
     fields["lang_confidence"] = float(values["lang_confidence"])
     times = {name: as_utc(values[name]) for name in ("published_at", "enqueued_at", "ingested_at")}
-    return StoredDocument(**fields, **times, sentiment=score("sentiment"), topic=score("topic"))
-
+    scores = {task.name: score(task) for task in tasks()}
+    return StoredDocument(**fields, **times, **scores)

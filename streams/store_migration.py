@@ -2,7 +2,7 @@
 
 `CREATE TABLE IF NOT EXISTS` leaves a table made by an earlier version as it is, and ClickHouse
 cannot change a sorting key in place. Such a store keeps working (every query reads `FINAL` on
-whatever key it has, and compares kind/sentiment/topic as strings whether they are
+whatever key it has, and compares the kind and the tasks' labels as strings whether they are
 LowCardinality(String) or Enum8), only without the time-leading key's and the Enum8 keys' speed; `bloomwatch documents migrate`
 copies it into a table of the current layout (one row per id: the copy reads `FINAL`) and swaps
 the two atomically. Run it with every worker stopped: rows written during the copy would stay

@@ -21,10 +21,10 @@ from bloomwatch.access import client_headers
 from bloomwatch.output import log_console
 from bloomwatch.progress import progress_bar
 from bloomwatch.settings import Settings, get_settings
+from bloomwatch.tasks import task_names, tasks, watched_task
 from streams.broker import KafkaBroker
 from streams.json_input import parse_json
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
-from training.labels import TASKS
 
 console = log_console()  # `up > up.log 2>&1`: one line per message, URLs never split
 
@@ -90,12 +90,12 @@ def _ensure_models(settings: Settings) -> None:
     from training.registry import BASE, Registry, seed_from
 
     registry = Registry(settings.registry_dir)
-    adopted = seed_from(registry, settings.shipped_models_dir, TASKS)
+    adopted = seed_from(registry, settings.shipped_models_dir, task_names())
     if adopted:  # with the base they were fine-tuned from: `bloomwatch train` starts from it too
         adopted += seed_from(registry, settings.shipped_models_dir, (BASE,))
     for version in adopted:
         console.print(f"registry {settings.registry_dir}: adopted the shipped {version.task} model as {version.version}")
-    for task in TASKS:
+    for task in task_names():
         current = registry.current(task)
         if current is None:
             from training.pipeline import train_task
@@ -110,9 +110,9 @@ def _start_classifiers(settings: Settings, engine: str, logs, children: list[Man
     small host only make both slower); progress while they start, then each one's start-up time.
     Each joins `children` as soon as it is started, so one that fails to come up is stopped too."""
     hint = " (vLLM: a minute or more each on CPU)" if engine == "vllm" else ""
-    with progress_bar(total=len(TASKS), desc=f"classifiers ready{hint}", unit="server") as bar:
-        for task in TASKS:
-            url = settings.sentiment_url if task == "sentiment" else settings.topic_url
+    with progress_bar(total=len(tasks()), desc=f"classifiers ready{hint}", unit="server") as bar:
+        for served in tasks():
+            task, url = served.name, served.classifier_url(settings)
             started = time.monotonic()
             server = ManagedProcess(
                 f"classifier-{task}",
@@ -145,10 +145,10 @@ def _print_where_to_look(settings: Settings, logs) -> None:
         f"  ingest (POST)      {api}/documents\n"
         f"  Prometheus         {api}/metrics\n"
         f"  labels (POST)      {api}/labels\n"
-        "  what to label      bloomwatch label queue --task sentiment\n"
+        f"  what to label      bloomwatch label queue --task {watched_task().name}\n"
         f"  retraining audit   {api}/api/model-versions\n"
         f"  alerts             {api}/api/alerts (bloomwatch alerts list), printed here as they fire\n"
-        f"  classifiers        {settings.sentiment_url}/classify, {settings.topic_url}/classify\n"
+        f"  classifiers        {', '.join(f'{t.classifier_url(settings)}/classify' for t in tasks())}\n"
         f"  ClickHouse         {settings.clickhouse_where} (owned by the worker while it runs)\n"
         f"  model registry     {settings.registry_dir}\n"
         f"  logs               {logs}\n"

@@ -4,7 +4,7 @@
 ClickHouse or a record in the dead-letter topic; the faust agent acks (and so lets faust commit)
 the batch's offsets only after that. Failures of the classifiers or of ClickHouse are retried
 with backoff for as long as they last, so an outage delays documents but never loses them. Only a
-document that still fails while both classifiers and the store answer their health checks is
+document that still fails while every classifier and the store answer their health checks is
 blamed on itself: the batch is bisected until that document is alone, and it is dead-lettered.
 A classifier that rejects the input (HTTP 4xx) is taken at its word: the batch is bisected at once.
 ClickHouse refusing an insert with an error of its own is never blamed on the documents: a full
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from clickhouse_connect.driver.exceptions import DatabaseError as ClickHouseDatabaseError
 from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
 
+from bloomwatch.tasks import Task, tasks
 from classifiers.client import ClassifyRejected
 from streams import metrics
 from streams.decoding import DECODE_FAILED, PROCESSING_FAILED, InvalidMessage, decode_document
@@ -40,21 +41,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The (task, document kind) pairs whose over-long texts (past the model's context, 512 tokens)
-# are cut from the start, keeping the end. A review states its verdict at the end ("... a waste
-# of two hours"): on the 5,000 IMDB test reviews the shipped sentiment model, served in bf16,
-# scores 0.862 keeping the last 512 tokens and 0.851 keeping the first (bench/RESULTS.md). News
-# leads with its subject, so news, and every text's topic, keep the start (the servers' default).
-KEEP_THE_END = frozenset({("sentiment", "review")})
-
-
-def by_truncation_side(task: str, kinds: list[str]) -> dict[str | None, list[int]]:
-    """Indices of a batch's documents per truncation side for `task`: one classify request each.
-    The pipeline benchmark replays the same grouping, so its classifier-alone figure is the load
-    the worker really puts on the servers."""
+def by_truncation_side(task: Task, kinds: list[str]) -> dict[str | None, list[int]]:
+    """Indices of a batch's documents per truncation side for `task` (Task.truncation_side): one
+    classify request each. The pipeline benchmark replays the same grouping, so its
+    classifier-alone figure is the load the worker really puts on the servers."""
     by_side: dict[str | None, list[int]] = {}
     for index, kind in enumerate(kinds):
-        by_side.setdefault("left" if (task, kind) in KEEP_THE_END else None, []).append(index)
+        by_side.setdefault(task.truncation_side(kind), []).append(index)
     return by_side
 
 
@@ -107,13 +100,12 @@ class BatchProcessor:
     def __init__(
         self,
         *,
-        sentiment: ClassifyClient,
-        topic: ClassifyClient,
+        classifiers: dict[str, ClassifyClient],
         store: DocumentStore,
         dead_letter: DeadLetterSink,
         retry: RetryPolicy,
     ):
-        self.classifiers = {"sentiment": sentiment, "topic": topic}
+        self.classifiers = classifiers  # one per task of the table, by task name
         self.store = store
         self.dead_letter = dead_letter
         self.retry = retry
@@ -182,12 +174,14 @@ class BatchProcessor:
     async def _classify_and_store(self, items: list[tuple[Message, Document]]) -> None:
         documents = [document for _, document in items]
         async with asyncio.TaskGroup() as group:
-            tasks = {task: group.create_task(self._classify(task, documents)) for task in self.classifiers}
+            classifying = {task.name: group.create_task(self._classify(task, documents)) for task in tasks()}
             detecting = group.create_task(asyncio.to_thread(languages_of, [document.text for document in documents]))
-        sentiment, topic, languages = tasks["sentiment"].result(), tasks["topic"].result(), detecting.result()
+        per_task = {name: classified.result() for name, classified in classifying.items()}
+        per_document = [dict(zip(per_task, predictions, strict=True)) for predictions in zip(*per_task.values(), strict=True)]
+        languages = detecting.result()
         rows = [
-            document_row(document, s, t, language, message.enqueued_at)
-            for (message, document), s, t, language in zip(items, sentiment, topic, languages, strict=True)
+            document_row(document, predictions, language, message.enqueued_at)
+            for (message, document), predictions, language in zip(items, per_document, languages, strict=True)
         ]
         started = time.perf_counter()
         await self.run_store(self.store.insert, rows)
@@ -200,20 +194,21 @@ class BatchProcessor:
         for message, _ in items:
             metrics.PUBLISH_TO_STORED.observe(max(0.0, stored_at - message.timestamp))
 
-    async def _classify(self, task: str, documents: list[Document]) -> list[Any]:
-        """Predictions in document order: one request per truncation side (KEEP_THE_END)."""
+    async def _classify(self, task: Task, documents: list[Document]) -> list[Any]:
+        """Predictions in document order: one request per truncation side (Task.truncation_side)."""
         started = time.perf_counter()
         by_side = by_truncation_side(task, [document.kind for document in documents])
+        client = self.classifiers[task.name]
         answers = await asyncio.gather(
-            *(self.classifiers[task].classify([documents[i].text for i in indices], side) for side, indices in by_side.items())
+            *(client.classify([documents[i].text for i in indices], side) for side, indices in by_side.items())
         )
         predictions: list[Any] = [None] * len(documents)
         for indices, answer in zip(by_side.values(), answers, strict=True):
             # ClassifyClient raises ClassifierError on a response of the wrong length
             for index, prediction in zip(indices, answer, strict=True):
                 predictions[index] = prediction
-        metrics.CLASSIFY_LATENCY.labels(task).observe(time.perf_counter() - started)
-        metrics.CLASSIFIED.labels(task).inc(len(documents))
+        metrics.CLASSIFY_LATENCY.labels(task.name).observe(time.perf_counter() - started)
+        metrics.CLASSIFIED.labels(task.name).inc(len(documents))
         return predictions
 
     async def _services_healthy(self) -> bool:

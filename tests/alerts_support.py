@@ -32,9 +32,9 @@ BURST_SOURCE, QUIET_SOURCE = "acme-bank", "quiet-shop"
 
 RULES_TOML = """
 [[rules]]
-name = "negative-share-by-source"
+name = "negative-share-by-{group_by}"
 metric = "negative_share"
-group_by = ["source"]
+{scope}group_by = ["{group_by}"]
 window_s = {window_s}
 baseline_windows = 12
 min_baseline_windows = 3
@@ -50,8 +50,13 @@ severity = "critical"
 """
 
 
+def rules_toml(window_s: int, group_by: str = "source", scope: str = "") -> str:
+    """One negative-share rule grouped by `group_by`; `scope` is a TOML inline table, e.g. '{ kind = ["review"] }'."""
+    return RULES_TOML.format(window_s=window_s, group_by=group_by, scope=f"scope = {scope}\n" if scope else "")
+
+
 def write_rules(path: Path, window_s: int) -> Path:
-    path.write_text(RULES_TOML.format(window_s=window_s))
+    path.write_text(rules_toml(window_s))
     return path
 
 

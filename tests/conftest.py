@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import BloomForSequenceClassification
 
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.modeling import bloom_config
 from training.registry import Registry
 from training.tokenizer import train_bpe_tokenizer
@@ -50,6 +50,13 @@ def build_tiny_classifier(task: str, out_dir: Path, seed: int = 0, preset: str =
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def declared_task_file(path: Path, name: str, labels: tuple[str, ...], port: int = 8199) -> Path:
+    """A tasks file (BLOOMWATCH_TASKS_FILE) declaring one task of its own beside the built-in ones."""
+    labels_toml = ", ".join(f'"{label}"' for label in labels)
+    path.write_text(f'[[task]]\nname = "{name}"\nlabels = [{labels_toml}]\nurl = "http://127.0.0.1:{port}"\n')
+    return path
 
 
 def tiny_registry_at(root: Path, **config) -> Registry:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bloomwatch.tasks import Task, tasks
 from streams.store import COLUMNS
 
 SOURCES = ("acme-bank", "shop-north", "shop-south", "app-store", "wire-east", "wire-west")
@@ -16,7 +17,8 @@ LANGS = ("en", "de", "fr")
 
 def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[datetime, datetime] | None = None) -> None:
     """n documents spread evenly over [end - span, end): six sources, news and reviews alternate,
-    every tenth without a language, ~30% negative (85% for shop-south during `burst`); ids `doc-<i>`."""
+    every tenth without a language, ~30% negative (85% for shop-south during `burst`); ids `doc-<i>`.
+    A task a tasks file adds gets its labels by hash (`declared_task_scores`)."""
     burst_start, burst_end = burst or (end, end)
     expressions = {
         "id": "concat('doc-', toString(number))",
@@ -41,12 +43,26 @@ def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[dat
         "detected_lang": "ifNull(lang, 'und')",
         "lang_confidence": "if(lang IS NULL, 0.01, 0.9)",
     }  # fmt: skip
+    for task in tasks():
+        if task.name not in expressions:
+            expressions.update(declared_task_scores(task))
     select = ", ".join(f"{expressions[c]} AS {c}" for c in COLUMNS)
     client.command(
         f"INSERT INTO documents ({', '.join(COLUMNS)}) SELECT {select} FROM numbers({{n:UInt64}})",
         parameters={"n": n, "end": end, "span_ms": int(span.total_seconds() * 1000), "burst_start": burst_start, "burst_end": burst_end},
         settings={"async_insert": 0},
     )
+
+
+def declared_task_scores(task: Task) -> dict[str, str]:
+    """Column expressions for a task declared in a tasks file: a label per document by hash of its
+    number, that label at probability 0.7, model `<task>-v1`."""
+    others = 0.3 / (len(task.labels) - 1)
+    return {
+        task.name: f"{list(task.labels)}[cityHash64(number, '{task.name}') % {len(task.labels)} + 1]",
+        **{task.probability_column(label): f"if({task.name} = '{label}', 0.7, {others})" for label in task.labels},
+        task.model_column: f"'{task.name}-v1'",
+    }
 
 
 def insert_copy(client, of: str, **columns: str) -> None:

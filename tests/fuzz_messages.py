@@ -30,7 +30,7 @@ from kafka_consume import read_topic
 from pipeline_support import Deployment
 
 from streams.decoding import decode_document, decode_label
-from training.labels import TASK_LABELS
+from bloomwatch.tasks import task_names, tasks
 
 # Characters that break naive text handling: RTL/LTR overrides and marks, zero-width joiners and
 # spaces, the BOM, combining marks, NUL and control characters, astral emoji (with ZWJ and skin
@@ -122,10 +122,10 @@ def documents(max_text_chars: int) -> st.SearchStrategy[dict]:
 
 def labels(max_text_chars: int) -> st.SearchStrategy[dict]:
     """LabelEvent-shaped objects: tasks and labels mostly known (not always of each other)."""
-    every_label = [label for names in TASK_LABELS.values() for label in names]
+    every_label = [label for task in tasks() for label in task.labels]
     required = {
         "document_id": maybe_wrong(IDS),
-        "task": maybe_wrong(st.sampled_from([*TASK_LABELS] * 6 + ["", "Sentiment", "tone"])),
+        "task": maybe_wrong(st.sampled_from([*task_names()] * 6 + ["", "Sentiment", "tone"])),
         "label": maybe_wrong(st.one_of(st.sampled_from(every_label), st.text(max_size=12))),
     }
     optional = {

@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 from aiokafka import AIOKafkaProducer
 
 from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
+from bloomwatch.tasks import tasks
 from kafka_consume import read_topic
 from bloomwatch.net import free_port
 from streams.kafka_security import client_options
@@ -205,26 +207,30 @@ class Deployment:
         return records
 
 
+def classifier_ports(settings: Settings) -> dict[str, int]:
+    """The port each task's classifier server answers on under `settings` (Task.classifier_url):
+    the built-in tasks' from the settings, a tasks file's from the file."""
+    return {task.name: urlparse(task.classifier_url(settings)).port for task in tasks()}
+
+
 @contextmanager
 def running_pipeline(
     registry_dir: Path, bootstrap: str, root: Path, before_worker: Callable[[Deployment], None] | None = None
 ) -> Iterator[Deployment]:
-    """Both classifier servers on the registry's current models and a worker, on a fresh Deployment;
-    all stopped on exit. `before_worker` runs first (e.g. writing to the chDB store the worker will own)."""
+    """A classifier server per task on the registry's current models and a worker, on a fresh
+    Deployment; all stopped on exit. `before_worker` runs first (e.g. writing to the chDB store the
+    worker will own)."""
     with ExitStack() as stack:
-        urls = {}
-        for task in ("sentiment", "topic"):
-            port = free_port()
-            server = start_classifier(task, registry_dir, port, root / "logs")
-            stack.callback(server.stop, timeout_s=30)
-            urls[task] = f"http://127.0.0.1:{port}"
         deployment = Deployment(
             root=root,
             bootstrap=bootstrap,
-            sentiment_url=urls["sentiment"],
-            topic_url=urls["topic"],
+            sentiment_url=f"http://127.0.0.1:{free_port()}",
+            topic_url=f"http://127.0.0.1:{free_port()}",
             extra_env={"BLOOMWATCH_REGISTRY_DIR": str(registry_dir)},  # the models' figures on the dashboard
         )
+        for task, port in classifier_ports(deployment.settings).items():
+            server = start_classifier(task, registry_dir, port, root / "logs")
+            stack.callback(server.stop, timeout_s=30)
         if before_worker is not None:
             before_worker(deployment)
         worker = deployment.start_worker()
@@ -268,12 +274,13 @@ def metric_value(metrics_text: str, name: str, **labels: str) -> float:
 _WORKER_ROUTES = """
 import json, sys, tempfile
 from bloomwatch.settings import Settings
+from bloomwatch.tasks import tasks
 from classifiers.client import ClassifyClient
 from streams.app import create_app
 from streams.store import DocumentStore
 settings = Settings(home=tempfile.mkdtemp())
-client = ClassifyClient(settings.sentiment_url, "sentiment")
-app = create_app(settings, sentiment=client, topic=client, store=DocumentStore(settings.clickhouse_dsn))
+classifiers = {task.name: ClassifyClient(task.classifier_url(settings), task.name) for task in tasks()}
+app = create_app(settings, classifiers=classifiers, store=DocumentStore(settings.clickhouse_dsn))
 routes = {(route.method, route.resource.canonical) for route in app.web.web_app.router.routes()}
 print(json.dumps(sorted(routes)))
 """

@@ -14,7 +14,7 @@ SCENARIO = """
 import asyncio, json, sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from alerts_support import RULES_TOML
+from alerts_support import rules_toml
 from bloomwatch.settings import Settings
 from streams.alerts import terms, windows
 from streams.alerts.evaluator import EVALUATION_FAILURES, AlertEvaluator
@@ -25,7 +25,7 @@ from streams.store import DocumentStore
 store = DocumentStore(sys.argv[1])
 store.ensure_schema()
 rules_path = Path(sys.argv[2])
-rules_path.write_text(RULES_TOML.format(window_s=60) + RULES_TOML.format(window_s=60).replace("negative-share-by-source", "broken-rule"))
+rules_path.write_text(rules_toml(60) + rules_toml(60).replace("negative-share-by-source", "broken-rule"))
 rules = load_rules(rules_path)
 
 HOSTILE = "evil,source=x%2C"

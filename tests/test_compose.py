@@ -11,6 +11,7 @@ import yaml
 
 from bloomwatch.cli import app
 from bloomwatch.settings import Settings
+from bloomwatch.tasks import TASKS_FILE_VARIABLE
 from streams.reader import is_embedded
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,12 +59,15 @@ def test_service_command_is_a_real_cli_command(name):
     assert ctx.params or not sub.params
 
 
+# every BLOOMWATCH_* variable a process reads: the settings' fields, and the task table's file
+KNOWN_VARIABLES = {f"BLOOMWATCH_{field.upper()}" for field in Settings.model_fields} | {TASKS_FILE_VARIABLE}
+
+
 @pytest.mark.parametrize("name", BLOOMWATCH_SERVICES)
 def test_service_environment_names_real_settings(name):
-    fields = set(Settings.model_fields)
     for key in SERVICES[name].get("environment", {}):
         assert key.startswith("BLOOMWATCH_"), key
-        assert key.removeprefix("BLOOMWATCH_").lower() in fields, f"{name}: {key} is not a setting"
+        assert key in KNOWN_VARIABLES, f"{name}: {key} is not a setting"
 
 
 def test_dependencies_and_volumes_are_declared():
@@ -115,9 +119,8 @@ def test_retrain_scheduler_reads_clickhouse_bounded_and_promotes_into_the_server
 def test_env_example_lists_every_variable_the_compose_file_reads():
     read = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "docker-compose.yml").read_text()))
     assert read == set(ENV_EXAMPLE), f"missing: {read - set(ENV_EXAMPLE)}, unused: {set(ENV_EXAMPLE) - read}"
-    fields = set(Settings.model_fields)
     for key in ENV_EXAMPLE:
-        assert not key.startswith("BLOOMWATCH_") or key.removeprefix("BLOOMWATCH_").lower() in fields, key
+        assert not key.startswith("BLOOMWATCH_") or key in KNOWN_VARIABLES, key
 
 
 def test_env_example_holds_no_secret_and_compose_none_either():

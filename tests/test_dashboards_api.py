@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import clickhouse_connect
 from dashboard_support import insert_alert, populate
 from grafana_template import expand_grafana_macros
-from dashboards.queries import GRAFANA, PANELS
+from dashboards.queries import GRAFANA, panels
 from streams.store import ddl_statements
 
 dsn, end, n = sys.argv[1], datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
@@ -41,7 +41,7 @@ for source in ([], ["acme-bank"], ["shop east 2"]):
     values = {"source": source or ["acme-bank", "app-store", "shop-north", "shop-south", "wire-east", "wire-west"],
               "kind": ["news", "review"], "topic": ["world", "sports", "business", "sci_tech"],
               "lang": ["en", "de", "fr", "und"], "sentiment": ["negative", "neutral", "positive"]}
-    for name, (_, sql) in PANELS.items():
+    for name, (_, sql) in panels().items():
         rows = client.query(expand_grafana_macros(sql(GRAFANA), start=start, end=end + timedelta(seconds=1),
                                                   interval_s=60, values=values, q="")).result_rows
         grafana[f"{name}:{','.join(source)}"] = [list(map(str, row)) for row in rows]

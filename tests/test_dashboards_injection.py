@@ -40,7 +40,7 @@ import json, re
 from datetime import datetime, timedelta
 import clickhouse_connect
 from dashboard_support import insert_alert, insert_copy, populate
-from dashboards.queries import FIXED_VALUES
+from dashboards.queries import fixed_values
 from grafana_template import ALL, expand_macros, interpolate
 from streams.store import ddl_statements
 
@@ -56,7 +56,7 @@ client.command("INSERT INTO labels (document_id, task, label, text, annotator, l
 insert_alert(client, alert_id="a-evil", source=evil_source, state="firing", started_at=end - timedelta(minutes=30))
 variables = {v["name"]: v for v in board["templating"]["list"]}
 sources, langs = client.query("SELECT groupUniqArray(source), groupUniqArray(ifNull(lang, 'und')) FROM documents").result_rows[0]
-options = {**{name: list(values) for name, values in FIXED_VALUES.items()}, "source": list(sources), "lang": list(langs)}
+options = {**{name: list(values) for name, values in fixed_values().items()}, "source": list(sources), "lang": list(langs)}
 all_values = {name: v["allValue"] for name, v in variables.items() if v.get("allValue")}
 out = {}
 for scenario, chosen in scenarios.items():

@@ -1,6 +1,6 @@
 """Over-long documents through the real pipeline: the worker keeps a review's end for its
-sentiment (where a review gives its verdict) and the start everywhere else (streams/worker.py,
-KEEP_THE_END); the stored scores are the ones the model gives those tokens."""
+sentiment (where a review gives its verdict) and the start everywhere else (the task table's
+keep_end_kinds, bloomwatch/tasks.py); the stored scores are the ones the model gives those tokens."""
 
 import httpx
 import numpy as np

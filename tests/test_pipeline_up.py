@@ -17,7 +17,7 @@ from test_progress_logs import assert_plain_log
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker
 from streams.processes import bloomwatch_command
-from training.labels import TASKS
+from bloomwatch.tasks import task_names
 from training.registry import Registry
 
 pytestmark = pytest.mark.kafka
@@ -108,7 +108,7 @@ def _assert_whole_messages_and_current_progress(env: dict, output: str) -> None:
     lines = output.splitlines()
     assert f"  dashboard          http://127.0.0.1:{env['BLOOMWATCH_WORKER_PORT']}/dashboard" in lines
     assert f"  logs               {env['BLOOMWATCH_HOME']}/logs" in lines
-    for task in TASKS:
+    for task in task_names():
         ready_at = next(i for i, line in enumerate(lines) if f"{task} classifier (embedded) ready on" in line)
         assert not [line for line in lines[ready_at:] if f"starting {task}" in line], output
 
@@ -164,7 +164,7 @@ def test_up_with_vllm_serves_both_tasks_and_stores_every_document(up_env, tmp_pa
     """`bloomwatch up --engine vllm --limit N` to the end: both classifiers are vLLM processes,
     every demo document is stored with scores from the versions vLLM served, nothing is left running."""
     registry = Registry(tmp_path / "vllm-models")
-    versions = {task: register_servable(registry, task).name for task in TASKS}  # head size 32: vLLM's CPU attention
+    versions = {task: register_servable(registry, task).name for task in task_names()}  # head size 32: vLLM's CPU attention
     env = {**up_env, "BLOOMWATCH_REGISTRY_DIR": str(registry.root), "BLOOMWATCH_VLLM_START_TIMEOUT_S": "500"}
     process = _run(env, "--engine", "vllm", "--limit", "80", "--rate", "40")
     try:
@@ -174,7 +174,7 @@ def test_up_with_vllm_serves_both_tasks_and_stores_every_document(up_env, tmp_pa
     assert process.returncode == 0, output[-4000:]
     stored_all = "80 documents published and stored" in output
     assert stored_all, output[-2000:]
-    for task in TASKS:
+    for task in task_names():
         assert re.search(rf"{task} classifier \(vllm\) ready on \S+ after \d+s", output), output[-3000:]
     home = Path(env["BLOOMWATCH_HOME"])
     for task, name in versions.items():

@@ -20,7 +20,7 @@ from streams.language import language_of
 from streams.retrain_store import RetrainStore
 from streams.schemas import Document, LabelEvent
 from streams.store import DocumentStore, document_row
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.registry import Registry
 from training.retrain.job import labels_since_last_run, rollback_row, run_retrain
 from training.retrain.schedule import drift_trigger
@@ -41,8 +41,7 @@ def _rows(prefix: str, source: str, published_at: datetime, labels: list[str], t
     return [
         document_row(
             Document(id=f"{prefix}-{i}", source=source, kind="news", text=f"{prefix} text {i}", published_at=published_at),
-            _sentiment(label, top),
-            TOPIC,
+            {"sentiment": _sentiment(label, top), "topic": TOPIC},
             language_of(f"{prefix} text {i}"),
             published_at,
         )
@@ -61,7 +60,7 @@ def world(tmp_path_factory):
     store.insert(_rows("new", "drift-wire", NOW - timedelta(minutes=5), ["negative"] * 60, 0.5))
     store.insert(_rows("calm", "calm-shop", NOW - timedelta(minutes=5), ["positive"] * 5, 0.9))  # too few to judge
     labelled_again = Document(id="copy-of-labelled", source="calm-shop", kind="news", text="  it BROKE  at once.", published_at=NOW - timedelta(hours=3))
-    store.insert([document_row(labelled_again, _sentiment("negative", 0.9), TOPIC, language_of(labelled_again.text), NOW - timedelta(hours=3))])
+    store.insert([document_row(labelled_again, {"sentiment": _sentiment("negative", 0.9), "topic": TOPIC}, language_of(labelled_again.text), NOW - timedelta(hours=3))])
     first = [
         (LabelEvent(document_id="new-0", task="sentiment", label="positive", labelled_at=NOW - timedelta(hours=1)), NOW),
         (LabelEvent(document_id="new-1", task="sentiment", label="neutral", annotator="ann"), NOW),

@@ -5,7 +5,7 @@ from conftest import build_tiny_classifier
 from retrain_support import slang_examples
 
 from training.data import Example
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.retrain.compare import paired_by_source
 from training.retrain.gate import HOLDOUT, GateRules, decide
 from training.synthetic import synthetic_examples

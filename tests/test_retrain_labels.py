@@ -46,7 +46,7 @@ def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(depl
     assert run.returncode == 1
     assert "2 accepted, 2 rejected" in run.stderr
     assert "line 3 (id a2): label: Field required" in run.stderr
-    assert "line 5 (id a4): task: Input should be 'sentiment' or 'topic'" in run.stderr
+    assert "line 5 (id a4): task: Value error, unknown task 'weather'; known tasks: sentiment, topic" in run.stderr
 
     # the dashboard's one-click correction: exactly one LabelEvent as JSON
     correction = LabelEvent(document_id="a1", task="sentiment", label="neutral", annotator="analyst")

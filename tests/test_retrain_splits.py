@@ -4,7 +4,7 @@ reference drawn from the deployment's stored documents and the current model's o
 
 from bloomwatch.settings import Settings
 from training.data import Example, normalise_text
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.retrain.gate import HOLDOUT
 from training.retrain.splits import (
     BEHAVIOUR,

@@ -14,7 +14,7 @@ from serving_support import ENGINES, needs_vllm, register_servable, start_server
 from classifiers.client import ClassifierUnavailable, ClassifyClient, ClassifyRejected
 from classifiers.embedded import EmbeddedEngine, softmax
 from bloomwatch.net import free_port
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.registry import Registry
 
 MAX_TEXT_CHARS = 5_000

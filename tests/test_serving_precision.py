@@ -13,7 +13,7 @@ from classifiers.bf16_bloom import ROW_QUANTUM, PaddedRows
 from classifiers.embedded import EmbeddedEngine
 from classifiers.precision import BF16_MIN_AGREEMENT, agreement, load_engine, vllm_dtype
 from training.finetune import FinetuneConfig, finetune
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.modeling import bloom_config
 from training.registry import ModelVersion, Registry
 from training.runtime import autocast

@@ -12,9 +12,13 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from dashboard_support import legacy_documents_ddl, run_python
 from streams.processes import bloomwatch_command
+
+if TYPE_CHECKING:
+    from bloomwatch.tasks import Task
 
 N = 300
 
@@ -25,17 +29,18 @@ def rows(ids: range, *, start: datetime, model: str, shift: timedelta = timedelt
     from streams.schemas import Document
     from streams.language import language_of
     from streams.store import document_row
-    from training.labels import TASK_LABELS
+    from bloomwatch.tasks import tasks
 
-    def prediction(task: str, i: int) -> Prediction:
-        labels = TASK_LABELS[task]
-        return Prediction(label=labels[i % len(labels)], probs={label: 1 / len(labels) for label in labels}, model_version=f"{task}-{model}")
+    def prediction(task: Task, i: int) -> Prediction:
+        labels = task.labels
+        return Prediction(label=labels[i % len(labels)], probs={label: 1 / len(labels) for label in labels}, model_version=f"{task.name}-{model}")
 
     out = []
     for i in ids:
         published_at = start + timedelta(minutes=i) + shift
         document = Document(id=f"doc-{i}", source=f"src-{i % 3}", kind="news", text=f"text {i}", published_at=published_at)
-        out.append(document_row(document, prediction("sentiment", i), prediction("topic", i), language_of(document.text), published_at))
+        predictions = {task.name: prediction(task, i) for task in tasks()}
+        out.append(document_row(document, predictions, language_of(document.text), published_at))
     return out
 
 

@@ -11,7 +11,7 @@ from training.baseline import baseline_proba, cached_tfidf_baselines, train_tfid
 from training.behaviour import score_behaviour
 from training.behaviour_suite import INVARIANCE, MFT_GROUPS, assert_not_trained_on, behaviour_suite
 from training.data import Example, TASK_SOURCES, load_shared, normalise_text, shared_available
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.synthetic import synthetic_examples
 
 LABELS = labels_for("sentiment")

@@ -13,7 +13,7 @@ from bloomwatch.settings import get_settings
 from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
 from training.data import load_file, split_examples
 from training.evaluate import predict_proba, score
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.modeling import bloom_config
 from training.pipeline import train_task
 from training.registry import Registry

@@ -14,7 +14,7 @@ from training.data import Example
 from training.defaults import default_options
 from training.evaluate import predict_proba
 from training.finetune import FinetuneConfig, finetune, merge_for_serving
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.modeling import bloom_config
 from training.registry import ModelVersion
 from training.retrain.job import retrain_options

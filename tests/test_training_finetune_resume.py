@@ -3,29 +3,15 @@ on real tiny BLOOM classifiers: the same batches, the same dropout, the same opt
 
 import pytest
 import torch
-from transformers import BloomForSequenceClassification
 
-from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
+from training_corpus import keyword_examples, one_torch_thread, tiny_sentiment_classifier, tokenizer  # noqa: F401 (fixtures)
 from training.finetune import FinetuneConfig, finetune
 from training.finetune_state import CHECKPOINT, CheckpointMismatch
-from training.labels import labels_for
-from training.modeling import bloom_config
-from training.tokenizer import train_bpe_tokenizer
+from bloomwatch.tasks import labels_for
 
 LABELS = labels_for("sentiment")
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
-
-
-def classifier(tokenizer):
-    torch.manual_seed(0)
-    config = bloom_config("tiny", tokenizer, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-    return BloomForSequenceClassification(config)
 
 
 TRAIN, VAL = keyword_examples(160, seed=1), keyword_examples(30, seed=2)
@@ -38,7 +24,7 @@ def config(**overrides) -> FinetuneConfig:
 
 
 def run(tokenizer, cfg: FinetuneConfig):
-    return finetune(classifier(tokenizer), tokenizer, TRAIN, VAL, LABELS, cfg, device="cpu", progress=False)
+    return finetune(tiny_sentiment_classifier(tokenizer), tokenizer, TRAIN, VAL, LABELS, cfg, device="cpu", progress=False)
 
 
 def test_a_run_cut_by_its_budget_continues_with_the_same_steps(tokenizer, tmp_path):

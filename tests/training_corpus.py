@@ -6,8 +6,12 @@ import random
 
 import pytest
 import torch
+from transformers import BloomForSequenceClassification
 
+from bloomwatch.tasks import labels_for
 from training.data import Example
+from training.modeling import bloom_config
+from training.tokenizer import train_bpe_tokenizer
 
 _WORDS = {
     "negative": ["awful", "broken", "terrible", "rude", "slow"],
@@ -34,3 +38,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """A BPE tokenizer trained on the keyword corpus (seconds)."""
+    return train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
+
+
+def tiny_sentiment_classifier(tokenizer) -> BloomForSequenceClassification:
+    """A tiny BLOOM over the sentiment labels, seeded: two calls start two runs from the same weights."""
+    torch.manual_seed(0)
+    labels = labels_for("sentiment")
+    config = bloom_config(
+        "tiny", tokenizer, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
+    )
+    return BloomForSequenceClassification(config)

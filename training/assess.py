@@ -24,7 +24,7 @@ def assess(version: ModelVersion, options: TrainOptions, data_dir: Path, baselin
     from training.baseline import cached_tfidf_baselines
     from training.behaviour import score_behaviour
     from training.evaluate import predict_proba, score
-    from training.labels import labels_for
+    from bloomwatch.tasks import labels_for
     from training.mix import by_source, training_mix
 
     labels = labels_for(options.task)

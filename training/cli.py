@@ -18,7 +18,7 @@ def _registry():
 
 
 def train(
-    task: str = typer.Option(..., help="sentiment | topic"),
+    task: str = typer.Option(..., help="a task of bloomwatch/tasks.py: sentiment | topic | one of BLOOMWATCH_TASKS_FILE"),
     preset: str = typer.Option("compact", help="BLOOM size preset for from-scratch training (tiny | compact | small | base)"),
     base: str = typer.Option(None, help="start from a checkpoint instead: bigscience/bloom-560m or a local HF dir"),
     method: str = typer.Option("full", help="full | lora | adalora | prefix"),
@@ -32,6 +32,9 @@ def train(
     augment_share: float = typer.Option(None, help="share of training examples that get augmented copies (default 1, or the task default)"),
     fgm_eps: float = typer.Option(None, help="FGM adversarial training on word embeddings (0 = off; default: the task default, topic 0.1)"),
     consistency: float = typer.Option(None, help="weight of the loss pulling each augmented copy's prediction to its original's (0 = off)"),
+    teacher: str = typer.Option(None, help="distil: this registered version (current, v6, ...) and a TF-IDF baseline soft-label unlabelled in-domain text to train on (cached)"),
+    teacher_per_file: int = typer.Option(None, help="unlabelled texts the teacher labels per file (default 2000; reviews, product reviews, social, finance)"),
+    distill_weight: float = typer.Option(None, help="weight of each teacher-labelled example's loss against a labelled example's (default 1)"),
     skip_invalid: bool = typer.Option(False, help="skip (and report) invalid rows instead of failing"),
     epochs: int = typer.Option(None, help="fine-tuning epochs"),
     lr: float = typer.Option(None, help="fine-tuning learning rate"),
@@ -56,25 +59,26 @@ def train(
 ) -> None:
     """Train, evaluate and register a classifier; prints the summary table and the model path."""
     from bloomwatch.settings import get_settings
+    from bloomwatch.tasks import task as find_task
     from training.defaults import default_options
-    from training.labels import TASKS
     from training.pipeline import fast_options, train_task
 
-    if task not in TASKS:
-        raise typer.BadParameter(f"unknown task {task!r}; known: {', '.join(TASKS)}", param_hint="--task")
+    find_task(task)  # UnknownTask: one line naming the known tasks, before anything loads
     options = fast_options(task) if fast else default_options(task, preset)
     overrides = {
         "base": base, "data_file": data, "text_field": text_field, "label_field": label_field,
         "extra_corpus": list(extra_corpus), "augment": augment, "augment_copies": augment_copies,
         "augment_p": augment_p, "augment_share": augment_share, "skip_invalid": skip_invalid, "dropout": dropout, "vocab_size": vocab_size,
         "max_train_examples": max_train_examples, "leave_out": list(leave_out) or None, "time_budget_min": time_budget_min, "quantize": quantize, "promote": not no_promote,
+        "teacher": teacher, "teacher_per_file": teacher_per_file,
         "seed": seed if seed is not None else get_settings().seed, "device": device,
     }
     for key, value in overrides.items():
         if value is not None:
             setattr(options, key, value)
     ft = {"method": method, "epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
-          "max_len": max_len, "patience": patience, "fgm_eps": fgm_eps, "consistency": consistency, "checkpoint_dir": checkpoint_dir}
+          "max_len": max_len, "patience": patience, "fgm_eps": fgm_eps, "consistency": consistency, "checkpoint_dir": checkpoint_dir,
+          "distill_weight": distill_weight}
     for key, value in ft.items():
         if value is not None:
             setattr(options.finetune, key, value)
@@ -129,12 +133,12 @@ def list_models(
     from rich.table import Table
 
     from bloomwatch.output import print_table
-    from training.labels import TASKS
+    from bloomwatch.tasks import task_names
     from training.registry import BASE
 
     registry = _registry()
     rows = []
-    for t in [task] if task else (BASE, *TASKS):
+    for t in [task] if task else (BASE, *task_names()):
         current = registry.current_version_name(t)
         for v in registry.versions(t):
             test = v.metrics.get("test", {})

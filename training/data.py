@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bloomwatch.errors import ExpectedError
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 
 
 class DataError(ExpectedError, ValueError):
@@ -190,7 +190,8 @@ def shared_split_path(data_dir: Path, source: str, split: str) -> Path:
 
 
 def shared_available(data_dir: Path, task: str) -> bool:
-    return all(shared_split_path(data_dir, s, sp).exists() for s in TASK_SOURCES[task] for sp in SPLITS)
+    """Whether every shared dataset of `task` is there; a task with none (one a deployment declared) never is."""
+    return task in TASK_SOURCES and all(shared_split_path(data_dir, s, sp).exists() for s in TASK_SOURCES[task] for sp in SPLITS)
 
 
 def load_shared(data_dir: Path, task: str, split: str, *, skip_invalid: bool = False) -> list[LoadReport]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +28,9 @@ from training.data import SHARED_SOURCES, Example
 from training.encoding import encode
 from training.evaluate import predict_proba
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device, seed_everything
+
+if TYPE_CHECKING:
+    from training.teacher import SoftExample
 
 METHODS = ("full", "lora", "adalora", "prefix")
 MERGEABLE = ("full", "lora", "adalora")
@@ -54,6 +59,9 @@ class FinetuneConfig:
     # polarity-set examples scored over their own labels only (see allowed_labels); off until its
     # effect on served 3-class predictions is measured on the full model (docs/training.md)
     mask_absent_labels: bool = False
+    # weight of each soft-labelled example's loss (KL from the teacher's distribution, training/teacher.py)
+    # against a hard-labelled example's cross-entropy; only used when `finetune` is given soft examples
+    distill_weight: float = 1.0
     seed: int = 13
     max_steps: int | None = None  # cap for smoke runs and tests
     time_limit_s: float | None = None  # wall-clock cap: stop (keeping the best so far) when reached
@@ -177,6 +185,22 @@ def allowed_labels(examples: list[Example], labels: tuple[str, ...]) -> torch.Te
     return torch.stack(rows)
 
 
+def _with_soft_targets(logits: torch.Tensor, y: torch.Tensor, loss_fn, soft_rows: list[int], teacher: torch.Tensor, weight: float) -> torch.Tensor:
+    """The batch's loss, a mean over its rows: a hard-labelled row's `loss_fn`, a soft-labelled
+    row's KL from the teacher's distribution times `weight` (rows `soft_rows`, their teacher
+    distributions `teacher`, in that order). Weighting per row keeps a soft example worth `weight`
+    labelled ones however the shuffle mixes a batch; a batch with no soft row is scored exactly as
+    without a teacher."""
+    if not soft_rows:
+        return loss_fn(logits, y)
+    soft = set(soft_rows)
+    hard_rows = [k for k in range(len(logits)) if k not in soft]
+    loss = weight * F.kl_div(F.log_softmax(logits[soft_rows], dim=-1), teacher, reduction="sum") / len(logits)
+    if hard_rows:
+        loss = loss + loss_fn(logits[hard_rows], y[hard_rows]) * len(hard_rows) / len(logits)
+    return loss
+
+
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -192,6 +216,7 @@ def finetune(
     device: str | None = None,
     progress: bool = True,
     origin: list[int] | None = None,
+    soft: Sequence[SoftExample] = (),
 ) -> FinetuneResult:
     """Train, evaluating on `val` a few times per epoch; stop after `patience` evaluations without
     a better validation macro-F1 and return the model with the best evaluation's weights restored.
@@ -199,16 +224,24 @@ def finetune(
     `origin` (from `augment_examples`) pairs each augmented copy with its original; with
     `config.consistency` > 0 the pairs share batches and the copy's prediction is pulled towards
     the original's: a hedge may then change neither the label nor the confidence.
+
+    `soft` (from `training.teacher`) join the training batches with the teacher's distribution as
+    their target, weighted by `config.distill_weight`; validation and early stopping are unchanged.
     """
     seed_everything(config.seed)
     started = time.monotonic()
     dev = pick_device(device)
     precision = default_precision(dev)
     label_ids = {label: i for i, label in enumerate(labels)}
-    encoded = encode(tokenizer, [e.text for e in train], config.max_len)
-    targets = torch.tensor([label_ids[e.label] for e in train])
-    allowed = allowed_labels(train, labels) if config.mask_absent_labels else torch.ones(len(train), len(labels), dtype=torch.bool)
-    steps_per_epoch = math.ceil(math.ceil(len(train) / config.batch_size) / config.grad_accum)
+    n_hard = len(train)  # rows from n_hard on are the soft-labelled examples
+    encoded = encode(tokenizer, [e.text for e in train] + [s.text for s in soft], config.max_len)
+    targets = torch.tensor([label_ids[e.label] for e in train] + [0] * len(soft))  # a soft row's is never read
+    teacher = torch.tensor([s.probs for s in soft], dtype=torch.float32).reshape(len(soft), len(labels))
+    allowed = allowed_labels(train, labels) if config.mask_absent_labels else torch.ones(n_hard, len(labels), dtype=torch.bool)
+    allowed = torch.cat([allowed, torch.ones(len(soft), len(labels), dtype=torch.bool)])
+    if origin is not None:
+        origin = [*origin, *range(n_hard, len(encoded))]
+    steps_per_epoch = math.ceil(math.ceil(len(encoded) / config.batch_size) / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
@@ -224,7 +257,7 @@ def finetune(
     weight = None
     if config.class_weights:
         present = sorted({label_ids[e.label] for e in train})
-        balanced = compute_class_weight("balanced", classes=np.array(present), y=targets.numpy())
+        balanced = compute_class_weight("balanced", classes=np.array(present), y=targets[:n_hard].numpy())
         weight = torch.ones(len(labels))
         weight[present] = torch.tensor(balanced, dtype=torch.float)
         weight = weight.to(dev)
@@ -274,7 +307,8 @@ def finetune(
     batches_per_epoch = len(epoch_batches())  # the count and the draws do not depend on the lengths
     eval_points = {round(batches_per_epoch * k / config.evals_per_epoch) for k in range(1, config.evals_per_epoch + 1)}
     start_epoch, start_batch, finished, out_of_time, epoch_rng = 0, 0, False, False, finetune_state.numpy_state(rng)
-    signature = finetune_state.run_signature(config.as_dict(), [(e.text, e.label) for e in train], [(e.text, e.label) for e in val]) if config.checkpoint_dir else None
+    signature = finetune_state.run_signature(config.as_dict(), [(e.text, e.label) for e in train], [(e.text, e.label) for e in val],
+                                             [(s.text, s.probs) for s in soft]) if config.checkpoint_dir else None  # fmt: skip
     saved = finetune_state.load(config.checkpoint_dir, signature) if config.checkpoint_dir else None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -311,13 +345,15 @@ def finetune(
             input_ids, mask = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
             y = targets[idx].to(dev)
             copies, originals = _pairs_within(idx, origin) if paired else ([], [])
+            soft_rows = [k for k, row in enumerate(idx) if row >= n_hard]
+            soft_targets = teacher[[idx[k] - n_hard for k in soft_rows]].to(dev)
 
             def compute_loss() -> torch.Tensor:
                 with autocast(dev, precision):
                     logits = model(input_ids=input_ids, attention_mask=mask).logits
                 # a class the example's dataset never uses cannot be its answer: mask it out of the softmax
                 logits = logits.float().masked_fill(~allowed[idx].to(dev), torch.finfo(torch.float32).min)
-                loss = loss_fn(logits, y)
+                loss = _with_soft_targets(logits, y, loss_fn, soft_rows, soft_targets, config.distill_weight)
                 if copies:
                     target = torch.softmax(logits[originals], dim=-1).detach()
                     loss = loss + config.consistency * F.kl_div(F.log_softmax(logits[copies], dim=-1), target, reduction="batchmean")

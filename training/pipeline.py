@@ -30,13 +30,14 @@ from training.data import (
     split_examples,
 )
 from training.finetune import MERGEABLE, FinetuneConfig
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.mix import by_source as _by_source
 from training.mix import subsample as _subsample
 from training.mix import training_mix
 from training.modeling import expect_new_classification_head
 from training.pretrain import PretrainConfig
-from training.registry import ModelVersion, Registry
+from training.registry import ModelVersion, Registry, UnknownModel
+from training.teacher import PER_FILE as TEACHER_PER_FILE
 
 console = Console(stderr=True)
 
@@ -69,6 +70,10 @@ class TrainOptions:
     # datasets kept out of training and validation but scored on test: how the model transfers
     # to text unlike anything it was trained on (a leave-one-dataset-out run)
     leave_out: list[str] = field(default_factory=list)
+    # a registered version of the task's model ("current", "v6") that, with a TF-IDF baseline fit on the
+    # training mix, soft-labels unlabelled in-domain text for the student to learn from (training/teacher.py)
+    teacher: str | None = None
+    teacher_per_file: int = TEACHER_PER_FILE
     baseline: bool = True
     time_budget_min: float | None = None  # whole run; fine-tuning stops early (best kept) to meet it
     quantize: bool = False
@@ -127,7 +132,7 @@ def load_splits(options: TrainOptions, data_dir: Path) -> Splits:
         return Splits(parts["train"], parts["val"], parts["test"], "built-in synthetic corpus", [])
     raise MissingData(
         f"no training data: {data_dir} lacks the shared splits for {options.task} "
-        f"({', '.join(TASK_SOURCES[options.task])}); pass --data FILE or set BLOOMWATCH_DATA_DIR"
+        f"({', '.join(TASK_SOURCES.get(options.task, ())) or 'none for this task'}); pass --data FILE or set BLOOMWATCH_DATA_DIR"
     )
 
 
@@ -239,6 +244,19 @@ def train_task(
         console.print(f"augmentation {ops}: {len(train)} -> {len(train_set)} training examples")
     if options.task == "sentiment":
         assert_not_trained_on(train_set)
+    soft, distill = [], None
+    if options.teacher:
+        from training.teacher import teacher_labels
+
+        teacher = registry.current(options.task) if options.teacher == "current" else registry.get(options.task, options.teacher)
+        if teacher is None:
+            raise UnknownModel(f"--teacher current: no current {options.task} model in {registry.root}")
+        t = time.time()
+        soft, labels_file = teacher_labels(teacher, train, splits.val + splits.test, labels, data_dir=data_dir, cache_dir=home / "cache" / "teacher",
+                                           per_file=options.teacher_per_file, max_len=options.finetune.max_len, seed=options.seed,
+                                           device=options.device, progress=options.progress, log=console.print)  # fmt: skip
+        timings["teacher_s"] = time.time() - t
+        distill = {"teacher": teacher.name, "soft_examples": len(soft), "weight": options.finetune.distill_weight, "labels_file": str(labels_file)}
 
     t = time.time()
     options.finetune.seed = options.seed
@@ -247,7 +265,7 @@ def train_task(
         options.finetune.time_limit_s = max(60.0, options.time_budget_min * 60 - (time.time() - started) - 90)
     if options.finetune.checkpoint_dir:
         console.print(f"fine-tuning checkpoints: {options.finetune.checkpoint_dir} (run the same command again to continue; the LR follows the steps, not the clock)")
-    result = finetune(model, tokenizer, train_set, val, labels, options.finetune, device=options.device, progress=options.progress, origin=origin)
+    result = finetune(model, tokenizer, train_set, val, labels, options.finetune, device=options.device, progress=options.progress, origin=origin, soft=soft)
     if result.resumed_at_step is not None:
         console.print(f"continued from step {result.resumed_at_step}; fine-tuning so far {result.seconds / 60:.1f} min over every sitting")
     timings["finetune_s"] = time.time() - t
@@ -294,6 +312,7 @@ def train_task(
         "stopped_early": result.stopped_early,
         "stopped_by_time_limit": result.stopped_by_time_limit,
         "int8": quantized,
+        "distill": distill,
         "timings": timings,
     }
     all_examples = splits.train + splits.val + splits.test

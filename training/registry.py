@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bloomwatch.errors import ExpectedError
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 
 MANIFEST = "bloomwatch.json"
 METRICS = "metrics.json"

@@ -1,13 +1,15 @@
 """A small built-in labelled corpus so `bloomwatch up` can train a first model with no data at all.
 
 Templated sentences, clearly synthetic: enough for a working demo model, never a quality claim.
+Only the built-in tasks have templates, keyed by task name: a task added in a tasks file has labels
+these sentences know nothing of, so it trains on data of its own (`--data`).
 """
 
 from __future__ import annotations
 
 import random
 
-from training.data import Example
+from training.data import Example, MissingData
 
 _SUBJECTS = ["the film", "this phone", "the hotel", "our order", "the service", "the company's results", "the update", "the new menu"]
 _PHRASES = {
@@ -28,16 +30,40 @@ _FILL = {
 }
 
 
+def _sentiment(rng: random.Random) -> tuple[str, str]:
+    label = rng.choice(list(_PHRASES))
+    return f"{rng.choice(_SUBJECTS).capitalize()} {rng.choice(_PHRASES[label])}.", label
+
+
+def _topic(rng: random.Random) -> tuple[str, str]:
+    label = rng.choice(list(_TOPIC))
+    return rng.choice(_TOPIC[label]).format(**{k: rng.choice(v) for k, v in _FILL.items()}) + ".", label
+
+
+# by task name: one templated (text, label) per call
+_TEMPLATES = {"sentiment": _sentiment, "topic": _topic}
+
+
 def synthetic_examples(task: str, n: int = 600, seed: int = 13) -> list[Example]:
-    """Up to `n` distinct labelled sentences (fewer if the templates run out)."""
+    """Up to `n` distinct labelled sentences (fewer if the templates run out); MissingData for a
+    task without templates, since its labels mean nothing to these sentences."""
+    if task not in _TEMPLATES:
+        raise MissingData(
+            f"task {task!r} has no built-in synthetic corpus (only {', '.join(_TEMPLATES)} have one): "
+            f"train it on labelled data of its own, `bloomwatch train --task {task} --data FILE`"
+        )
     rng = random.Random(seed)
     out: dict[str, Example] = {}
     for _ in range(n):
-        if task == "sentiment":
-            label = rng.choice(list(_PHRASES))
-            text = f"{rng.choice(_SUBJECTS).capitalize()} {rng.choice(_PHRASES[label])}."
-        else:
-            label = rng.choice(list(_TOPIC))
-            text = rng.choice(_TOPIC[label]).format(**{k: rng.choice(v) for k, v in _FILL.items()}) + "."
+        text, label = _TEMPLATES[task](rng)
         out.setdefault(text, Example(text, label, "synthetic"))
     return list(out.values())
+
+
+def synthetic_texts(task: str, n: int, seed: int = 13) -> list[str]:
+    """Up to `n` sentences to run a model of `task` on, labels unused (e.g. a precision probe): the
+    task's own templates, else those of every task that has some, alternately."""
+    if task in _TEMPLATES:
+        return [example.text for example in synthetic_examples(task, n, seed)]
+    per_task = [[example.text for example in synthetic_examples(name, n, seed)] for name in _TEMPLATES]
+    return [text for texts in zip(*per_task) for text in texts][:n]

@@ -1,8 +1,10 @@
 """Builds the Grafana dashboard JSON from dashboards.queries with the official grafana-foundation-sdk.
 
 The panels' SQL is the built-in dashboard's, rendered with the ClickHouse plugin's macros and
-template variables. Regenerate after changing a query (a test fails while the file is stale):
+template variables; like the page, it has a share and a mix panel per task of the table. Regenerate
+after changing a query (a test fails while the file is stale):
     python -m dashboards.grafana.build
+A deployment that adds tasks (BLOOMWATCH_TASKS_FILE) builds its own with that variable set.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh, VariableSort
 
-from dashboards.queries import DIMENSIONS, FIXED_VALUES, GRAFANA, GRAFANA_ALL, PANELS
+from bloomwatch.tasks import watched_task
+from dashboards.queries import GRAFANA, GRAFANA_ALL, described_by, dimensions, fixed_values, panels
 
 OUTPUT = Path(__file__).parent / "dashboards" / "bloomwatch.json"
 DATASOURCE = DataSourceRef(type_val="grafana-clickhouse-datasource", uid="bloomwatch-clickhouse")
@@ -44,20 +47,21 @@ class ClickHouseQuery(cogvariants.Dataquery):
 
 class ClickHouseQueryBuilder(cogbuilder.Builder[ClickHouseQuery]):
     def __init__(self, panel: str, as_time_series: bool):
-        self._query = ClickHouseQuery("A", PANELS[panel][1](GRAFANA), as_time_series)
+        self._query = ClickHouseQuery("A", panels()[panel][1](GRAFANA), as_time_series)
 
     def build(self) -> ClickHouseQuery:
         return self._query
 
 
 def _variable(name: str) -> dashboard.QueryVariable | dashboard.CustomVariable:
-    if name in FIXED_VALUES:
-        variable = dashboard.CustomVariable(name).values(",".join(FIXED_VALUES[name]))
+    fixed = fixed_values()
+    if name in fixed:
+        variable = dashboard.CustomVariable(name).values(",".join(fixed[name]))
     else:
         variable = (
             dashboard.QueryVariable(name)
             .datasource(DATASOURCE)
-            .query(f"SELECT DISTINCT {DIMENSIONS[name]} FROM documents")
+            .query(f"SELECT DISTINCT {dimensions()[name]} FROM documents")
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(VariableSort.ALPHABETICAL_ASC)
         )
@@ -69,7 +73,7 @@ def _variable(name: str) -> dashboard.QueryVariable | dashboard.CustomVariable:
 def _series(panel: str, *, stacked: bool = False, percent: bool = False, bars: bool = False) -> timeseries.Panel:
     builder = (
         timeseries.Panel()
-        .title(PANELS[panel][0])
+        .title(panels()[panel][0])
         .datasource(DATASOURCE)
         .with_target(ClickHouseQueryBuilder(panel, as_time_series=True))
         .fill_opacity(80 if stacked else 10)
@@ -85,30 +89,52 @@ def _series(panel: str, *, stacked: bool = False, percent: bool = False, bars: b
 
 
 def _table(panel: str) -> table.Panel:
-    return table.Panel().title(PANELS[panel][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder(panel, as_time_series=False))
+    return table.Panel().title(panels()[panel][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder(panel, as_time_series=False))
+
+
+def _mix(panel: str) -> barchart.Panel:
+    return barchart.Panel().title(panels()[panel][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder(panel, False))
+
+
+def _layout() -> list[cogbuilder.Builder]:
+    """The page's layout: the watched label's share beside throughput, volume beside the share by
+    source, then per describing task its share chart beside its mix, the tables last."""
+    watched = watched_task().name
+    per_task = [
+        panel
+        for task in described_by()
+        for panel in (
+            _series(f"{watched}_by_{task.name}", stacked=True, percent=True).height(9).span(16),
+            _mix(f"{task.name}_mix").height(9).span(8),
+        )
+    ]
+    return [
+        stat.Panel().title(panels()["totals"][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder("totals", False)).height(4).span(24),
+        _series("negative_share").unit("percentunit").height(9).span(16),
+        _series("stored_per_bucket", bars=True).height(9).span(8),
+        _series("volume", stacked=True, bars=True).height(9).span(12),
+        _series(f"{watched}_by_source", stacked=True, percent=True).height(9).span(12),
+        *per_task,
+        _table("top_negative").height(10).span(12),
+        _table("alerts").height(10).span(12),
+        _table("documents").height(12).span(24),
+        _table("models_in_use").height(6).span(24),
+    ]
 
 
 def build() -> dict:
+    watched = watched_task().name
     board = (
-        dashboard.Dashboard("BloomWatch: sentiment")
-        .uid("bloomwatch-sentiment")
+        dashboard.Dashboard(f"BloomWatch: {watched}")
+        .uid(f"bloomwatch-{watched}")
         .tags(["bloomwatch"])
         .time("now-1h", "now")
         .refresh("30s")
         .timezone("utc")
-        .variables([_variable(name) for name in DIMENSIONS] + [dashboard.TextBoxVariable("q").label("Search")])
-        .with_panel(stat.Panel().title(PANELS["totals"][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder("totals", False)).height(4).span(24))
-        .with_panel(_series("negative_share").unit("percentunit").height(9).span(16))
-        .with_panel(barchart.Panel().title(PANELS["topic_mix"][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder("topic_mix", False)).height(9).span(8))
-        .with_panel(_series("volume", stacked=True, bars=True).height(9).span(12))
-        .with_panel(_series("sentiment_by_source", stacked=True, percent=True).height(9).span(12))
-        .with_panel(_series("sentiment_by_topic", stacked=True, percent=True).height(9).span(12))
-        .with_panel(_series("stored_per_bucket", bars=True).height(9).span(12))
-        .with_panel(_table("top_negative").height(10).span(12))
-        .with_panel(_table("alerts").height(10).span(12))
-        .with_panel(_table("documents").height(12).span(24))
-        .with_panel(_table("models_in_use").height(6).span(24))
+        .variables([_variable(name) for name in dimensions()] + [dashboard.TextBoxVariable("q").label("Search")])
     )
+    for panel in _layout():
+        board = board.with_panel(panel)
     return json.loads(json.dumps(board.build(), cls=JSONEncoder))
 
 

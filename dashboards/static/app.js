@@ -1,20 +1,21 @@
 // BloomWatch built-in dashboard: filters -> /api/dashboard/* -> ECharts and tables.
 // Initial filters come from the URL (?source=&from=&to= as ISO or epoch ms: alert links use them).
+// The task table comes from /api/dashboard/options: the watched task (sentiment) is charted as
+// shares of its labels, by source and by each other task (topic), which gets a mix chart too.
 "use strict";
 
-const COLORS = { negative: "#e5484d", neutral: "#98a2b3", positive: "#2f9e6e" };
-const SENTIMENTS = ["negative", "neutral", "positive"];
-const DIMS = ["source", "kind", "topic", "lang"];
+const TONES = { bad: "#e5484d", muted: "#98a2b3", good: "#2f9e6e" };
 const PAGE_SIZE = 100;
 const $ = (id) => document.getElementById(id);
 const charts = {};
+const tasks = { watched: null, described: [] };  // {name, labels, watched_label} from the options
 const state = {
   range: 3600, from: null, to: null,     // relative range in s, or a fixed from/to (ms)
-  filters: { source: "", kind: "", topic: "", lang: "", q: "" },
+  filters: { q: "" },                    // filter bar dimension -> chosen value ("" = all)
   drill: null,                           // {from, to, extra: {dim: value}, label}
   offset: 0, bucketMs: 60000, lastPage: null, refreshS: 10, timer: null,
 };
-window.bloomwatch = { state, charts, firstRenderMs: null, refreshes: 0 };
+window.bloomwatch = { state, charts, tasks, firstRenderMs: null, refreshes: 0 };
 
 function parseTime(value) {
   if (!value) return null;
@@ -27,7 +28,7 @@ function readUrl() {
   const params = new URLSearchParams(location.search);
   const from = parseTime(params.get("from")), to = parseTime(params.get("to"));
   if (from !== null) { state.from = from; state.to = to ?? Date.now(); }
-  for (const dim of [...DIMS, "q"]) if (params.get(dim)) state.filters[dim] = params.get(dim);
+  for (const dim of Object.keys(state.filters)) if (params.get(dim)) state.filters[dim] = params.get(dim);
 }
 
 function timeRange() {
@@ -54,6 +55,16 @@ const fmt = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
 const pct = (x) => (x == null ? "–" : `${(100 * x).toFixed(1)}%`);
 const time = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const words = (name) => name.replace(/_/g, " ");
+const title = (name) => words(name).charAt(0).toUpperCase() + words(name).slice(1);
+
+// A watched-task label's colour: the watched label red, the label at the far end of its scale
+// green, those between grey (negative, neutral, positive).
+function tone(label) {
+  const labels = tasks.watched.labels, i = labels.indexOf(label), w = labels.indexOf(tasks.watched.watched_label);
+  const far = w < labels.length / 2 ? labels.length - 1 : 0;
+  return i === w ? "bad" : i === far ? "good" : "muted";
+}
 
 function rows(columns) {
   const names = Object.keys(columns);
@@ -103,7 +114,7 @@ function alertPin(a, shares) {
 }
 
 function renderNegativeShare(p, alerts) {
-  const r = rows(p);
+  const r = rows(p), { name, watched_label: label } = tasks.watched, shareName = `${label} share`;
   const opt = baseOption();
   opt.yAxis = { ...opt.yAxis, min: 0, max: (v) => Math.min(1, Math.max(0.1, v.max * 1.15)), axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } };
   opt.tooltip.valueFormatter = (v) => (typeof v === "number" ? pct(v) : v);
@@ -112,17 +123,17 @@ function renderNegativeShare(p, alerts) {
     { name: "band", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", tooltip: { show: false } },
     { name: "baseline band (±2σ)", type: "line", stack: "band", data: r.map((x) => [x.t, x.band_high == null ? null : x.band_high - x.band_low]), lineStyle: { opacity: 0 }, symbol: "none", color: "rgba(62,99,221,.35)", areaStyle: { color: "rgba(62,99,221,.12)" }, tooltip: { show: false } },
     { name: "baseline", type: "line", data: r.map((x) => [x.t, x.baseline]), symbol: "none", color: "#3e63dd", lineStyle: { type: "dashed", width: 1 } },
-    { name: "negative share", type: "line", data: r.map((x) => [x.t, x.share]), color: COLORS.negative, showSymbol: r.length < 80, symbolSize: 5, lineStyle: { width: 2 } },
+    { name: shareName, type: "line", data: r.map((x) => [x.t, x.share]), color: TONES.bad, showSymbol: r.length < 80, symbolSize: 5, lineStyle: { width: 2 } },
     { name: "alerts", type: "scatter", data: alertPoints, symbol: "pin", symbolSize: 26, z: 5, color: "#b42318",
       tooltip: { trigger: "item", formatter: (e) => `${esc(e.data.alert.rule)} · ${esc(e.data.alert.group_key)}<br>${e.data.alert.state} since ${time(e.data.alert.started_at)}` } },
   ];
-  opt.legend.data = ["negative share", "baseline", "baseline band (±2σ)", "alerts"];
+  opt.legend.data = [shareName, "baseline", "baseline band (±2σ)", "alerts"];
   chart("negative_share", (t, e) => {
     if (e.data?.alert) {
       const a = e.data.alert, source = a.group_key.startsWith("source=") ? a.group_key.slice(7) : undefined;
       return drill({ from: a.window_start, to: a.window_end, extra: source ? { source } : {}, label: `alert ${a.rule} ${a.group_key}` });
     }
-    drillBucket(t, { sentiment: "negative" }, "· negative");
+    drillBucket(t, { [name]: label }, `· ${label}`);
   }).setOption(opt, true);
 }
 
@@ -137,7 +148,10 @@ function renderVolume(p) {
   }).setOption(opt, true);
 }
 
-function renderSentimentShare(name, p, dim) {
+const sharePanel = (group) => `${tasks.watched.name}_by_${group}`;  // dashboards.queries.panels()
+
+function renderShare(group, panels) {
+  const name = sharePanel(group), p = panels[name], watched = tasks.watched.name;
   const select = $(`g-${name}`), chosen = select.value;
   const groups = [...new Set(p.grp)].sort();
   select.replaceChildren(select.options[0], ...groups.map((g) => new Option(g, g, false, g === chosen)));
@@ -145,34 +159,34 @@ function renderSentimentShare(name, p, dim) {
   rows(p).forEach((x) => {
     if (chosen && x.grp !== chosen) return;
     const b = (totals[x.t] ??= { all: 0 });
-    b[x.sentiment] = (b[x.sentiment] || 0) + x.documents;
+    b[x[watched]] = (b[x[watched]] || 0) + x.documents;
     b.all += x.documents;
   });
   const ts = Object.keys(totals).map(Number).sort((a, b) => a - b);
   const opt = baseOption();
   opt.yAxis = { ...opt.yAxis, max: 1, axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } };
   opt.tooltip.valueFormatter = pct;
-  opt.series = SENTIMENTS.map((s) => ({
-    name: s, type: "line", stack: "share", symbol: "circle", showSymbol: ts.length < 3, color: COLORS[s], areaStyle: { opacity: 0.85 }, lineStyle: { width: 0 },
+  opt.series = tasks.watched.labels.map((s) => ({
+    name: s, type: "line", stack: "share", symbol: "circle", showSymbol: ts.length < 3, color: TONES[tone(s)], areaStyle: { opacity: 0.85 }, lineStyle: { width: 0 },
     data: ts.map((t) => [t, (totals[t][s] || 0) / totals[t].all]),
   }));
   chart(name, (t, e) => {
-    const extra = chosen ? { [dim]: chosen } : {};
-    if (e.seriesName) extra.sentiment = e.seriesName;
+    const extra = chosen ? { [group]: chosen } : {};
+    if (e.seriesName) extra[watched] = e.seriesName;
     drillBucket(t, extra, Object.values(extra).map((v) => `· ${v}`).join(" "));
   }).setOption(opt, true);
 }
 
-function renderTopicMix(p) {
+function renderMix(task, p) {
   const r = rows(p);
-  chart("topic_mix", (topic) => drill({ ...timeRange(), extra: { topic }, label: `topic ${topic}` })).setOption({
+  chart(`${task}_mix`, (label) => drill({ ...timeRange(), extra: { [task]: label }, label: `${words(task)} ${label}` })).setOption({
     animation: false,
     grid: { left: 70, right: 40, top: 10, bottom: 24 },
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
     xAxis: { type: "value", splitLine: { lineStyle: { color: "#f0f2f5" } } },
-    yAxis: { type: "category", data: r.map((x) => x.topic), inverse: true },
+    yAxis: { type: "category", data: r.map((x) => x[task]), inverse: true },
     series: [{ type: "bar", name: "documents", data: r.map((x) => x.documents), color: "#3e63dd", barMaxWidth: 22,
-      label: { show: true, position: "right", formatter: (e) => pct(r[e.dataIndex].negative_share), color: COLORS.negative, fontSize: 11 } }],
+      label: { show: true, position: "right", formatter: (e) => pct(r[e.dataIndex].negative_share), color: TONES.bad, fontSize: 11 } }],
   }, true);
 }
 
@@ -190,23 +204,30 @@ function table(id, columns, data, empty = "No documents match.") {
     `<tbody>${data.map((row, i) => `<tr data-i="${i}">${columns.map((c) => c[1](row)).join("")}</tr>`).join("")}</tbody>`;
 }
 
-const docColumns = [
-  ["Published", (d) => `<td class="nowrap">${time(d.published_at)}</td>`],
-  ["Source", (d) => `<td class="nowrap">${esc(d.source)} <small>${esc(d.kind)}</small></td>`],
-  ["Text", (d) => `<td class="snippet">${esc(d.snippet)}</td>`],
-  ["Sentiment", (d) => `<td><span class="pill ${esc(d.sentiment)}">${esc(d.sentiment)}</span></td>`],
-  ["P(neg)", (d) => `<td class="num"><span class="bar" style="width:${Math.round(d.sentiment_negative * 40)}px"></span>${d.sentiment_negative.toFixed(2)}</td>`],
-  ["Topic", (d) => `<td>${esc(d.topic)}</td>`],
-  ["Model", (d) => `<td class="nowrap"><small>${esc(d.sentiment_model)}</small></td>`],
-];
+// A document's columns (dashboards.queries: the watched label, its probability, the other tasks'
+// labels, the watched task's model), by key; `labelled` adds the watched task's label and the other tasks'.
+function docColumns(labelled) {
+  const { name, watched_label: label } = tasks.watched, probability = `${name}_${label}`;
+  return [
+    ["Published", (d) => `<td class="nowrap">${time(d.published_at)}</td>`],
+    ["Source", (d) => `<td class="nowrap">${esc(d.source)} <small>${esc(d.kind)}</small></td>`],
+    ["Text", (d) => `<td class="snippet">${esc(d.snippet)}</td>`],
+    ...(labelled ? [[title(name), (d) => `<td><span class="pill ${tone(d[name])}">${esc(d[name])}</span></td>`]] : []),
+    [`P(${label.slice(0, 3)})`, (d) => `<td class="num"><span class="bar" style="width:${Math.round(d[probability] * 40)}px"></span>${d[probability].toFixed(2)}</td>`],
+    ...(labelled ? tasks.described.map((t) => [title(t.name), (d) => `<td>${esc(d[t.name])}</td>`]) : []),
+    ["Model", (d) => `<td class="nowrap"><small>${esc(d[`${name}_model`])}</small></td>`],
+  ];
+}
+
+const ALERT_TONES = { firing: "bad", resolved: "muted", pending: "warn" };
 
 function renderTables(panels) {
-  table("table-top_negative", [docColumns[0], docColumns[1], docColumns[2], docColumns[4], docColumns[6]], rows(panels.top_negative));
+  table("table-top_negative", docColumns(false), rows(panels.top_negative));
   table("table-alerts", [
     ["Started", (a) => `<td class="nowrap">${time(a.started_at)}</td>`],
     ["Rule", (a) => `<td>${esc(a.rule)}</td>`],
     ["Group", (a) => `<td>${esc(a.group_key)}</td>`],
-    ["State", (a) => `<td><span class="pill ${esc(a.state)}">${esc(a.state)}</span></td>`],
+    ["State", (a) => `<td><span class="pill ${ALERT_TONES[a.state] || "muted"}">${esc(a.state)}</span></td>`],
     ["Severity", (a) => `<td>${esc(a.severity)}</td>`],
     ["Observed / baseline", (a) => `<td class="num">${pct(a.observed)} / ${pct(a.baseline)}</td>`],
   ], rows(panels.alerts), "No alerts in this range.");
@@ -236,7 +257,7 @@ async function refreshHealth() {
   $("kpi-consumed").title = p.error || "";
   table("table-models", [
     ["Task", (m) => `<td>${esc(m.task)}</td>`],
-    ["Model", (m) => `<td>${esc(m.model)} ${m.current ? '<span class="pill positive">current</span>' : ""}${m.registry ? `<small> ${esc(m.registry)}</small>` : ""}</td>`],
+    ["Model", (m) => `<td>${esc(m.model)} ${m.current ? '<span class="pill good">current</span>' : ""}${m.registry ? `<small> ${esc(m.registry)}</small>` : ""}</td>`],
     ["Documents in range", (m) => `<td class="num">${fmt(m.documents)}</td>`],
     ["Last seen", (m) => `<td class="nowrap">${time(m.last_seen)}</td>`],
     ["Held-out evaluation (accuracy · macro-F1 · n)", (m) => `<td>${Object.entries(m.evaluation).map(([s, e]) =>
@@ -251,8 +272,9 @@ async function loadDocuments() {
   params.set("offset", state.offset);
   const body = await getJson("/api/dashboard/documents", params);
   const docs = rows(body.rows);
-  table("table-documents", [...docColumns, ["Correct label", (d) =>
-    `<td class="label-ctl nowrap"><select>${SENTIMENTS.map((s) => `<option${s === d.sentiment ? " selected" : ""}>${s}</option>`).join("")}</select>` +
+  const { name, labels } = tasks.watched;
+  table("table-documents", [...docColumns(true), ["Correct label", (d) =>
+    `<td class="label-ctl nowrap"><select>${labels.map((s) => `<option${s === d[name] ? " selected" : ""}>${s}</option>`).join("")}</select>` +
     `<button type="button" data-id="${esc(d.id)}">Save</button><span class="msg"></span></td>`]], docs);
   $("page").textContent = `${state.offset + 1}–${state.offset + docs.length}`;
   $("prev").disabled = state.offset === 0;
@@ -271,7 +293,7 @@ function drill(target) {
 
 async function postLabel(button) {
   const row = button.closest("td"), msg = row.querySelector(".msg");
-  const event = { document_id: button.dataset.id, task: "sentiment", label: row.querySelector("select").value, annotator: "dashboard" };
+  const event = { document_id: button.dataset.id, task: tasks.watched.name, label: row.querySelector("select").value, annotator: "dashboard" };
   msg.textContent = "…";
   try {
     const response = await fetch("/labels", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(event) });
@@ -291,11 +313,10 @@ async function refresh(pending = null) {
   const p = page.panels;
   renderKpis(page);
   renderNegativeShare(p.negative_share, p.alerts);
-  renderTopicMix(p.topic_mix);
-  renderVolume(p.volume);
-  renderSentimentShare("sentiment_by_source", p.sentiment_by_source, "source");
-  renderSentimentShare("sentiment_by_topic", p.sentiment_by_topic, "topic");
   renderStored(p.stored_per_bucket);
+  renderVolume(p.volume);
+  for (const group of shareGroups()) renderShare(group, p);
+  for (const task of tasks.described) renderMix(task.name, p[`${task.name}_mix`]);
   renderTables(p);
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
   if (window.bloomwatch.firstRenderMs === null) window.bloomwatch.firstRenderMs = performance.now();
@@ -309,12 +330,68 @@ function schedule() {
   if ($("f-live").checked && state.from === null) state.timer = setInterval(() => refresh().catch(showError), state.refreshS * 1000);
 }
 
+const shareGroups = () => ["source", ...tasks.described.map((t) => t.name)];
+
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text) el.textContent = text;
+  return el;
+}
+
+function chartCard(size, name, heading, extra) {
+  const card = element("article", `card ${size}`), h2 = element("h2", null, heading);
+  if (extra) h2.append(" ", extra);
+  const body = element("div", "chart");
+  body.id = `chart-${name}`;
+  card.append(h2, body);
+  return card;
+}
+
+function groupSelect(group) {
+  const select = element("select", "group");
+  select.id = `g-${sharePanel(group)}`;
+  select.add(new Option(`Every ${words(group)}`, ""));
+  return select;
+}
+
+// The task table onto the page: names in the titles, a filter per describing task (before
+// Language), the share chart by source, then per describing task its share chart beside its mix.
+function layOutTasks(table) {
+  tasks.watched = table.find((t) => t.watched_label);
+  tasks.described = table.filter((t) => t !== tasks.watched);
+  const { name, watched_label: label } = tasks.watched;
+  const fill = { "watched-task": title(name), "watched-label": label, "watched-label-title": title(label) };
+  for (const el of document.querySelectorAll("[data-fill]")) el.textContent = fill[el.dataset.fill];
+  document.title = `BloomWatch · ${title(name)}`;
+  const language = $("f-lang").closest("label");
+  for (const t of tasks.described) {
+    const select = element("select");
+    select.id = `f-${t.name}`;
+    select.name = t.name;
+    select.add(new Option("All", ""));
+    const filter = element("label", null, `${title(t.name)} `);
+    filter.append(select);
+    language.before(filter);
+  }
+  const tables = $("table-top_negative").closest("article");
+  tables.before(chartCard("half", sharePanel("source"), `${title(name)} share by source`, groupSelect("source")));
+  for (const t of tasks.described) {
+    tables.before(chartCard("wide", sharePanel(t.name), `${title(name)} share by ${words(t.name)}`, groupSelect(t.name)));
+    const note = element("small", null, `documents · ${label} share`);
+    tables.before(chartCard("", `${t.name}_mix`, `${title(t.name)} mix`, note));
+  }
+}
+
 async function init() {
-  readUrl();
-  const first = getJson("/api/dashboard/panels", query());  // asked for at once, beside the options
   const options = await getJson("/api/dashboard/options", new URLSearchParams());
   state.refreshS = options.refresh_s;
-  for (const dim of DIMS) {
+  layOutTasks(options.tasks);
+  const dims = ["source", "kind", ...tasks.described.map((t) => t.name), "lang"];
+  for (const dim of dims) state.filters[dim] = "";
+  readUrl();
+  const first = getJson("/api/dashboard/panels", query());
+  for (const dim of dims) {
     const select = $(`f-${dim}`);
     for (const value of options.values[dim]) select.add(new Option(value, value));
     if (state.filters[dim] && ![...select.options].some((o) => o.value === state.filters[dim])) select.add(new Option(state.filters[dim], state.filters[dim]));
@@ -334,8 +411,8 @@ async function init() {
     refresh().catch(showError);
   });
   $("filters").addEventListener("submit", (e) => e.preventDefault());
-  for (const name of ["sentiment_by_source", "sentiment_by_topic"]) {
-    $(`g-${name}`).addEventListener("change", () => renderSentimentShare(name, state.lastPage.panels[name], name.endsWith("source") ? "source" : "topic"));
+  for (const group of shareGroups()) {
+    $(`g-${sharePanel(group)}`).addEventListener("change", () => renderShare(group, state.lastPage.panels));
   }
   $("drill-clear").addEventListener("click", () => { state.drill = null; state.offset = 0; loadDocuments().catch(showError); });
   $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadDocuments().catch(showError); });

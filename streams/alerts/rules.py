@@ -9,34 +9,49 @@ from __future__ import annotations
 import tomllib
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from bloomwatch.errors import ExpectedError
+from bloomwatch.tasks import task_names
 
 DEFAULT_RULES = files("streams.alerts").joinpath("default_rules.toml")
 
 Metric = Literal["negative_share", "negative_count", "volume"]
-Dimension = Literal["source", "kind", "topic", "lang", "sentiment"]
-Receiver = Literal["topic", "log", "webhook"]
+Receiver = Literal["topic", "log", "webhook"]  # "topic": the alerts Kafka topic
+
+# The document fields a rule may scope or group by, with their `documents` column (`lang` is the
+# language read from the text). Every task of bloomwatch/tasks.py is a dimension too, on its label
+# column of the same name, so a task added in a tasks file can be grouped by without a code change.
+_DOCUMENT_DIMENSIONS = {"source": "source", "kind": "kind", "lang": "detected_lang"}
+
+
+def dimension_columns() -> dict[str, str]:
+    """Every dimension, with the `documents` column it reads."""
+    return {**_DOCUMENT_DIMENSIONS, **{name: name for name in task_names()}}
+
+
+def _known_dimension(name: str) -> str:
+    if name not in dimension_columns():
+        raise ValueError(f"unknown dimension {name!r}; dimensions: {', '.join(dimension_columns())}")
+    return name
+
+
+Dimension = Annotated[str, AfterValidator(_known_dimension)]
 
 
 class RuleFileError(ExpectedError, ValueError):
     """The rules file cannot be used; the message names the file and the key."""
 
 
-class Scope(BaseModel):
+class Scope(RootModel[dict[Dimension, list[str]]]):
     """Only documents matching every given filter count (a list means any of its values)."""
 
-    model_config = ConfigDict(extra="forbid")
-    source: list[str] | None = None
-    kind: list[str] | None = None
-    topic: list[str] | None = None
-    lang: list[str] | None = None
+    root: dict[Dimension, list[str]] = {}
 
     def filters(self) -> dict[str, list[str]]:
-        return {column: values for column, values in self.model_dump().items() if values}
+        return {dimension: values for dimension, values in self.root.items() if values}
 
 
 class Rule(BaseModel):
@@ -95,8 +110,11 @@ class RuleSet(BaseModel):
 
 
 def _key_path(location: tuple) -> str:
+    """`rules[1].scope.country` from pydantic's location; a bad dict key is named by itself."""
     path = ""
     for part in location:
+        if part == "[key]":
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(top level)"
 

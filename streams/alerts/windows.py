@@ -7,6 +7,9 @@ Time base: windows are cut on `enqueued_at` (the Kafka record time, when the doc
 pipeline), not on `published_at`. A document published long before it was enqueued (a backfill,
 an archive import: `published_at` older than `max_age_s` before `enqueued_at`) is not counted at
 all, so a backfill neither fires alerts for the past nor shows up as a volume spike now.
+
+The negative_* metrics count the watched label of the watched task (bloomwatch/tasks.py: the
+sentiment task's "negative") on that task's label column; the dimensions are rules.py's.
 """
 
 from __future__ import annotations
@@ -16,11 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
+from bloomwatch.tasks import tasks, watched_task
 from streams.alerts.detector import WindowCount
-from streams.alerts.rules import Rule
+from streams.alerts.rules import Rule, dimension_columns
 from streams.timestamps import as_utc
-
-_COLUMN = {"source": "source", "kind": "kind", "topic": "topic", "sentiment": "sentiment", "lang": "detected_lang"}
 
 
 def group_key(dimensions: Sequence[str], values: Sequence[Any]) -> str:
@@ -41,10 +43,11 @@ def parse_group_key(key: str) -> dict[str, str]:
     if not key:
         return {}
     group = {}
+    known = dimension_columns()
     for part in key.split(","):
         dimension, sep, value = part.partition("=")
-        if not sep or dimension not in _COLUMN or dimension in group:
-            raise BadGroupKey(f"{key!r}: expected DIMENSION=VALUE[,DIMENSION=VALUE], dimensions {', '.join(_COLUMN)}")
+        if not sep or dimension not in known or dimension in group:
+            raise BadGroupKey(f"{key!r}: expected DIMENSION=VALUE[,DIMENSION=VALUE], dimensions {', '.join(known)}")
         group[dimension] = unquote(value)
     return group
 
@@ -60,15 +63,23 @@ def canonical_group_key(key: str, dimensions: Sequence[str]) -> str:
 
 
 def _filters(rule: Rule, max_age_s: float, group: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    columns = dimension_columns()
     clauses = ["published_at >= enqueued_at - toIntervalMillisecond({max_age_ms:UInt64})"]
     parameters: dict[str, Any] = {"max_age_ms": int(max_age_s * 1000)}
-    for column, values in rule.scope.filters().items():
-        clauses.append(f"{_COLUMN[column]} IN {{scope_{column}:Array(String)}}")
-        parameters[f"scope_{column}"] = values
-    for column, value in (group or {}).items():
-        clauses.append(f"{_COLUMN[column]} = {{group_{column}:String}}")
-        parameters[f"group_{column}"] = value
+    for dimension, values in rule.scope.filters().items():
+        clauses.append(f"{columns[dimension]} IN {{scope_{dimension}:Array(String)}}")
+        parameters[f"scope_{dimension}"] = values
+    for dimension, value in (group or {}).items():
+        clauses.append(f"{columns[dimension]} = {{group_{dimension}:String}}")
+        parameters[f"group_{dimension}"] = value
     return " AND ".join(clauses), parameters
+
+
+def _is_watched() -> str:
+    """The SQL condition of a document the negative_* metrics count. Task names and labels are
+    lower-case identifiers (bloomwatch/tasks.py checks them), so both are written into the SQL."""
+    watched = watched_task()
+    return f"{watched.name} = '{watched.watched_label}'"
 
 
 def window_counts(
@@ -78,8 +89,9 @@ def window_counts(
     first; windows without documents are zeros. `groups` are included even without documents."""
     width_ms = rule.window_s * 1000
     where, parameters = _filters(rule, max_age_s)
-    dims = ", ".join(_COLUMN[d] for d in rule.group_by)
-    counted = "countIf(sentiment = 'negative')" if rule.metric != "volume" else "count()"
+    columns = dimension_columns()
+    dims = ", ".join(columns[d] for d in rule.group_by)
+    counted = f"countIf({_is_watched()})" if rule.metric != "volume" else "count()"
     rows = client.query(
         f"SELECT intDiv(toUnixTimestamp64Milli(enqueued_at), {width_ms}) AS w, count(), {counted}"
         f"{', ' + dims if dims else ''}"
@@ -123,20 +135,25 @@ def latest_enqueued(client) -> datetime | None:
 def examples(
     client, rule: Rule, group: dict[str, str], start: datetime, end: datetime, max_age_s: float, limit: int = 5
 ) -> list[dict[str, Any]]:
-    """The window's most negative documents (the most recent ones for a volume rule)."""
+    """The window's most negative documents (the most recent ones for a volume rule): id, snippet,
+    probability (of the watched label), source, kind, the label of every other task, published_at."""
+    watched = watched_task()
+    probability = watched.probability_column(watched.watched_label)
+    other_tasks = [t.name for t in tasks() if t.name != watched.name]
     where, parameters = _filters(rule, max_age_s, group)
     if rule.metric != "volume":
-        where += " AND sentiment = 'negative'"
-    order = "sentiment_negative DESC" if rule.metric != "volume" else "enqueued_at DESC"
+        where += f" AND {_is_watched()}"
+    order = f"{probability} DESC" if rule.metric != "volume" else "enqueued_at DESC"
+    keys = ("id", "snippet", "probability", "source", "kind", *other_tasks, "published_at")
+    selected = ("id", "substring(text, 1, 280)", probability, "source", "kind", *other_tasks, "published_at")
     rows = client.query(
-        f"SELECT id, substring(text, 1, 280), sentiment_negative, source, kind, topic, published_at"
+        f"SELECT {', '.join(selected)}"
         f" FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
         f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where} ORDER BY {order} LIMIT {int(limit)}",
         parameters={**parameters, "start": start, "end": end},
     ).result_rows
-    keys = ("id", "snippet", "probability", "source", "kind", "topic", "published_at")
     return [
-        {**dict(zip(keys, row, strict=True)), "probability": round(float(row[2]), 4), "published_at": as_utc(row[6]).isoformat()}
+        {**dict(zip(keys, row, strict=True)), "probability": round(float(row[2]), 4), "published_at": as_utc(row[-1]).isoformat()}
         for row in rows
     ]
 
@@ -149,7 +166,7 @@ def texts(
     each text's stop words dropped by its language (streams/alerts/terms.py)."""
     where, parameters = _filters(rule, max_age_s, group)
     if negative_only:
-        where += " AND sentiment = 'negative'"
+        where += f" AND {_is_watched()}"
     rows = client.query(
         f"SELECT text, detected_lang FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
         f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where} LIMIT {int(limit)}",

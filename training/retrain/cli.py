@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def retrain(
-    task: str = typer.Option(None, help="sentiment | topic [default: every task]"),
+    task: str = typer.Option(None, help="a task of bloomwatch/tasks.py [default: every task]"),
     schedule: bool = typer.Option(False, "--schedule", help="keep running: cron, new-label and drift triggers"),
     trigger: str = typer.Option("manual", help="recorded reason for a one-off run"),
     worker_url: str = typer.Option(None, help="embedded mode: the worker's API [default: BLOOMWATCH_WORKER_HOST/PORT]"),
@@ -29,19 +29,17 @@ def retrain(
     promote or keep; every decision goes into the model_versions table (GET /api/model-versions).
     Embedded mode reads and records through the worker; with a ClickHouse server, directly."""
     from bloomwatch.settings import get_settings
-    from training.labels import TASKS
+    from bloomwatch.tasks import task as find_task, task_names
     from training.registry import Registry
     from training.retrain.job import run_retrain
     from training.retrain.schedule import run_schedule
     from training.retrain.source import open_source
 
-    if task is not None and task not in TASKS:
-        raise typer.BadParameter(f"unknown task {task!r}; known: {', '.join(TASKS)}", param_hint="--task")
+    tasks = (find_task(task).name,) if task else task_names()  # UnknownTask: one line naming the known tasks
     settings = get_settings()
     lower_priority(settings)
     os.environ["BLOOMWATCH_TORCH_THREADS"] = str(settings.retrain_threads)  # read by training.runtime
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    tasks = (task,) if task else TASKS
     source = open_source(settings, worker_url)
     registry = Registry(settings.registry_dir)
     typer.echo(f"retrain: labels and audit via {source.where}; models in {registry.root}", err=True)

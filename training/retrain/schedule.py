@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from croniter import croniter
 
 from bloomwatch.settings import Settings
-from training.labels import labels_for
+from bloomwatch.tasks import labels_for
 from training.registry import Registry
 from training.retrain.drift import find_drift
 from training.retrain.job import labels_since_last_run, run_retrain

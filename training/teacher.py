@@ -1,0 +1,143 @@
+"""Soft labels from an ensemble teacher over unlabelled in-domain text, for distillation (issue 28).
+
+A small student gains most when a teacher labels plenty of unlabelled in-domain text with its
+whole distribution, not only its argmax (Tang et al. 2019). The teacher here is the mean of two
+models' probabilities that err differently: a registered sentiment BLOOM (the served one by
+default) and the TF-IDF + logistic-regression baseline fit on the same training mix, which beats
+the BLOOM on finance tweets and finance headlines. The student is fine-tuned on these soft
+labels beside the hard-labelled mix (`FinetuneConfig.distill_weight`); the teacher is a
+training-time artefact only, never a runtime dependency.
+
+Labelling costs a TF-IDF fit on the mix and a BLOOM pass over every sampled text (minutes on two
+cores), so the labels are cached as a file under `<home>/cache/teacher/`, keyed by the teacher
+version, the mix the baseline is fit on and the sample: a second run, or a resumed one, reads it,
+and fine-tuning stays one command.
+
+No evaluation text is labelled: texts equal (normalised) to any validation or test text, or to a
+behaviour-suite sentence, are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.data import Example, MissingData, fingerprint, normalise_text
+from training.registry import ModelVersion
+
+# the review, social and finance text of the shared `unlabeled/` folder (its README): the domains
+# of the sentiment test splits (products and services, tweets, finance news)
+UNLABELED_FILES = ("reviews_products", "reviews", "social", "finance")
+# texts per file: 8,000 in all add 10 % to the 80,000 rows of an epoch of the default recipe
+# (40,000 examples and their hedged copies), so a distilled epoch costs 10 % more, and are labelled
+# once in about 7 minutes on 2 busy cores (bench/RESULTS.md); the files are shuffled with a fixed
+# seed, so their first lines are a fair sample
+PER_FILE = 2000
+# part of the cache key: a change to how the teacher labels (ensemble, sampling) must bump it
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SoftExample:
+    text: str
+    probs: tuple[float, ...]  # the teacher's distribution, in the task's label order
+    source: str  # "unlabeled/<file>"
+
+
+def sample_unlabeled(data_dir: Path, per_file: int, exclude: set[str], files: Sequence[str] = UNLABELED_FILES) -> list[tuple[str, str]]:
+    """(text, source) of the first `per_file` usable lines of each file: not blank, not in
+    `exclude` (normalised), not seen before; reading stops there (the files run to 65 MB)."""
+    folder = Path(data_dir) / "unlabeled"
+    found = [name for name in files if (folder / f"{name}.txt").exists()]
+    if not found:
+        raise MissingData(f"no unlabelled text for the teacher: {folder} lacks {', '.join(f'{n}.txt' for n in files)}; set BLOOMWATCH_DATA_DIR")
+    seen = set(exclude)
+    out = []
+    for name in found:
+        taken = 0
+        with open(folder / f"{name}.txt", encoding="utf-8") as lines:
+            for line in lines:
+                text, key = line.strip(), normalise_text(line)
+                if not text or key in seen:
+                    continue
+                seen.add(key)
+                out.append((text, f"unlabeled/{name}"))
+                taken += 1
+                if taken == per_file:
+                    break
+    return out
+
+
+def ensemble_proba(bloom_probs: np.ndarray, tfidf_probs: np.ndarray) -> np.ndarray:
+    """The teacher's distribution: the mean of the two models' probabilities."""
+    return (bloom_probs + tfidf_probs) / 2
+
+
+def teacher_labels(
+    teacher: ModelVersion,
+    train: list[Example],
+    evaluation: Iterable[Example],
+    labels: Sequence[str],
+    *,
+    data_dir: Path,
+    cache_dir: Path,
+    per_file: int = PER_FILE,
+    max_len: int,
+    seed: int,
+    device: str | None = None,
+    progress: bool = True,
+    log=print,
+) -> tuple[list[SoftExample], Path]:
+    """The soft-labelled sample and the artefact file that holds it (written on the first call,
+    read on the next). `train` is the training mix the TF-IDF half of the teacher is fit on;
+    `evaluation` the validation and test examples no sampled text may equal."""
+    from training.baseline import RECIPE_VERSION as BASELINE_RECIPE
+    from training.behaviour_suite import behaviour_suite
+
+    exclude = {normalise_text(e.text) for e in evaluation} | behaviour_suite().texts()
+    sample = sample_unlabeled(data_dir, per_file, exclude)
+    texts = [text for text, _ in sample]
+    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    key = json.dumps([RECIPE_VERSION, teacher.name, teacher.manifest.get("created_at"), BASELINE_RECIPE, fingerprint(train), seed,
+                      list(labels), max_len, list(UNLABELED_FILES), per_file, digest])  # fmt: skip
+    path = Path(cache_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    if path.exists():
+        log(f"teacher labels: {len(texts)} texts read from {path}")
+        return [SoftExample(r["text"], tuple(r["probs"]), r["source"]) for r in json.loads(path.read_text())["examples"]], path
+
+    probs = ensemble_proba(_bloom_proba(teacher, texts, labels, max_len=max_len, device=device, progress=progress),
+                           _tfidf_proba(train, texts, labels, seed=seed, log=log))  # fmt: skip
+    soft = [SoftExample(text, tuple(round(float(p), 6) for p in row), source) for (text, source), row in zip(sample, probs)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": json.loads(key), "teacher": teacher.name, "labels": list(labels),
+                               "examples": [{"text": s.text, "probs": list(s.probs), "source": s.source} for s in soft]}))  # fmt: skip
+    tmp.replace(path)
+    log(f"teacher labels: {len(soft)} texts labelled by {teacher.name} + TF-IDF, cached in {path}")
+    return soft, path
+
+
+def _bloom_proba(teacher: ModelVersion, texts: list[str], labels: Sequence[str], *, max_len: int, device: str | None, progress: bool) -> np.ndarray:
+    import torch
+    from transformers import AutoTokenizer, BloomForSequenceClassification
+
+    from training.evaluate import predict_proba
+
+    model = BloomForSequenceClassification.from_pretrained(teacher.path, dtype=torch.float32)
+    order = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if order != list(labels):
+        raise ValueError(f"teacher {teacher.name} has labels {order}, the task {list(labels)}")
+    tokenizer = AutoTokenizer.from_pretrained(teacher.path)
+    return predict_proba(model, tokenizer, texts, max_len=max_len, device=device, progress=progress, desc=f"teacher: {teacher.name}")
+
+
+def _tfidf_proba(train: list[Example], texts: list[str], labels: Sequence[str], *, seed: int, log) -> np.ndarray:
+    from training.baseline import baseline_proba, train_tfidf_baseline
+
+    log(f"teacher labels: fitting the TF-IDF baseline on the {len(train)}-example training mix")
+    return baseline_proba(train_tfidf_baseline([e.text for e in train], [e.label for e in train], seed=seed), texts, labels)
