@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from results_file import record  # noqa: E402
+
 from streams.alerts.detector import WindowCount, judge  # noqa: E402
 from streams.alerts.lifecycle import FIRING, advance  # noqa: E402
 from streams.alerts.rules import load_rules  # noqa: E402
@@ -118,14 +119,19 @@ def score(firings: list[int], onsets: list[int]) -> tuple[list[int | None], int,
 
 def simulate(days: int) -> dict[str, float]:
     rule = load_rules().get("negative-share-by-source").model_copy(update={"window_s": WINDOW_S})
-    results = {name: {"delays": [], "target_delays": [], "true": 0, "false": 0, "days": 0} for name in ("detector", "static")}
+    results = {
+        name: {"delays": [], "target_delays": [], "true": 0, "false": 0, "days": 0} for name in ("detector", "static")
+    }
     streams = [
         Stream(share, factor, volume, cycle=factor == 1, days=days if factor == 1 else max(3, days // 3), seed=seed)
         for seed, (share, factor, volume) in enumerate(
             (s, f, v) for s in (0.1, 0.2, 0.3) for f in (1, 1.5, 2, 3) for v in (20, 50, 200)
         )
     ]
-    print(f"{'share':>5} {'x':>4} {'vol':>4} {'days':>4} | detector: recall delay false | static: recall false", flush=True)
+    print(
+        f"{'share':>5} {'x':>4} {'vol':>4} {'days':>4} | detector: recall delay false | static: recall false",
+        flush=True,
+    )
     for stream in streams:
         windows, onsets = stream.simulate()
         row = []
@@ -141,7 +147,10 @@ def simulate(days: int) -> dict[str, float]:
             recall = f"{len(found) / len(delays):.2f}" if delays else "  - "
             delay = f"{statistics.median(found):.0f}" if found else "-"
             row.append(f"{recall:>6} {delay:>5} {false / stream.days:5.2f}/d")
-        print(f"{stream.base_share:5.1f} {stream.factor:4.1f} {stream.volume:4.0f} {stream.days:4d} | {row[0]} | {row[1]}", flush=True)
+        print(
+            f"{stream.base_share:5.1f} {stream.factor:4.1f} {stream.volume:4.0f} {stream.days:4d} | {row[0]} | {row[1]}",
+            flush=True,
+        )
 
     def summary(name: str) -> dict[str, float]:
         r = results[name]
@@ -185,7 +194,9 @@ def pipeline_delay() -> dict[str, float]:
         root = Path(tmp)
         registry = Registry(root / "registry")
         for task in ("sentiment", "topic"):
-            registry.register(task, lambda d, t=task: build_tiny_classifier(t, d), manifest={"base": "random:tiny"}, metrics={})
+            registry.register(
+                task, lambda d, t=task: build_tiny_classifier(t, d), manifest={"base": "random:tiny"}, metrics={}
+            )
         broker = KafkaBroker(root / "kafka", free_port())
         broker.start()
         ports = {task: free_port() for task in ("sentiment", "topic")}
@@ -200,7 +211,9 @@ def pipeline_delay() -> dict[str, float]:
                 )  # fmt: skip
                 deployment.create_topics()
                 worker = deployment.start_worker()
-                stream = BurstStream(deployment.settings, negative, other, burst_at_s=3.5 * window_s, burst_s=3 * window_s)
+                stream = BurstStream(
+                    deployment.settings, negative, other, burst_at_s=3.5 * window_s, burst_s=3 * window_s
+                )
                 stream.start()
                 try:
                     firing = receiver.wait_for("firing", timeout_s=120)
@@ -212,7 +225,10 @@ def pipeline_delay() -> dict[str, float]:
                 server.stop()
             broker.stop()
     delay = firing.at - stream.first_burst_published
-    print(f"pipeline: first burst document published -> signed webhook call {delay:.1f} s (window {window_s} s)", flush=True)
+    print(
+        f"pipeline: first burst document published -> signed webhook call {delay:.1f} s (window {window_s} s)",
+        flush=True,
+    )
     return {"alerts.e2e_delay_s": round(delay, 2), "alerts.window_s": window_s}
 
 

@@ -15,14 +15,14 @@ import json
 import time
 from pathlib import Path
 
+from results_file import record  # bench/ is on sys.path when run as a script
+from training_results import quality_figures
+
 from bloomwatch.settings import get_settings
 from training.assess import assess
 from training.defaults import default_options
 from training.registry import Registry
 from training.runtime import configure_threads
-
-from results_file import record  # bench/ is on sys.path when run as a script
-from training_results import quality_figures
 
 
 def main() -> None:
@@ -37,7 +37,9 @@ def main() -> None:
         raise SystemExit(f"no current {args.task} model in {settings.registry_dir}")
     print(f"torch threads: {configure_threads()}; assessing {version.path}", flush=True)
     started = time.time()
-    result = assess(version, default_options(args.task), settings.data_dir, settings.home / "cache" / "baselines", progress=True)
+    result = assess(
+        version, default_options(args.task), settings.data_dir, settings.home / "cache" / "baselines", progress=True
+    )
     result["minutes"] = round((time.time() - started) / 60, 1)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"full result in {args.out} ({result['minutes']} min)")

@@ -23,11 +23,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from bloomwatch.cpu import NoNativeBf16, require_native_bf16  # noqa: E402
 from results_file import record  # noqa: E402
 from serving import split_texts  # noqa: E402
 from transformers.models.bloom.modeling_bloom import build_alibi_tensor  # noqa: E402
 
+from bloomwatch.cpu import NoNativeBf16, require_native_bf16  # noqa: E402
 from bloomwatch.settings import get_settings  # noqa: E402
 from classifiers.embedded import EmbeddedEngine, configure_threads, softmax  # noqa: E402
 from training.registry import Registry  # noqa: E402
@@ -74,7 +74,9 @@ def main() -> None:
     for (_, kind), engine in engines.items():
         if kind == "transformers":
             transformers_attention(engine)
-    print(f"model {version.name} ({version.path}), {settings.serve_threads} thread(s), {args.rounds} rounds", flush=True)
+    print(
+        f"model {version.name} ({version.path}), {settings.serve_threads} thread(s), {args.rounds} rounds", flush=True
+    )
     figures: dict[str, float] = {}
     for name, texts in sets.items():
         ids = engines[("fp32", "fused")].tokenize(texts)
@@ -85,16 +87,22 @@ def main() -> None:
                 engine.logits(ids)
                 best[key] = min(best[key], time.perf_counter() - started)
         for precision in ("fp32", "bf16"):
-            fused, reference = (softmax(engines[(precision, kind)].logits(ids[:64])) for kind in ("fused", "transformers"))
+            fused, reference = (
+                softmax(engines[(precision, kind)].logits(ids[:64])) for kind in ("fused", "transformers")
+            )
             speedup = best[(precision, "transformers")] / best[(precision, "fused")]
             figures[f"serving.fused_attention.{name}.{precision}_speedup"] = round(speedup, 3)
-            figures[f"serving.fused_attention.{name}.{precision}_max_prob_diff"] = float(np.abs(fused - reference).max())
+            figures[f"serving.fused_attention.{name}.{precision}_max_prob_diff"] = float(
+                np.abs(fused - reference).max()
+            )
             print(
                 f"{name} ({len(texts)} texts, {sum(map(len, ids)) / len(ids):.0f} tokens each): {precision} "
                 f"fused {len(texts) / best[(precision, 'fused')]:.0f}/s, transformers {len(texts) / best[(precision, 'transformers')]:.0f}/s, "
                 f"{speedup:.2f}x", flush=True,
             )  # fmt: skip
-        figures[f"serving.fused_attention.{name}.bf16_over_fp32"] = round(best[("fp32", "fused")] / best[("bf16", "fused")], 3)
+        figures[f"serving.fused_attention.{name}.bf16_over_fp32"] = round(
+            best[("fp32", "fused")] / best[("bf16", "fused")], 3
+        )
     record(figures)
 
 

@@ -35,9 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from bloomwatch.net import free_port  # noqa: E402
 from dashboard_support import dashboard_server, now_utc, run_python  # noqa: E402
 from results_file import record  # noqa: E402
+
+from bloomwatch.net import free_port  # noqa: E402
 
 POPULATE = """
 from datetime import datetime, timedelta
@@ -101,10 +102,18 @@ def live_screenshot(path: Path, docs: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-dashboards-live-"))
     registry = Registry(root / "registry")
     for task in ("sentiment", "topic"):
-        registry.register(task, lambda d, task=task: build_tiny_classifier(task, d), manifest={"method": "none"}, metrics={})
+        registry.register(
+            task, lambda d, task=task: build_tiny_classifier(task, d), manifest={"method": "none"}, metrics={}
+        )
     end = now_utc()
-    fill = lambda deployment: run_python(POPULATE, deployment.settings.clickhouse_dsn, end.isoformat(), str(docs), "-", timeout_s=900)  # noqa: E731
-    with KafkaBroker(root / "kafka", free_port()) as broker, running_pipeline(registry.root, broker.bootstrap, root, before_worker=fill) as deployment:
+
+    def fill(deployment):
+        return run_python(POPULATE, deployment.settings.clickhouse_dsn, end.isoformat(), str(docs), "-", timeout_s=900)
+
+    with (
+        KafkaBroker(root / "kafka", free_port()) as broker,
+        running_pipeline(registry.root, broker.bootstrap, root, before_worker=fill) as deployment,
+    ):
         deployment.publish(synthetic_documents(200, prefix="live"))
         wait_until(lambda: deployment.count() >= docs + 200, 180, "the streamed documents stored")
         driver = open_browser()
@@ -138,7 +147,9 @@ def measure_queries(dsn: str, end, repeats: int) -> dict[str, dict[str, float]]:
             answers = {name: data.query(panel, filters) for name, data in layouts.items()}  # warm-up
             # the same rows; the order may differ where it sorts by an Enum8 (label order) vs a string
             assert answers["current"].keys() == answers["order_by_id"].keys(), panel
-            assert sorted(map(repr, zip(*answers["current"].values()))) == sorted(map(repr, zip(*answers["order_by_id"].values()))), panel
+            assert sorted(map(repr, zip(*answers["current"].values(), strict=True))) == sorted(
+                map(repr, zip(*answers["order_by_id"].values(), strict=True))
+            ), panel
             for _ in range(repeats):
                 for name, data in layouts.items():  # alternately: both layouts under the same load
                     started = time.perf_counter()
@@ -157,8 +168,12 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--loads", type=int, default=5)
-    parser.add_argument("--screenshot", type=Path, default=None,
-                        help="instead of the benchmark: a live pipeline's dashboard, last three hours, saved here (the README image)")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        default=None,
+        help="instead of the benchmark: a live pipeline's dashboard, last three hours, saved here (the README image)",
+    )
     args = parser.parse_args()
     if args.screenshot is not None:
         live_screenshot(args.screenshot, args.docs)
@@ -169,7 +184,9 @@ def main() -> None:
     end = now_utc()
     started = time.monotonic()
     stored = int(run_python(POPULATE, dsn, end.isoformat(), str(args.docs), "legacy", timeout_s=900))
-    print(f"{stored:,} documents stored in {dsn} ({time.monotonic() - started:.0f} s); load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{stored:,} documents stored in {dsn} ({time.monotonic() - started:.0f} s); load average {os.getloadavg()[0]:.1f}"
+    )
 
     with dashboard_server(root, dsn) as url:
         start_ms, end_ms = int((end - timedelta(hours=24)).timestamp() * 1000), int(end.timestamp() * 1000) + 1000

@@ -19,9 +19,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from bloomwatch.net import free_port  # noqa: E402
 from fault_scenarios import FAULTS, Rig, run_fault  # noqa: E402
 from results_file import record  # noqa: E402
+
+from bloomwatch.net import free_port  # noqa: E402
 from streams.broker import KafkaBroker  # noqa: E402
 
 COLUMNS = ("published", "stored", "dead_lettered", "lost", "double_counted", "seconds")
@@ -30,7 +31,9 @@ COLUMNS = ("published", "stored", "dead_lettered", "lost", "double_counted", "se
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1_500, help="documents published per fault")
-    parser.add_argument("--registry", type=Path, default=REPO / "models", help="registry with current sentiment and topic models")
+    parser.add_argument(
+        "--registry", type=Path, default=REPO / "models", help="registry with current sentiment and topic models"
+    )
     parser.add_argument("--only", choices=list(FAULTS), action="append", help="run these faults only")
     args = parser.parse_args()
     started = time.monotonic()

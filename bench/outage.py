@@ -26,9 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from bloomwatch.net import free_port  # noqa: E402
 from pipeline_support import Deployment, wait_until  # noqa: E402
 from results_file import record  # noqa: E402
+
+from bloomwatch.net import free_port  # noqa: E402
 from streams.broker import KafkaBroker  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 

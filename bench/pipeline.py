@@ -31,14 +31,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from bloomwatch.settings import get_settings  # noqa: E402
-from classifiers.client import ClassifyClient  # noqa: E402
-from results_file import record  # noqa: E402
 from pipeline_support import (  # noqa: E402
-    Deployment, classifier_ports, metric_value, start_classifier, synthetic_documents, wait_until,
+    Deployment,
+    classifier_ports,
+    metric_value,
+    start_classifier,
+    synthetic_documents,
+    wait_until,
 )  # fmt: skip
+from results_file import record  # noqa: E402
+
 from bloomwatch.net import free_port  # noqa: E402
+from bloomwatch.settings import get_settings  # noqa: E402
 from bloomwatch.tasks import task_names, tasks  # noqa: E402
+from classifiers.client import ClassifyClient  # noqa: E402
 from streams.broker import KafkaBroker  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 from streams.worker import by_truncation_side  # noqa: E402
@@ -46,7 +52,11 @@ from training.registry import Registry  # noqa: E402
 
 
 def registry_with_models(path: Path | None) -> Registry:
-    candidates = [Registry(path)] if path else [Registry(get_settings().registry_dir), Registry(REPO / "bench" / "out" / "registry")]
+    candidates = (
+        [Registry(path)]
+        if path
+        else [Registry(get_settings().registry_dir), Registry(REPO / "bench" / "out" / "registry")]
+    )
     for registry in candidates:
         if all(registry.current(task) for task in task_names()):
             return registry
@@ -156,14 +166,21 @@ def main() -> None:
             sentiment_url, topic_url = (f"http://127.0.0.1:{free_port()}" for _ in range(2))
 
             def deployment(name: str) -> Deployment:
-                return Deployment(root=root / name, bootstrap=broker.bootstrap, sentiment_url=sentiment_url, topic_url=topic_url)
+                return Deployment(
+                    root=root / name, bootstrap=broker.bootstrap, sentiment_url=sentiment_url, topic_url=topic_url
+                )
 
             docs = synthetic_documents(args.docs, prefix="bench")
             main_run = deployment("throughput")
-            servers = [start_classifier(task, registry.root, port, root) for task, port in classifier_ports(main_run.settings).items()]
+            servers = [
+                start_classifier(task, registry.root, port, root)
+                for task, port in classifier_ports(main_run.settings).items()
+            ]
 
             def measure_classifier_alone() -> float:
-                rate = asyncio.run(classifier_alone(main_run, docs, settings.worker_batch_size, settings.worker_concurrency))
+                rate = asyncio.run(
+                    classifier_alone(main_run, docs, settings.worker_batch_size, settings.worker_concurrency)
+                )
                 print(f"classifier alone ({' + '.join(task_names())}): {rate:.0f} docs/s", flush=True)
                 return rate
 
@@ -191,11 +208,17 @@ def main() -> None:
                 e2e = drained / wall
                 cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
                 print(f"end to end: {e2e:.0f} docs/s", flush=True)
-                print("CPU seconds per 1000 documents: " + ", ".join(f"{n} {1000 * c / drained:.2f}" for n, c in cpu.items()))
+                print(
+                    "CPU seconds per 1000 documents: "
+                    + ", ".join(f"{n} {1000 * c / drained:.2f}" for n, c in cpu.items())
+                )
                 available = (os.cpu_count() or 1) * wall
-                print(f"machine while draining (processes at nice <= 0): {busy:.1f} of {available:.1f} "
-                      f"core-seconds busy ({100 * busy / available:.0f}%), {busy - sum(cpu.values()):.1f} of them beyond the "
-                      "worker and servers (broker, this script's polling)", flush=True)
+                print(
+                    f"machine while draining (processes at nice <= 0): {busy:.1f} of {available:.1f} "
+                    f"core-seconds busy ({100 * busy / available:.0f}%), {busy - sum(cpu.values()):.1f} of them beyond the "
+                    "worker and servers (broker, this script's polling)",
+                    flush=True,
+                )
                 rate = e2e / 2
                 n_latency = int(rate * args.latency_seconds)
                 since = datetime.now(UTC)

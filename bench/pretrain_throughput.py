@@ -22,10 +22,8 @@ import time
 from pathlib import Path
 
 import torch
-
 from results_file import record  # bench/ is on sys.path when run as a script
 from roofline import matmul_gflops
-
 
 
 def _best(fn, repeats: int) -> float:
@@ -89,7 +87,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()} (other jobs share these {os.cpu_count()} cores)")
-    peak = {f"{name}.{t}t": matmul_gflops(dtype, t, n=768, m=512) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)) for t in (1, 2)}
+    peak = {
+        f"{name}.{t}t": matmul_gflops(dtype, t, n=768, m=512)
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+        for t in (1, 2)
+    }
     print("matmul GFLOP/s:", json.dumps({k: round(v, 1) for k, v in peak.items()}))
     figures = {f"pretrain.matmul_gflops.{k}": round(v, 1) for k, v in peak.items()}
     for mode in ("fp32", "bf16-autocast", "compile"):
@@ -100,7 +102,9 @@ def main() -> None:
             continue
         tokens_per_s = 32 * 128 / seconds
         share = flops / seconds / 1e9 / peak[f"fp32.{args.threads}t"]
-        print(f"{mode}: {seconds:.2f} s/step, {tokens_per_s:.0f} tokens/s, {flops / seconds / 1e9:.1f} GFLOP/s = {share:.0%} of the fp32 matmul peak ({args.threads} thread(s))")
+        print(
+            f"{mode}: {seconds:.2f} s/step, {tokens_per_s:.0f} tokens/s, {flops / seconds / 1e9:.1f} GFLOP/s = {share:.0%} of the fp32 matmul peak ({args.threads} thread(s))"
+        )
         figures[f"pretrain.step_tokens_per_s.{mode}"] = round(tokens_per_s, 1)
         if mode == "fp32":
             figures["pretrain.share_of_fp32_matmul_peak"] = round(share, 3)

@@ -39,8 +39,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 
 from conftest import build_tiny_classifier  # noqa: E402
 from pipeline import publish_paced  # noqa: E402
-from results_file import record  # noqa: E402
 from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until  # noqa: E402
+from results_file import record  # noqa: E402
 from retrain_support import RETRAIN_ENV, accuracy, slang_examples, train_current_model, write_original_corpus  # noqa: E402
 
 from bloomwatch.net import free_port  # noqa: E402
@@ -49,7 +49,6 @@ from streams.broker import KafkaBroker  # noqa: E402
 from streams.processes import bloomwatch_command  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 from training.registry import Registry  # noqa: E402
-
 
 
 def publish_labels(deployment: Deployment, examples: list[dict]) -> None:
@@ -65,10 +64,16 @@ def publish_labels(deployment: Deployment, examples: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rate", type=float, default=20.0, help="stream docs/s during the retrain (bloomwatch up's demo rate)")
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="stream docs/s during the retrain (bloomwatch up's demo rate)"
+    )
     parser.add_argument("--baseline-s", type=float, default=60.0, help="stream this long before the retrain starts")
-    parser.add_argument("--p99-bound", type=float, default=get_settings().retrain_stream_p99_bound_s,
-                        help="publish -> stored p99 (s) the stream must keep [default: BLOOMWATCH_RETRAIN_STREAM_P99_BOUND_S]")
+    parser.add_argument(
+        "--p99-bound",
+        type=float,
+        default=get_settings().retrain_stream_p99_bound_s,
+        help="publish -> stored p99 (s) the stream must keep [default: BLOOMWATCH_RETRAIN_STREAM_P99_BOUND_S]",
+    )
     parser.add_argument("--labels", type=int, default=300)
     args = parser.parse_args()
     load_at_start = os.getloadavg()
@@ -82,7 +87,11 @@ def main() -> None:
         ports = {task: free_port() for task in ("sentiment", "topic")}
         servers = [start_classifier(task, registry.root, port, root, env) for task, port in ports.items()]
         deployment = Deployment(
-            root, broker.bootstrap, f"http://127.0.0.1:{ports['sentiment']}", f"http://127.0.0.1:{ports['topic']}", extra_env=env
+            root,
+            broker.bootstrap,
+            f"http://127.0.0.1:{ports['sentiment']}",
+            f"http://127.0.0.1:{ports['topic']}",
+            extra_env=env,
         )
         worker = deployment.start_worker()
         try:
@@ -179,23 +188,31 @@ def p99(latencies: list[float]) -> float:
     return sorted(latencies)[int(0.99 * len(latencies))] if latencies else float("nan")
 
 
-def print_tail(during: list[tuple[datetime, float]], retrain_started: datetime, load: list[tuple[datetime, float]]) -> None:
+def print_tail(
+    during: list[tuple[datetime, float]], retrain_started: datetime, load: list[tuple[datetime, float]]
+) -> None:
     """Where the slowest 1 % of the documents streamed during the retrain were published, by 10 s of
     the run, and the 1-minute load average through the run (sampled every 5 s, from the baseline on)."""
     seconds = lambda at: int((at - retrain_started).total_seconds())  # noqa: E731
-    slowest = sorted(during, key=lambda row: row[1])[int(0.99 * len(during)):]
+    slowest = sorted(during, key=lambda row: row[1])[int(0.99 * len(during)) :]
     bins: dict[int, list[float]] = {}
     for at, lat in slowest:
         bins.setdefault(seconds(at) // 10 * 10, []).append(lat)
     print("slowest 1 % by seconds into the retrain: " + ", ".join(
         f"{t}s: {len(v)} (max {max(v):.2f}s)" for t, v in sorted(bins.items())), flush=True)  # fmt: skip
-    print("load average by seconds into the retrain: " + ", ".join(f"{seconds(at)}s: {value:.1f}" for at, value in load[::2]), flush=True)
+    print(
+        "load average by seconds into the retrain: "
+        + ", ".join(f"{seconds(at)}s: {value:.1f}" for at, value in load[::2]),
+        flush=True,
+    )
 
 
 def deployment_decision(deployment: Deployment) -> dict:
     import httpx
 
-    return httpx.get(f"{deployment.api}/api/model-versions", params={"task": "sentiment"}, timeout=10).json()["decisions"][0]
+    return httpx.get(f"{deployment.api}/api/model-versions", params={"task": "sentiment"}, timeout=10).json()[
+        "decisions"
+    ][0]
 
 
 if __name__ == "__main__":

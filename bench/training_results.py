@@ -10,20 +10,30 @@ keeping every other benchmark's keys. Sentiment adds the behaviour suite's figur
 
 from __future__ import annotations
 
+from results_file import record  # bench/ is on sys.path when run as a script
+
 from bloomwatch.settings import get_settings
 from training.registry import BASE, Registry
 
-from results_file import record  # bench/ is on sys.path when run as a script
-
 MODEL_KEYS = {
     "sentiment": {
-        "reviews_mr": ("acc",), "reviews_imdb": ("acc",), "finance_fpb": ("acc", "macro_f1"), "tweets_tweeteval": ("acc",),
-        "tweets_airline": ("acc", "macro_f1"), "reviews_products": ("acc", "macro_f1"), "reviews_services": ("acc", "macro_f1"),
+        "reviews_mr": ("acc",),
+        "reviews_imdb": ("acc",),
+        "finance_fpb": ("acc", "macro_f1"),
+        "tweets_tweeteval": ("acc",),
+        "tweets_airline": ("acc", "macro_f1"),
+        "reviews_products": ("acc", "macro_f1"),
+        "reviews_services": ("acc", "macro_f1"),
         "finance_tweets": ("acc", "macro_f1"),
     },
     "topic": {"news_agnews": ("acc",)},
 }
-PRETRAIN_KEYS = {"tokens": "tokens_seen", "hours": "hours", "tokens_per_s": "tokens_per_s", "heldout_perplexity": "heldout_perplexity"}
+PRETRAIN_KEYS = {
+    "tokens": "tokens_seen",
+    "hours": "hours",
+    "tokens_per_s": "tokens_per_s",
+    "heldout_perplexity": "heldout_perplexity",
+}
 
 
 def _negative_recall(metrics: dict) -> float:
@@ -42,7 +52,9 @@ def quality_figures(task: str, metrics: dict) -> dict[str, float]:
     for prefix, key in ((f"behaviour.{task}", "behaviour"), ("baseline.behaviour", "baseline_behaviour")):
         if result := metrics.get(key):
             figures.update({f"{prefix}.{group}.acc": round(v["acc"], 4) for group, v in result["groups"].items()})
-            figures.update({f"{prefix}.{group}.flip_rate": round(v["flip_rate"], 4) for group, v in result["invariance"].items()})
+            figures.update(
+                {f"{prefix}.{group}.flip_rate": round(v["flip_rate"], 4) for group, v in result["invariance"].items()}
+            )
             figures[f"{prefix}.invariance.max_flip_rate"] = round(result["max_flip_rate"], 4)
     return figures
 
@@ -59,8 +71,12 @@ def collect(registry: Registry) -> dict[str, float]:
         figures[f"train.{task}.minutes"] = round(metrics["timings"]["total_s"] / 60, 1)
         figures[f"finetune.{task}.minutes"] = round(metrics["timings"]["finetune_s"] / 60, 1)
         if task == "sentiment":
-            figures["model.sentiment.tweets_tweeteval.negative_recall"] = _negative_recall(metrics["test"]["tweets_tweeteval"])
-            figures["baseline.tweets_tweeteval.negative_recall"] = _negative_recall(metrics["baseline_tfidf_lr"]["tweets_tweeteval"])
+            figures["model.sentiment.tweets_tweeteval.negative_recall"] = _negative_recall(
+                metrics["test"]["tweets_tweeteval"]
+            )
+            figures["baseline.tweets_tweeteval.negative_recall"] = _negative_recall(
+                metrics["baseline_tfidf_lr"]["tweets_tweeteval"]
+            )
             rates = [v for split in metrics["robustness"].values() for k, v in split.items() if k.startswith("flip_")]
             figures["robust.sentiment.max_flip_rate"] = round(max(rates), 4)
         print(f"{task}: {version.path}")

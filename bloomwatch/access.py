@@ -35,8 +35,8 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from bloomwatch.errors import ExpectedError
 from bloomwatch.browser import BrowserGuard, Refused, parse_allowed_hosts
+from bloomwatch.errors import ExpectedError
 from bloomwatch.scopes import DASHBOARD_SCOPES, READ, ScopeError, permits, required_scope, split_scopes
 from bloomwatch.settings import Settings
 

@@ -29,7 +29,9 @@ def print_table(table: Table, *, whole: Iterable[str] = ()) -> None:
     for column in table.columns:
         if column.header in keep:
             column.no_wrap = True
-            column.min_width = max((cell_len(c.plain if isinstance(c, Text) else str(c)) for c in column.cells), default=0)
+            column.min_width = max(
+                (cell_len(c.plain if isinstance(c, Text) else str(c)) for c in column.cells), default=0
+            )
     Console(width=None if on_terminal(sys.stdout) else UNBOUNDED).print(table)
 
 

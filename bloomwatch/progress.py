@@ -48,7 +48,11 @@ class LoggedProgress(tqdm):
             return
         now = time.monotonic()
         decile = int(10 * self.n / self.total) if self.total else -1
-        if self._last_logged_at is not None and now - self._last_logged_at < self._every_s and decile <= self._last_decile:
+        if (
+            self._last_logged_at is not None
+            and now - self._last_logged_at < self._every_s
+            and decile <= self._last_decile
+        ):
             return
         self._last_logged_at, self._last_decile = now, decile
         self._log(self._line())

@@ -76,7 +76,7 @@ class Task:
         return getattr(settings, self.url_setting) if self.url_setting else str(self.url)
 
     def truncation_side(self, kind: str) -> str | None:
-        """"left" (keep the end) for the kinds that need it, else None: the servers' default, the start."""
+        """ "left" (keep the end) for the kinds that need it, else None: the servers' default, the start."""
         return "left" if kind in self.keep_end_kinds else None
 
 

@@ -1,6 +1,6 @@
 """`bloomwatch` commands of the classifiers package (imports of heavy libraries stay inside commands)."""
 
-from enum import Enum
+from enum import StrEnum
 from urllib.parse import urlparse
 
 import typer
@@ -8,7 +8,7 @@ import typer
 from bloomwatch.tasks import task as find_task
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     embedded = "embedded"
     vllm = "vllm"
 
@@ -21,9 +21,13 @@ def register(app: typer.Typer) -> None:
 def serve(
     # a plain name checked when the command runs, not choices built at import: a bad tasks file
     # (BLOOMWATCH_TASKS_FILE) is then one `error:` line of this command, not a traceback of every one
-    task: str = typer.Option(..., help="which task's current registry model to serve (bloomwatch/tasks.py, BLOOMWATCH_TASKS_FILE)"),
+    task: str = typer.Option(
+        ..., help="which task's current registry model to serve (bloomwatch/tasks.py, BLOOMWATCH_TASKS_FILE)"
+    ),
     engine: Engine = typer.Option(None, help="embedded (in-process transformers) or vllm (default: settings.engine)"),
-    port: int = typer.Option(None, help="default: the port of the task's classifier URL (e.g. BLOOMWATCH_SENTIMENT_URL)"),
+    port: int = typer.Option(
+        None, help="default: the port of the task's classifier URL (e.g. BLOOMWATCH_SENTIMENT_URL)"
+    ),
     host: str = typer.Option("127.0.0.1", help="bind address"),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:

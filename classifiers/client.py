@@ -26,8 +26,8 @@ from typing import Literal
 import httpx
 from pydantic import ValidationError
 
-from classifiers.types import ClassificationResponse, Prediction
 from bloomwatch.tasks import labels_for
+from classifiers.types import ClassificationResponse, Prediction
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -93,7 +93,9 @@ class ClassifyClient:
             return False
         return response.status_code == 200
 
-    async def classify(self, texts: list[str], truncation_side: Literal["left", "right"] | None = None) -> list[Prediction]:
+    async def classify(
+        self, texts: list[str], truncation_side: Literal["left", "right"] | None = None
+    ) -> list[Prediction]:
         """Predictions in input order; long lists go out as concurrent requests of `batch_size`.
         `truncation_side`: which end of an over-long text to drop (None: the server's default, "right")."""
         if not texts:
@@ -121,7 +123,12 @@ class ClassifyClient:
                     self.on_timeout()
                 log.warning(
                     "%s classifier at %s: no answer within %gs to %d texts (attempt %d of %d); request abandoned",
-                    self.task, self.base_url, self.timeout_s, len(payload["input"]), attempt + 1, self.max_retries + 1,
+                    self.task,
+                    self.base_url,
+                    self.timeout_s,
+                    len(payload["input"]),
+                    attempt + 1,
+                    self.max_retries + 1,
                 )
                 last_error = f"{type(exc).__name__}: no answer within {self.timeout_s:g}s"
                 continue

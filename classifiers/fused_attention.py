@@ -24,13 +24,20 @@ from types import MethodType
 
 import torch
 import torch.nn.functional as F
-from transformers.models.bloom.modeling_bloom import BloomAttention, BloomForSequenceClassification, build_alibi_tensor, dropout_add
+from transformers.models.bloom.modeling_bloom import (
+    BloomAttention,
+    BloomForSequenceClassification,
+    build_alibi_tensor,
+    dropout_add,
+)
 
 
 @lru_cache(maxsize=16)
 def _alibi_table(num_heads: int, size: int) -> torch.Tensor:
     """(1, heads, size, size) fp32: slope x (key - query) on and below the diagonal, -inf above."""
-    slopes = build_alibi_tensor(torch.ones(1, 2, dtype=torch.long), num_heads, torch.float32)[:, 0, 1]  # slope x position 1
+    slopes = build_alibi_tensor(torch.ones(1, 2, dtype=torch.long), num_heads, torch.float32)[
+        :, 0, 1
+    ]  # slope x position 1
     positions = torch.arange(size, dtype=torch.float32)
     distance = positions[None, :] - positions[:, None]
     bias = slopes[:, None, None] * distance

@@ -25,10 +25,15 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.reloads = Counter(
-            "bloomwatch_model_reloads", "model swaps after the registry pointer moved", ["outcome"], registry=self.registry
+            "bloomwatch_model_reloads",
+            "model swaps after the registry pointer moved",
+            ["outcome"],
+            registry=self.registry,
         )
         self._served = Gauge(
-            "bloomwatch_served_model_info", "1 for the model version being served", ["task", "engine", "model"],
+            "bloomwatch_served_model_info",
+            "1 for the model version being served",
+            ["task", "engine", "model"],
             registry=self.registry,
         )
         self._labels = labels

@@ -115,7 +115,9 @@ def create_embedded_app(
             )
             async with forward_turn:
                 if gone.done():
-                    return skipped(f"skipped a request of {len(request.texts)} texts: its client gave up while it waited")
+                    return skipped(
+                        f"skipped a request of {len(request.texts)} texts: its client gave up while it waited"
+                    )
                 scores, prompt_tokens = await asyncio.get_running_loop().run_in_executor(
                     forward_thread, run_forward, engine, request
                 )

@@ -58,7 +58,9 @@ def create_vllm_proxy_app(
         upstream.inflight += 1
         forward = asyncio.ensure_future(
             app.state.http.post(
-                f"{upstream.base_url}/classify", content=raw, headers={**upstream.auth_headers, "content-type": "application/json"}
+                f"{upstream.base_url}/classify",
+                content=raw,
+                headers={**upstream.auth_headers, "content-type": "application/json"},
             )
         )
         gone = asyncio.ensure_future(client_gone(http_request))
@@ -92,7 +94,9 @@ def create_vllm_proxy_app(
         except httpx.HTTPError:
             healthy = False
         if not healthy:
-            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, f"vLLM for {upstream.name} is not healthy", "ServiceUnavailable")
+            return error_response(
+                HTTPStatus.SERVICE_UNAVAILABLE, f"vLLM for {upstream.name} is not healthy", "ServiceUnavailable"
+            )
         return JSONResponse({"status": "ok", "model": upstream.name})
 
     @app.get("/v1/models")
@@ -107,7 +111,9 @@ def create_vllm_proxy_app(
         own = metrics.render()
         try:
             upstream = supervisor.current
-            engine = (await app.state.http.get(f"{upstream.base_url}/metrics", headers=upstream.auth_headers, timeout=5)).content
+            engine = (
+                await app.state.http.get(f"{upstream.base_url}/metrics", headers=upstream.auth_headers, timeout=5)
+            ).content
         except httpx.HTTPError:
             engine = b""
         return Response(own + engine, media_type=metrics.content_type)

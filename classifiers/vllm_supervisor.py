@@ -78,11 +78,18 @@ class VllmSupervisor:
         if self._stopping.is_set():
             raise RuntimeError("supervisor is stopping")
         process = VllmProcess(
-            version, home=self.home, max_model_len=self.max_model_len, kv_cache_gib=self.kv_cache_gib,
-            threads_bind=self.threads_bind, threads=self.threads, dtype=vllm_dtype(version, self.precision),
+            version,
+            home=self.home,
+            max_model_len=self.max_model_len,
+            kv_cache_gib=self.kv_cache_gib,
+            threads_bind=self.threads_bind,
+            threads=self.threads,
+            dtype=vllm_dtype(version, self.precision),
         ).start()
         self._running.add(process)
-        log.info("starting vLLM (%s) for %s on %s (log: %s)", process.dtype, version.name, process.base_url, process.log_path)
+        log.info(
+            "starting vLLM (%s) for %s on %s (log: %s)", process.dtype, version.name, process.base_url, process.log_path
+        )
         try:
             process.wait_healthy(self.start_timeout_s)
         except BaseException:

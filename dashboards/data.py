@@ -44,7 +44,10 @@ class DashboardData:
         if not result.column_names:  # an empty result carries no column names (chDB): ask for them
             names = [row[0] for row in self.client.query(f"DESCRIBE ({sql})", parameters=parameters).result_rows]
             return {name: [] for name in names}
-        return {name: [_jsonable(v) for v in column] for name, column in zip(result.column_names, result.result_columns, strict=True)}
+        return {
+            name: [_jsonable(v) for v in column]
+            for name, column in zip(result.column_names, result.result_columns, strict=True)
+        }
 
     def known_values(self) -> dict[str, list[str]]:
         """Sources and languages present in the data (cached briefly: every request validates)."""

@@ -62,7 +62,13 @@ def model_figures(registry_dir, in_use: dict[str, list[Any]]) -> list[dict[str, 
     rows = []
     for (task, name), (documents, last_seen) in sorted(seen.items()):
         version = name.removeprefix(f"{task}-")
-        entry: dict[str, Any] = {"task": task, "model": name, "documents": documents, "last_seen": last_seen, "evaluation": {}}
+        entry: dict[str, Any] = {
+            "task": task,
+            "model": name,
+            "documents": documents,
+            "last_seen": last_seen,
+            "evaluation": {},
+        }
         try:
             model = registry.get(task, version)
         except (KeyError, ValueError):

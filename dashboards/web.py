@@ -78,7 +78,9 @@ def routes(
         """The filters' values and the task table: the page builds its task charts from it."""
         known, fixed = await backend.run(backend.data.known_values), fixed_values()
         values = {name: list(fixed.get(name) or known.get(name, [])) for name in dimensions()}
-        table = [{"name": task.name, "labels": list(task.labels), "watched_label": task.watched_label} for task in tasks()]
+        table = [
+            {"name": task.name, "labels": list(task.labels), "watched_label": task.watched_label} for task in tasks()
+        ]
         return web.json_response({"values": values, "tasks": table, "refresh_s": REFRESH_S})
 
     async def panels(request: web.Request) -> web.Response:

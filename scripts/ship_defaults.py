@@ -25,7 +25,11 @@ SHIPPED = Path(__file__).resolve().parent.parent / "models"
 
 def _store_in_bf16(directory: Path) -> None:
     weights = directory / "model.safetensors"
-    save_file({k: t.to(torch.bfloat16).contiguous() for k, t in load_file(weights).items()}, weights, metadata={"format": "pt"})
+    save_file(
+        {k: t.to(torch.bfloat16).contiguous() for k, t in load_file(weights).items()},
+        weights,
+        metadata={"format": "pt"},
+    )
     for name, update in (("config.json", {"dtype": "bfloat16"}),
                          ("bloomwatch.json", {"stored_dtype": "bfloat16 (rounded from the fp32 weights it was trained in; fine-tuning loads it in fp32)"})):  # fmt: skip
         path = directory / name
@@ -34,7 +38,9 @@ def _store_in_bf16(directory: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, required=True, help="the training registry (BLOOMWATCH_REGISTRY_DIR of the runs)")
+    parser.add_argument(
+        "--source", type=Path, required=True, help="the training registry (BLOOMWATCH_REGISTRY_DIR of the runs)"
+    )
     parser.add_argument("picks", nargs="+", help="TASK=VERSION, e.g. base=v2 sentiment=v4")
     args = parser.parse_args()
     source, shipped = Registry(args.source), Registry(SHIPPED)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the test suite on a fresh machine: installs what is missing, then the fast suite, then the
-# slow suite (long trainings, load runs) if the time budget allows.
+# Runs the test suite on a fresh machine: installs what is missing, runs the static checks
+# (scripts/lint.sh), then the fast suite, then the slow suite (long trainings, load runs) if the
+# time budget allows.
 # Usage: scripts/test.sh [pytest args...]     env: BLOOMWATCH_TEST_BUDGET_S (default 2400)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ budget=${BLOOMWATCH_TEST_BUDGET_S:-2400}
 
 scripts/install.sh --with-vllm
 scripts/kafka.sh fetch
+scripts/lint.sh
 
 python3 -m pytest -m "not slow" "$@"
 left=$(( budget - ($(date +%s) - start) ))

@@ -89,11 +89,15 @@ class KafkaBroker:
             for name, port, setting in (("client", self.port, "BLOOMWATCH_KAFKA_BOOTSTRAP"),
                                         ("controller", self.controller_port, "BLOOMWATCH_KAFKA_CONTROLLER_PORT")):  # fmt: skip
                 if port_taken(port):
-                    raise RuntimeError(f"Kafka's {name} port 127.0.0.1:{port} is taken by another process; choose a free one with {setting}")
+                    raise RuntimeError(
+                        f"Kafka's {name} port 127.0.0.1:{port} is taken by another process; choose a free one with {setting}"
+                    )
         command = [str(KAFKA_SCRIPT), "start", "--dir", str(self.home), "--port", str(self.port),
                    "--controller-port", str(self.controller_port), "--timeout", str(int(self.start_timeout_s))]  # fmt: skip
         tail: deque[str] = deque(maxlen=40)
-        with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self.env) as script:
+        with subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self.env
+        ) as script:
             for line in script.stderr:
                 tail.append(line)
                 sys.stderr.write(line)

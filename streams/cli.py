@@ -3,9 +3,9 @@
 import typer
 
 from classifiers.cli import Engine
-from streams.label_cli import label_app
-from streams.documents_cli import register as register_documents
 from streams.alerts.cli import register as register_alerts
+from streams.documents_cli import register as register_documents
+from streams.label_cli import label_app
 from streams.publish_cli import register as register_publishing
 
 
@@ -38,7 +38,9 @@ def up(
     limit: int = typer.Option(None, "--limit", help="publish this many demo documents, stop once all are stored"),
     rate: float = typer.Option(20.0, "--rate", help="demo documents per second"),
     keep_broker: bool = typer.Option(False, "--keep-broker", help="leave the Kafka broker running on exit"),
-    engine: Engine = typer.Option(None, help="classifier engine: embedded or vllm (default: settings.engine); docs/serving.md"),
+    engine: Engine = typer.Option(
+        None, help="classifier engine: embedded or vllm (default: settings.engine); docs/serving.md"
+    ),
 ) -> None:
     """Start the whole pipeline on this machine and stream a demo; Ctrl-C stops it all.
 

@@ -90,14 +90,22 @@ _NEGATIVE_REVIEWS = (
     "One star: the {p} arrived {b} and customer service was rude.",
 )
 _NEWS = {
-    "world": ("Leaders of {n} countries met in {c} to discuss a ceasefire and humanitarian aid.",
-              "Elections in {c} drew record turnout as voters chose a new parliament."),
-    "sports": ("{c} beat their rivals {n}-1 to reach the cup final on Sunday.",
-               "The marathon in {c} was won in a course record by a first-time runner."),
-    "business": ("Shares of a {c} retailer fell {n} percent after it cut its profit forecast.",
-                 "The central bank of {c} raised interest rates by {n} tenths of a point."),
-    "sci_tech": ("Researchers in {c} unveiled a battery that charges in {n} minutes.",
-                 "A satellite built in {c} sent back its first images of the solar wind."),
+    "world": (
+        "Leaders of {n} countries met in {c} to discuss a ceasefire and humanitarian aid.",
+        "Elections in {c} drew record turnout as voters chose a new parliament.",
+    ),
+    "sports": (
+        "{c} beat their rivals {n}-1 to reach the cup final on Sunday.",
+        "The marathon in {c} was won in a course record by a first-time runner.",
+    ),
+    "business": (
+        "Shares of a {c} retailer fell {n} percent after it cut its profit forecast.",
+        "The central bank of {c} raised interest rates by {n} tenths of a point.",
+    ),
+    "sci_tech": (
+        "Researchers in {c} unveiled a battery that charges in {n} minutes.",
+        "A satellite built in {c} sent back its first images of the solar wind.",
+    ),
 }
 _CITIES = ("Lisbon", "Nairobi", "Oslo", "Seoul", "Lima", "Toronto", "Cairo", "Hanoi")
 

@@ -44,7 +44,9 @@ def search(
     since: str = typer.Option(None, "--from", help="published at or after (ISO 8601 with time zone)"),
     until: str = typer.Option(None, "--to", help="published before (ISO 8601 with time zone)"),
     label: str = typer.Option(None, "--label", help="a label of any task, e.g. negative, sports"),
-    lang: str = typer.Option(None, "--lang", help="language read from the text (ISO 639-1, e.g. de; und: undetermined)"),
+    lang: str = typer.Option(
+        None, "--lang", help="language read from the text (ISO 639-1, e.g. de; und: undetermined)"
+    ),
     limit: int = typer.Option(20, "--limit", help="at most this many, newest first (1-1000)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON document per line instead of a table"),
 ) -> None:
@@ -57,7 +59,16 @@ def search(
     from streams.publisher import validation_reason
     from streams.reader import search_documents
 
-    given = {"q": text, "source": source, "kind": kind, "from": since, "to": until, "label": label, "lang": lang, "limit": str(limit)}
+    given = {
+        "q": text,
+        "source": source,
+        "kind": kind,
+        "from": since,
+        "to": until,
+        "label": label,
+        "lang": lang,
+        "limit": str(limit),
+    }
     try:
         query = parse_query({name: value for name, value in given.items() if value is not None})
     except ValidationError as error:
@@ -77,7 +88,10 @@ def search(
         cells = (f"{d.published_at:%Y-%m-%d %H:%M:%S}", d.id, d.kind, d.source, d.detected_lang, *labels, d.text)
         table.add_row(*(Text(str(cell)) for cell in cells))
     print_table(table, whole=("id",))  # a file or a pipe gets whole rows, not 80 columns
-    err.print(f"{len(found)} document(s)" + (f" (limit {query.limit}: there may be more)" if len(found) == query.limit else ""))
+    err.print(
+        f"{len(found)} document(s)"
+        + (f" (limit {query.limit}: there may be more)" if len(found) == query.limit else "")
+    )
 
 
 @documents.command()
@@ -92,14 +106,18 @@ def migrate() -> None:
     try:
         store = DocumentStore(settings.clickhouse_dsn)
     except Exception as error:  # noqa: BLE001 - chDB's own message does not say the directory is in use
-        err.print(f"cannot open {settings.clickhouse_where} ({error}); a running worker owns an embedded store: stop it first")
+        err.print(
+            f"cannot open {settings.clickhouse_where} ({error}); a running worker owns an embedded store: stop it first"
+        )
         raise typer.Exit(1) from None
     try:
         store.ensure_schema()  # an empty store gets the table, already in the current layout
         copied = migrate_documents(store.client)
     finally:
         store.close()
-    typer.echo("documents already has the current layout" if copied is None else f"documents rebuilt: {copied} documents")
+    typer.echo(
+        "documents already has the current layout" if copied is None else f"documents rebuilt: {copied} documents"
+    )
 
 
 def _read(read):

@@ -94,17 +94,17 @@ class BatchIngest:
                 status=413,
             )
         if self.actor_field and (client := request.get(AUTHENTICATED_CLIENT)):
-            records = [{**record, self.actor_field: client} if isinstance(record, dict) else record for record in records]
+            records = [
+                {**record, self.actor_field: client} if isinstance(record, dict) else record for record in records
+            ]
         result = await self.publish(records)  # non-objects are rejected by validation
         rejected = [
-            {"index": r.position, "id": r.id, "reason": r.reason, "retryable": r.retryable}
-            for r in result.rejected
+            {"index": r.position, "id": r.id, "reason": r.reason, "retryable": r.retryable} for r in result.rejected
         ]
         payload = {"accepted": len(result.accepted), "accepted_ids": result.accepted, "rejected": rejected}
         status = _status(result)
         headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
         return web.json_response(payload, status=status, headers=headers)
-
 
     def _too_long(self, records: list) -> list[dict]:
         if self.max_text_chars is None:
@@ -112,7 +112,9 @@ class BatchIngest:
         return [
             {"index": index, "id": record.get("id"), "chars": len(record["text"])}
             for index, record in enumerate(records)
-            if isinstance(record, dict) and isinstance(record.get("text"), str) and len(record["text"]) > self.max_text_chars
+            if isinstance(record, dict)
+            and isinstance(record.get("text"), str)
+            and len(record["text"]) > self.max_text_chars
         ]
 
 
@@ -125,7 +127,9 @@ def _status(result: PublishResult) -> int:
 
 
 def document_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
-    return BatchIngest(publisher.publish, "documents", max_batch=settings.max_batch, max_text_chars=settings.max_text_chars)
+    return BatchIngest(
+        publisher.publish, "documents", max_batch=settings.max_batch, max_text_chars=settings.max_text_chars
+    )
 
 
 def label_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:

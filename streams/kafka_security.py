@@ -10,7 +10,6 @@ CAs. See docs/security.md.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,6 +103,6 @@ async def check_login(bootstrap: str, options: Mapping[str, Any], timeout_s: flo
             f"Kafka at {bootstrap} refused user {options.get('sasl_plain_username')!r} ({options.get('sasl_mechanism')}):"
             f" {error}. Check BLOOMWATCH_KAFKA_SASL_USERNAME, the password and BLOOMWATCH_KAFKA_SASL_MECHANISM."
         ) from None
-    except (OSError, KafkaError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, KafkaError):
         return
     connection.close()

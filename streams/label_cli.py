@@ -96,14 +96,18 @@ def queue(
         response = httpx.get(f"{api}/api/labels/queue", params={"task": task, "n": n, "by": by},
                              headers=client_headers(get_settings()), timeout=60)  # fmt: skip
     except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach the worker at {escape(api)}[/] ({escape(str(exc))}); start it with `bloomwatch up` or `bloomwatch worker`")
+        console.print(
+            f"[red]cannot reach the worker at {escape(api)}[/] ({escape(str(exc))}); start it with `bloomwatch up` or `bloomwatch worker`"
+        )
         raise typer.Exit(2) from None
     if response.status_code != 200:
         console.print(f"[red]{escape(str(response.json().get('error', response.text)))}[/]")
         raise typer.Exit(2)
     items = response.json()["items"]
     out = out or Path(f"label-queue-{task}.csv")
-    rows = [{"document_id": i["document_id"], "task": task, "label": "", "annotator": "", "text": i["text"]} for i in items]
+    rows = [
+        {"document_id": i["document_id"], "task": task, "label": "", "annotator": "", "text": i["text"]} for i in items
+    ]
     if out.suffix.lower() == ".csv":  # opened in a spreadsheet: no cell may run as a formula
         with out.open("w", newline="", encoding="utf-8") as f:
             write_csv(f, QUEUE_FIELDS, ([row[field] for field in QUEUE_FIELDS] for row in rows))
@@ -111,5 +115,7 @@ def queue(
         out.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     sources = sorted({i["source"] for i in items})
     # sources are publishers' strings: `[/bold]` is text here, not Rich markup
-    console.print(f"{len(items)} documents to label ({escape(by)}; sources: {escape(', '.join(sources)) or 'none'}) -> {escape(str(out))}")
+    console.print(
+        f"{len(items)} documents to label ({escape(by)}; sources: {escape(', '.join(sources)) or 'none'}) -> {escape(str(out))}"
+    )
     console.print(f"fill in the label column ({escape(task)} labels), then: bloomwatch label {escape(str(out))}")

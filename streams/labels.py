@@ -51,7 +51,9 @@ class LabelSink:
 
 def add_label_agent(app: faust.App, settings: Settings, sink: LabelSink) -> None:
     """Consume the labels topic in batches, acking each batch once it is stored."""
-    topic = app.topic(settings.topic_labels, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    topic = app.topic(
+        settings.topic_labels, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
 
     @app.agent(topic, name="store_labels")
     async def store_labels(stream):

@@ -10,13 +10,14 @@ from prometheus_client.core import CounterMetricFamily, Metric
 
 REGISTRY = CollectorRegistry()
 
-CONSUMED = Counter(
-    "bloomwatch_documents_consumed", "Messages read from the input topics", ["topic"], registry=REGISTRY
-)
+CONSUMED = Counter("bloomwatch_documents_consumed", "Messages read from the input topics", ["topic"], registry=REGISTRY)
 CLASSIFIED = Counter("bloomwatch_documents_classified", "Documents scored, per task", ["task"], registry=REGISTRY)
 STORED = Counter("bloomwatch_documents_stored", "Rows written to ClickHouse", ["kind"], registry=REGISTRY)
 STORED_BY_LANGUAGE = Counter(
-    "bloomwatch_documents_stored_by_language", "Rows written, by the language read from the text (und: undetermined)", ["lang"], registry=REGISTRY
+    "bloomwatch_documents_stored_by_language",
+    "Rows written, by the language read from the text (und: undetermined)",
+    ["lang"],
+    registry=REGISTRY,
 )
 DEAD_LETTERED = Counter(
     "bloomwatch_documents_dead_lettered", "Messages sent to the dead-letter topic", ["reason"], registry=REGISTRY

@@ -49,7 +49,9 @@ class KafkaOutageLog(logging.Filter):
 
     def __init__(self, bootstrap: str, reminder_s: float = 60.0):
         super().__init__()
-        self.servers = [(host, int(port)) for host, _, port in (s.strip().rpartition(":") for s in bootstrap.split(","))]
+        self.servers = [
+            (host, int(port)) for host, _, port in (s.strip().rpartition(":") for s in bootstrap.split(","))
+        ]
         self.reminder_s = reminder_s
         self._lock = threading.Lock()
         self._started: float | None = None  # monotonic time of the first symptom of the outage
@@ -98,13 +100,16 @@ class KafkaOutageLog(logging.Filter):
                     self._started = None
                 log.warning(
                     "Kafka reachable again after a %.0fs outage (%d connection errors summarised)",
-                    last - started, folded,
+                    last - started,
+                    folded,
                 )
                 return
             if now >= next_reminder:
                 log.error(
                     "Kafka still unreachable after %.0fs (%d connection errors summarised; latest: %s)",
-                    now - started, folded, latest,
+                    now - started,
+                    folded,
+                    latest,
                 )
                 next_reminder = now + self.reminder_s
 

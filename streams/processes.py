@@ -61,7 +61,9 @@ class ManagedProcess:
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited during start-up; log {self.log_path}:\n{self.log_tail()}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} not ready after {timeout_s:.0f}s; log {self.log_path}:\n{self.log_tail()}")
+                raise TimeoutError(
+                    f"{self.name} not ready after {timeout_s:.0f}s; log {self.log_path}:\n{self.log_tail()}"
+                )
             time.sleep(0.25)
 
     def stop(self, timeout_s: float = 30.0) -> int | None:

@@ -8,7 +8,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from enum import Enum
+from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,12 @@ CHUNK = 1000  # records validated and sent per round trip
 SHOWN_REJECTIONS = 20
 
 
-class InputTopic(str, Enum):
+class InputTopic(StrEnum):
     news = "news"
     reviews = "reviews"
 
 
-class IdSource(str, Enum):
+class IdSource(StrEnum):
     text = "text"
     url = "url"
 
@@ -60,8 +60,10 @@ def _ensure_topics(bootstrap: str) -> dict[str, int]:
     try:
         return asyncio.run(ensure_topics(bootstrap, topic_specs(get_settings()), **client_options(get_settings())))
     except KafkaConnectionError:
-        console.print(f"[red]cannot reach Kafka at {bootstrap}[/]: start it with `scripts/kafka.sh start` "
-                      "(or `bloomwatch up`), or set --bootstrap / BLOOMWATCH_KAFKA_BOOTSTRAP")
+        console.print(
+            f"[red]cannot reach Kafka at {bootstrap}[/]: start it with `scripts/kafka.sh start` "
+            "(or `bloomwatch up`), or set --bootstrap / BLOOMWATCH_KAFKA_BOOTSTRAP"
+        )
         raise typer.Exit(2) from None
     except KafkaSecurityError as error:
         console.print(f"[red]{error}[/]")
@@ -71,7 +73,8 @@ def _ensure_topics(bootstrap: str) -> dict[str, int]:
 def publish(
     file: str = typer.Argument(..., help="JSONL or CSV file of documents; '-' reads stdin (JSONL unless --format csv)"),
     topic: InputTopic | None = typer.Option(
-        None, help="send every row to this topic (a row without a kind gets the topic's) [default: each row's kind decides, as for POST /documents]"
+        None,
+        help="send every row to this topic (a row without a kind gets the topic's) [default: each row's kind decides, as for POST /documents]",
     ),
     file_format: str = typer.Option("auto", "--format", help="jsonl | csv | auto (by the file's suffix)"),
     source: str | None = typer.Option(None, help="source for rows that have none (otherwise they are rejected)"),
@@ -103,7 +106,11 @@ def publish(
         filled = [apply_defaults(r, kind=kind, source=source, id_from=id_from and id_from.value) for r in records]
         return await publisher.publish(filled, topic=topic_name)
 
-    destination = f"Kafka topic [cyan]{topic_name}[/]" if topic_name else f"Kafka topics [cyan]{settings.topic_news}[/], [cyan]{settings.topic_reviews}[/] by kind"
+    destination = (
+        f"Kafka topic [cyan]{topic_name}[/]"
+        if topic_name
+        else f"Kafka topics [cyan]{settings.topic_news}[/], [cyan]{settings.topic_reviews}[/] by kind"
+    )
     publish_file(file, file_format, send, destination=f"{destination} at {kafka}", kafka=kafka, rejects=rejects)
 
 
@@ -111,7 +118,13 @@ Send = Callable[[Any, list[dict]], Awaitable[Any]]  # (Publisher, records of one
 
 
 def publish_file(
-    file: str, file_format: str, send: Send, *, destination: str, kafka: str, rejects: Path | None,
+    file: str,
+    file_format: str,
+    send: Send,
+    *,
+    destination: str,
+    kafka: str,
+    rejects: Path | None,
     csv_columns_are_fields: bool = False,
 ) -> None:
     """Read a JSONL/CSV file (or stdin) in chunks, `send` each chunk, report rejected rows by line.
@@ -148,7 +161,9 @@ def publish_file(
                     readable = [row for row in chunk if row.error is None]
                     result = await send(publisher, [row.record for row in readable])
                     accepted += len(result.accepted)
-                    problems += [(readable[r.position].line, r.id, r.reason) for r in result.rejected if not r.retryable]
+                    problems += [
+                        (readable[r.position].line, r.id, r.reason) for r in result.rejected if not r.retryable
+                    ]
                     if refused := [r for r in result.rejected if r.retryable]:
                         unavailable = f"from line {readable[refused[0].position].line}: {refused[0].reason}"
                         break

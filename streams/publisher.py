@@ -130,9 +130,7 @@ class Publisher:
             raise ValueError(f"kind: a {document.kind!r} document does not belong on topic {topic!r}")
         return document
 
-    async def publish(
-        self, records: Iterable[Mapping[str, Any] | Document], topic: str | None = None
-    ) -> PublishResult:
+    async def publish(self, records: Iterable[Mapping[str, Any] | Document], topic: str | None = None) -> PublishResult:
         """Validate and send every record; return once Kafka acknowledged (or refused) each one."""
 
         def outgoing(record: Mapping[str, Any] | Document) -> Outgoing:

@@ -98,7 +98,9 @@ def read_csv(stream: TextIO, fields: frozenset[str] | None = DOCUMENT_FIELDS) ->
         yield Row(start, record)
 
 
-def read_rows(stream: TextIO, file_format: FileFormat, fields: frozenset[str] | None = DOCUMENT_FIELDS) -> Iterator[Row]:
+def read_rows(
+    stream: TextIO, file_format: FileFormat, fields: frozenset[str] | None = DOCUMENT_FIELDS
+) -> Iterator[Row]:
     return read_csv(stream, fields) if file_format == "csv" else read_jsonl(stream)
 
 

@@ -93,7 +93,11 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
         return {"task": task, "count": len(rows), "labels": rows, "next_after": next_after}
 
     async def queue(request):
-        task, n, by = _task(request), query_int(request.query, "n", 50, maximum=QUEUE_N_MAX), request.query.get("by", "margin")
+        task, n, by = (
+            _task(request),
+            query_int(request.query, "n", 50, maximum=QUEUE_N_MAX),
+            request.query.get("by", "margin"),
+        )
         if by not in STRATEGIES:
             raise BadQuery(f"by must be one of {', '.join(STRATEGIES)}")
         pool = query_int(request.query, "pool", QUEUE_POOL, maximum=QUEUE_POOL_MAX)
@@ -102,7 +106,9 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
 
     async def unlabelled(request):
         task = _task(request)
-        rows = await run_store(store.unlabelled_predictions, task, query_int(request.query, "pool", QUEUE_POOL, maximum=QUEUE_POOL_MAX))
+        rows = await run_store(
+            store.unlabelled_predictions, task, query_int(request.query, "pool", QUEUE_POOL, maximum=QUEUE_POOL_MAX)
+        )
         return {"task": task, "documents": rows}
 
     async def predictions(request):

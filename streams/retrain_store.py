@@ -65,7 +65,9 @@ class RetrainStore:
         self.client.insert("labels", rows, column_names=list(LABEL_COLUMNS), settings=settings)
 
     def label_count(self, task: str) -> int:
-        return int(self.client.command("SELECT count() FROM labels FINAL WHERE task = {t:String}", parameters={"t": task}))
+        return int(
+            self.client.command("SELECT count() FROM labels FINAL WHERE task = {t:String}", parameters={"t": task})
+        )
 
     def labelled_examples(self, task: str, after: str = "", limit: int | None = None) -> list[dict[str, Any]]:
         """The labels of `task` by document_id, those after `after`, at most `limit` (None: all),
@@ -74,7 +76,9 @@ class RetrainStore:
 
         Paged by key (document_id is unique per task under FINAL), not by offset: a page costs
         the same however deep it is."""
-        page = "task = {t:String} AND document_id > {after:String}" + (" ORDER BY document_id LIMIT {n:UInt32}" if limit else "")
+        page = "task = {t:String} AND document_id > {after:String}" + (
+            " ORDER BY document_id LIMIT {n:UInt32}" if limit else ""
+        )
         result = self.client.query(
             "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at"
             f" FROM (SELECT * FROM labels FINAL WHERE {page}) AS l"

@@ -37,9 +37,14 @@ def run_worker(*, loglevel: str = "info") -> None:
             f"worker: cannot reach Kafka at {settings.kafka_bootstrap}: start it with `scripts/kafka.sh start` "
             "(or `bloomwatch up`), or set BLOOMWATCH_KAFKA_BOOTSTRAP"
         ) from None
-    waited = loop.run_until_complete(wait_for_group_coordinator(settings.kafka_bootstrap, settings.worker_group, **kafka))
+    waited = loop.run_until_complete(
+        wait_for_group_coordinator(settings.kafka_bootstrap, settings.worker_group, **kafka)
+    )
     if waited > 0.5:
-        print(f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)", flush=True)
+        print(
+            f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)",
+            flush=True,
+        )
     store = DocumentStore(settings.clickhouse_dsn)
     store.ensure_schema()
     if layout_outdated(store.client):
@@ -53,7 +58,9 @@ def run_worker(*, loglevel: str = "info") -> None:
     token = client_token(settings)
     sizes = {"batch_size": settings.classify_request_texts, "max_concurrency": settings.classify_max_concurrency}
     classifiers = {
-        task.name: ClassifyClient(task.classifier_url(settings), task.name, on_timeout=timeouts.labels(task.name).inc, token=token, **sizes)
+        task.name: ClassifyClient(
+            task.classifier_url(settings), task.name, on_timeout=timeouts.labels(task.name).inc, token=token, **sizes
+        )
         for task in tasks()
     }
     app = create_app(settings, classifiers=classifiers, store=store)

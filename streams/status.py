@@ -94,7 +94,11 @@ async def _offsets(settings: Settings) -> tuple[int, dict[str, int] | None]:
     """(records in the dead-letter topic, uncommitted messages per input topic for the worker group)."""
     timeout_ms = int(PROBE_TIMEOUT_S * 1000)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is reported once, by us
-    kafka = {"bootstrap_servers": settings.kafka_bootstrap, "request_timeout_ms": timeout_ms, **client_options(settings)}
+    kafka = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "request_timeout_ms": timeout_ms,
+        **client_options(settings),
+    }
     consumer = AIOKafkaConsumer(group_id=None, **kafka)
     admin = AIOKafkaAdminClient(**kafka)
     try:
@@ -143,7 +147,12 @@ def _classifier(settings: Settings, task: Task) -> Component:
 def _worker(settings: Settings) -> Component:
     url = settings.worker_url
     try:
-        healthy = httpx.get(f"{url}/api/documents/count", headers=client_headers(settings), timeout=PROBE_TIMEOUT_S).status_code == 200
+        healthy = (
+            httpx.get(
+                f"{url}/api/documents/count", headers=client_headers(settings), timeout=PROBE_TIMEOUT_S
+            ).status_code
+            == 200
+        )
     except httpx.HTTPError as error:
         return Component("worker", False, url, f"not reachable ({type(error).__name__})")
     return Component("worker", healthy, url, f"API {url}/api/stats, metrics {url}/metrics")

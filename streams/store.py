@@ -23,7 +23,18 @@ from streams.timestamps import as_utc
 
 TABLE = "documents"
 
-_DOCUMENT_COLUMNS = ("id", "source", "kind", "lang", "url", "metadata", "published_at", "enqueued_at", "ingested_at", "text")
+_DOCUMENT_COLUMNS = (
+    "id",
+    "source",
+    "kind",
+    "lang",
+    "url",
+    "metadata",
+    "published_at",
+    "enqueued_at",
+    "ingested_at",
+    "text",
+)
 _LANGUAGE_COLUMNS = ("detected_lang", "lang_confidence")
 # Column order of `documents` as inserted: the document, each task's scores in table order
 # (Task.score_columns), then the language read from the text.
@@ -61,7 +72,9 @@ def _task_column_types(task: Task) -> list[tuple[str, str]]:
 def _task_columns_sql() -> str:
     """The task columns as lines of the CREATE TABLE's column list (streams/store_migration.py
     reads the types back from these lines)."""
-    return "\n".join(f"    {column:<18} {kind}," for task in tasks() for column, kind in _task_column_types(task)).lstrip()
+    return "\n".join(
+        f"    {column:<18} {kind}," for task in tasks() for column, kind in _task_column_types(task)
+    ).lstrip()
 
 
 def _task_column_additions() -> list[str]:
@@ -128,7 +141,7 @@ class DocumentStore:
     def ping(self) -> bool:
         try:
             return self.client.command("SELECT 1") == 1
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure to answer is "not healthy", which is the answer
             return False
 
     def insert(self, rows: Sequence[list[Any]]) -> None:
@@ -246,7 +259,9 @@ def _stored_document(row: Sequence[Any]) -> StoredDocument:
         probs = {label: float(values[task.probability_column(label)]) for label in task.labels}
         return TaskScore(label=values[task.name], probs=probs, model=values[task.model_column])
 
-    fields = {name: values[name] for name in ("id", "source", "kind", "lang", "url", "metadata", "text", "detected_lang")}
+    fields = {
+        name: values[name] for name in ("id", "source", "kind", "lang", "url", "metadata", "text", "detected_lang")
+    }
     fields["lang_confidence"] = float(values["lang_confidence"])
     times = {name: as_utc(values[name]) for name in ("published_at", "enqueued_at", "ingested_at")}
     scores = {task.name: score(task) for task in tasks()}

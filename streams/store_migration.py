@@ -19,7 +19,9 @@ REBUILT = f"{TABLE}_rebuilt"
 
 
 def documents_ddl() -> str:
-    return next(statement for statement in ddl_statements() if statement.startswith(f"CREATE TABLE IF NOT EXISTS {TABLE}\n"))
+    return next(
+        statement for statement in ddl_statements() if statement.startswith(f"CREATE TABLE IF NOT EXISTS {TABLE}\n")
+    )
 
 
 def expected_sorting_key() -> str:
@@ -30,7 +32,8 @@ def expected_sorting_key() -> str:
 
 def current_sorting_key(client) -> str:
     return client.command(
-        "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = {t:String}", parameters={"t": TABLE}
+        "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+        parameters={"t": TABLE},
     )
 
 

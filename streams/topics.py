@@ -61,7 +61,9 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str], timeou
         await asyncio.sleep(0.1)
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30, **client_options) -> dict[str, int]:
+async def ensure_topics(
+    bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30, **client_options
+) -> dict[str, int]:
     """Create the missing topics; return every topic's actual partition count.
 
     Existing topics are left alone (a partition count can only grow, and growing it would move

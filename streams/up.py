@@ -55,7 +55,11 @@ def run_up(*, engine: str | None, duration_s: float | None, limit: int | None, r
             count_url, auth = f"{settings.worker_url}/api/documents/count", client_headers(settings)
             worker.wait_ready(lambda: http_ok(count_url, headers=auth), timeout_s=180)
         # nice'd, one torch thread (training/retrain/cli.py): reads labels through the worker
-        children.append(ManagedProcess("retrain", bloomwatch_command("retrain", "--schedule"), log_path=logs / "retrain.log").start())
+        children.append(
+            ManagedProcess(
+                "retrain", bloomwatch_command("retrain", "--schedule"), log_path=logs / "retrain.log"
+            ).start()
+        )
         _print_where_to_look(settings, logs)
         asyncio.run(_demo(settings, children, duration_s=duration_s, limit=limit, rate=rate))
     except KeyboardInterrupt:
@@ -94,7 +98,9 @@ def _ensure_models(settings: Settings) -> None:
     if adopted:  # with the base they were fine-tuned from: `bloomwatch train` starts from it too
         adopted += seed_from(registry, settings.shipped_models_dir, (BASE,))
     for version in adopted:
-        console.print(f"registry {settings.registry_dir}: adopted the shipped {version.task} model as {version.version}")
+        console.print(
+            f"registry {settings.registry_dir}: adopted the shipped {version.task} model as {version.version}"
+        )
     for task in task_names():
         current = registry.current(task)
         if current is None:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 def by_truncation_side(task: Task, kinds: list[str]) -> dict[str | None, list[int]]:
     """Indices of a batch's documents per truncation side for `task` (Task.truncation_side): one
     classify request each. The pipeline benchmark replays the same grouping, so its
@@ -163,7 +164,9 @@ class BatchProcessor:
                 if blamed and await self._services_healthy():
                     if len(items) == 1:
                         message, document = items[0]
-                        await self.dead_letter_until_sent(message, PROCESSING_FAILED, error, attempts=attempt, document_id=document.id)
+                        await self.dead_letter_until_sent(
+                            message, PROCESSING_FAILED, error, attempts=attempt, document_id=document.id
+                        )
                         return
                     half = len(items) // 2
                     await self._store_until_done(items[:half])
@@ -177,7 +180,9 @@ class BatchProcessor:
             classifying = {task.name: group.create_task(self._classify(task, documents)) for task in tasks()}
             detecting = group.create_task(asyncio.to_thread(languages_of, [document.text for document in documents]))
         per_task = {name: classified.result() for name, classified in classifying.items()}
-        per_document = [dict(zip(per_task, predictions, strict=True)) for predictions in zip(*per_task.values(), strict=True)]
+        per_document = [
+            dict(zip(per_task, predictions, strict=True)) for predictions in zip(*per_task.values(), strict=True)
+        ]
         languages = detecting.result()
         rows = [
             document_row(document, predictions, language, message.enqueued_at)

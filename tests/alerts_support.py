@@ -138,10 +138,14 @@ class WebhookReceiver:
             if found := [r for r in self.received if r.payload["status"] == status]:
                 return found[0]
             time.sleep(0.2)
-        raise TimeoutError(f"no {status} webhook call within {timeout_s:.0f}s (got {[r.payload['status'] for r in self.received]})")
+        raise TimeoutError(
+            f"no {status} webhook call within {timeout_s:.0f}s (got {[r.payload['status'] for r in self.received]})"
+        )
 
 
-def labelled_texts(sentiment_url: str, n: int = 600, seed: int = 7, margin: float = 0.02) -> tuple[list[str], list[str]]:
+def labelled_texts(
+    sentiment_url: str, n: int = 600, seed: int = 7, margin: float = 0.02
+) -> tuple[list[str], list[str]]:
     """(texts the served model labels negative, texts it labels otherwise), clear of ties."""
     rng = random.Random(seed)
     candidates = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12))) for _ in range(n)]
@@ -201,7 +205,9 @@ class BurstStream:
                             self.first_burst_published = time.time()
                         negative = rng.random() < (self.burst_share if bursting else self.base_share)
                         text = rng.choice(self.negative if negative else self.other)
-                        batch.append({"id": f"{source}-{number}", "source": source, "kind": "review", "text": text, "lang": "en"})
+                        batch.append(
+                            {"id": f"{source}-{number}", "source": source, "kind": "review", "text": text, "lang": "en"}
+                        )
                 if batch:
                     result = await publisher.publish(batch)
                     assert not result.rejected, result.rejected[:3]

@@ -86,6 +86,22 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a shared CPU run fastest on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def keyword_tokenizer():
+    from training_corpus import keyword_tokenizer
+
+    return keyword_tokenizer()
+
+
 @pytest.fixture(scope="session")
 def tiny_registry(tmp_path_factory) -> Registry:
     return tiny_registry_at(tmp_path_factory.mktemp("registry"))

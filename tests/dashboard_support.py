@@ -49,7 +49,13 @@ def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[dat
     select = ", ".join(f"{expressions[c]} AS {c}" for c in COLUMNS)
     client.command(
         f"INSERT INTO documents ({', '.join(COLUMNS)}) SELECT {select} FROM numbers({{n:UInt64}})",
-        parameters={"n": n, "end": end, "span_ms": int(span.total_seconds() * 1000), "burst_start": burst_start, "burst_end": burst_end},
+        parameters={
+            "n": n,
+            "end": end,
+            "span_ms": int(span.total_seconds() * 1000),
+            "burst_start": burst_start,
+            "burst_end": burst_end,
+        },
         settings={"async_insert": 0},
     )
 
@@ -75,7 +81,14 @@ def insert_copy(client, of: str, **columns: str) -> None:
 
 
 def insert_alert(
-    client, *, alert_id: str, source: str, state: str, started_at: datetime, updated_at: datetime | None = None, observed: float = 0.8
+    client,
+    *,
+    alert_id: str,
+    source: str,
+    state: str,
+    started_at: datetime,
+    updated_at: datetime | None = None,
+    observed: float = 0.8,
 ) -> None:
     """One alert row of `negative_share_spike`, its window the five minutes to `started_at`;
     `observed`: the figure of its latest window (a resolved alert's is back at the usual level)."""
@@ -99,12 +112,19 @@ def legacy_documents_ddl() -> str:
 
     from streams.store_migration import documents_ddl
 
-    ddl = re.sub(r"^(\s{4}(?:kind|sentiment|topic)\s+)Enum8\(.+\),$", r"\1LowCardinality(String),", documents_ddl(), flags=re.MULTILINE)
+    ddl = re.sub(
+        r"^(\s{4}(?:kind|sentiment|topic)\s+)Enum8\(.+\),$",
+        r"\1LowCardinality(String),",
+        documents_ddl(),
+        flags=re.MULTILINE,
+    )
     assert "Enum8" not in ddl, ddl
     ddl = ddl.replace("ORDER BY (toStartOfHour(published_at), id)", "ORDER BY id")
     ddl = ddl.replace(",\n    PROJECTION by_id (SELECT id, published_at ORDER BY id)", "")
     ddl = ddl.replace(", deduplicate_merge_projection_mode = 'rebuild'", "")
-    ddl = re.sub(r"^\s{4}(?:detected_lang|lang_confidence)\s.*\n", "", ddl, flags=re.MULTILINE)  # before language detection
+    ddl = re.sub(
+        r"^\s{4}(?:detected_lang|lang_confidence)\s.*\n", "", ddl, flags=re.MULTILINE
+    )  # before language detection
     assert "PROJECTION" not in ddl and ddl.count("ORDER BY") == 1 and "detected_lang" not in ddl, ddl
     return ddl
 
@@ -140,7 +160,12 @@ def dashboard_server(root: Path, dsn: str, **env: str) -> Iterator[str]:
         "dashboard",
         bloomwatch_command("dashboard", "--port", str(port)),
         log_path=root / "dashboard.log",
-        env={"BLOOMWATCH_HOME": str(root / "home"), "BLOOMWATCH_CLICKHOUSE_DSN": dsn, "BLOOMWATCH_WORKER_PORT": str(free_port()), **env},
+        env={
+            "BLOOMWATCH_HOME": str(root / "home"),
+            "BLOOMWATCH_CLICKHOUSE_DSN": dsn,
+            "BLOOMWATCH_WORKER_PORT": str(free_port()),
+            **env,
+        },
     ).start()
     url = f"http://127.0.0.1:{port}"
     try:

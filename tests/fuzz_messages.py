@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from kafka_consume import read_topic
 from pipeline_support import Deployment
 
-from streams.decoding import decode_document, decode_label
 from bloomwatch.tasks import task_names, tasks
+from streams.decoding import decode_document, decode_label
 
 # Characters that break naive text handling: RTL/LTR overrides and marks, zero-width joiners and
 # spaces, the BOM, combining marks, NUL and control characters, astral emoji (with ZWJ and skin
@@ -60,7 +60,9 @@ def _sometimes_huge(normal: st.SearchStrategy[str], huge_chars: int) -> st.Searc
 
 def texts(max_text_chars: int) -> st.SearchStrategy[str]:
     edge = st.text(alphabet=st.sampled_from(EDGE_CHARS), max_size=40)
-    words = st.lists(st.sampled_from("markets rallied the bank fell striker scored great awful".split()), min_size=1, max_size=30)
+    words = st.lists(
+        st.sampled_from("markets rallied the bank fell striker scored great awful".split()), min_size=1, max_size=30
+    )
     mixed = st.lists(st.one_of(st.text(max_size=20), edge, words.map(" ".join)), min_size=1, max_size=6).map("".join)
     blank = st.sampled_from(["", " ", "\n\t ", "\u3000"])
     normal = weighted((6, words.map(" ".join)), (3, mixed), (2, st.text(max_size=200)), (2, edge), (1, blank))
@@ -92,15 +94,30 @@ IDS = st.one_of(st.sampled_from(SHARED_IDS), st.uuids().map(str), st.text(min_si
 TIMES = weighted(
     (8, st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat())),
     (1, st.datetimes().map(lambda t: t.isoformat())),  # naive: refused
-    (1, st.sampled_from(["2026-13-01T00:00:00Z", "yesterday", "", "1970-01-01T00:00:00Z", "2299-12-31T23:59:59Z",
-                         "0001-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "2300-01-01T00:00:00Z"])),  # fmt: skip
+    (
+        1,
+        st.sampled_from(
+            [
+                "2026-13-01T00:00:00Z",
+                "yesterday",
+                "",
+                "1970-01-01T00:00:00Z",
+                "2299-12-31T23:59:59Z",
+                "0001-01-01T00:00:00Z",
+                "1899-12-31T23:59:59Z",
+                "2300-01-01T00:00:00Z",
+            ]
+        ),
+    ),  # fmt: skip
 )
 
 
 def _spoilt(required: dict, optional: dict) -> st.SearchStrategy[dict]:
     """Objects of these fields; one in forty loses a required field or gains an unknown one."""
     spoilt = st.sampled_from([None] * 39 + ["drop", "extra"])
-    return st.tuples(st.fixed_dictionaries(required, optional=optional), spoilt, st.sampled_from(sorted(required))).map(_spoil)
+    return st.tuples(st.fixed_dictionaries(required, optional=optional), spoilt, st.sampled_from(sorted(required))).map(
+        _spoil
+    )
 
 
 def documents(max_text_chars: int) -> st.SearchStrategy[dict]:
@@ -115,7 +132,9 @@ def documents(max_text_chars: int) -> st.SearchStrategy[dict]:
         "published_at": maybe_wrong(TIMES),
         "lang": maybe_wrong(st.one_of(st.just("en"), st.text(max_size=20))),
         "url": maybe_wrong(st.one_of(st.just("https://example.com/a"), st.text(max_size=100))),
-        "metadata": maybe_wrong(st.dictionaries(st.text(max_size=30), weighted((9, st.text(max_size=30)), (1, WRONG_VALUES)), max_size=5)),
+        "metadata": maybe_wrong(
+            st.dictionaries(st.text(max_size=30), weighted((9, st.text(max_size=30)), (1, WRONG_VALUES)), max_size=5)
+        ),
     }
     return _spoilt(required, optional)
 
@@ -160,13 +179,15 @@ def values(objects: st.SearchStrategy[dict], max_text_chars: int) -> st.SearchSt
     object_json = objects.map(_encoded)
     ascii_json = objects.map(lambda d: _encoded(d, ascii_only=True))  # \uXXXX escapes, incl. lone surrogates
     with_lone_surrogate = objects.map(lambda d: _encoded({**d, "text": f"broken {chr(0xD800)} pair"}, ascii_only=True))
-    invalid_utf8 = st.tuples(object_json, st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]), st.integers(0, 1000)).map(
-        lambda t: t[0][: t[2]] + t[1] + t[0][t[2] :]
-    )
+    invalid_utf8 = st.tuples(
+        object_json, st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]), st.integers(0, 1000)
+    ).map(lambda t: t[0][: t[2]] + t[1] + t[0][t[2] :])
     truncated = object_json.flatmap(lambda raw: st.integers(0, max(0, len(raw) - 1)).map(lambda n: raw[:n]))
     other_json = JSON_VALUES.map(_encoded)
     nested = st.sampled_from([2, 1_000, 200_000]).map(lambda depth: b"[" * depth + b"]" * depth)
-    oversize = st.just(b'{"id": "big", "source": "s", "kind": "news", "text": "' + b"y" * (max_text_chars * 12 + 70_000) + b'"}')
+    oversize = st.just(
+        b'{"id": "big", "source": "s", "kind": "news", "text": "' + b"y" * (max_text_chars * 12 + 70_000) + b'"}'
+    )
     return weighted(
         (48, object_json), (16, ascii_json), (4, with_lone_surrogate), (4, invalid_utf8), (4, truncated),
         (8, other_json), (4, st.binary(max_size=300)), (4, st.sampled_from([None, b""])), (4, nested), (1, oversize),
@@ -186,7 +207,9 @@ def _sendable(message: tuple[bytes | None, bytes | None]) -> tuple[bytes | None,
 PER_EXAMPLE = 50  # messages per hypothesis example: the engine's overhead is per example
 
 
-def generate(n: int, objects: st.SearchStrategy[dict], max_text_chars: int, seed: int = 0) -> list[tuple[bytes | None, bytes | None]]:
+def generate(
+    n: int, objects: st.SearchStrategy[dict], max_text_chars: int, seed: int = 0
+) -> list[tuple[bytes | None, bytes | None]]:
     """n (key, value) messages drawn by hypothesis, of `objects` and every malformation of them;
     the same seed gives the same messages."""
     drawn: list[tuple[bytes | None, bytes | None]] = []
@@ -336,7 +359,9 @@ def fuzz_pipeline(deployment: Deployment, n: int, seed: int = 0, drain_timeout_s
     document_messages = generate(n, documents(settings.max_text_chars), settings.max_text_chars, seed=seed)
     label_messages = generate(max(1, n // 4), labels(settings.max_text_chars), settings.max_text_chars, seed=seed)
     deployment.create_topics()
-    published_documents = produce(deployment.bootstrap, [settings.topic_news, settings.topic_reviews], document_messages)
+    published_documents = produce(
+        deployment.bootstrap, [settings.topic_news, settings.topic_reviews], document_messages
+    )
     published_labels = produce(deployment.bootstrap, [settings.topic_labels], label_messages)
 
     deployment.wait_until_committed(drain_timeout_s)

@@ -32,7 +32,9 @@ FORMATTERS = {
 }
 
 
-def interpolate(sql: str, values: dict[str, str | list[str]], options: dict[str, list[str]], all_values: dict[str, str]) -> str:
+def interpolate(
+    sql: str, values: dict[str, str | list[str]], options: dict[str, list[str]], all_values: dict[str, str]
+) -> str:
     """`${name:format}` replaced as Grafana does. A value of ALL becomes the variable's custom all
     value (formatted only by percentencode and text, as Grafana does) or else every option."""
 
@@ -55,7 +57,9 @@ def expand_macros(sql: str, *, start: datetime, end: datetime, interval_s: int) 
     return sql.replace("$__interval_s", str(interval_s))
 
 
-def expand_grafana_macros(sql: str, *, start: datetime, end: datetime, interval_s: int, values: dict[str, list[str]], q: str) -> str:
+def expand_grafana_macros(
+    sql: str, *, start: datetime, end: datetime, interval_s: int, values: dict[str, list[str]], q: str
+) -> str:
     """A panel's SQL as sent for concrete choices (every filter explicit, no "All")."""
     sql = interpolate(expand_macros(sql, start=start, end=end, interval_s=interval_s), {**values, "q": q}, {}, {})
     assert "$" not in sql, sql

@@ -19,8 +19,9 @@ def consume(bootstrap: str, topics: list[str], expected: int, timeout_s: float =
     """(topic, key, JSON value) of the first `expected` messages on `topics`, from the beginning."""
 
     async def run() -> list[tuple[str, bytes, dict]]:
-        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        )
         await consumer.start()
         messages = []
         deadline = time.monotonic() + timeout_s

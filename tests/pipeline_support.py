@@ -22,12 +22,12 @@ from urllib.parse import urlparse
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from kafka_consume import read_topic
 
 from bloomwatch.access import client_headers
+from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 from bloomwatch.tasks import tasks
-from kafka_consume import read_topic
-from bloomwatch.net import free_port
 from streams.kafka_security import client_options
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from streams.publisher import Publisher
@@ -103,7 +103,13 @@ class Deployment:
 
     @property
     def settings(self) -> Settings:
-        return Settings(**{key.removeprefix("BLOOMWATCH_").lower(): value for key, value in self.env.items() if key.startswith("BLOOMWATCH_")})
+        return Settings(
+            **{
+                key.removeprefix("BLOOMWATCH_").lower(): value
+                for key, value in self.env.items()
+                if key.startswith("BLOOMWATCH_")
+            }
+        )
 
     @property
     def api(self) -> str:
@@ -132,7 +138,9 @@ class Deployment:
         wait_until(committed, timeout_s, "the worker to commit every input offset", every_s=2)
 
     def count(self) -> int:
-        return httpx.get(f"{self.api}/api/documents/count", headers=client_headers(self.settings), timeout=10).json()["count"]
+        return httpx.get(f"{self.api}/api/documents/count", headers=client_headers(self.settings), timeout=10).json()[
+            "count"
+        ]
 
     def metrics(self) -> str:
         return httpx.get(f"{self.api}/metrics", headers=client_headers(self.settings), timeout=10).text

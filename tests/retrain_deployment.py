@@ -20,7 +20,9 @@ from training.registry import Registry
 
 
 @contextmanager
-def retrain_deployment(kafka_broker: str, root: Path, registry: Registry, env: dict[str, str] | None = None) -> Iterator[Deployment]:
+def retrain_deployment(
+    kafka_broker: str, root: Path, registry: Registry, env: dict[str, str] | None = None
+) -> Iterator[Deployment]:
     """`registry` (its current sentiment model trained by the test; a tiny topic model is added
     here) served and streamed into, with the retrain settings for tiny models and `env`."""
     registry.register("topic", lambda d: build_tiny_classifier("topic", d), manifest={"method": "none"}, metrics={})
@@ -30,7 +32,11 @@ def retrain_deployment(kafka_broker: str, root: Path, registry: Registry, env: d
     try:
         processes += [start_classifier(task, registry.root, port, root, env) for task, port in ports.items()]
         deployment = Deployment(
-            root, kafka_broker, f"http://127.0.0.1:{ports['sentiment']}", f"http://127.0.0.1:{ports['topic']}", extra_env=env
+            root,
+            kafka_broker,
+            f"http://127.0.0.1:{ports['sentiment']}",
+            f"http://127.0.0.1:{ports['topic']}",
+            extra_env=env,
         )
         processes.append(deployment.start_worker())
         yield deployment
@@ -57,7 +63,9 @@ def publish_and_wait(deployment: Deployment, examples: list[dict], **fields) -> 
 
 
 def sentiment_decisions(deployment: Deployment) -> list[dict]:
-    return httpx.get(f"{deployment.api}/api/model-versions", params={"task": "sentiment"}, timeout=10).json()["decisions"]
+    return httpx.get(f"{deployment.api}/api/model-versions", params={"task": "sentiment"}, timeout=10).json()[
+        "decisions"
+    ]
 
 
 def roll_back_and_check(deployment: Deployment, registry: Registry, undone: str) -> None:

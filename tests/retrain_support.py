@@ -30,11 +30,41 @@ RETRAIN_ENV = {
 }
 
 SLANG = {
-    "negative": ["is straight up mid", "got ratioed so hard", "is giving the ick", "is lowkey trash", "flopped big time", "is a whole scam fr"],
-    "neutral": ["dropped at noon today", "is on the roadmap", "comes in two sizes", "got a new sku", "ships next week", "is in the group chat"],
-    "positive": ["absolutely slaps", "is bussin fr", "ate and left no crumbs", "is lowkey goated", "hits different", "is a total vibe"],
+    "negative": [
+        "is straight up mid",
+        "got ratioed so hard",
+        "is giving the ick",
+        "is lowkey trash",
+        "flopped big time",
+        "is a whole scam fr",
+    ],
+    "neutral": [
+        "dropped at noon today",
+        "is on the roadmap",
+        "comes in two sizes",
+        "got a new sku",
+        "ships next week",
+        "is in the group chat",
+    ],
+    "positive": [
+        "absolutely slaps",
+        "is bussin fr",
+        "ate and left no crumbs",
+        "is lowkey goated",
+        "hits different",
+        "is a total vibe",
+    ],
 }
-SLANG_SUBJECTS = ["the drip", "this collab", "the merch", "the new drop", "that playlist", "the glow up", "this fit", "the sequel"]
+SLANG_SUBJECTS = [
+    "the drip",
+    "this collab",
+    "the merch",
+    "the new drop",
+    "that playlist",
+    "the glow up",
+    "this fit",
+    "the sequel",
+]
 
 
 def slang_examples(n: int, seed: int = 7, prefix: str = "slang") -> list[dict]:
@@ -51,7 +81,9 @@ def slang_examples(n: int, seed: int = 7, prefix: str = "slang") -> list[dict]:
 
 def write_original_corpus(path: Path) -> Path:
     """The current model's training data (split 80/10/10 by the pipeline: its fixed test split)."""
-    path.write_text("".join(json.dumps({"text": e.text, "label": e.label}) + "\n" for e in synthetic_examples("sentiment")))
+    path.write_text(
+        "".join(json.dumps({"text": e.text, "label": e.label}) + "\n" for e in synthetic_examples("sentiment"))
+    )
     return path
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-
 from conftest import SAMPLE_TEXTS, build_tiny_classifier
+
 from bloomwatch.net import free_port
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from training.registry import ModelVersion, Registry

@@ -5,7 +5,13 @@ Origin, content type), masked secrets, Kafka client options, the vLLM child's en
 import pytest
 
 from bloomwatch.access import (
-    AccessPolicy, Credential, Denial, TokenFileError, client_headers, configured_tokens, parse_tokens,
+    AccessPolicy,
+    Credential,
+    Denial,
+    TokenFileError,
+    client_headers,
+    configured_tokens,
+    parse_tokens,
 )  # fmt: skip
 from bloomwatch.browser import BrowserGuard, Refused, parse_allowed_hosts
 from bloomwatch.scopes import ADMIN, DASHBOARD_SCOPES, EVERY_SCOPE, INGEST, LABEL, READ, required_scope
@@ -20,7 +26,10 @@ def test_tokens_from_pairs_a_bare_token_a_file_and_the_dashboard_token(tmp_path)
     tokens_file = tmp_path / "tokens"
     tokens_file.write_text("# operators\nops=op-token\n\nbot = bot-token  # the CI bot\n")
     settings = Settings(
-        home=tmp_path, api_tokens="worker=w-token,grafana=g-token", api_tokens_file=tokens_file, dashboard_token="d-token"
+        home=tmp_path,
+        api_tokens="worker=w-token,grafana=g-token",
+        api_tokens_file=tokens_file,
+        dashboard_token="d-token",
     )
     assert {name: credential.token for name, credential in configured_tokens(settings).items()} == {
         "worker": "w-token", "grafana": "g-token", "ops": "op-token", "bot": "bot-token", "dashboard": "d-token",
@@ -169,7 +178,11 @@ def test_kafka_client_options_follow_the_security_settings(tmp_path):
         "sasl_plain_username": "bloomwatch", "sasl_plain_password": SECRET,
     }  # fmt: skip
     credentials = faust_credentials(sasl)
-    assert (credentials.username, credentials.password, credentials.mechanism.value) == ("bloomwatch", SECRET, "SCRAM-SHA-256")
+    assert (credentials.username, credentials.password, credentials.mechanism.value) == (
+        "bloomwatch",
+        SECRET,
+        "SCRAM-SHA-256",
+    )
     assert SECRET not in repr(credentials)
     assert client_options(sasl.model_copy(update={"kafka_security_protocol": "SASL_SSL"}))["ssl_context"] is not None
     with pytest.raises(KafkaSecurityError, match="BLOOMWATCH_KAFKA_SASL_USERNAME"):

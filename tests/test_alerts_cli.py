@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-
 from dashboard_support import run_python
 from pipeline_support import Deployment, running_pipeline
+
 from streams.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka
@@ -35,7 +35,9 @@ def deployment(kafka_broker, tiny_registry, tmp_path_factory):
     def store_an_alert(deployment: Deployment) -> None:  # before the worker owns the chDB store
         run_python(INSERT_ALERT, deployment.settings.clickhouse_dsn, ALERT_ID, started)
 
-    with running_pipeline(tiny_registry.root, kafka_broker, tmp_path_factory.mktemp("alerts-cli"), store_an_alert) as running:
+    with running_pipeline(
+        tiny_registry.root, kafka_broker, tmp_path_factory.mktemp("alerts-cli"), store_an_alert
+    ) as running:
         yield running
 
 
@@ -58,15 +60,25 @@ def test_alerts_list_piped_keeps_whole_ids_and_has_json(deployment):
 
 
 def test_silences_are_listed_and_ended_from_the_cli_with_zoned_times(deployment):
-    made = _cli(deployment, "silence", "negative-share-by-source/source=shop-south", "--for", "2h", "--comment", "maintenance")
+    made = _cli(
+        deployment, "silence", "negative-share-by-source/source=shop-south", "--for", "2h", "--comment", "maintenance"
+    )
     silence_id = made.stdout.rsplit("(id ", 1)[1].rstrip(")\n")
 
     [listed] = [json.loads(line) for line in _cli(deployment, "silences", "--json").stdout.splitlines()]
-    assert (listed["silence_id"], listed["group_key"], listed["created_by"]) == (silence_id, "source=shop-south", "tester")
+    assert (listed["silence_id"], listed["group_key"], listed["created_by"]) == (
+        silence_id,
+        "source=shop-south",
+        "tester",
+    )
     [api] = httpx.get(f"{deployment.api}/api/silences", timeout=10).json()
     for key in ("starts_at", "ends_at"):  # ISO 8601 with the offset, as the CLI prints them
         assert datetime.fromisoformat(api[key]).utcoffset() == timedelta(0), api[key]
-    assert timedelta(hours=1, minutes=59) < datetime.fromisoformat(api["ends_at"]) - datetime.now(UTC) <= timedelta(hours=2)
+    assert (
+        timedelta(hours=1, minutes=59)
+        < datetime.fromisoformat(api["ends_at"]) - datetime.now(UTC)
+        <= timedelta(hours=2)
+    )
     table = _cli(deployment, "silences").stdout
     assert silence_id in table and "maintenance" in table
 

@@ -11,11 +11,19 @@ import time
 
 import httpx
 import pytest
-
-from alerts_support import BURST_SOURCE, QUIET_SOURCE, BurstStream, WebhookReceiver, alert_env, labelled_texts, write_rules
-from bloomwatch.net import free_port
+from alerts_support import (
+    BURST_SOURCE,
+    QUIET_SOURCE,
+    BurstStream,
+    WebhookReceiver,
+    alert_env,
+    labelled_texts,
+    write_rules,
+)
 from kafka_consume import consume
 from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until
+
+from bloomwatch.net import free_port
 from streams.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka
@@ -53,12 +61,19 @@ def test_negative_burst_fires_once_survives_a_worker_kill_and_resolves(kafka_bro
             stream.stop.set()
             publishing.join(30)
             alerts = httpx.get(f"{deployment.api}/api/alerts", timeout=10).json()
-            acked = httpx.post(f"{deployment.api}/api/alerts/{firing.payload['alert_id']}/ack", json={"by": "tester"}, timeout=10)
-            unknown_rule = httpx.post(f"{deployment.api}/api/silences", json={"rule": "nope", "for_s": 60, "by": "t"}, timeout=10)
+            acked = httpx.post(
+                f"{deployment.api}/api/alerts/{firing.payload['alert_id']}/ack", json={"by": "tester"}, timeout=10
+            )
+            unknown_rule = httpx.post(
+                f"{deployment.api}/api/silences", json={"rule": "nope", "for_s": 60, "by": "t"}, timeout=10
+            )
             cli = {
                 args[0]: subprocess.run(
-                    bloomwatch_command("alerts", *args), env={**os.environ, **deployment.env},
-                    capture_output=True, text=True, timeout=120,
+                    bloomwatch_command("alerts", *args),
+                    env={**os.environ, **deployment.env},
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
                 )  # fmt: skip
                 for args in (
                     ("show", firing.payload["alert_id"]),
@@ -133,8 +148,12 @@ def test_a_hanging_or_failing_webhook_costs_the_stream_no_throughput(kafka_broke
             )  # fmt: skip
             thread = stream.start()
             try:
-                firing = lambda: httpx.get(f"{deployment.api}/api/alerts?state=firing", timeout=10).json()  # noqa: E731
-                wait_until(lambda: len(firing()) >= 10, 6 * WINDOW_S + 60, "ten firing alerts")
+                api = deployment.api
+                wait_until(
+                    lambda: len(httpx.get(f"{api}/api/alerts?state=firing", timeout=10).json()) >= 10,  # noqa: B023 - awaited here
+                    6 * WINDOW_S + 60,
+                    "ten firing alerts",
+                )
                 stream.stop.set()
                 thread.join(30)
                 deployment.wait_until_committed(120)  # no burst document left to count towards a drain
@@ -146,7 +165,10 @@ def test_a_hanging_or_failing_webhook_costs_the_stream_no_throughput(kafka_broke
             finally:
                 stream.stop.set()
                 worker.stop()
-    print("documents stored per second while draining 3000 (best of 2): " + ", ".join(f"{b} {r:.0f}" for b, r in rates.items()))
+    print(
+        "documents stored per second while draining 3000 (best of 2): "
+        + ", ".join(f"{b} {r:.0f}" for b, r in rates.items())
+    )
     # a webhook that blocked the worker's loop would stall the drain outright; 0.6 leaves room for
     # the drift measured between drains on a shared 2-core machine
     assert rates["hang"] >= 0.6 * rates["none"] and rates["fail"] >= 0.6 * rates["none"], rates

@@ -5,9 +5,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from alerts_support import SECRET, WebhookReceiver
 from pipeline_support import wait_until_async
+
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 from streams.alerts.cli import parse_duration
@@ -70,7 +70,9 @@ def test_a_new_source_does_not_open_with_a_volume_spike():
     volume = load_rules().get("volume-by-source")
     verdicts = judge(volume, series([(0, 0)] * 20 + [(90, 90)] * 8))
     assert not any(v.anomalous for v in verdicts)
-    assert judge(volume, series([(0, 0)] * 20 + [(90, 90)] * 8 + [(900, 900)]))[-1].anomalous  # later spikes still count
+    assert judge(volume, series([(0, 0)] * 20 + [(90, 90)] * 8 + [(900, 900)]))[
+        -1
+    ].anomalous  # later spikes still count
 
 
 def test_a_long_burst_does_not_become_its_own_baseline():
@@ -154,7 +156,10 @@ def test_group_keys_are_unambiguous_and_simple_ones_stay_readable():
 
 def test_texts_of_one_word_have_no_over_represented_terms():
     assert over_represented(word_counts(english(["outage"] * 30)), word_counts(english(["outage"] * 200))) == []
-    assert over_represented(word_counts(english(["outage"] * 30)), word_counts(english(["fine"] * 200)))[0]["term"] == "outage"
+    assert (
+        over_represented(word_counts(english(["outage"] * 30)), word_counts(english(["fine"] * 200)))[0]["term"]
+        == "outage"
+    )
 
 
 def signed_headers(body: bytes, timestamp: str, delivery: str = "d" * 32) -> dict[str, str]:
@@ -199,9 +204,13 @@ def test_a_webhook_url_httpx_rejects_is_reported_and_delivery_goes_on(caplog):
         webhook = Webhook(Settings(alerts_webhook_url="http://x:abc/hook", alerts_webhook_retries=0))
         failed = WEBHOOK_FAILURES.labels("error")._value.get()
         webhook.submit({"alert_id": "first", "status": "firing"})
-        await wait_until_async(lambda: WEBHOOK_FAILURES.labels("error")._value.get() == failed + 1, 10, "the first failure")
+        await wait_until_async(
+            lambda: WEBHOOK_FAILURES.labels("error")._value.get() == failed + 1, 10, "the first failure"
+        )
         webhook.submit({"alert_id": "second", "status": "firing"})
-        await wait_until_async(lambda: WEBHOOK_FAILURES.labels("error")._value.get() == failed + 2, 10, "the second failure")
+        await wait_until_async(
+            lambda: WEBHOOK_FAILURES.labels("error")._value.get() == failed + 2, 10, "the second failure"
+        )
         alive = not webhook.task.done()
         await webhook.close()
         return alive
@@ -245,7 +254,9 @@ def _payload(source: str) -> dict:
 def test_slack_text_shows_a_publishers_source_as_text_not_a_ping_or_a_link():
     source = "<!channel> <https://evil.example/login|Reset your SSO password>"
     with WebhookReceiver(free_port()) as receiver:
-        settings = Settings(alerts_webhook_url=receiver.url, alerts_webhook_format="slack", alerts_webhook_secret=SECRET)
+        settings = Settings(
+            alerts_webhook_url=receiver.url, alerts_webhook_format="slack", alerts_webhook_secret=SECRET
+        )
 
         async def deliver() -> None:
             webhook = Webhook(settings)
@@ -274,7 +285,10 @@ def test_the_webhook_url_is_a_secret_logs_and_repr_name_its_host_only(caplog):
 
     with caplog.at_level("WARNING", logger="bloomwatch.alerts"):
         asyncio.run(fail())
-    assert "webhook 127.0.0.1 failed (attempt 1)" in caplog.text and "webhook 127.0.0.1: gave up on alert a-1" in caplog.text
+    assert (
+        "webhook 127.0.0.1 failed (attempt 1)" in caplog.text
+        and "webhook 127.0.0.1: gave up on alert a-1" in caplog.text
+    )
     assert token not in caplog.text and "/services/" not in caplog.text
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from alerts_support import rules_toml
 from conftest import declared_task_file
 from dashboard_support import run_python
+
 from streams.alerts.rules import RuleFileError, load_rules
 from streams.alerts.windows import parse_group_key
 

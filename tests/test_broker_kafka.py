@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka_consume import unique_topics
 
-from bloomwatch.settings import Settings
 from bloomwatch.net import free_port
+from bloomwatch.settings import Settings
 from streams.broker import KAFKA_SCRIPT, KafkaBroker
 from streams.topics import ensure_topics, topic_specs
 
@@ -101,7 +101,9 @@ def test_a_taken_port_is_reported_before_the_broker_starts(tmp_path):
         holder.listen()
         taken = holder.getsockname()[1]
         broker = KafkaBroker(tmp_path / "kafka", free_port(), controller_port=taken)
-        with pytest.raises(RuntimeError, match=rf"controller port 127.0.0.1:{taken} is taken .* BLOOMWATCH_KAFKA_CONTROLLER_PORT"):
+        with pytest.raises(
+            RuntimeError, match=rf"controller port 127.0.0.1:{taken} is taken .* BLOOMWATCH_KAFKA_CONTROLLER_PORT"
+        ):
             broker.start()
     assert not (tmp_path / "kafka" / "broker.pid").exists()
 
@@ -109,7 +111,9 @@ def test_a_taken_port_is_reported_before_the_broker_starts(tmp_path):
 def test_deployment_broker_takes_its_controller_port_from_the_settings(tmp_path):
     settings = Settings(home=tmp_path, kafka_bootstrap="127.0.0.1:9500")
     assert KafkaBroker.from_settings(settings).controller_port == 9501
-    assert KafkaBroker.from_settings(settings.model_copy(update={"kafka_controller_port": 9700})).controller_port == 9700
+    assert (
+        KafkaBroker.from_settings(settings.model_copy(update={"kafka_controller_port": 9700})).controller_port == 9700
+    )
 
 
 def test_topics_created_with_configured_partitions_and_idempotent(kafka_broker):

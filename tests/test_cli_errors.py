@@ -11,11 +11,17 @@ from streams.processes import bloomwatch_command
 
 CASES = {
     # command: the one line it must print
-    ("models", "rollback", "sentiment"): "error: no earlier promotion of sentiment recorded in {home}/models to roll back to",
+    (
+        "models",
+        "rollback",
+        "sentiment",
+    ): "error: no earlier promotion of sentiment recorded in {home}/models to roll back to",
     ("models", "promote", "sentiment", "v7"): "error: no model sentiment/v7 in registry {home}/models",
     ("models", "show", "sentiment"): "error: no current sentiment model in {home}/models",
     ("models", "show", "sentimnt", "v1"): "error: unknown task 'sentimnt'; known tasks: sentiment, topic",
-    ("worker",): "worker: cannot reach Kafka at 127.0.0.1:{port}: start it with `scripts/kafka.sh start` (or `bloomwatch up`), or set BLOOMWATCH_KAFKA_BOOTSTRAP",
+    (
+        "worker",
+    ): "worker: cannot reach Kafka at 127.0.0.1:{port}: start it with `scripts/kafka.sh start` (or `bloomwatch up`), or set BLOOMWATCH_KAFKA_BOOTSTRAP",
 }
 
 
@@ -34,7 +40,9 @@ def test_an_expected_error_is_one_line_and_exit_1(args, tmp_path):
     done, _ = _run(args, tmp_path, port)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
-    ours = [line for line in done.stderr.splitlines() if not line.startswith("Unable connect to")]  # aiokafka's own log line
+    ours = [
+        line for line in done.stderr.splitlines() if not line.startswith("Unable connect to")
+    ]  # aiokafka's own log line
     assert ours == [CASES[args].format(home=tmp_path, port=port)], done.stderr
 
 

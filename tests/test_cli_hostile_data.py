@@ -12,10 +12,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from rich.console import Console
-
 from dashboard_support import now_utc, run_python
 from pipeline_support import Deployment, running_pipeline, wait_until
+from rich.console import Console
+
 from streams.alerts.windows import group_key
 from streams.processes import bloomwatch_command
 from streams.up import alert_line
@@ -51,7 +51,9 @@ def pipeline(kafka_broker, tiny_registry, tmp_path_factory):
         end = now_utc() - timedelta(minutes=1)
         run_python(SEED, deployment.settings.clickhouse_dsn, end.isoformat(), MARKUP, FORMULA_ID, FORMULA_TEXT)
 
-    with running_pipeline(tiny_registry.root, kafka_broker, tmp_path_factory.mktemp("hostile-cli"), before_worker=seed) as deployment:
+    with running_pipeline(
+        tiny_registry.root, kafka_broker, tmp_path_factory.mktemp("hostile-cli"), before_worker=seed
+    ) as deployment:
         yield deployment
 
 
@@ -107,7 +109,12 @@ def test_the_alert_printer_of_up_shows_markup_as_text():
     }  # fmt: skip
     console = Console(file=io.StringIO(), width=300)
     console.print(alert_line(json.dumps(payload).encode()))  # as the alerts topic carries it
-    for not_an_alert in (b"not json", b"[]", b'{"status": "firing"}', json.dumps({**payload, "observed": "x"}).encode()):
+    for not_an_alert in (
+        b"not json",
+        b"[]",
+        b'{"status": "firing"}',
+        json.dumps({**payload, "observed": "x"}).encode(),
+    ):
         console.print(alert_line(not_an_alert))  # anyone who may write to the topic
     printed = console.file.getvalue().splitlines()
     assert printed[0].startswith("ALERT [FIRING]") and f"source={MARKUP}" in printed[0]

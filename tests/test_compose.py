@@ -115,7 +115,6 @@ def test_retrain_scheduler_reads_clickhouse_bounded_and_promotes_into_the_server
         assert registry == str(settings.registry_dir)
 
 
-
 def test_env_example_lists_every_variable_the_compose_file_reads():
     read = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "docker-compose.yml").read_text()))
     assert read == set(ENV_EXAMPLE), f"missing: {read - set(ENV_EXAMPLE)}, unused: {set(ENV_EXAMPLE) - read}"

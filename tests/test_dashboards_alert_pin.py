@@ -44,10 +44,16 @@ def test_a_resolved_alerts_pin_sits_on_its_spike(tmp_path):
         driver = open_browser()
         try:
             driver.get(f"{url}/dashboard?{query}")  # as an alert's dashboard_url opens it: its source filtered
-            series = json.loads(wait_for(driver, """(() => {
+            series = json.loads(
+                wait_for(
+                    driver,
+                    """(() => {
                 const c = bloomwatch.charts.negative_share, s = c && c.getOption().series;
                 const pins = s && s.find((x) => x.name === 'alerts');
-                return pins && pins.data.length ? JSON.stringify(s.map((x) => [x.name, x.data])) : null; })()""", timeout_s=60))
+                return pins && pins.data.length ? JSON.stringify(s.map((x) => [x.name, x.data])) : null; })()""",
+                    timeout_s=60,
+                )
+            )
         finally:
             driver.quit()
     by_name = dict(series)

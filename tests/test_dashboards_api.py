@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-
 from dashboard_support import dashboard_server, now_utc, run_python
 
 TOKEN = "s3cret-token"
@@ -65,7 +64,10 @@ def dashboard(tmp_path_factory):
 
 
 def _range(end):
-    return {"from": (end - timedelta(hours=3)).isoformat(), "to": str(int((end + timedelta(seconds=1)).timestamp() * 1000))}
+    return {
+        "from": (end - timedelta(hours=3)).isoformat(),
+        "to": str(int((end + timedelta(seconds=1)).timestamp() * 1000)),
+    }
 
 
 def _panels(client, end, **filters):
@@ -94,7 +96,9 @@ def test_totals_and_series_equal_count_final(dashboard):
 def test_grafana_sql_gives_the_same_numbers(dashboard):
     client, expected, end = dashboard
     grafana = expected["grafana"]
-    assert all(rows for key, rows in grafana.items() if not key.startswith("documents") and not key.endswith("shop east 2")), "a Grafana panel returned nothing"
+    assert all(
+        rows for key, rows in grafana.items() if not key.startswith("documents") and not key.endswith("shop east 2")
+    ), "a Grafana panel returned nothing"
     assert int(grafana["totals:"][0][0]) == N
     assert int(grafana["totals:acme-bank"][0][0]) == expected["acme"]
     assert sum(int(row[3]) for row in grafana["volume:"]) == N
@@ -164,7 +168,14 @@ def test_sql_in_the_search_text_is_only_text(dashboard):
 def test_token_is_required_when_set(dashboard):
     client, _, end = dashboard
     anonymous = httpx.Client(base_url=client.base_url, timeout=30)
-    for path in ("/api/dashboard/panels", "/api/dashboard/documents", "/api/dashboard/documents.csv", "/api/dashboard/options", "/api/dashboard/health", "/dashboard"):
+    for path in (
+        "/api/dashboard/panels",
+        "/api/dashboard/documents",
+        "/api/dashboard/documents.csv",
+        "/api/dashboard/options",
+        "/api/dashboard/health",
+        "/dashboard",
+    ):
         assert anonymous.get(path).status_code == 401, path
         assert anonymous.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401, path
     page = anonymous.get("/dashboard", params={"token": TOKEN}, follow_redirects=True)

@@ -8,18 +8,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from dashboard_support import now_utc, run_python
+from pipeline_support import Deployment, running_pipeline, synthetic_documents
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from dashboard_support import now_utc, run_python
-from pipeline_support import Deployment, running_pipeline, synthetic_documents
-
 pytestmark = pytest.mark.kafka
 
-ARTIFACTS = Path(os.environ.get("BLOOMWATCH_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")) / "dashboards"
+ARTIFACTS = (
+    Path(os.environ.get("BLOOMWATCH_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+    / "dashboards"
+)
 N = 240
 SPREAD = timedelta(minutes=50)
 CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian chromium-driver, installed by .ci/run
@@ -39,7 +41,13 @@ print("ok")
 
 def open_browser() -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,900", "--force-device-scale-factor=1"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1440,900",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
@@ -68,7 +76,9 @@ def pipeline(tiny_registry, kafka_broker, tmp_path):
         ]
         deployment.publish(documents)
         # re-delivered, and re-sent with another time: each must still count once, where it was first
-        deployment.publish(documents[:20] + [{**d, "published_at": (end - timedelta(hours=2)).isoformat()} for d in documents[20:30]])
+        deployment.publish(
+            documents[:20] + [{**d, "published_at": (end - timedelta(hours=2)).isoformat()} for d in documents[20:30]]
+        )
         # committed offsets: every message, the re-sent ones too, has been stored (the worker commits after that)
         deployment.wait_until_committed(120)
         assert deployment.count() == N
@@ -88,7 +98,13 @@ def test_dashboard_in_a_browser_on_a_running_pipeline(pipeline):
         assert driver.find_element(By.ID, "kpi-documents").text == f"{pipeline.count():,}" == f"{N:,}"
         assert driver.find_element(By.ID, "kpi-firing").text == "1"
         assert "source=test-shop" in driver.find_element(By.ID, "table-alerts").text
-        assert wait_for(driver, "document.getElementById('kpi-dead').textContent !== '–' && document.getElementById('kpi-dead').textContent") == "0"
+        assert (
+            wait_for(
+                driver,
+                "document.getElementById('kpi-dead').textContent !== '–' && document.getElementById('kpi-dead').textContent",
+            )
+            == "0"
+        )
         assert float(driver.find_element(By.ID, "kpi-throughput").text) > 0  # a rate from the first read on
         points = driver.execute_script("return bloomwatch.charts.volume.getOption().series.map(s => s.data.length)")
         assert min(points) >= 50, points  # the documents fill the hour's intervals, not one or two
@@ -113,7 +129,9 @@ def test_dashboard_in_a_browser_on_a_running_pipeline(pipeline):
         )
         element = driver.find_element(By.ID, "chart-volume")
         size = element.size
-        ActionChains(driver).move_to_element_with_offset(element, int(x - size["width"] / 2), int(y - size["height"] / 2)).click().perform()
+        ActionChains(driver).move_to_element_with_offset(
+            element, int(x - size["width"] / 2), int(y - size["height"] / 2)
+        ).click().perform()
         wait_for(driver, "document.getElementById('drill-label').textContent.includes('drill-down')")
         wait_for(driver, f"document.querySelectorAll('#table-documents tbody tr').length === {count}")
         rows = driver.find_elements(By.CSS_SELECTOR, "#table-documents tbody tr")
@@ -121,6 +139,10 @@ def test_dashboard_in_a_browser_on_a_running_pipeline(pipeline):
         assert driver.execute_script("return bloomwatch.state.drill.from") == t
         driver.execute_script("document.getElementById('documents-card').scrollIntoView()")
         driver.save_screenshot(str(ARTIFACTS / "3-drill-down.png"))
-        assert not [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE" and "favicon" not in entry["message"]]
+        assert not [
+            entry
+            for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and "favicon" not in entry["message"]
+        ]
     finally:
         driver.quit()

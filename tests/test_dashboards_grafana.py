@@ -33,10 +33,15 @@ def test_dashboard_json_loads_through_the_sdk_models():
 def test_compose_mounts_the_provisioning():
     grafana = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["grafana"]
     mounted = {volume.split(":")[0]: volume.split(":")[1] for volume in grafana["volumes"] if volume.startswith("./")}
-    assert mounted == {"./dashboards/grafana/provisioning": "/etc/grafana/provisioning", "./dashboards/grafana/dashboards": "/var/lib/grafana/dashboards"}
+    assert mounted == {
+        "./dashboards/grafana/provisioning": "/etc/grafana/provisioning",
+        "./dashboards/grafana/dashboards": "/var/lib/grafana/dashboards",
+    }
     for source in mounted:
         assert (REPO / source).is_dir()
-    datasource = yaml.safe_load((REPO / "dashboards/grafana/provisioning/datasources/clickhouse.yml").read_text())["datasources"][0]
+    datasource = yaml.safe_load((REPO / "dashboards/grafana/provisioning/datasources/clickhouse.yml").read_text())[
+        "datasources"
+    ][0]
     assert datasource["uid"] == json.loads(OUTPUT.read_text())["panels"][0]["datasource"]["uid"]
 
 
@@ -46,7 +51,9 @@ def test_grafana_logs_in_as_a_read_only_clickhouse_user_limited_to_the_panels_ta
     reads against these grants."""
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     mounts = dict(volume.rsplit(":", 2)[:2] for volume in compose["clickhouse"]["volumes"] if volume.startswith("./"))
-    users_file = next(source for source, target in mounts.items() if target.startswith("/etc/clickhouse-server/users.d/"))
+    users_file = next(
+        source for source, target in mounts.items() if target.startswith("/etc/clickhouse-server/users.d/")
+    )
     config = ET.parse(REPO / users_file).getroot()
     user = config.find("users/grafana")
     profile = config.find(f"profiles/{user.findtext('profile')}")
@@ -57,9 +64,13 @@ def test_grafana_logs_in_as_a_read_only_clickhouse_user_limited_to_the_panels_ta
     grants = [query.text for query in user.findall("grants/query")]
     assert grants == ["GRANT SELECT ON default.documents", "GRANT SELECT ON default.alerts"]
     board = json.loads(OUTPUT.read_text())
-    sql = [t["rawSql"] for p in board["panels"] for t in p["targets"]] + [v.get("query", "") for v in board["templating"]["list"]]
+    sql = [t["rawSql"] for p in board["panels"] for t in p["targets"]] + [
+        v.get("query", "") for v in board["templating"]["list"]
+    ]
     assert {table for s in sql for table in re.findall(r"\bFROM (\w+)", s)} == {"documents", "alerts"}
-    datasource = yaml.safe_load((REPO / "dashboards/grafana/provisioning/datasources/clickhouse.yml").read_text())["datasources"][0]
+    datasource = yaml.safe_load((REPO / "dashboards/grafana/provisioning/datasources/clickhouse.yml").read_text())[
+        "datasources"
+    ][0]
     assert datasource["jsonData"]["username"] == "grafana"  # not the workers' CLICKHOUSE_USER
     assert datasource["secureJsonData"]["password"] == "$GRAFANA_CLICKHOUSE_PASSWORD"
     assert "CLICKHOUSE_PASSWORD" not in compose["grafana"]["environment"]

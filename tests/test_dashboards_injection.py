@@ -9,8 +9,8 @@ import json
 from datetime import timedelta
 
 import pytest
-
 from dashboard_support import dashboard_server, now_utc, run_python
+
 from dashboards.grafana.build import OUTPUT
 
 EVIL_SOURCE = "x\\') OR 1=1 --"  # stored by any publisher; `\'` ends a ClickHouse string

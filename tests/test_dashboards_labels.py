@@ -7,9 +7,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from kafka_consume import consume, unique_topics
-
 from dashboard_support import dashboard_server, now_utc, run_python
+from kafka_consume import consume, unique_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -53,7 +52,9 @@ def test_dashboard_serves_post_labels_with_the_workers_validation(kafka_broker, 
         rejected = {item["index"]: item for item in body["rejected"]}
         assert set(rejected) == {1, 2} and rejected[1]["id"] == "doc-5" and not rejected[1]["retryable"]
         assert "label" in rejected[1]["reason"] and "task" in rejected[2]["reason"]
-        oops = httpx.post(f"{url}/labels", content=b"[oops", headers={**AUTH, "Content-Type": "application/json"}, timeout=10)
+        oops = httpx.post(
+            f"{url}/labels", content=b"[oops", headers={**AUTH, "Content-Type": "application/json"}, timeout=10
+        )
         assert oops.status_code == 400
         corrected = correct_first_document_in_the_browser(url)
 

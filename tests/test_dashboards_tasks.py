@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-
 from conftest import declared_task_file
 from dashboard_support import dashboard_server, now_utc, run_python
 from test_dashboards_browser import ARTIFACTS, open_browser, wait_for
@@ -105,16 +104,26 @@ def test_the_page_builds_the_declared_tasks_filter_and_charts(dashboard):
         driver.set_window_size(1440, 2400)
         driver.get(str(client.base_url.join("/dashboard")))
         wait_for(driver, "window.bloomwatch.refreshes >= 1", timeout_s=60)
-        options = driver.execute_script("return [...document.querySelectorAll('#f-urgency option')].map((o) => o.value)")
+        options = driver.execute_script(
+            "return [...document.querySelectorAll('#f-urgency option')].map((o) => o.value)"
+        )
         assert options == ["", "routine", "urgent"]
         mix = driver.execute_script("return bloomwatch.charts.urgency_mix.getOption().yAxis[0].data")
         assert sorted(mix) == ["routine", "urgent"]
-        shares = driver.execute_script("return bloomwatch.charts.sentiment_by_urgency.getOption().series.map((s) => s.name)")
+        shares = driver.execute_script(
+            "return bloomwatch.charts.sentiment_by_urgency.getOption().series.map((s) => s.name)"
+        )
         assert shares == ["negative", "neutral", "positive"]
         driver.save_screenshot(str(ARTIFACTS / "declared-task.png"))
 
-        driver.execute_script("const s = document.getElementById('f-urgency'); s.value = 'urgent'; s.dispatchEvent(new Event('change', {bubbles: true}))")
+        driver.execute_script(
+            "const s = document.getElementById('f-urgency'); s.value = 'urgent'; s.dispatchEvent(new Event('change', {bubbles: true}))"
+        )
         wait_for(driver, f"document.getElementById('kpi-documents').textContent === '{expected['urgent']:,}'")
-        assert not [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE" and "favicon" not in entry["message"]]
+        assert not [
+            entry
+            for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and "favicon" not in entry["message"]
+        ]
     finally:
         driver.quit()

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from pipeline_support import Deployment, running_pipeline, wait_until
 
 from bloomwatch.net import free_port
-from pipeline_support import Deployment, running_pipeline, wait_until
 from streams.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka
@@ -43,7 +43,14 @@ def _documents() -> list[dict]:
     ]
     documents.append({"id": SLASHED_ID, "source": "wire-a", "kind": "news", "text": "Slashes in ids are fine."})
     documents += [
-        {"id": f"lg-{lang}", "source": "intl-desk", "kind": "review", "lang": "en", "text": text, "published_at": (START - timedelta(days=1)).isoformat()}
+        {
+            "id": f"lg-{lang}",
+            "source": "intl-desk",
+            "kind": "review",
+            "lang": "en",
+            "text": text,
+            "published_at": (START - timedelta(days=1)).isoformat(),
+        }
         for lang, text in WRITTEN_IN.items()
     ]
     return documents
@@ -90,7 +97,9 @@ def test_search_filters_combine_and_newest_come_first(pipeline):
     assert [d["id"] for d in frankfurt["documents"]] == ["lk-25", "lk-20", "lk-15", "lk-10", "lk-05", "lk-00"]
     assert frankfurt["count"] == 6
 
-    window = _search(pipeline, source="wire-a", kind="news", **{"from": "2026-11-01T10:00:00Z", "to": "2026-11-01T15:00:00+00:00"})
+    window = _search(
+        pipeline, source="wire-a", kind="news", **{"from": "2026-11-01T10:00:00Z", "to": "2026-11-01T15:00:00+00:00"}
+    )
     assert [d["id"] for d in window.json()["documents"]] == ["lk-13", "lk-11"]  # from inclusive, to exclusive
 
     everything = _search(pipeline, limit=1000).json()["documents"]
@@ -180,12 +189,20 @@ def test_status_reports_the_running_pipeline(pipeline):
 
 
 def test_status_names_what_is_down(pipeline):
-    down = {**pipeline.env, "BLOOMWATCH_WORKER_PORT": str(free_port()), "BLOOMWATCH_TOPIC_URL": f"http://127.0.0.1:{free_port()}"}
+    down = {
+        **pipeline.env,
+        "BLOOMWATCH_WORKER_PORT": str(free_port()),
+        "BLOOMWATCH_TOPIC_URL": f"http://127.0.0.1:{free_port()}",
+    }
     result = subprocess.run(
         bloomwatch_command("status"), env={**os.environ, **down}, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 1
-    lines = {line.split()[0] + (" " + line.split()[1] if line.startswith("classifier") else ""): line for line in result.stdout.splitlines() if line.strip()}
+    lines = {
+        line.split()[0] + (" " + line.split()[1] if line.startswith("classifier") else ""): line
+        for line in result.stdout.splitlines()
+        if line.strip()
+    }
     assert "running" in lines["kafka"] and "running" in lines["classifier sentiment"]
     assert "DOWN" in lines["classifier topic"] and "DOWN" in lines["worker"]
     assert "no worker answers" in result.stdout

@@ -6,8 +6,8 @@ import json
 
 import httpx
 import pytest
-
 from pipeline_support import Deployment, metric_value, start_classifier, synthetic_documents, wait_until
+
 from bloomwatch.net import free_port
 
 pytestmark = pytest.mark.kafka
@@ -156,7 +156,10 @@ HOSTILE_REQUESTS = {
     "20-digit limit": ("GET", "/api/alerts", {"limit": "9" * 20}, None),
     "search from year one": ("GET", "/api/documents/search", {"from": YEAR_ONE}, None),
     "summary since year one": (
-        "GET", "/api/predictions/summary", {"task": "sentiment", "since": YEAR_ONE, "until": "2026-01-01T00:00:00Z"}, None
+        "GET",
+        "/api/predictions/summary",
+        {"task": "sentiment", "since": YEAR_ONE, "until": "2026-01-01T00:00:00Z"},
+        None,
     ),
     "400-digit panel time": ("GET", "/api/dashboard/panels", {"from": "9" * 400}, None),
     "20-digit panel time": ("GET", "/api/dashboard/panels", {"from": "9" * 20}, None),

@@ -1,18 +1,17 @@
 """Fast checks of the worker's input contract and of the one schema definition."""
 
+import asyncio
 import json
 import re
 from typing import get_args
 
-import asyncio
-
 import pytest
 
+from bloomwatch.tasks import tasks
 from streams.decoding import InvalidMessage, decode_document, decode_label
 from streams.schemas import METADATA_MAX_BYTES, DocumentKind
-from streams.worker import BatchProcessor, Message, RetryPolicy
 from streams.store import COLUMNS, ddl_statements
-from bloomwatch.tasks import tasks
+from streams.worker import BatchProcessor, Message, RetryPolicy
 
 
 def _doc(**fields) -> bytes:
@@ -83,7 +82,10 @@ def test_whatever_a_decoder_raises_is_dead_lettered_and_the_rest_decoded():
             raise KeyError("a decoder bug")
         return decode_document(value).id
 
-    messages = [Message("news", 0, offset, None, value, 0.0) for offset, value in enumerate([_doc(), b"bug", b"{", _doc(id="d2")])]
+    messages = [
+        Message("news", 0, offset, None, value, 0.0)
+        for offset, value in enumerate([_doc(), b"bug", b"{", _doc(id="d2")])
+    ]
     processor = BatchProcessor(classifiers={}, store=None, dead_letter=dead_letter, retry=RetryPolicy())
     try:
         decoded = asyncio.run(processor.decoded(messages, decode))
@@ -112,8 +114,13 @@ def test_ddl_columns_match_the_insert_columns_and_label_order():
     declared = re.findall(r"^\s{4}(\w+)\s+\S", create.split("ENGINE")[0].split("PROJECTION")[0], flags=re.MULTILINE)
     assert tuple(declared) == COLUMNS
     for task in tasks():
-        assert [c.removeprefix(f"{task.name}_") for c in COLUMNS if c.startswith(f"{task.name}_") and c != task.model_column] == list(task.labels)
-    enums = {column: re.findall(r"'(\w+)' = \d+", values) for column, values in re.findall(r"^\s{4}(\w+)\s+Enum8\((.+)\),$", create, flags=re.MULTILINE)}
+        assert [
+            c.removeprefix(f"{task.name}_") for c in COLUMNS if c.startswith(f"{task.name}_") and c != task.model_column
+        ] == list(task.labels)
+    enums = {
+        column: re.findall(r"'(\w+)' = \d+", values)
+        for column, values in re.findall(r"^\s{4}(\w+)\s+Enum8\((.+)\),$", create, flags=re.MULTILINE)
+    }
     assert enums == {"kind": list(get_args(DocumentKind)), **{task.name: list(task.labels) for task in tasks()}}
     sorting_key = re.search(r"^ORDER BY (.+)$", create, flags=re.MULTILINE).group(1)
     assert sorting_key.endswith(", id)") and "ingested_at" not in sorting_key  # dedup by id; never ingestion time

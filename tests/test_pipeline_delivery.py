@@ -7,7 +7,6 @@ subprocesses, and the worker as a subprocess so it can be `kill -9`ed.
 
 import httpx
 import pytest
-
 from pipeline_support import (
     Deployment,
     metric_value,
@@ -15,6 +14,7 @@ from pipeline_support import (
     synthetic_documents,
     wait_until,
 )
+
 from bloomwatch.net import free_port
 
 pytestmark = pytest.mark.kafka
@@ -63,7 +63,9 @@ def test_every_published_document_is_stored_exactly_once(deployment):
         assert metric_value(metrics, "bloomwatch_documents_dead_lettered_total") == 0
         assert metric_value(metrics, "bloomwatch_documents_classified_total", task="sentiment") >= N_DOCUMENTS
         assert metric_value(metrics, "bloomwatch_documents_stored_total") >= N_DOCUMENTS
-        assert metric_value(metrics, "bloomwatch_documents_stored_by_language_total") == metric_value(metrics, "bloomwatch_documents_stored_total")
+        assert metric_value(metrics, "bloomwatch_documents_stored_by_language_total") == metric_value(
+            metrics, "bloomwatch_documents_stored_total"
+        )
         assert metric_value(metrics, "bloomwatch_publish_to_stored_seconds_count") >= N_DOCUMENTS
         assert "bloomwatch_consumer_lag{" in metrics and "bloomwatch_batch_size_bucket" in metrics
         stats = httpx.get(f"{deployment.api}/api/stats", timeout=10).json()

@@ -27,7 +27,10 @@ def assert_all_accounted_for(tiny_registry, kafka_broker, tmp_path, n: int) -> N
         run = fuzz_pipeline(deployment, n)
     assert_accounted(run.documents, n, floor=n // 5)
     assert_accounted(run.labels, n // 4, floor=n // 40)  # a tenth of the labels run's messages
-    assert run.documents.reasons["not_json"] and run.labels.reasons["schema"], (run.documents.reasons, run.labels.reasons)
+    assert run.documents.reasons["not_json"] and run.labels.reasons["schema"], (
+        run.documents.reasons,
+        run.labels.reasons,
+    )
 
 
 def test_fuzzed_messages_are_all_stored_or_dead_lettered(tiny_registry, kafka_broker, tmp_path):

@@ -5,12 +5,12 @@ keep_end_kinds, bloomwatch/tasks.py); the stored scores are the ones the model g
 import httpx
 import numpy as np
 import pytest
-
-from classifiers.embedded import softmax
-from classifiers.precision import load_engine
 from conftest import tiny_registry_at
 from pipeline_support import running_pipeline, wait_until
 from serving_support import varied_texts
+
+from classifiers.embedded import softmax
+from classifiers.precision import load_engine
 from training.registry import Registry
 
 pytestmark = pytest.mark.kafka
@@ -42,7 +42,9 @@ def test_a_long_reviews_sentiment_is_read_from_its_end_and_everything_else_from_
             ]
         )
         wait_until(lambda: deployment.count() == 2, 120, "both documents stored")
-        stored = {i: httpx.get(f"{deployment.api}/api/documents/{i}", timeout=30).json() for i in ("long-review", "long-news")}
+        stored = {
+            i: httpx.get(f"{deployment.api}/api/documents/{i}", timeout=30).json() for i in ("long-review", "long-news")
+        }
 
     def probs(document: dict, task: str) -> list[float]:
         return list(document[task]["probs"].values())

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from pipeline_support import wait_until
 from serving_support import needs_vllm, register_servable
 from test_progress_logs import assert_plain_log
+
 from bloomwatch.net import free_port
+from bloomwatch.tasks import task_names
 from streams.broker import KafkaBroker
 from streams.processes import bloomwatch_command
-from bloomwatch.tasks import task_names
 from training.registry import Registry
 
 pytestmark = pytest.mark.kafka
@@ -67,7 +67,9 @@ def _query(env: dict, sql: str) -> list[str]:
         "for row in DocumentStore(sys.argv[1]).client.query(sys.argv[2]).result_rows: print(*row, sep='\\t')"
     )
     dsn = f"chdb://{env['BLOOMWATCH_HOME']}/chdb"
-    out = subprocess.run([sys.executable, "-c", script, dsn, sql], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script, dsn, sql], capture_output=True, text=True, check=True, timeout=120
+    )
     return out.stdout.strip().splitlines()
 
 
@@ -120,14 +122,18 @@ def _assert_clean_logs(home: Path, output: str) -> None:
     logs = {path: path.read_text(errors="replace") for path in paths}
     assert {"worker.log", "classifier-sentiment.log", "classifier-topic.log", "server.log"} <= {p.name for p in logs}
     for path, text in {**logs, Path("<output of up>"): output}.items():
-        assert_plain_log(text, max_line=5000 if path.name.startswith("vllm-") else 1000)  # vLLM logs its config on one line
+        assert_plain_log(
+            text, max_line=5000 if path.name.startswith("vllm-") else 1000
+        )  # vLLM logs its config on one line
         if path.name.startswith("vllm-") and "[shutdown]" in text:
             # vLLM's own teardown after our SIGTERM: its engine core is killed with a 0 s timeout and
             # its output handler sometimes logs that as EngineDeadError (1 of 2 runs on 2026-12-02): not our error
             text = text[: text.index("[shutdown]")]
         for line in text.splitlines():
             assert "ERROR" not in line and "Traceback" not in line, f"{path}: {line}"
-            assert "HTTP Request:" not in line, f"{path}: {line}"  # httpx's line per request (bloomwatch/library_logs.py)
+            assert "HTTP Request:" not in line, (
+                f"{path}: {line}"
+            )  # httpx's line per request (bloomwatch/library_logs.py)
 
 
 @pytest.mark.slow
@@ -164,7 +170,9 @@ def test_up_with_vllm_serves_both_tasks_and_stores_every_document(up_env, tmp_pa
     """`bloomwatch up --engine vllm --limit N` to the end: both classifiers are vLLM processes,
     every demo document is stored with scores from the versions vLLM served, nothing is left running."""
     registry = Registry(tmp_path / "vllm-models")
-    versions = {task: register_servable(registry, task).name for task in task_names()}  # head size 32: vLLM's CPU attention
+    versions = {
+        task: register_servable(registry, task).name for task in task_names()
+    }  # head size 32: vLLM's CPU attention
     env = {**up_env, "BLOOMWATCH_REGISTRY_DIR": str(registry.root), "BLOOMWATCH_VLLM_START_TIMEOUT_S": "500"}
     process = _run(env, "--engine", "vllm", "--limit", "80", "--rate", "40")
     try:
@@ -177,7 +185,7 @@ def test_up_with_vllm_serves_both_tasks_and_stores_every_document(up_env, tmp_pa
     for task in task_names():
         assert re.search(rf"{task} classifier \(vllm\) ready on \S+ after \d+s", output), output[-3000:]
     home = Path(env["BLOOMWATCH_HOME"])
-    for task, name in versions.items():
+    for name in versions.values():
         (log,) = home.glob(f"logs/vllm-{name}-*.log")
         text = log.read_text(errors="replace")
         served = f"'served_model_name': ['{name}']" in text and '"POST /classify HTTP/1.1" 200' in text

@@ -10,14 +10,19 @@ from bloomwatch.settings import get_settings
 
 pytestmark = pytest.mark.kafka
 
-JSONL = "\n".join([
-    '{"id": "n1", "source": "wire", "text": "Oil prices climbed on supply worries."}',
-    '{"id": "n2", "source": "wire", "text": ""}',
-    "{not json",
-    '{"source": "wire", "text": "A row without an id."}',
-    "",
-    '{"id": "n5", "source": "wire", "kind": "news", "text": "Team wins the final.", "url": "https://example.org/a"}',
-]) + "\n"
+JSONL = (
+    "\n".join(
+        [
+            '{"id": "n1", "source": "wire", "text": "Oil prices climbed on supply worries."}',
+            '{"id": "n2", "source": "wire", "text": ""}',
+            "{not json",
+            '{"source": "wire", "text": "A row without an id."}',
+            "",
+            '{"id": "n5", "source": "wire", "kind": "news", "text": "Team wins the final.", "url": "https://example.org/a"}',
+        ]
+    )
+    + "\n"
+)
 
 CSV = (
     "id,source,text,region\n"
@@ -109,7 +114,10 @@ def test_unreadable_records_are_rejected_by_line_and_the_file_goes_on(kafka_brok
     csv_file.write_text("id,source,text\nc1,shop,Fine.\nc2,shop," + "x" * 140_000 + "\nc3,shop,Also fine.\n")
     from_csv = CliRunner().invoke(app, ["publish", "--topic", "reviews", str(csv_file)])
     assert from_csv.exit_code == 1, from_csv.output
-    assert "2 accepted, 1 rejected" in from_csv.output and "line 3: unreadable CSV: field larger than field limit" in from_csv.output
+    assert (
+        "2 accepted, 1 rejected" in from_csv.output
+        and "line 3: unreadable CSV: field larger than field limit" in from_csv.output
+    )
 
     labels = tmp_path / "labels.jsonl"
     labels.write_text("\n".join([

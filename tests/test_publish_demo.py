@@ -32,7 +32,10 @@ def six_minutes(pools) -> list[Document]:
     return list(itertools.islice(stream, int(6 * 60 * RATE)))
 
 
-def assert_burst(documents: list[Document], burst: Burst = Burst()) -> None:
+DEMO_BURST = Burst()
+
+
+def assert_burst(documents: list[Document], burst: Burst = DEMO_BURST) -> None:
     started = documents[0].published_at
     in_burst = [d for d in documents if burst.active((d.published_at - started).total_seconds())]
     before = [d for d in documents if d.published_at - started < timedelta(minutes=burst.start_min)]
@@ -73,7 +76,9 @@ def test_shared_data_stream_replays_no_text_the_retraining_gate_tests():
         for line in (data_dir / name / "test.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     }
-    replayed = [text for _, text in pools.negative_reviews + pools.positive_reviews] + [text for _, _, text in pools.news]
+    replayed = [text for _, text in pools.negative_reviews + pools.positive_reviews] + [
+        text for _, _, text in pools.news
+    ]
     assert replayed and not tested.intersection(replayed)
 
 

@@ -22,8 +22,11 @@ pytestmark = pytest.mark.kafka
 def ingest_server(kafka_broker):
     topics = unique_topics("ingest")
     port = free_port()
-    env = {**os.environ, "BLOOMWATCH_KAFKA_BOOTSTRAP": kafka_broker,
-           **{f"BLOOMWATCH_{field.upper()}": name for field, name in topics.items()}}
+    env = {
+        **os.environ,
+        "BLOOMWATCH_KAFKA_BOOTSTRAP": kafka_broker,
+        **{f"BLOOMWATCH_{field.upper()}": name for field, name in topics.items()},
+    }
     command = [sys.executable, "-c", "from bloomwatch.cli import app; app()", "ingest", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -70,13 +73,21 @@ def test_post_documents_returns_accepted_and_rejected(kafka_broker, ingest_serve
         (topics["topic_reviews"], b"h2"),
     }
 
-    assert httpx.post(f"{url}/documents", content=b"{oops", headers={"Content-Type": "application/json"}, timeout=10).status_code == 400
+    assert (
+        httpx.post(
+            f"{url}/documents", content=b"{oops", headers={"Content-Type": "application/json"}, timeout=10
+        ).status_code
+        == 400
+    )
     assert httpx.post(f"{url}/documents", json={"docs": []}, timeout=10).status_code == 400
 
 
 def test_post_documents_answers_422_when_every_document_is_invalid(ingest_server):
     url, _ = ingest_server
-    batch = [{"id": "bad-1", "source": "api", "kind": "blog", "text": "x"}, {"id": "bad-2", "source": "api", "kind": "news"}]
+    batch = [
+        {"id": "bad-1", "source": "api", "kind": "blog", "text": "x"},
+        {"id": "bad-2", "source": "api", "kind": "news"},
+    ]
 
     response = httpx.post(f"{url}/documents", json=batch, timeout=30)
 
@@ -94,7 +105,9 @@ def test_an_ingest_body_over_8_mib_is_refused_and_a_large_array_lets_the_loop_ru
     document = {"id": "x", "source": "api", "kind": "news", "text": "word " * 900}
     over_limit = json.dumps([{**document, "id": f"big-{i}"} for i in range(2_000)]).encode()
     assert len(over_limit) > 8 * 1024 * 1024
-    response = httpx.post(f"{url}/documents", content=over_limit, headers={"Content-Type": "application/json"}, timeout=60)
+    response = httpx.post(
+        f"{url}/documents", content=over_limit, headers={"Content-Type": "application/json"}, timeout=60
+    )
     assert response.status_code == 413 and "BLOOMWATCH_MAX_BODY_BYTES" in response.json()["error"], response.text
 
     async def turns_of_other_tasks_while_parsing() -> int:

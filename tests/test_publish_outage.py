@@ -41,14 +41,17 @@ def broker(tmp_path_factory):
 def settings(broker) -> Settings:
     if not broker.is_running():
         broker.start()
-    settings = Settings(**unique_topics("outage"), kafka_bootstrap=broker.bootstrap, publish_timeout_s=PUBLISH_TIMEOUT_S)
+    settings = Settings(
+        **unique_topics("outage"), kafka_bootstrap=broker.bootstrap, publish_timeout_s=PUBLISH_TIMEOUT_S
+    )
     asyncio.run(ensure_topics(broker.bootstrap, topic_specs(settings)))
     return settings
 
 
 def documents(start: int, n: int) -> list[dict]:
     return [
-        {"id": f"d-{i}", "source": "wire", "kind": "news", "text": f"Story number {i}."} for i in range(start, start + n)
+        {"id": f"d-{i}", "source": "wire", "kind": "news", "text": f"Story number {i}."}
+        for i in range(start, start + n)
     ]
 
 

@@ -15,12 +15,12 @@ from conftest import build_tiny_classifier
 
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
+from bloomwatch.tasks import labels_for
 from classifiers.types import Prediction
 from streams.language import language_of
 from streams.retrain_store import RetrainStore
 from streams.schemas import Document, LabelEvent
 from streams.store import DocumentStore, document_row
-from bloomwatch.tasks import labels_for
 from training.registry import Registry
 from training.retrain.job import labels_since_last_run, rollback_row, run_retrain
 from training.retrain.schedule import drift_trigger
@@ -34,13 +34,17 @@ TOPIC = Prediction(label="world", probs={label: 0.25 for label in labels_for("to
 
 def _sentiment(label: str, top: float, model: str = "sentiment-v1") -> Prediction:
     rest = (1 - top) / 2
-    return Prediction(label=label, probs={x: top if x == label else rest for x in labels_for("sentiment")}, model_version=model)
+    return Prediction(
+        label=label, probs={x: top if x == label else rest for x in labels_for("sentiment")}, model_version=model
+    )
 
 
 def _rows(prefix: str, source: str, published_at: datetime, labels: list[str], top: float) -> list[list]:
     return [
         document_row(
-            Document(id=f"{prefix}-{i}", source=source, kind="news", text=f"{prefix} text {i}", published_at=published_at),
+            Document(
+                id=f"{prefix}-{i}", source=source, kind="news", text=f"{prefix} text {i}", published_at=published_at
+            ),
             {"sentiment": _sentiment(label, top), "topic": TOPIC},
             language_of(f"{prefix} text {i}"),
             published_at,
@@ -59,10 +63,28 @@ def world(tmp_path_factory):
     store.insert(_rows("ref", "drift-wire", NOW - timedelta(hours=2), ["negative", "neutral", "positive"] * 20, 0.9))
     store.insert(_rows("new", "drift-wire", NOW - timedelta(minutes=5), ["negative"] * 60, 0.5))
     store.insert(_rows("calm", "calm-shop", NOW - timedelta(minutes=5), ["positive"] * 5, 0.9))  # too few to judge
-    labelled_again = Document(id="copy-of-labelled", source="calm-shop", kind="news", text="  it BROKE  at once.", published_at=NOW - timedelta(hours=3))
-    store.insert([document_row(labelled_again, {"sentiment": _sentiment("negative", 0.9), "topic": TOPIC}, language_of(labelled_again.text), NOW - timedelta(hours=3))])
+    labelled_again = Document(
+        id="copy-of-labelled",
+        source="calm-shop",
+        kind="news",
+        text="  it BROKE  at once.",
+        published_at=NOW - timedelta(hours=3),
+    )
+    store.insert(
+        [
+            document_row(
+                labelled_again,
+                {"sentiment": _sentiment("negative", 0.9), "topic": TOPIC},
+                language_of(labelled_again.text),
+                NOW - timedelta(hours=3),
+            )
+        ]
+    )
     first = [
-        (LabelEvent(document_id="new-0", task="sentiment", label="positive", labelled_at=NOW - timedelta(hours=1)), NOW),
+        (
+            LabelEvent(document_id="new-0", task="sentiment", label="positive", labelled_at=NOW - timedelta(hours=1)),
+            NOW,
+        ),
         (LabelEvent(document_id="new-1", task="sentiment", label="neutral", annotator="ann"), NOW),
         (LabelEvent(document_id="never-streamed", task="sentiment", label="negative", text="It broke at once."), NOW),
         (LabelEvent(document_id="unknown", task="sentiment", label="positive"), NOW),  # no text anywhere
@@ -73,7 +95,9 @@ def world(tmp_path_factory):
     labels.insert_labels(first)  # a re-delivered batch
     labels.insert_labels([(LabelEvent(document_id="new-0", task="sentiment", label="negative"), NOW)])  # a correction
     registry = Registry(root / "registry")
-    registry.register("sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "none"}, metrics={})
+    registry.register(
+        "sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "none"}, metrics={}
+    )
     settings = Settings(home=root / "home", clickhouse_dsn=dsn, retrain_drift_min_docs=30)
     source = ClickHouseSource(dsn)
     yield source, registry, settings
@@ -132,7 +156,9 @@ def test_the_job_writes_its_model_versions_rows_to_clickhouse_once_each(world):
     source.record(trained)  # a retried write
     skipped = run_retrain("sentiment", "schedule", settings=settings, source=source, registry=registry, detail="cron")
     assert skipped["decision"] == "skipped" and "no new labels" in skipped["reason"]
-    drifted = run_retrain("sentiment", "drift", settings=settings, source=source, registry=registry, detail="drift-wire: PSI")
+    drifted = run_retrain(
+        "sentiment", "drift", settings=settings, source=source, registry=registry, detail="drift-wire: PSI"
+    )
     failed = run_retrain("topic", "manual", settings=settings, source=source, registry=registry)
     assert failed["decision"] == "failed" and "no current topic model" in failed["reason"]
 

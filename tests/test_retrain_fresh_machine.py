@@ -15,7 +15,14 @@ import json
 import httpx
 import pytest
 from pipeline_support import wait_until
-from retrain_deployment import publish_and_wait, retrain_deployment, roll_back_and_check, run_cli, sentiment_decisions, served_version
+from retrain_deployment import (
+    publish_and_wait,
+    retrain_deployment,
+    roll_back_and_check,
+    run_cli,
+    sentiment_decisions,
+    served_version,
+)
 from retrain_support import slang_examples, train_current_model, write_original_corpus
 
 from training.registry import Registry
@@ -49,18 +56,26 @@ def test_nothing_stored_to_check_forgetting_on_is_one_line_not_a_traceback(fresh
     wait_until(lambda: deployment.labels_stored() >= 1, 60, "the label stored")
     retrain = run_cli(deployment, "retrain", "--task", "sentiment")
     assert retrain.returncode == 1
-    assert "sentiment: failed -: nothing to check forgetting on: sentiment-v1's training data is not on this machine" in retrain.stdout
+    assert (
+        "sentiment: failed -: nothing to check forgetting on: sentiment-v1's training data is not on this machine"
+        in retrain.stdout
+    )
     assert "Traceback" not in retrain.stderr, retrain.stderr[-3000:]
     assert registry.current_version_name("sentiment") == "v1"
 
 
 def test_a_dry_run_prints_the_paired_decision_and_promotes_nothing(fresh, tmp_path):
     deployment, registry = fresh
-    old = [{"id": f"old-{i}", "source": "old-wire", "kind": "news", "text": e.text} for i, e in enumerate(synthetic_examples("sentiment"))]
+    old = [
+        {"id": f"old-{i}", "source": "old-wire", "kind": "news", "text": e.text}
+        for i, e in enumerate(synthetic_examples("sentiment"))
+    ]
     slang = slang_examples(N_LABELS)
     publish_and_wait(deployment, old + slang)
     labels_file = tmp_path / "labels.jsonl"
-    labels_file.write_text("".join(json.dumps({"document_id": e["id"], "task": "sentiment", "label": e["label"]}) + "\n" for e in slang))
+    labels_file.write_text(
+        "".join(json.dumps({"document_id": e["id"], "task": "sentiment", "label": e["label"]}) + "\n" for e in slang)
+    )
     published = run_cli(deployment, "label", str(labels_file))
     assert published.returncode == 0, published.stderr
     wait_until(lambda: deployment.labels_stored() >= N_LABELS + 1, 60, "labels stored")

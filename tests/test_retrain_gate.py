@@ -4,8 +4,8 @@ candidate identical to the current model is neither promoted nor rejected for a 
 from conftest import build_tiny_classifier
 from retrain_support import slang_examples
 
-from training.data import Example
 from bloomwatch.tasks import labels_for
+from training.data import Example
 from training.retrain.compare import paired_by_source
 from training.retrain.gate import HOLDOUT, GateRules, decide
 from training.synthetic import synthetic_examples
@@ -45,4 +45,7 @@ def test_both_models_answer_the_same_examples_and_the_scores_are_cached(tmp_path
     for p in first.values():
         figures = p.figures()
         low, high = figures["current"]["ci95"]
-        assert low <= figures["current"]["acc"] <= high and figures["drop_ci95"][0] <= figures["drop"] <= figures["drop_ci95"][1]
+        assert (
+            low <= figures["current"]["acc"] <= high
+            and figures["drop_ci95"][0] <= figures["drop"] <= figures["drop_ci95"][1]
+        )

@@ -42,7 +42,9 @@ def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(depl
         "a4,weather,sunny,Nice day.\n"
     )
     env = {**os.environ, **deployment.env}
-    run = subprocess.run(bloomwatch_command("label", str(labels_csv)), env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        bloomwatch_command("label", str(labels_csv)), env=env, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 1
     assert "2 accepted, 2 rejected" in run.stderr
     assert "line 3 (id a2): label: Field required" in run.stderr
@@ -55,7 +57,11 @@ def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(depl
     batch = [{"document_id": "b1", "task": "topic", "label": "sports", "text": "A late goal won it."},
              {"document_id": "b2", "task": "topic", "label": "negative"}]  # fmt: skip
     body = httpx.post(f"{deployment.api}/labels", json=batch, timeout=30).json()
-    assert body["accepted"] == 1 and body["rejected"][0]["index"] == 1 and "not a topic label" in body["rejected"][0]["reason"]
+    assert (
+        body["accepted"] == 1
+        and body["rejected"][0]["index"] == 1
+        and "not a topic label" in body["rejected"][0]["reason"]
+    )
     assert httpx.post(f"{deployment.api}/labels", content=b"[oops", headers=JSON, timeout=10).status_code == 400
 
     both_tasks = lambda: (_labels(deployment), _labels(deployment, "topic"))  # noqa: E731
@@ -69,7 +75,9 @@ def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(depl
     assert _labels(deployment) == {"a1": "neutral", "a3": "positive"}
     # an older label arriving late does not undo the correction
     stored = deployment.labels_stored()
-    stale = LabelEvent(document_id="a1", task="sentiment", label="positive", labelled_at=datetime.now(UTC) - timedelta(days=1))
+    stale = LabelEvent(
+        document_id="a1", task="sentiment", label="positive", labelled_at=datetime.now(UTC) - timedelta(days=1)
+    )
     httpx.post(f"{deployment.api}/labels", content=stale.model_dump_json(), headers=JSON, timeout=30)
     wait_until(lambda: deployment.labels_stored() > stored, 60, "the stale label stored")
     assert _labels(deployment)["a1"] == "neutral"
@@ -78,7 +86,10 @@ def test_label_file_and_post_labels_are_validated_stored_once_and_corrected(depl
 
 
 def test_a_message_on_the_labels_topic_that_is_not_a_label_is_dead_lettered(deployment):
-    deployment.publish_raw(deployment.settings.topic_labels, [(b"k", b"{not json"), (b"k2", b'{"document_id": "z", "task": "topic", "label": "rain"}')])
+    deployment.publish_raw(
+        deployment.settings.topic_labels,
+        [(b"k", b"{not json"), (b"k2", b'{"document_id": "z", "task": "topic", "label": "rain"}')],
+    )
     letters = deployment.read_dead_letters(expected=2)
     assert {letter["error_type"] for letter in letters} == {"not_json", "schema"}
     assert any("not a topic label" in letter["reason"] for letter in letters)
@@ -100,7 +111,9 @@ def test_the_workers_metrics_count_retrain_decisions_from_the_audit_table(deploy
 )
 def test_the_labelling_queue_refuses_unbounded_reads(deployment, query):
     response = httpx.get(f"{deployment.api}/api/labels/queue?task=sentiment&{query}", timeout=30)
-    assert response.status_code == 400 and ("between 1 and" in response.text or "integer" in response.text), response.text
+    assert response.status_code == 400 and ("between 1 and" in response.text or "integer" in response.text), (
+        response.text
+    )
 
 
 def test_labels_come_a_bounded_page_at_a_time(deployment):
@@ -118,6 +131,9 @@ def test_labels_come_a_bounded_page_at_a_time(deployment):
         pages.append([r["document_id"] for r in page["labels"]])
         after = page["next_after"]
     assert pages[:3] == [["page-0", "page-1"], ["page-2", "page-3"], ["page-4"]]
-    assert WorkerAPI(deployment.api).labels("topic") == httpx.get(api, params={"task": "topic"}, timeout=10).json()["labels"]
+    assert (
+        WorkerAPI(deployment.api).labels("topic")
+        == httpx.get(api, params={"task": "topic"}, timeout=10).json()["labels"]
+    )
     for limit in ("0", "10001", "1" + "0" * 30):
         assert httpx.get(api, params={"task": "topic", "limit": limit}, timeout=10).status_code == 400

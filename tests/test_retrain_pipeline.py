@@ -16,7 +16,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from pipeline_support import wait_until
-from retrain_deployment import publish_and_wait, retrain_deployment, roll_back_and_check, run_cli, sentiment_decisions, served_version
+from retrain_deployment import (
+    publish_and_wait,
+    retrain_deployment,
+    roll_back_and_check,
+    run_cli,
+    sentiment_decisions,
+    served_version,
+)
 from retrain_support import SLANG, accuracy, slang_examples, train_current_model, write_original_corpus
 
 from bloomwatch.settings import Settings
@@ -58,7 +65,9 @@ def test_labels_on_new_vocabulary_retrain_and_the_promoted_model_is_served(world
     assert f"line {N_LABELS + 1} (id x): label: Value error, label 'great' is not a sentiment label" in published.stderr
     assert f"line {N_LABELS + 2}: not valid JSON" in published.stderr
     labels_api = f"{deployment.api}/api/labels"
-    wait_until(lambda: httpx.get(labels_api, params={"task": "sentiment"}).json()["count"] == N_LABELS, 60, "labels stored")
+    wait_until(
+        lambda: httpx.get(labels_api, params={"task": "sentiment"}).json()["count"] == N_LABELS, 60, "labels stored"
+    )
 
     retrain = run_cli(deployment, "retrain", "--task", "sentiment")
     assert retrain.returncode == 0, retrain.stderr[-4000:]
@@ -90,23 +99,36 @@ def test_labels_on_new_vocabulary_retrain_and_the_promoted_model_is_served(world
 
 def test_a_candidate_trained_on_wrong_labels_is_not_promoted(world):
     deployment, registry = world
-    rotate = dict(zip(SLANG, list(SLANG)[1:] + list(SLANG)[:1]))
+    rotate = dict(zip(SLANG, list(SLANG)[1:] + list(SLANG)[:1], strict=True))
     wrong = [
-        {"document_id": e["id"], "task": "sentiment", "label": e["label"] if is_holdout(e["text"], 0.2) else rotate[e["label"]]}
+        {
+            "document_id": e["id"],
+            "task": "sentiment",
+            "label": e["label"] if is_holdout(e["text"], 0.2) else rotate[e["label"]],
+        }
         for e in slang_examples(N_LABELS)
     ]
     stored_before = deployment.labels_stored()
     response = httpx.post(f"{deployment.api}/labels", json={"labels": wrong}, timeout=30)
     assert response.status_code == 200 and response.json()["accepted"] == N_LABELS
     single = httpx.post(f"{deployment.api}/labels", json={"document_id": "d", "task": "topic", "label": "negative"})
-    assert single.json()["rejected"][0]["reason"].startswith("label: Value error, label 'negative' is not a topic label")
+    assert single.json()["rejected"][0]["reason"].startswith(
+        "label: Value error, label 'negative' is not a topic label"
+    )
 
     def relabelled() -> bool:
-        stored = {x["document_id"]: x["label"] for x in httpx.get(f"{deployment.api}/api/labels", params={"task": "sentiment"}).json()["labels"]}
+        stored = {
+            x["document_id"]: x["label"]
+            for x in httpx.get(f"{deployment.api}/api/labels", params={"task": "sentiment"}).json()["labels"]
+        }
         return all(stored[w["document_id"]] == w["label"] for w in wrong)
 
     # the holdout's labels are unchanged, so the table alone cannot say that all 300 events are in
-    wait_until(lambda: deployment.labels_stored() >= stored_before + N_LABELS and relabelled(), 60, "corrected labels to replace the first ones")
+    wait_until(
+        lambda: deployment.labels_stored() >= stored_before + N_LABELS and relabelled(),
+        60,
+        "corrected labels to replace the first ones",
+    )
     retrain = run_cli(deployment, "retrain", "--task", "sentiment")
     assert retrain.returncode == 0, retrain.stderr[-4000:]
     assert "sentiment: rejected v3" in retrain.stdout, retrain.stdout + retrain.stderr[-3000:]
@@ -124,7 +146,14 @@ def test_drift_in_one_source_fires_the_trigger_once(world):
     negative_slang = [e for e in slang_examples(400, seed=5, prefix="shift") if e["label"] == "negative"][:60]
     publish_and_wait(deployment, [{**e, "source": "drift-wire"} for e in negative_slang])
 
-    settings = Settings(**{**deployment.settings.model_dump(), "retrain_drift_min_docs": 30, "retrain_min_new_labels": 10**6, "retrain_cron": "0 0 1 1 *"})
+    settings = Settings(
+        **{
+            **deployment.settings.model_dump(),
+            "retrain_drift_min_docs": 30,
+            "retrain_min_new_labels": 10**6,
+            "retrain_cron": "0 0 1 1 *",
+        }
+    )
     api = WorkerAPI(deployment.api)
     for _ in range(2):
         check_once(("sentiment",), settings, api, registry, last_check=datetime.now(UTC))

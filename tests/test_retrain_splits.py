@@ -3,8 +3,8 @@ a fixed test, one example per normalised text, and without the original training
 reference drawn from the deployment's stored documents and the current model's own answers."""
 
 from bloomwatch.settings import Settings
-from training.data import Example, normalise_text
 from bloomwatch.tasks import labels_for
+from training.data import Example, normalise_text
 from training.retrain.gate import HOLDOUT
 from training.retrain.splits import (
     BEHAVIOUR,
@@ -39,7 +39,10 @@ def test_a_text_of_a_fixed_test_in_the_labels_never_reaches_training():
     splits, counts = build_splits(labels, reference, settings, seed=13)
     trained = {normalise_text(e.text) for e in splits.train + splits.val}
     assert SMOKE not in trained and "the slang word of the week slaps" in trained
-    assert counts["labels_in_fixed_tests"] == 1 and counts["labels_train"] + len([e for e in splits.val if e.source == HOLDOUT]) == 1
+    assert (
+        counts["labels_in_fixed_tests"] == 1
+        and counts["labels_train"] + len([e for e in splits.val if e.source == HOLDOUT]) == 1
+    )
 
 
 def test_the_gate_scores_a_fixed_sample_of_each_split_and_no_text_of_the_split_trains():
@@ -60,7 +63,10 @@ def test_a_behaviour_suite_sentence_in_the_labels_is_tested_never_trained():
     tests, untrainable = behaviour_tests("sentiment")
     assert tests and {e.source for e in tests} == {BEHAVIOUR} and behaviour_tests("topic") == ([], set())
     suite_text = tests[0].text
-    labels = [_label("d1", suite_text.upper(), tests[0].label), _label("d2", "the slang word of the week slaps", "positive")]
+    labels = [
+        _label("d1", suite_text.upper(), tests[0].label),
+        _label("d2", "the slang word of the week slaps", "positive"),
+    ]
     splits, counts = build_splits(labels, _reference([]), Settings(retrain_holdout_share=0.0), 13, untrainable)
     assert normalise_text(suite_text) not in {normalise_text(e.text) for e in splits.train + splits.val}
     assert counts["labels_in_fixed_tests"] == 1

@@ -26,7 +26,9 @@ def _summary(counts: dict[str, int], confidence: float) -> dict:
 
 def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift():
     same = psi({"negative": 30, "neutral": 40, "positive": 30}, {"negative": 60, "neutral": 80, "positive": 60}, LABELS)
-    shifted = psi({"negative": 30, "neutral": 40, "positive": 30}, {"negative": 90, "neutral": 5, "positive": 5}, LABELS)
+    shifted = psi(
+        {"negative": 30, "neutral": 40, "positive": 30}, {"negative": 90, "neutral": 5, "positive": 5}, LABELS
+    )
     assert same == pytest.approx(0.0, abs=1e-9)
     assert shifted > 0.25
 
@@ -38,7 +40,10 @@ def test_drift_is_found_per_source_and_needs_enough_documents():
     recent = {"a": _summary({"negative": 140, "neutral": 5, "positive": 5}, 0.8),  # label shift
               "b": _summary({"negative": 50, "neutral": 50, "positive": 50}, 0.5),  # less sure
               "c": _summary({"negative": 10}, 0.2)}  # too few documents to judge  # fmt: skip
-    findings = {f.source: f for f in find_drift(reference, recent, LABELS, psi_threshold=0.25, confidence_threshold=0.15, min_docs=100)}
+    findings = {
+        f.source: f
+        for f in find_drift(reference, recent, LABELS, psi_threshold=0.25, confidence_threshold=0.15, min_docs=100)
+    }
     assert set(findings) == {"a", "b"}
     assert findings["a"].psi > 0.25 and findings["b"].confidence_drop == pytest.approx(0.3)
 
@@ -70,12 +75,20 @@ def test_a_candidate_identical_to_the_current_model_is_neither_promoted_nor_reje
     result = decide(same, rules)
     assert not result.promote and "lost" not in result.reason and result.max_drop == 0
     assert all(f["drop_ci95"] == [0.0, 0.0] and f["p_worse"] == 1.0 for f in result.figures.values())
-    assert result.figures["fpb"]["current"] == result.figures["fpb"]["candidate"] == {"acc": 0.8, "ci95": [0.7622, 0.8342]}  # Clopper-Pearson: beta quantiles
+    assert (
+        result.figures["fpb"]["current"] == result.figures["fpb"]["candidate"] == {"acc": 0.8, "ci95": [0.7622, 0.8342]}
+    )  # Clopper-Pearson: beta quantiles
 
 
 def test_queue_takes_the_least_certain_documents_spread_over_sources():
-    candidates = [{"document_id": f"a{i}", "source": "a", "text": f"text a{i}", "probs": [0.34 + i * 0.01, 0.33, 0.33 - i * 0.01]} for i in range(10)]
-    candidates += [{"document_id": f"b{i}", "source": "b", "text": f"text b{i}", "probs": [0.5 + i * 0.04, 0.5 - i * 0.04, 0.0]} for i in range(3)]
+    candidates = [
+        {"document_id": f"a{i}", "source": "a", "text": f"text a{i}", "probs": [0.34 + i * 0.01, 0.33, 0.33 - i * 0.01]}
+        for i in range(10)
+    ]
+    candidates += [
+        {"document_id": f"b{i}", "source": "b", "text": f"text b{i}", "probs": [0.5 + i * 0.04, 0.5 - i * 0.04, 0.0]}
+        for i in range(3)
+    ]
     picked = select_for_labelling(candidates, 4, by="margin")
     assert [c["document_id"] for c in picked] == ["b0", "a0", "a1", "b1"]  # round by round, most uncertain first
     by_entropy = select_for_labelling(candidates, 2, by="entropy")

@@ -9,7 +9,6 @@ A real worker process (`bloomwatch worker`) on a real broker; no classifier is n
 
 import httpx
 import pytest
-
 from pipeline_support import Deployment, concrete_path, worker_routes
 
 pytestmark = pytest.mark.kafka
@@ -49,13 +48,17 @@ def test_cross_site_posts_change_nothing(worker):
         assert form.status_code == 403 and "cross-origin" in form.json()["error"], (template, form.text)
         plain = httpx.post(url, content=forged, headers={"Content-Type": "text/plain"})  # no Origin (an old browser)
         assert plain.status_code == 415 and "application/json" in plain.json()["error"], (template, plain.text)
-        cross = httpx.post(url, json=SILENCE, headers={"Origin": "http://evil.example"})  # after a preflight it never got
+        cross = httpx.post(
+            url, json=SILENCE, headers={"Origin": "http://evil.example"}
+        )  # after a preflight it never got
         assert cross.status_code == 403, (template, cross.text)
         null = httpx.post(url, json=SILENCE, headers={"Origin": "null"})  # a sandboxed frame
         assert null.status_code == 403, (template, null.text)
     assert _silences(api) == []
     same_origin = httpx.post(f"{api}/api/silences", json=SILENCE, headers={"Origin": f"http://127.0.0.1:{port}"})
-    assert same_origin.status_code == 200 and same_origin.json()["created_by"] == "someone", same_origin.text  # no tokens: as claimed
+    assert same_origin.status_code == 200 and same_origin.json()["created_by"] == "someone", (
+        same_origin.text
+    )  # no tokens: as claimed
     assert len(_silences(api)) == 1
 
 
@@ -65,7 +68,10 @@ def test_a_rebound_host_name_reads_nothing(worker):
         url = api + concrete_path(template)
         body = {"json": {}} if method == "POST" else {}
         rebound = httpx.request(method, url, headers={"Host": f"rebind.evil.example:{port}"}, timeout=30, **body)
-        assert rebound.status_code == 403 and "BLOOMWATCH_ALLOWED_HOSTS" in rebound.json()["error"], (template, rebound.text)
+        assert rebound.status_code == 403 and "BLOOMWATCH_ALLOWED_HOSTS" in rebound.json()["error"], (
+            template,
+            rebound.text,
+        )
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"{ALLOWED_NAME}:{port}", ALLOWED_NAME):
         assert httpx.get(f"{api}/api/stats", headers={"Host": host}, timeout=30).status_code == 200, host
     through_proxy = httpx.post(

@@ -20,11 +20,11 @@ import subprocess
 
 import httpx
 import pytest
+from kafka_consume import read_topic
+from pipeline_support import Deployment, concrete_path, start_classifier, synthetic_documents, wait_until, worker_routes
 from pydantic import SecretStr
 
 from bloomwatch.net import free_port
-from kafka_consume import read_topic
-from pipeline_support import Deployment, concrete_path, start_classifier, synthetic_documents, wait_until, worker_routes
 from streams.broker import KafkaBroker
 from streams.kafka_security import KafkaSecurityError, client_options
 from streams.processes import ManagedProcess, bloomwatch_command, http_ok
@@ -35,7 +35,10 @@ pytestmark = pytest.mark.kafka
 SASL_USER = "bloomwatch"
 SASL_PASSWORD = f"scram-{secrets.token_hex(12)}"
 WRONG_PASSWORD = f"wrong-{secrets.token_hex(12)}"
-TOKENS = {name: f"{name}-{secrets.token_urlsafe(18)}" for name in ("pipeline", "auth", "sizes", "burst", "reader", "dashboard")}
+TOKENS = {
+    name: f"{name}-{secrets.token_urlsafe(18)}"
+    for name in ("pipeline", "auth", "sizes", "burst", "reader", "dashboard")
+}
 SASL_ENV = {
     "BLOOMWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
     "BLOOMWATCH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
@@ -111,7 +114,10 @@ def test_every_worker_route_needs_a_token(secured):
         body = {"content": b"{}"} if method == "POST" else {}
         anonymous = httpx.request(method, url, headers=JSON, timeout=30, **body)
         wrong = httpx.request(method, url, headers={**JSON, "Authorization": "Bearer nope"}, timeout=30, **body)
-        assert anonymous.status_code == 401 and "missing API token" in anonymous.json()["error"], (template, anonymous.text)
+        assert anonymous.status_code == 401 and "missing API token" in anonymous.json()["error"], (
+            template,
+            anonymous.text,
+        )
         assert wrong.status_code == 401 and "wrong API token" in wrong.json()["error"], (template, wrong.text)
         allowed = httpx.request(method, url, headers={**JSON, **_auth("auth")}, timeout=30, **body)
         # authorised: a plain GET answers (400 where it needs a parameter, e.g. ?task=); a templated
@@ -148,7 +154,11 @@ def test_each_token_may_do_what_its_scopes_allow_and_is_the_recorded_actor(secur
             assert refused.status_code == 403 and "needs '" in refused.json()["error"], (name, path, refused.text)
         assert httpx.get(f"{api}/api/stats", headers=_auth(name), timeout=30).status_code == 200
     assert httpx.post(f"{api}/labels", json={}, headers=_auth("reader"), timeout=30).status_code == 403
-    assert not [s for s in httpx.get(f"{api}/api/silences", headers=_auth("auth"), timeout=30).json() if s["comment"] == "scopes"]
+    assert not [
+        s
+        for s in httpx.get(f"{api}/api/silences", headers=_auth("auth"), timeout=30).json()
+        if s["comment"] == "scopes"
+    ]
 
     created = httpx.post(f"{api}/api/silences", json=silence, headers=_auth("auth"), timeout=30)
     assert created.status_code == 200 and created.json()["created_by"] == "auth", created.text  # not "mallory"
@@ -163,10 +173,18 @@ def test_ingest_size_limits_answer_413_and_publish_nothing(secured):
     api = secured["deployment"].api
     auth = _auth("sizes")
     short = synthetic_documents(51, prefix="big")
-    for path, records in (("/documents", short), ("/labels", [{"document_id": d["id"], "task": "topic", "label": "world"} for d in short])):
+    for path, records in (
+        ("/documents", short),
+        ("/labels", [{"document_id": d["id"], "task": "topic", "label": "world"} for d in short]),
+    ):
         response = httpx.post(api + path, json=records, headers=auth, timeout=30)
-        assert response.status_code == 413 and "the limit is 50 (BLOOMWATCH_MAX_BATCH)" in response.json()["error"], response.text
-    long_text = [*synthetic_documents(2, prefix="ok"), {**synthetic_documents(1, prefix="long")[0], "text": "x" * 20_001}]
+        assert response.status_code == 413 and "the limit is 50 (BLOOMWATCH_MAX_BATCH)" in response.json()["error"], (
+            response.text
+        )
+    long_text = [
+        *synthetic_documents(2, prefix="ok"),
+        {**synthetic_documents(1, prefix="long")[0], "text": "x" * 20_001},
+    ]
     response = httpx.post(f"{api}/documents", json=long_text, headers=auth, timeout=30)
     assert response.status_code == 413, response.text
     assert response.json()["too_large"] == [{"index": 2, "id": "long-00000", "chars": 20_001}]
@@ -180,7 +198,9 @@ def test_ingest_size_limits_answer_413_and_publish_nothing(secured):
             yield b'{"id": "c", "source": "s", "kind": "news", "text": "' + b"z" * 1000 + b'"},'
         yield b"{}]"
 
-    response = httpx.post(f"{api}/documents", content=chunked(), headers={**auth, "Content-Type": "application/json"}, timeout=30)
+    response = httpx.post(
+        f"{api}/documents", content=chunked(), headers={**auth, "Content-Type": "application/json"}, timeout=30
+    )
     assert response.status_code == 413 and "BLOOMWATCH_MAX_BODY_BYTES" in response.json()["error"], response.text
     secured["deployment"].wait_until_committed(60)  # whatever reached the topics is stored by now
     for document_id in ("big-00000", "ok-00000", "long-00000", "bytes-00000", "c"):
@@ -250,7 +270,11 @@ def test_wrong_kafka_credentials_are_refused_with_a_clear_error(secured):
     documents = secured["root"] / "docs.jsonl"
     documents.write_text('{"id": "w1", "source": "s", "kind": "news", "text": "Refused."}\n')
     publish = subprocess.run(
-        bloomwatch_command("publish", "--topic", "news", str(documents)), env=env, capture_output=True, text=True, timeout=120
+        bloomwatch_command("publish", "--topic", "news", str(documents)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     said = " ".join((publish.stdout + publish.stderr).split())  # the console wraps long lines
     assert publish.returncode == 2 and "refused user 'bloomwatch'" in said and "invalid credentials" in said, said

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from serving_support import chunked_classify_body, needs_vllm, register_servable, start_server
+
 from training.registry import Registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, needs_vllm]
@@ -41,7 +41,10 @@ def test_vllm_proxy_needs_a_token_and_applies_the_limits(tmp_path):
         payload = {"input": ["The port reopened after the storm."]}
         anonymous = httpx.post(f"{url}/classify", json=payload, timeout=60)
         assert anonymous.status_code == 401 and anonymous.json()["error"]["type"] == "AuthenticationError"
-        assert httpx.post(f"{url}/classify", json=payload, headers={"Authorization": "Bearer x"}, timeout=60).status_code == 401
+        assert (
+            httpx.post(f"{url}/classify", json=payload, headers={"Authorization": "Bearer x"}, timeout=60).status_code
+            == 401
+        )
         assert httpx.get(f"{url}/health", timeout=60).status_code == 200
         served = httpx.post(f"{url}/classify", json=payload, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
         assert served.status_code == 200 and len(served.json()["data"]) == 1, served.text
@@ -69,14 +72,23 @@ def _check_the_vllm_child(home: Path, payload: dict) -> None:
     environment, and a 401 for every caller without its key, on /classify too."""
     (log,) = (home / "logs").glob("vllm-*.log")
     port = re.search(r"-(\d+)\.log$", log.name).group(1)
-    pids = [p.parent for p in Path("/proc").glob("[0-9]*/cmdline") if _reads(p).split(b"\0")[-3:-1] == [b"--port", port.encode()]]
+    pids = [
+        p.parent
+        for p in Path("/proc").glob("[0-9]*/cmdline")
+        if _reads(p).split(b"\0")[-3:-1] == [b"--port", port.encode()]
+    ]
     assert pids, f"no process listens as vLLM on port {port}"
     environment = _reads(pids[0] / "environ")
     assert b"VLLM_API_KEY=" in environment and b"BLOOMWATCH_" not in environment and TOKEN.encode() not in environment
     direct = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{direct}/health", timeout=30).status_code == 200
     assert httpx.post(f"{direct}/classify", json=payload, timeout=60).status_code == 401
-    assert httpx.post(f"{direct}/classify", json=payload, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60).status_code == 401
+    assert (
+        httpx.post(
+            f"{direct}/classify", json=payload, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        ).status_code
+        == 401
+    )
     assert httpx.get(f"{direct}/metrics", timeout=30).status_code == 401
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from serving_support import ENGINES, needs_vllm, register_servable, start_server, varied_texts
 
-from classifiers.client import ClassifierUnavailable, ClassifyClient, ClassifyRejected
-from classifiers.embedded import EmbeddedEngine, softmax
 from bloomwatch.net import free_port
 from bloomwatch.tasks import labels_for
+from classifiers.client import ClassifierUnavailable, ClassifyClient, ClassifyRejected
+from classifiers.embedded import EmbeddedEngine, softmax
 from training.registry import Registry
 
 MAX_TEXT_CHARS = 5_000
@@ -25,7 +25,9 @@ def served(request, tmp_path_factory):
     """(engine, url, model version) of a running server; one per engine for the whole module."""
     root = tmp_path_factory.mktemp(f"serve-{request.param}")
     version = register_servable(Registry(root / "models"), "sentiment")
-    server, url = start_server(request.param, "sentiment", root / "models", root / "home", max_text_chars=MAX_TEXT_CHARS)
+    server, url = start_server(
+        request.param, "sentiment", root / "models", root / "home", max_text_chars=MAX_TEXT_CHARS
+    )
     yield request.param, url, version
     server.stop()
 
@@ -78,8 +80,12 @@ def test_text_longer_than_the_model_context_is_truncated_not_rejected(served):
         (prediction,) = classify(url, [long_text], truncation_side=side)
         (expected,) = softmax(local.logits(local.tokenize([long_text], -1, side)))
         assert list(prediction.probs.values()) == pytest.approx(list(expected), abs=1e-4)
-    assert classify(url, [long_text])[0].probs == pytest.approx(classify(url, [long_text], truncation_side="right")[0].probs, abs=1e-6)
-    assert classify(url, [long_text], truncation_side="left")[0].probs != pytest.approx(classify(url, [long_text])[0].probs, abs=1e-3)
+    assert classify(url, [long_text])[0].probs == pytest.approx(
+        classify(url, [long_text], truncation_side="right")[0].probs, abs=1e-6
+    )
+    assert classify(url, [long_text], truncation_side="left")[0].probs != pytest.approx(
+        classify(url, [long_text])[0].probs, abs=1e-3
+    )
 
 
 @pytest.mark.parametrize(
@@ -98,7 +104,9 @@ def test_text_longer_than_the_model_context_is_truncated_not_rejected(served):
 def test_bad_requests_get_a_4xx_with_a_message_and_the_server_keeps_serving(served, payload, status):
     _, url, _ = served
     if isinstance(payload, bytes):
-        response = httpx.post(f"{url}/classify", content=payload, headers={"content-type": "application/json"}, timeout=60)
+        response = httpx.post(
+            f"{url}/classify", content=payload, headers={"content-type": "application/json"}, timeout=60
+        )
     else:
         response = httpx.post(f"{url}/classify", json=payload, timeout=60)
     assert response.status_code == status, response.text
@@ -125,7 +133,9 @@ def test_models_and_metrics_endpoints(served):
 
 def test_client_reports_a_server_that_is_down():
     async def go():
-        async with ClassifyClient(f"http://127.0.0.1:{free_port()}", "sentiment", max_retries=2, backoff_s=0.01) as client:
+        async with ClassifyClient(
+            f"http://127.0.0.1:{free_port()}", "sentiment", max_retries=2, backoff_s=0.01
+        ) as client:
             assert await client.health() is False
             await client.classify(["anyone there?"])
 
@@ -152,7 +162,9 @@ def test_vllm_probabilities_equal_the_embedded_engine(served):
 def _metric(url: str, name: str) -> float:
     """The sum of a Prometheus counter's samples on the server's /metrics (0 when absent)."""
     lines = httpx.get(f"{url}/metrics", timeout=10).text.splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + "{") or line.startswith(name + " "))
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + "{") or line.startswith(name + " ")
+    )
 
 
 def test_requests_their_client_abandoned_are_not_classified_for_nobody(served):

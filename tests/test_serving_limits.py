@@ -40,7 +40,9 @@ def url(tiny_registry, tmp_path_factory):
 
 
 def _post(url: str, content, timeout: float = 60) -> httpx.Response:
-    return httpx.post(f"{url}/classify", content=content, headers={**AUTH, "Content-Type": "application/json"}, timeout=timeout)
+    return httpx.post(
+        f"{url}/classify", content=content, headers={**AUTH, "Content-Type": "application/json"}, timeout=timeout
+    )
 
 
 def test_a_chunked_body_over_the_limit_is_refused_while_it_arrives(url):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 from serving_support import varied_texts
-from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
+from training_corpus import keyword_examples
 from transformers import BloomForSequenceClassification
 
 from bloomwatch import cpu
+from bloomwatch.tasks import labels_for
 from classifiers.bf16_bloom import ROW_QUANTUM, PaddedRows
 from classifiers.embedded import EmbeddedEngine
 from classifiers.precision import BF16_MIN_AGREEMENT, agreement, load_engine, vllm_dtype
 from training.finetune import FinetuneConfig, finetune
-from bloomwatch.tasks import labels_for
 from training.modeling import bloom_config
 from training.registry import ModelVersion, Registry
 from training.runtime import autocast
@@ -30,7 +30,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def random_tiny_classifier():
     tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
     torch.manual_seed(0)
-    config = bloom_config("tiny", tokenizer, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    config = bloom_config(
+        "tiny",
+        tokenizer,
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+    )
     return BloomForSequenceClassification(config), tokenizer
 
 
@@ -46,7 +52,9 @@ def register(registry: Registry, model, tokenizer) -> ModelVersion:
 def trained(tmp_path_factory, one_torch_thread):
     """A tiny BLOOM fine-tuned for 60 steps on keyword-labelled sentences (~10 s on one thread)."""
     model, tokenizer = random_tiny_classifier()
-    finetune_config = FinetuneConfig(epochs=4, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=32, max_steps=60, patience=100, evals_per_epoch=1)
+    finetune_config = FinetuneConfig(
+        epochs=4, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=32, max_steps=60, patience=100, evals_per_epoch=1
+    )
     model = finetune(
         model, tokenizer, keyword_examples(240, seed=1), keyword_examples(30, seed=2), LABELS, finetune_config,
         device="cpu", progress=False,
@@ -63,7 +71,9 @@ def test_bf16_keeps_the_fp32_labels_of_a_trained_model(trained):
     assert check.texts == 400
     assert check.label_agreement >= BF16_MIN_AGREEMENT, check
     assert 0 < check.max_prob_diff < MAX_PROB_DIFF, check  # > 0: the bf16 engine really ran in bf16
-    assert bf16.model.dtype == torch.bfloat16 and all(p.model_version == "sentiment-v1" for p in bf16.classify(texts[:5]))
+    assert bf16.model.dtype == torch.bfloat16 and all(
+        p.model_version == "sentiment-v1" for p in bf16.classify(texts[:5])
+    )
 
 
 def test_auto_serves_bf16_only_where_the_cpu_has_it(trained):

@@ -86,14 +86,23 @@ def test_a_retry_after_a_timeout_is_classified_once(stalled_server):
         async with (
             ClassifyClient(url, "sentiment", timeout_s=TIMEOUT_S, max_retries=0) as stalling,
             ClassifyClient(
-                url, "sentiment", timeout_s=2 * TIMEOUT_S, max_retries=3, backoff_s=0.5, on_timeout=lambda: retry_timeouts.append(1)
+                url,
+                "sentiment",
+                timeout_s=2 * TIMEOUT_S,
+                max_retries=3,
+                backoff_s=0.5,
+                on_timeout=lambda: retry_timeouts.append(1),
             ) as retrying,
         ):
             stalled = asyncio.create_task(stalling.classify(["this pass stalls"]))
             await wait_until_async(lambda: passes == [1], 30, "the stalled pass to hold the forward thread")
             retried = asyncio.create_task(retrying.classify(["first", "second"]))
-            await wait_until_async(lambda: bool(retry_timeouts), 30, "the first attempt to time out")  # abandoned while it waited
-            await asyncio.sleep(0.2)  # the retry (after its 0.5 s back-off) is not queued yet; the close is seen at once
+            await wait_until_async(
+                lambda: bool(retry_timeouts), 30, "the first attempt to time out"
+            )  # abandoned while it waited
+            await asyncio.sleep(
+                0.2
+            )  # the retry (after its 0.5 s back-off) is not queued yet; the close is seen at once
             release.set()
             return await asyncio.gather(stalled, return_exceptions=True), await retried
 

@@ -12,9 +12,7 @@ from training.registry import Registry
 
 def test_unsupported_head_size_is_refused_with_a_clear_error(tmp_path):
     registry = Registry(tmp_path / "models")
-    version = registry.register(
-        "sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={}, metrics={}
-    )
+    version = registry.register("sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={}, metrics={})
     config_path = version.path / "config.json"
     config = json.loads(config_path.read_text())
     config["n_head"] = config["hidden_size"] // 16  # heads of 16: below vLLM CPU's smallest (32)

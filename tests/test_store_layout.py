@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dashboard_support import legacy_documents_ddl, run_python
+
 from streams.processes import bloomwatch_command
 
 if TYPE_CHECKING:
@@ -25,20 +26,26 @@ N = 300
 
 def rows(ids: range, *, start: datetime, model: str, shift: timedelta = timedelta(0)) -> list[list]:
     """Store rows for doc-<i>, one a minute from `start` (+ `shift`), scored by `model`."""
-    from classifiers.types import Prediction
-    from streams.schemas import Document
-    from streams.language import language_of
-    from streams.store import document_row
     from bloomwatch.tasks import tasks
+    from classifiers.types import Prediction
+    from streams.language import language_of
+    from streams.schemas import Document
+    from streams.store import document_row
 
     def prediction(task: Task, i: int) -> Prediction:
         labels = task.labels
-        return Prediction(label=labels[i % len(labels)], probs={label: 1 / len(labels) for label in labels}, model_version=f"{task.name}-{model}")
+        return Prediction(
+            label=labels[i % len(labels)],
+            probs={label: 1 / len(labels) for label in labels},
+            model_version=f"{task.name}-{model}",
+        )
 
     out = []
     for i in ids:
         published_at = start + timedelta(minutes=i) + shift
-        document = Document(id=f"doc-{i}", source=f"src-{i % 3}", kind="news", text=f"text {i}", published_at=published_at)
+        document = Document(
+            id=f"doc-{i}", source=f"src-{i % 3}", kind="news", text=f"text {i}", published_at=published_at
+        )
         predictions = {task.name: prediction(task, i) for task in tasks()}
         out.append(document_row(document, predictions, language_of(document.text), published_at))
     return out
@@ -71,7 +78,9 @@ def redelivery_scenario(dsn: str, start_iso: str) -> None:
     store.insert(rows(range(N), start=start, model="v1"))  # the same batch again: a retried insert
     store.insert(rows(range(0, 100), start=start, model="v2"))  # re-scored by a newer model
     store.insert(rows(range(100, 150), start=start, model="v3", shift=timedelta(hours=2)))  # re-sent with a later time
-    moved_in_batch = rows(range(N, N + 1), start=start, model="v1") + rows(range(N, N + 1), start=start, model="v1", shift=timedelta(hours=3))
+    moved_in_batch = rows(range(N, N + 1), start=start, model="v1") + rows(
+        range(N, N + 1), start=start, model="v1", shift=timedelta(hours=3)
+    )
     store.insert(moved_in_batch)  # one new id twice in one batch, three hours apart
     end = start + timedelta(hours=8)
     final = {
@@ -86,7 +95,11 @@ def redelivery_scenario(dsn: str, start_iso: str) -> None:
     client.command("OPTIMIZE TABLE documents FINAL")
     merged = {
         "raw": int(client.command("SELECT count() FROM documents")),
-        "projection_rows": int(client.command("SELECT sum(rows) FROM system.projection_parts WHERE table = 'documents' AND name = 'by_id' AND active")),
+        "projection_rows": int(
+            client.command(
+                "SELECT sum(rows) FROM system.projection_parts WHERE table = 'documents' AND name = 'by_id' AND active"
+            )
+        ),
         "panels": panel_sums(client, start, end),
     }
     print(json.dumps({"before_merge": final, "after_merge": merged}))
@@ -94,7 +107,7 @@ def redelivery_scenario(dsn: str, start_iso: str) -> None:
 
 def test_redelivered_and_resent_documents_count_once(tmp_path):
     start = (datetime.now(UTC) - timedelta(hours=6)).replace(minute=30, second=0, microsecond=0)
-    out = json.loads(run_python(f"from test_store_layout import redelivery_scenario; redelivery_scenario(sys.argv[1], sys.argv[2])",
+    out = json.loads(run_python("from test_store_layout import redelivery_scenario; redelivery_scenario(sys.argv[1], sys.argv[2])",
                                 f"chdb://{tmp_path / 'chdb'}", start.isoformat()))  # fmt: skip
     before, after = out["before_merge"], out["after_merge"]
     unique = N + 1
@@ -114,9 +127,7 @@ def test_redelivered_and_resent_documents_count_once(tmp_path):
 
 def legacy_store(dsn: str, start_iso: str) -> None:
     """A store as the earlier version made it (ORDER BY id, no projection), written by this version."""
-    from streams.store import DocumentStore
-
-    from streams.store import COLUMNS
+    from streams.store import COLUMNS, DocumentStore
 
     start = datetime.fromisoformat(start_iso)
     store = DocumentStore(dsn)
@@ -126,7 +137,9 @@ def legacy_store(dsn: str, start_iso: str) -> None:
     row[COLUMNS.index("ingested_at")] = start  # DocumentStore.insert would set it
     store.client.insert("documents", [row[: len(earlier)]], column_names=earlier)
     store.ensure_schema()  # leaves the existing table's layout as it is, adds the language columns
-    earlier_row = store.client.query("SELECT detected_lang, lang_confidence FROM documents WHERE id = 'doc-0'").result_rows[0]
+    earlier_row = store.client.query(
+        "SELECT detected_lang, lang_confidence FROM documents WHERE id = 'doc-0'"
+    ).result_rows[0]
     store.insert(rows(range(N), start=start, model="v1"))
     store.insert(rows(range(50), start=start, model="v2"))
     print(json.dumps({**_layout(store), "earlier_row_language": list(earlier_row)}))
@@ -145,17 +158,40 @@ def _layout(store) -> dict:
     from streams.store_migration import current_sorting_key, layout_outdated
 
     models = store.client.query("SELECT sentiment_model, count() FROM documents FINAL GROUP BY 1").result_rows
-    return {"key": current_sorting_key(store.client), "outdated": layout_outdated(store.client), "final": store.count(), "models": dict(models)}
+    return {
+        "key": current_sorting_key(store.client),
+        "outdated": layout_outdated(store.client),
+        "final": store.count(),
+        "models": dict(models),
+    }
 
 
 def test_earlier_layout_keeps_working_and_migrates(tmp_path):
-    dsn, start = f"chdb://{tmp_path / 'chdb'}", (datetime.now(UTC) - timedelta(hours=6)).replace(second=0, microsecond=0)
+    dsn, start = (
+        f"chdb://{tmp_path / 'chdb'}",
+        (datetime.now(UTC) - timedelta(hours=6)).replace(second=0, microsecond=0),
+    )
     scenario = "from test_store_layout import {0}; {0}(sys.argv[1], sys.argv[2])"
     legacy = json.loads(run_python(scenario.format("legacy_store"), dsn, start.isoformat()))
-    assert legacy == {"key": "id", "outdated": True, "final": N, "models": {"sentiment-v1": N - 50, "sentiment-v2": 50}, "earlier_row_language": ["und", 0.0]}
+    assert legacy == {
+        "key": "id",
+        "outdated": True,
+        "final": N,
+        "models": {"sentiment-v1": N - 50, "sentiment-v2": 50},
+        "earlier_row_language": ["und", 0.0],
+    }
 
     env = {"BLOOMWATCH_CLICKHOUSE_DSN": dsn, "BLOOMWATCH_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    migrate = lambda: subprocess.run(bloomwatch_command("documents", "migrate"), capture_output=True, text=True, env={**env, "PYTHONPATH": ":".join(sys.path)}, timeout=180)  # noqa: E731
+
+    def migrate():
+        return subprocess.run(
+            bloomwatch_command("documents", "migrate"),
+            capture_output=True,
+            text=True,
+            env={**env, "PYTHONPATH": ":".join(sys.path)},
+            timeout=180,
+        )
+
     first, second = migrate(), migrate()
     assert first.returncode == 0 and f"documents rebuilt: {N} documents" in first.stdout, first.stderr[-2000:]
     assert second.returncode == 0 and "already has the current layout" in second.stdout, second.stderr[-2000:]

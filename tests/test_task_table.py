@@ -11,25 +11,40 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import build_tiny_classifier, declared_task_file, tiny_registry_at
+from dashboard_support import run_python
+from pipeline_support import running_pipeline, wait_until
 from transformers import AutoTokenizer, BloomForSequenceClassification
 
 from bloomwatch.net import free_port
 from bloomwatch.tasks import InvalidTaskFile, labels_for, tasks
-from conftest import build_tiny_classifier, declared_task_file, tiny_registry_at
-from dashboard_support import run_python
-from pipeline_support import running_pipeline, wait_until
 from training.data import Example
 from training.finetune import FinetuneConfig, finetune
 from training.registry import Registry
 
 URGENCY = ("routine", "urgent")
-SUBJECTS = ("The payment system", "Our main website", "The warehouse scanner", "The customer portal", "The mail server", "The billing export")
+SUBJECTS = (
+    "The payment system",
+    "Our main website",
+    "The warehouse scanner",
+    "The customer portal",
+    "The mail server",
+    "The billing export",
+)
 PHRASES = {
     "urgent": ("is down, fix it immediately", "failed: emergency, act now", "stopped working, critical outage"),
-    "routine": ("weekly report is attached as usual", "newsletter goes out next month", "has its regular maintenance on Friday"),
+    "routine": (
+        "weekly report is attached as usual",
+        "newsletter goes out next month",
+        "has its regular maintenance on Friday",
+    ),
 }
 # a subject the model never saw, with each label's phrases
-PUBLISHED = {f"ur-{label}-{i}": (label, f"The payroll service {phrase}") for label in URGENCY for i, phrase in enumerate(PHRASES[label])}
+PUBLISHED = {
+    f"ur-{label}-{i}": (label, f"The payroll service {phrase}")
+    for label in URGENCY
+    for i, phrase in enumerate(PHRASES[label])
+}
 
 
 def tasks_file(path: Path, body: str) -> Path:
@@ -56,9 +71,15 @@ def test_a_malformed_tasks_file_is_refused_with_the_reason(tmp_path, use_tasks_f
     [
         ('[[task]]\nname = "sentiment"\nlabels = ["a", "b"]\nurl = "http://127.0.0.1:9"\n', "declared twice"),
         ('[[task]]\nname = "urgency"\nlabels = ["routine"]\nurl = "http://127.0.0.1:9"\n', "two or more distinct"),
-        ('[[task]]\nname = "Urgency"\nlabels = ["routine", "urgent"]\nurl = "http://127.0.0.1:9"\n', "lower-case identifier"),
+        (
+            '[[task]]\nname = "Urgency"\nlabels = ["routine", "urgent"]\nurl = "http://127.0.0.1:9"\n',
+            "lower-case identifier",
+        ),
         ('[[task]]\nname = "urgency"\nlabels = ["routine", "urgent"]\n', "url must be"),
-        ('[[task]]\nname = "urgency"\nlabels = ["routine", "urgent"]\nurl = "http://127.0.0.1:9"\ncolour = "red"\n', "unknown keys"),
+        (
+            '[[task]]\nname = "urgency"\nlabels = ["routine", "urgent"]\nurl = "http://127.0.0.1:9"\ncolour = "red"\n',
+            "unknown keys",
+        ),
     ],
 )
 def test_a_task_the_table_cannot_hold_is_refused(tmp_path, use_tasks_file, body, reason):
@@ -82,7 +103,12 @@ def _fields_a_task_name_would_shadow() -> list[str]:
 
 def test_a_task_named_like_a_document_field_or_a_query_parameter_is_refused(tmp_path, use_tasks_file):
     for name in _fields_a_task_name_would_shadow():
-        use_tasks_file(tasks_file(tmp_path / f"{name}.toml", f'[[task]]\nname = "{name}"\nlabels = ["a", "b"]\nurl = "http://127.0.0.1:9"\n'))
+        use_tasks_file(
+            tasks_file(
+                tmp_path / f"{name}.toml",
+                f'[[task]]\nname = "{name}"\nlabels = ["a", "b"]\nurl = "http://127.0.0.1:9"\n',
+            )
+        )
         with pytest.raises(InvalidTaskFile, match="reserved"):
             tasks()
 
@@ -108,7 +134,12 @@ def test_a_store_made_before_a_task_gains_its_columns_where_a_fresh_store_has_th
     earlier = json.loads(run_python(_STORE_COLUMNS, f"chdb://{tmp_path / 'earlier'}", "read"))
     fresh = json.loads(run_python(_STORE_COLUMNS, f"chdb://{tmp_path / 'fresh'}", "read"))
     assert earlier["columns"] == fresh["columns"]
-    assert fresh["columns"][fresh["columns"].index("topic_model") + 1 :][:4] == ["urgency", "urgency_routine", "urgency_urgent", "urgency_model"]
+    assert fresh["columns"][fresh["columns"].index("topic_model") + 1 :][:4] == [
+        "urgency",
+        "urgency_routine",
+        "urgency_urgent",
+        "urgency_model",
+    ]
     (old,) = earlier["old"]  # not scored by the new task: its first label, probabilities 0, no model
     assert (old["urgency"], old["urgency_urgent"], old["urgency_model"]) == ("routine", "0.0", "")
 
@@ -123,7 +154,16 @@ def register_trained_urgency_model(registry: Registry, scratch: Path) -> str:
     """A tiny BLOOM classifier fine-tuned here on synthetic urgency texts, made `current` for urgency;
     its registry version name (urgency-v1)."""
     start = build_tiny_classifier("urgency", scratch / "untrained")
-    config = FinetuneConfig(method="full", batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=24, max_steps=30, patience=100, evals_per_epoch=1)
+    config = FinetuneConfig(
+        method="full",
+        batch_size=16,
+        lr=3e-3,
+        warmup_ratio=0.0,
+        max_len=24,
+        max_steps=30,
+        patience=100,
+        evals_per_epoch=1,
+    )
     tokenizer = AutoTokenizer.from_pretrained(start)
     result = finetune(
         BloomForSequenceClassification.from_pretrained(start), tokenizer, urgency_examples(48, seed=1),
@@ -135,7 +175,9 @@ def register_trained_urgency_model(registry: Registry, scratch: Path) -> str:
         result.model.save_pretrained(directory, safe_serialization=True)
         tokenizer.save_pretrained(directory)
 
-    version = registry.register("urgency", save, manifest={"base": "random:tiny", "method": "full"}, metrics=result.best_eval)
+    version = registry.register(
+        "urgency", save, manifest={"base": "random:tiny", "method": "full"}, metrics=result.best_eval
+    )
     return version.name
 
 
@@ -145,15 +187,18 @@ def urgency_pipeline(kafka_broker, tmp_path_factory):
     worker, every process reading the same tasks file; the published documents stored."""
     root = tmp_path_factory.mktemp("task-table")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BLOOMWATCH_TASKS_FILE", str(declared_task_file(root / "tasks.toml", "urgency", URGENCY, free_port())))
+        patch.setenv(
+            "BLOOMWATCH_TASKS_FILE", str(declared_task_file(root / "tasks.toml", "urgency", URGENCY, free_port()))
+        )
         registry = tiny_registry_at(root / "registry")
         model = register_trained_urgency_model(registry, root)
         with running_pipeline(registry.root, kafka_broker, root / "pipeline") as deployment:
-            documents = [{"id": i, "source": "ops-desk", "kind": "news", "text": text} for i, (_, text) in PUBLISHED.items()]
+            documents = [
+                {"id": i, "source": "ops-desk", "kind": "news", "text": text} for i, (_, text) in PUBLISHED.items()
+            ]
             deployment.publish(documents)
             wait_until(lambda: deployment.count() == len(documents), 120, f"{len(documents)} documents stored")
             yield deployment, model
-
 
 
 @pytest.mark.kafka
@@ -167,7 +212,9 @@ def test_a_third_task_is_scored_stored_and_served_by_its_own_trained_model(urgen
         assert stored["sentiment"]["model"] == "sentiment-v1" and stored["topic"]["model"] == "topic-v1"
 
     found = httpx.get(f"{deployment.api}/api/documents/search", params={"label": "urgent"}, timeout=30).json()
-    assert sorted(d["id"] for d in found["documents"]) == sorted(i for i, (label, _) in PUBLISHED.items() if label == "urgent")
+    assert sorted(d["id"] for d in found["documents"]) == sorted(
+        i for i, (label, _) in PUBLISHED.items() if label == "urgent"
+    )
     stats = httpx.get(f"{deployment.api}/api/stats", timeout=30).json()
     assert stats["by_urgency"] == {"routine": 3, "urgent": 3} and sum(stats["by_sentiment"].values()) == len(PUBLISHED)
 
@@ -181,16 +228,26 @@ def test_the_dashboard_api_reports_the_third_task(urgency_pipeline):
     panels = httpx.get(f"{deployment.api}/api/dashboard/panels", timeout=60).json()["panels"]
     mix = panels["urgency_mix"]
     assert dict(zip(mix["urgency"], mix["documents"], strict=True)) == {"routine": 3, "urgent": 3}
-    urgent_only = httpx.get(f"{deployment.api}/api/dashboard/panels", params={"urgency": "urgent"}, timeout=60).json()["panels"]
+    urgent_only = httpx.get(f"{deployment.api}/api/dashboard/panels", params={"urgency": "urgent"}, timeout=60).json()[
+        "panels"
+    ]
     assert urgent_only["totals"]["documents"] == [3]
 
 
 @pytest.mark.kafka
 def test_labels_and_the_labelling_queue_take_the_third_task(urgency_pipeline):
     deployment, _ = urgency_pipeline
-    accepted = httpx.post(f"{deployment.api}/labels", json={"document_id": "ur-urgent-0", "task": "urgency", "label": "urgent"}, timeout=30)
+    accepted = httpx.post(
+        f"{deployment.api}/labels",
+        json={"document_id": "ur-urgent-0", "task": "urgency", "label": "urgent"},
+        timeout=30,
+    )
     assert accepted.status_code == 200 and accepted.json()["accepted_ids"] == ["ur-urgent-0"]
-    refused = httpx.post(f"{deployment.api}/labels", json={"document_id": "ur-urgent-0", "task": "urgency", "label": "sports"}, timeout=30)
+    refused = httpx.post(
+        f"{deployment.api}/labels",
+        json={"document_id": "ur-urgent-0", "task": "urgency", "label": "sports"},
+        timeout=30,
+    )
     assert "is not a urgency label" in refused.json()["rejected"][0]["reason"]
     queue = httpx.get(f"{deployment.api}/api/labels/queue", params={"task": "urgency", "n": 10}, timeout=30).json()
     assert {item["document_id"] for item in queue["items"]} <= set(PUBLISHED) and queue["items"]

@@ -3,15 +3,15 @@
 from collections import Counter
 
 import pytest
-from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
+from training_corpus import keyword_examples
 
 from bloomwatch.settings import get_settings
+from bloomwatch.tasks import labels_for
 from training.augment import _HEDGES_AFTER, _HEDGES_BEFORE
 from training.baseline import baseline_proba, cached_tfidf_baselines, train_tfidf_baseline
 from training.behaviour import score_behaviour
 from training.behaviour_suite import INVARIANCE, MFT_GROUPS, assert_not_trained_on, behaviour_suite
-from training.data import Example, TASK_SOURCES, load_shared, normalise_text, shared_available
-from bloomwatch.tasks import labels_for
+from training.data import TASK_SOURCES, Example, load_shared, normalise_text, shared_available
 from training.synthetic import synthetic_examples
 
 LABELS = labels_for("sentiment")
@@ -51,11 +51,15 @@ def test_the_built_in_corpus_shares_no_sentence_with_the_suite():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not shared_available(get_settings().data_dir, "sentiment"), reason="shared data not on this machine")
+@pytest.mark.skipif(
+    not shared_available(get_settings().data_dir, "sentiment"), reason="shared data not on this machine"
+)
 def test_no_shared_training_split_holds_a_suite_sentence():
     for report in load_shared(get_settings().data_dir, "sentiment", "train", skip_invalid=True):
         assert_not_trained_on(report.examples)
-    assert {r.examples[0].source for r in load_shared(get_settings().data_dir, "sentiment", "val")} == set(TASK_SOURCES["sentiment"])
+    assert {r.examples[0].source for r in load_shared(get_settings().data_dir, "sentiment", "val")} == set(
+        TASK_SOURCES["sentiment"]
+    )
 
 
 def test_scoring_lists_every_failure_and_flip():
@@ -85,7 +89,7 @@ def test_baselines_are_fit_once_per_data_and_read_back_after(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_scores_the_suite_for_model_and_baseline_and_refuses_suite_text(tmp_path, monkeypatch, one_torch_thread):  # noqa: F811
+def test_a_run_scores_the_suite_for_model_and_baseline_and_refuses_suite_text(tmp_path, monkeypatch, one_torch_thread):
     from training.finetune import FinetuneConfig
     from training.pipeline import Splits, TrainOptions, train_task
     from training.pretrain import PretrainConfig
@@ -102,5 +106,10 @@ def test_a_run_scores_the_suite_for_model_and_baseline_and_refuses_suite_text(tm
         assert set(version.metrics[key]["groups"]) == set(MFT_GROUPS) and "max_flip_rate" in version.metrics[key]
     leaked = Example(behaviour_suite().cases[1].text, behaviour_suite().cases[1].label, "toy")
     with pytest.raises(ValueError, match="behaviour-suite sentence"):
-        train_task(options=options(), registry=Registry(tmp_path / "m2"), home=tmp_path, splits=Splits([*data[:80], leaked], data[80:100], data[100:], "toy", []))
+        train_task(
+            options=options(),
+            registry=Registry(tmp_path / "m2"),
+            home=tmp_path,
+            splits=Splits([*data[:80], leaked], data[80:100], data[100:], "toy", []),
+        )
     get_settings.cache_clear()

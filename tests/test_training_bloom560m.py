@@ -16,10 +16,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from transformers import BloomConfig, BloomForCausalLM
-
 from conftest import SAMPLE_TEXTS
 from serving_support import ENGINES, start_server
+from transformers import BloomConfig, BloomForCausalLM
+
 from training.registry import Registry
 from training.tokenizer import train_bpe_tokenizer
 
@@ -75,7 +75,9 @@ def test_the_server_gives_the_in_process_probabilities(trained, engine):
     home, registry, version = trained
     server, url = start_server(engine, "sentiment", registry.root, home)
     try:
-        response = httpx.post(f"{url}/classify", json={"input": SAMPLE_TEXTS, "truncate_prompt_tokens": -1}, timeout=300)
+        response = httpx.post(
+            f"{url}/classify", json={"input": SAMPLE_TEXTS, "truncate_prompt_tokens": -1}, timeout=300
+        )
         assert response.status_code == 200, response.text
         served = np.array([item["probs"] for item in response.json()["data"]])
     finally:

@@ -5,15 +5,15 @@ import json
 
 import pytest
 import torch
+from training_corpus import keyword_examples
 from transformers import AutoTokenizer, BloomForCausalLM, BloomForSequenceClassification
 from typer.testing import CliRunner
 
 from bloomwatch.cli import app
 from bloomwatch.settings import get_settings
-from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
+from bloomwatch.tasks import labels_for
 from training.data import load_file, split_examples
 from training.evaluate import predict_proba, score
-from bloomwatch.tasks import labels_for
 from training.modeling import bloom_config
 from training.pipeline import train_task
 from training.registry import Registry
@@ -44,8 +44,26 @@ def test_base_checkpoint_finetune_register_reload_identical(home):
 
     result = CliRunner().invoke(
         app,
-        ["train", "--task", "sentiment", "--base", str(base_dir), "--data", str(data), "--epochs", "3",
-         "--lr", "3e-3", "--batch-size", "16", "--max-len", "16", "--method", "lora", "--quantize"],
+        [
+            "train",
+            "--task",
+            "sentiment",
+            "--base",
+            str(base_dir),
+            "--data",
+            str(data),
+            "--epochs",
+            "3",
+            "--lr",
+            "3e-3",
+            "--batch-size",
+            "16",
+            "--max-len",
+            "16",
+            "--method",
+            "lora",
+            "--quantize",
+        ],
     )
     assert result.exit_code == 0, result.output
     version = Registry(get_settings().registry_dir).current("sentiment")
@@ -56,7 +74,9 @@ def test_base_checkpoint_finetune_register_reload_identical(home):
     assert version.manifest["training_config"]["finetune"]["lr"] == 3e-3
     metrics = version.metrics
     assert {"test", "before_finetuning", "baseline_tfidf_lr", "val_history", "int8"} <= set(metrics)
-    assert metrics["int8"]["labelled"]["acc_delta"] == pytest.approx(metrics["int8"]["labelled"]["acc"] - metrics["test"]["labelled"]["acc"])
+    assert metrics["int8"]["labelled"]["acc_delta"] == pytest.approx(
+        metrics["int8"]["labelled"]["acc"] - metrics["test"]["labelled"]["acc"]
+    )
     assert str(version.path) in result.output.replace("\n", "")
 
     # reload exactly as a server would and reproduce the recorded test scores from fresh logits

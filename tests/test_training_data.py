@@ -80,22 +80,41 @@ def test_skip_invalid_counts_and_reports(tmp_path):
 
 
 def test_duplicates_removed_and_reported(tmp_path):
-    path = write_jsonl(tmp_path / "d.jsonl", [GOOD, {"text": "Great  phone ", "label": "positive"}, {"text": "bad", "label": "negative"}])
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [GOOD, {"text": "Great  phone ", "label": "positive"}, {"text": "bad", "label": "negative"}],
+    )
     report = load_file(path, "sentiment")
     assert len(report.examples) == 2 and report.duplicates == 1
     assert "1 duplicates removed" in report.summary()
 
 
 def test_shared_layout_and_user_split(tmp_path):
-    sources = ("reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval", "tweets_airline", "reviews_products", "reviews_services", "finance_tweets")
+    sources = (
+        "reviews_mr",
+        "reviews_imdb",
+        "finance_fpb",
+        "tweets_tweeteval",
+        "tweets_airline",
+        "reviews_products",
+        "reviews_services",
+        "finance_tweets",
+    )
     for source in sources:
         (tmp_path / source).mkdir()
         for split in ("train", "val", "test"):
-            write_jsonl(tmp_path / source / f"{split}.jsonl", [{"id": "1", "text": f"{source} {split}", "label": "negative"}])
+            write_jsonl(
+                tmp_path / source / f"{split}.jsonl", [{"id": "1", "text": f"{source} {split}", "label": "negative"}]
+            )
     reports = load_shared(tmp_path, "sentiment", "val")
     assert [r.examples[0].source for r in reports] == list(sources)
     (tmp_path / "finance_tweets" / "test.jsonl").unlink()
     assert not shared_available(tmp_path, "sentiment")  # a partial data dir is not silently trained on
-    examples = load_file(write_jsonl(tmp_path / "u.jsonl", [{"text": f"t{i}", "label": "world" if i % 2 else "sports"} for i in range(40)]), "topic").examples
+    examples = load_file(
+        write_jsonl(
+            tmp_path / "u.jsonl", [{"text": f"t{i}", "label": "world" if i % 2 else "sports"} for i in range(40)]
+        ),
+        "topic",
+    ).examples
     parts = split_examples(examples)
     assert [len(parts[s]) for s in ("train", "val", "test")] == [32, 4, 4]

@@ -6,15 +6,15 @@ from pathlib import Path
 import pytest
 import torch
 from sklearn.metrics import f1_score
+from training_corpus import keyword_examples
 from transformers import BloomForSequenceClassification
 
-from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
 from bloomwatch.settings import Settings
+from bloomwatch.tasks import labels_for
 from training.data import Example
 from training.defaults import default_options
 from training.evaluate import predict_proba
 from training.finetune import FinetuneConfig, finetune, merge_for_serving
-from bloomwatch.tasks import labels_for
 from training.modeling import bloom_config
 from training.registry import ModelVersion
 from training.retrain.job import retrain_options
@@ -33,7 +33,13 @@ def tokenizer():
 
 def classifier(tokenizer, seed=0):
     torch.manual_seed(seed)
-    config = bloom_config("tiny", tokenizer, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    config = bloom_config(
+        "tiny",
+        tokenizer,
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+    )
     return BloomForSequenceClassification(config)
 
 
@@ -53,8 +59,28 @@ def mean(xs):
 )
 def test_each_method_trains_with_falling_loss(tokenizer, method, lr, fgm_eps):
     train = keyword_examples(240, seed=1)
-    config = FinetuneConfig(method=method, epochs=5, batch_size=16, lr=lr, warmup_ratio=0.0, max_len=16, max_steps=40, fgm_eps=fgm_eps, patience=100, evals_per_epoch=1)
-    result = finetune(classifier(tokenizer), tokenizer, train, keyword_examples(30, seed=2), LABELS, config, device="cpu", progress=False)
+    config = FinetuneConfig(
+        method=method,
+        epochs=5,
+        batch_size=16,
+        lr=lr,
+        warmup_ratio=0.0,
+        max_len=16,
+        max_steps=40,
+        fgm_eps=fgm_eps,
+        patience=100,
+        evals_per_epoch=1,
+    )
+    result = finetune(
+        classifier(tokenizer),
+        tokenizer,
+        train,
+        keyword_examples(30, seed=2),
+        LABELS,
+        config,
+        device="cpu",
+        progress=False,
+    )
     assert len(result.step_losses) == 40
     assert mean(result.step_losses[-8:]) < mean(result.step_losses[:8]) - 0.05, result.step_losses
 
@@ -64,7 +90,9 @@ def test_early_stopping_stops_and_restores_the_best(tokenizer):
     # validation labels contradict training: the better the model learns, the worse validation gets
     flipped = {"negative": "positive", "positive": "negative", "neutral": "neutral"}
     val = [Example(e.text, flipped[e.label], e.source) for e in keyword_examples(60, seed=2)]
-    config = FinetuneConfig(epochs=6, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=16, patience=2, evals_per_epoch=2)
+    config = FinetuneConfig(
+        epochs=6, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=16, patience=2, evals_per_epoch=2
+    )
     result = finetune(classifier(tokenizer), tokenizer, train, val, LABELS, config, device="cpu", progress=False)
     assert result.stopped_early
     assert len(result.evals) < 12  # stopped before the last epoch
@@ -78,7 +106,16 @@ def test_early_stopping_stops_and_restores_the_best(tokenizer):
 def test_merged_adapter_model_equals_adapter_logits(tokenizer, method):
     train = keyword_examples(120, seed=1)
     config = FinetuneConfig(method=method, epochs=2, batch_size=16, lr=1e-2, max_len=16, max_steps=12, patience=100)
-    model = finetune(classifier(tokenizer), tokenizer, train, keyword_examples(15, seed=3), LABELS, config, device="cpu", progress=False).model
+    model = finetune(
+        classifier(tokenizer),
+        tokenizer,
+        train,
+        keyword_examples(15, seed=3),
+        LABELS,
+        config,
+        device="cpu",
+        progress=False,
+    ).model
     enc = tokenizer([e.text for e in keyword_examples(20, seed=4)], padding=True, return_tensors="pt")
     with torch.no_grad():
         adapter_logits = model(**enc).logits
@@ -96,14 +133,30 @@ def test_a_retrain_adapts_the_embeddings_of_the_words_it_trains_on(tokenizer):
     train = keyword_examples(120, seed=1)
     model = classifier(tokenizer)
     before = model.transformer.word_embeddings.weight.detach().clone()
-    config = FinetuneConfig(method="lora", lora_embeddings=True, epochs=2, batch_size=16, lr=1e-2, max_len=16, max_steps=12, patience=100)
-    merged = merge_for_serving(finetune(model, tokenizer, train, keyword_examples(15, seed=3), LABELS, config, device="cpu", progress=False).model, "lora")
+    config = FinetuneConfig(
+        method="lora", lora_embeddings=True, epochs=2, batch_size=16, lr=1e-2, max_len=16, max_steps=12, patience=100
+    )
+    merged = merge_for_serving(
+        finetune(
+            model, tokenizer, train, keyword_examples(15, seed=3), LABELS, config, device="cpu", progress=False
+        ).model,
+        "lora",
+    )
     assert type(merged) is BloomForSequenceClassification
     moved = (merged.transformer.word_embeddings.weight.detach() - before).abs().sum(dim=1) > 0
     seen = {t for e in train for t in tokenizer(e.text)["input_ids"]}
     assert moved.any() and set(moved.nonzero().flatten().tolist()) <= seen
     with pytest.raises(ValueError, match="lora_embeddings is a LoRA option"):
-        finetune(classifier(tokenizer), tokenizer, train, train[:3], LABELS, FinetuneConfig(method="adalora", lora_embeddings=True), device="cpu", progress=False)
+        finetune(
+            classifier(tokenizer),
+            tokenizer,
+            train,
+            train[:3],
+            LABELS,
+            FinetuneConfig(method="adalora", lora_embeddings=True),
+            device="cpu",
+            progress=False,
+        )
 
 
 def test_prefix_tuning_cannot_be_merged(tokenizer):
@@ -122,7 +175,9 @@ def test_binary_dataset_examples_leave_the_absent_class_untouched(tokenizer):
     assert mask[len(binary) :].all()  # a sample without neutral does not make a dataset binary
 
     model = classifier(tokenizer)
-    config = FinetuneConfig(epochs=1, batch_size=len(binary), lr=1e-3, max_steps=1, evals_per_epoch=1, patience=5, mask_absent_labels=True)
+    config = FinetuneConfig(
+        epochs=1, batch_size=len(binary), lr=1e-3, max_steps=1, evals_per_epoch=1, patience=5, mask_absent_labels=True
+    )
     before = model.score.weight.detach().clone()
     finetune(model, tokenizer, binary, binary[:6], LABELS, config, device="cpu", progress=False)
     # AdamW with weight decay 0.01 only shrinks the untouched row; the gradient-driven rows move far more
@@ -174,7 +229,9 @@ def test_a_left_out_dataset_is_scored_but_never_trained_or_validated_on(tmp_path
     monkeypatch.setenv("BLOOMWATCH_HOME", str(tmp_path))
     get_settings.cache_clear()
     kept, left_out = keyword_examples(90, seed=1, source="kept"), keyword_examples(90, seed=2, source="left")
-    splits = Splits(kept[:60] + left_out[:60], kept[60:75] + left_out[60:75], kept[75:] + left_out[75:], "two toy sets", [])
+    splits = Splits(
+        kept[:60] + left_out[:60], kept[60:75] + left_out[60:75], kept[75:] + left_out[75:], "two toy sets", []
+    )
     options = TrainOptions(task="sentiment", leave_out=["left"], baseline=False, progress=False,
                            pretrain=PretrainConfig(steps=1), finetune=FinetuneConfig(max_steps=2, max_len=32))  # fmt: skip
     version = train_task(options=options, registry=Registry(tmp_path / "models"), home=tmp_path, splits=splits)
@@ -183,15 +240,21 @@ def test_a_left_out_dataset_is_scored_but_never_trained_or_validated_on(tmp_path
     assert version.manifest["data"]["train_label_counts"] == label_counts(kept[:60])
     assert version.manifest["data"]["sources"] == ["kept", "left"]  # the test split still has both
     with pytest.raises(ValueError, match="no such dataset"):
-        train_task(options=TrainOptions(task="sentiment", leave_out=["nope"], baseline=False, progress=False), registry=Registry(tmp_path / "m2"), home=tmp_path, splits=splits)
-
+        train_task(
+            options=TrainOptions(task="sentiment", leave_out=["nope"], baseline=False, progress=False),
+            registry=Registry(tmp_path / "m2"),
+            home=tmp_path,
+            splits=splits,
+        )
 
 
 def test_a_run_a_time_limit_may_cut_still_anneals_by_that_limit():
     """The decay follows the steps or the clock, whichever is further along: a run the budget
     stops at a tenth of its steps ends at a learning rate of zero, not at nine tenths of the peak."""
     model = torch.nn.Linear(4, 4)
-    optimizer, scheduler = adamw_with_schedule(model, lr=1e-3, weight_decay=0.0, warmup_steps=2, total_steps=10_000, anneal_within_s=0.5)
+    optimizer, scheduler = adamw_with_schedule(
+        model, lr=1e-3, weight_decay=0.0, warmup_steps=2, total_steps=10_000, anneal_within_s=0.5
+    )
     lrs = []
     for _ in range(3):
         optimizer.step()
@@ -206,7 +269,10 @@ def test_a_run_a_time_limit_may_cut_still_anneals_by_that_limit():
 
 
 def test_only_the_sentiment_recipe_anneals_to_its_budget_and_a_retrain_never_does():
-    assert default_options("sentiment").finetune.anneal_to_time_limit and not default_options("topic").finetune.anneal_to_time_limit
+    assert (
+        default_options("sentiment").finetune.anneal_to_time_limit
+        and not default_options("topic").finetune.anneal_to_time_limit
+    )
     assert not retrain_finetune_config().anneal_to_time_limit
 
 
@@ -226,8 +292,20 @@ def test_consistency_trains_each_copy_beside_its_original(tokenizer):
     assert all(origin[row] in batch for batch in batches for row in batch)
     assert max(len(batch) for batch in batches) == 16
 
-    config = FinetuneConfig(epochs=4, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=24, patience=100, evals_per_epoch=1, consistency=1.0)
-    result = finetune(classifier(tokenizer), tokenizer, train, keyword_examples(30, seed=2), LABELS, config, device="cpu", progress=False, origin=origin)
+    config = FinetuneConfig(
+        epochs=4, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=24, patience=100, evals_per_epoch=1, consistency=1.0
+    )
+    result = finetune(
+        classifier(tokenizer),
+        tokenizer,
+        train,
+        keyword_examples(30, seed=2),
+        LABELS,
+        config,
+        device="cpu",
+        progress=False,
+        origin=origin,
+    )
     assert len(result.step_losses) == 4 * len(batches)
     assert mean(result.step_losses[-8:]) < mean(result.step_losses[:8]) - 0.3, result.step_losses
     assert result.best_eval["val_macro_f1"] > 0.9

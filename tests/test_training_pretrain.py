@@ -9,9 +9,9 @@ import time
 
 import pytest
 import torch
+from training_corpus import keyword_examples
 from transformers import BloomForCausalLM
 
-from training_corpus import keyword_examples, one_torch_thread  # noqa: F401 (fixture)
 from training.modeling import bloom_config
 from training.pretrain import CHECKPOINT, PretrainConfig, pack_texts, pretrain
 from training.tokenizer import train_bpe_tokenizer
@@ -49,7 +49,9 @@ def test_pretraining_lowers_the_loss():
     tokenizer, model = _tiny(texts)
     blocks = pack_texts(texts, tokenizer, seq_len=32)
     assert blocks.shape[1] == 32 and (blocks == tokenizer.eos_token_id).any()
-    result = pretrain(model, blocks, PretrainConfig(steps=40, seq_len=32, batch_size=8, lr=3e-3), device="cpu", progress=False)
+    result = pretrain(
+        model, blocks, PretrainConfig(steps=40, seq_len=32, batch_size=8, lr=3e-3), device="cpu", progress=False
+    )
     assert result.complete and result.steps_done == 40
     assert sum(result.losses[-5:]) / 5 < 0.8 * sum(result.losses[:5]) / 5
 
@@ -69,7 +71,14 @@ def test_time_budget_stops_and_a_rerun_continues_the_same_curve(tmp_path):
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    stopped = pretrain(fresh(), blocks, PretrainConfig(**{**config.__dict__, "time_limit_s": 0.0}), run_dir=run_dir, device="cpu", progress=False)
+    stopped = pretrain(
+        fresh(),
+        blocks,
+        PretrainConfig(**{**config.__dict__, "time_limit_s": 0.0}),
+        run_dir=run_dir,
+        device="cpu",
+        progress=False,
+    )
     assert not stopped.complete and stopped.steps_done < 30 and (run_dir / CHECKPOINT).exists()
     resumed_model = fresh()
     resumed = pretrain(resumed_model, blocks, config, run_dir=run_dir, device="cpu", progress=False)
@@ -83,7 +92,12 @@ def test_pretrain_command_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
     data = tmp_path / "data"
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(e.text for e in keyword_examples(3000)))
-    env = {**os.environ, "BLOOMWATCH_HOME": str(tmp_path / "home"), "BLOOMWATCH_DATA_DIR": str(data), "BLOOMWATCH_TORCH_THREADS": "1"}
+    env = {
+        **os.environ,
+        "BLOOMWATCH_HOME": str(tmp_path / "home"),
+        "BLOOMWATCH_DATA_DIR": str(data),
+        "BLOOMWATCH_TORCH_THREADS": "1",
+    }
     cmd = [sys.executable, "-c", "from bloomwatch.cli import app; app()", "pretrain", "--preset", "tiny", "--max-tokens", "480000",
            "--seq-len", "32", "--batch-size", "8", "--extra", str(corpus), "--checkpoint-every-s", "1"]  # fmt: skip
     run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -128,7 +142,9 @@ def test_continuing_a_registered_base_counts_its_tokens_and_extends_its_curve(tm
     v2 = run_pretraining(PretrainOptions(max_tokens=81_920, continue_from="v1", **common), **run)
     v1 = registry.get(BASE, "v1")
     assert v2.version == "v2" and v2.manifest["parent"] == "base-v1"
-    assert "--continue-from v1" in v2.manifest["command"] and "--preset" not in v2.manifest["command"]  # v1's architecture
+    assert (
+        "--continue-from v1" in v2.manifest["command"] and "--preset" not in v2.manifest["command"]
+    )  # v1's architecture
     assert v2.metrics["tokens_seen"] == 81_920 and v2.metrics["steps"] == 320
     steps = [step for step, _ in v2.metrics["loss_curve"]]
     assert steps[: len(v1.metrics["loss_curve"])] == [step for step, _ in v1.metrics["loss_curve"]]

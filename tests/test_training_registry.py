@@ -3,19 +3,30 @@
 import json
 
 import pytest
+from conftest import build_tiny_classifier
 from transformers import AutoTokenizer, BloomForSequenceClassification
 from typer.testing import CliRunner
 
 from bloomwatch.cli import app
 from bloomwatch.settings import get_settings
-from conftest import build_tiny_classifier
 from training.registry import Registry, seed_from
 
 
 def test_register_reload_promote_round_trip(tmp_path):
     registry = Registry(tmp_path)
-    first = registry.register("topic", lambda d: build_tiny_classifier("topic", d, seed=1), manifest={"method": "full", "data": {"fingerprints": {"train": "abc"}}}, metrics={"test": {"news": {"acc": 0.5}}})
-    second = registry.register("topic", lambda d: build_tiny_classifier("topic", d, seed=2), manifest={"method": "lora"}, metrics={}, promote=False)
+    first = registry.register(
+        "topic",
+        lambda d: build_tiny_classifier("topic", d, seed=1),
+        manifest={"method": "full", "data": {"fingerprints": {"train": "abc"}}},
+        metrics={"test": {"news": {"acc": 0.5}}},
+    )
+    second = registry.register(
+        "topic",
+        lambda d: build_tiny_classifier("topic", d, seed=2),
+        manifest={"method": "lora"},
+        metrics={},
+        promote=False,
+    )
     assert (first.version, second.version) == ("v1", "v2")
     assert registry.current("topic").version == "v1" and registry.current_version_name("topic") == "v1"
     assert first.labels == ("world", "sports", "business", "sci_tech") and first.name == "topic-v1"
@@ -32,7 +43,13 @@ def test_register_reload_promote_round_trip(tmp_path):
 
 def test_unservable_version_is_not_promoted(tmp_path):
     registry = Registry(tmp_path)
-    registry.register("sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "prefix", "servable": False}, metrics={}, promote=False)
+    registry.register(
+        "sentiment",
+        lambda d: build_tiny_classifier("sentiment", d),
+        manifest={"method": "prefix", "servable": False},
+        metrics={},
+        promote=False,
+    )
     with pytest.raises(ValueError, match="cannot be served"):
         registry.promote("sentiment", "v1")
     assert registry.current("sentiment") is None
@@ -48,10 +65,23 @@ def cli_home(tmp_path, monkeypatch):
 
 def test_an_empty_registry_adopts_the_shipped_current_versions_only(tmp_path):
     shipped = Registry(tmp_path / "shipped")
-    shipped.register("topic", lambda d: build_tiny_classifier("topic", d, seed=1), manifest={"method": "full"}, metrics={"test": {"news": {"acc": 0.9}}})
-    shipped.register("topic", lambda d: build_tiny_classifier("topic", d, seed=2), manifest={"method": "lora"}, metrics={}, promote=False)
+    shipped.register(
+        "topic",
+        lambda d: build_tiny_classifier("topic", d, seed=1),
+        manifest={"method": "full"},
+        metrics={"test": {"news": {"acc": 0.9}}},
+    )
+    shipped.register(
+        "topic",
+        lambda d: build_tiny_classifier("topic", d, seed=2),
+        manifest={"method": "lora"},
+        metrics={},
+        promote=False,
+    )
     registry = Registry(tmp_path / "home")
-    registry.register("sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "full"}, metrics={})
+    registry.register(
+        "sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "full"}, metrics={}
+    )
 
     adopted = seed_from(registry, shipped.root, ("base", "sentiment", "topic"))
 
@@ -61,14 +91,22 @@ def test_an_empty_registry_adopts_the_shipped_current_versions_only(tmp_path):
     assert topic.metrics == {"test": {"news": {"acc": 0.9}}}
     served = BloomForSequenceClassification.from_pretrained(topic.path, use_safetensors=True)
     original = BloomForSequenceClassification.from_pretrained(shipped.current("topic").path, use_safetensors=True)
-    assert all((a == b).all() for a, b in zip(served.state_dict().values(), original.state_dict().values()))
+    assert all(
+        (a == b).all() for a, b in zip(served.state_dict().values(), original.state_dict().values(), strict=True)
+    )
     assert seed_from(registry, shipped.root, ("topic",)) == [] and seed_from(registry, None, ("topic",)) == []
 
 
 def test_models_cli_list_show_promote(cli_home):
     registry = Registry(get_settings().registry_dir)
     for seed in (1, 2):
-        registry.register("sentiment", lambda d, s=seed: build_tiny_classifier("sentiment", d, seed=s), manifest={"method": "full", "base": {"preset": "tiny"}}, metrics={"test": {"toy": {"acc": 0.25 * seed}}}, promote=seed == 1)
+        registry.register(
+            "sentiment",
+            lambda d, s=seed: build_tiny_classifier("sentiment", d, seed=s),
+            manifest={"method": "full", "base": {"preset": "tiny"}},
+            metrics={"test": {"toy": {"acc": 0.25 * seed}}},
+            promote=seed == 1,
+        )
     runner = CliRunner()
     listed = runner.invoke(app, ["models", "list", "--task", "sentiment"])
     assert listed.exit_code == 0, listed.output
@@ -82,10 +120,14 @@ def test_models_cli_list_show_promote(cli_home):
 
 def test_promote_refuses_a_version_that_is_not_one_or_lies_outside_the_registry(cli_home):
     registry = Registry(get_settings().registry_dir)
-    registry.register("sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "full"}, metrics={})
+    registry.register(
+        "sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "full"}, metrics={}
+    )
     planted = registry.root.parent / "planted"  # what `<registry>/sentiment/../../planted` resolves to
     build_tiny_classifier("sentiment", planted)
-    (planted / "bloomwatch.json").write_text(json.dumps({"task": "sentiment", "labels": ["negative", "neutral", "positive"]}))
+    (planted / "bloomwatch.json").write_text(
+        json.dumps({"task": "sentiment", "labels": ["negative", "neutral", "positive"]})
+    )
     (registry.root / "sentiment" / "v7").symlink_to(planted)  # a version name, but a link out of the registry
     runner = CliRunner()
     for command in (["promote", "sentiment", "../../planted"], ["promote", "sentiment", "v7"], ["show", "sentiment", "../../planted"],

@@ -5,14 +5,14 @@ import pickle
 
 import pytest
 import torch
+from conftest import build_tiny_classifier
+from training_corpus import keyword_examples
 from transformers import BloomForCausalLM, BloomForSequenceClassification
 
-from conftest import build_tiny_classifier
 from training.modeling import bloom_config
 from training.pretrain import CHECKPOINT, PretrainConfig, pack_texts, pretrain
 from training.quantize import INT8_DIR, load_int8, quantize_int8, save_int8
 from training.tokenizer import train_bpe_tokenizer
-from training_corpus import keyword_examples
 
 
 class Planted:
@@ -47,7 +47,9 @@ def test_int8_weights_round_trip_and_a_planted_export_runs_no_code(tmp_path):
     save_int8(quantize_int8(model), model_dir)
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
-        torch.testing.assert_close(load_int8(model_dir)(input_ids=ids).logits, quantize_int8(model)(input_ids=ids).logits)
+        torch.testing.assert_close(
+            load_int8(model_dir)(input_ids=ids).logits, quantize_int8(model)(input_ids=ids).logits
+        )
 
     marker = tmp_path / "ran"
     plant(model_dir / INT8_DIR / "state_dict.pt", marker)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import tiny_registry_at
-from training_corpus import keyword_examples, one_torch_thread, tiny_sentiment_classifier, tokenizer  # noqa: F401 (fixtures)
+from training_corpus import keyword_examples, tiny_sentiment_classifier
+
 from bloomwatch.tasks import labels_for
 from training import teacher as teacher_module
 from training.behaviour_suite import behaviour_suite
@@ -30,26 +30,57 @@ SOFT = [SoftExample(e.text, TEACHER, "unlabeled/toy") for e in keyword_examples(
 
 
 def config(**overrides) -> FinetuneConfig:
-    return FinetuneConfig(**{"epochs": 2, "batch_size": 16, "lr": 3e-3, "max_len": 16, "patience": 100, "evals_per_epoch": 2, **overrides})
+    return FinetuneConfig(
+        **{"epochs": 2, "batch_size": 16, "lr": 3e-3, "max_len": 16, "patience": 100, "evals_per_epoch": 2, **overrides}
+    )
 
 
-def kl_to_teacher(model, tokenizer) -> float:
-    probs = torch.tensor(predict_proba(model, tokenizer, [s.text for s in SOFT], max_len=16))
+def kl_to_teacher(model, keyword_tokenizer) -> float:
+    probs = torch.tensor(predict_proba(model, keyword_tokenizer, [s.text for s in SOFT], max_len=16))
     target = torch.tensor([TEACHER] * len(SOFT))
     return float(F.kl_div(probs.log(), target, reduction="batchmean"))
 
 
-def test_the_soft_loss_moves_the_student_toward_the_teacher(tokenizer):
-    before = kl_to_teacher(tiny_sentiment_classifier(tokenizer), tokenizer)
-    labels_only = finetune(tiny_sentiment_classifier(tokenizer), tokenizer, TRAIN, VAL, LABELS, config(), device="cpu", progress=False).model
-    distilled = finetune(tiny_sentiment_classifier(tokenizer), tokenizer, TRAIN, VAL, LABELS, config(), device="cpu", progress=False, soft=SOFT).model
-    after, without = kl_to_teacher(distilled, tokenizer), kl_to_teacher(labels_only, tokenizer)
+def test_the_soft_loss_moves_the_student_toward_the_teacher(keyword_tokenizer):
+    before = kl_to_teacher(tiny_sentiment_classifier(keyword_tokenizer), keyword_tokenizer)
+    labels_only = finetune(
+        tiny_sentiment_classifier(keyword_tokenizer),
+        keyword_tokenizer,
+        TRAIN,
+        VAL,
+        LABELS,
+        config(),
+        device="cpu",
+        progress=False,
+    ).model
+    distilled = finetune(
+        tiny_sentiment_classifier(keyword_tokenizer),
+        keyword_tokenizer,
+        TRAIN,
+        VAL,
+        LABELS,
+        config(),
+        device="cpu",
+        progress=False,
+        soft=SOFT,
+    ).model
+    after, without = kl_to_teacher(distilled, keyword_tokenizer), kl_to_teacher(labels_only, keyword_tokenizer)
     assert after < before / 2 and after < without / 2, (before, without, after)
 
 
-def test_a_distilled_run_resumes_exactly_and_its_teacher_is_part_of_the_run(tokenizer, tmp_path):
+def test_a_distilled_run_resumes_exactly_and_its_teacher_is_part_of_the_run(keyword_tokenizer, tmp_path):
     def run(cfg, soft=SOFT):
-        return finetune(tiny_sentiment_classifier(tokenizer), tokenizer, TRAIN, VAL, LABELS, cfg, device="cpu", progress=False, soft=soft)
+        return finetune(
+            tiny_sentiment_classifier(keyword_tokenizer),
+            keyword_tokenizer,
+            TRAIN,
+            VAL,
+            LABELS,
+            cfg,
+            device="cpu",
+            progress=False,
+            soft=soft,
+        )
 
     whole = run(config())
     cut = run(config(checkpoint_dir=str(tmp_path), time_limit_s=0.0))
@@ -84,14 +115,24 @@ def test_teacher_labels_are_cached_reused_and_skip_evaluation_text(tmp_path, unl
     data_dir, suite_sentence = unlabeled
     teacher = tiny_registry_at(tmp_path / "registry").current("sentiment")
     evaluation = [Example("the test text we must never train on", "negative", "toy")]
-    kwargs = dict(data_dir=data_dir, cache_dir=tmp_path / "cache", per_file=5, max_len=32, seed=13, progress=False, log=lambda _: None)
+    kwargs = dict(
+        data_dir=data_dir,
+        cache_dir=tmp_path / "cache",
+        per_file=5,
+        max_len=32,
+        seed=13,
+        progress=False,
+        log=lambda _: None,
+    )
 
     soft, path = teacher_labels(teacher, TRAIN, evaluation, LABELS, **kwargs)
     assert path.parent == tmp_path / "cache" and path.exists()
     texts = [s.text for s in soft]
     assert len(soft) == 5 * len(UNLABELED_FILES) and len(set(texts)) == len(texts)
     assert not {t.lower() for t in texts} & {"the test text we must never train on", suite_sentence.lower()}
-    assert texts[:3] == [f"{UNLABELED_FILES[0]} line {i}: the order was {w}" for i, w in ((0, "great"), (3, "great"), (4, "awful"))]
+    assert texts[:3] == [
+        f"{UNLABELED_FILES[0]} line {i}: the order was {w}" for i, w in ((0, "great"), (3, "great"), (4, "awful"))
+    ]
     probs = np.array([s.probs for s in soft])
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4) and (probs > 0).all()
 
@@ -110,13 +151,30 @@ def test_teacher_labels_are_cached_reused_and_skip_evaluation_text(tmp_path, unl
 def test_the_teacher_is_the_mean_of_the_bloom_and_the_tfidf(tmp_path, unlabeled, monkeypatch):
     data_dir, _ = unlabeled
     teacher = tiny_registry_at(tmp_path / "registry").current("sentiment")
-    monkeypatch.setattr(teacher_module, "_bloom_proba", lambda model, texts, *a, **k: np.tile([0.2, 0.2, 0.6], (len(texts), 1)))
-    monkeypatch.setattr(teacher_module, "_tfidf_proba", lambda train, texts, *a, **k: np.tile([0.6, 0.2, 0.2], (len(texts), 1)))
-    soft, _ = teacher_labels(teacher, TRAIN, [], LABELS, data_dir=data_dir, cache_dir=tmp_path / "cache", per_file=2, max_len=32, seed=13, log=lambda _: None)
+    monkeypatch.setattr(
+        teacher_module, "_bloom_proba", lambda model, texts, *a, **k: np.tile([0.2, 0.2, 0.6], (len(texts), 1))
+    )
+    monkeypatch.setattr(
+        teacher_module, "_tfidf_proba", lambda train, texts, *a, **k: np.tile([0.6, 0.2, 0.2], (len(texts), 1))
+    )
+    soft, _ = teacher_labels(
+        teacher,
+        TRAIN,
+        [],
+        LABELS,
+        data_dir=data_dir,
+        cache_dir=tmp_path / "cache",
+        per_file=2,
+        max_len=32,
+        seed=13,
+        log=lambda _: None,
+    )
     assert {s.probs for s in soft} == {(0.4, 0.2, 0.4)}
 
 
 def test_no_unlabelled_text_is_one_clear_error(tmp_path):
     teacher = tiny_registry_at(tmp_path / "registry").current("sentiment")
     with pytest.raises(MissingData, match="no unlabelled text for the teacher"):
-        teacher_labels(teacher, TRAIN, [], LABELS, data_dir=tmp_path / "nothing", cache_dir=tmp_path / "cache", max_len=32, seed=13)
+        teacher_labels(
+            teacher, TRAIN, [], LABELS, data_dir=tmp_path / "nothing", cache_dir=tmp_path / "cache", max_len=32, seed=13
+        )

@@ -1,10 +1,8 @@
 """Shared helpers of the training tests: a tiny labelled corpus that a tiny BLOOM learns in a few
-steps (keyword-driven labels), and a one-thread fixture (tiny models on a shared CPU run fastest
-on one thread)."""
+steps (keyword-driven labels), its tokenizer, and a tiny classifier over the sentiment labels."""
 
 import random
 
-import pytest
 import torch
 from transformers import BloomForSequenceClassification
 
@@ -32,16 +30,7 @@ def keyword_examples(n: int, seed: int = 0, source: str = "toy") -> list[Example
     return out
 
 
-@pytest.fixture(scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
+def keyword_tokenizer():
     """A BPE tokenizer trained on the keyword corpus (seconds)."""
     return train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
 
@@ -51,6 +40,10 @@ def tiny_sentiment_classifier(tokenizer) -> BloomForSequenceClassification:
     torch.manual_seed(0)
     labels = labels_for("sentiment")
     config = bloom_config(
-        "tiny", tokenizer, num_labels=3, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
+        "tiny",
+        tokenizer,
+        num_labels=3,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     return BloomForSequenceClassification(config)

@@ -15,31 +15,52 @@ from training.pipeline import TrainOptions, load_splits
 from training.registry import ModelVersion
 
 
-def assess(version: ModelVersion, options: TrainOptions, data_dir: Path, baseline_cache: Path, *, progress: bool = False) -> dict:
+def assess(
+    version: ModelVersion, options: TrainOptions, data_dir: Path, baseline_cache: Path, *, progress: bool = False
+) -> dict:
     """The model's test scores and behaviour-suite result, and the baselines', in metrics.json's layout;
     the baselines are read from `baseline_cache` when a training run (or an earlier assessment) fit them."""
     import torch
     from transformers import AutoTokenizer, BloomForSequenceClassification
 
+    from bloomwatch.tasks import labels_for
     from training.baseline import cached_tfidf_baselines
     from training.behaviour import score_behaviour
     from training.evaluate import predict_proba, score
-    from bloomwatch.tasks import labels_for
     from training.mix import by_source, training_mix
 
     labels = labels_for(options.task)
     splits = load_splits(options, data_dir)
-    train = training_mix(splits.train, mix_total=options.mix_total, mix_alpha=options.mix_alpha, max_per_source=options.max_per_source,
-                         max_train_examples=options.max_train_examples, seed=options.seed)
+    train = training_mix(
+        splits.train,
+        mix_total=options.mix_total,
+        mix_alpha=options.mix_alpha,
+        max_per_source=options.max_per_source,
+        max_train_examples=options.max_train_examples,
+        seed=options.seed,
+    )
     tokenizer = AutoTokenizer.from_pretrained(version.path)
     model = BloomForSequenceClassification.from_pretrained(version.path, dtype=torch.float32)
 
     def predict(texts, desc="behaviour suite"):
-        return predict_proba(model, tokenizer, texts, max_len=options.finetune.max_len, device=options.device, progress=progress, desc=desc)
+        return predict_proba(
+            model,
+            tokenizer,
+            texts,
+            max_len=options.finetune.max_len,
+            device=options.device,
+            progress=progress,
+            desc=desc,
+        )
 
-    test = {s: score([e.label for e in items], predict([e.text for e in items], f"test: {s}"), labels) for s, items in by_source(splits.test).items()}
+    test = {
+        s: score([e.label for e in items], predict([e.text for e in items], f"test: {s}"), labels)
+        for s, items in by_source(splits.test).items()
+    }
     sentiment = options.task == "sentiment"
-    baselines, baseline_behaviour = cached_tfidf_baselines(baseline_cache, train, splits.test, labels, seed=options.seed, behaviour=sentiment)
+    baselines, baseline_behaviour = cached_tfidf_baselines(
+        baseline_cache, train, splits.test, labels, seed=options.seed, behaviour=sentiment
+    )
     return {
         "model": version.name,
         "test": test,

@@ -62,7 +62,18 @@ def random_insertion(words: list[str], p: float, rng: random.Random) -> list[str
     return words
 
 
-_HEDGES_AFTER = ("I think.", "I suppose.", "to be honest.", "in my opinion.", "just saying.", "so yeah.", "if you ask me.", "for what it's worth.", "anyway.", "I must say.")
+_HEDGES_AFTER = (
+    "I think.",
+    "I suppose.",
+    "to be honest.",
+    "in my opinion.",
+    "just saying.",
+    "so yeah.",
+    "if you ask me.",
+    "for what it's worth.",
+    "anyway.",
+    "I must say.",
+)
 _HEDGES_BEFORE = ("Honestly,", "To be fair,", "I think", "In my opinion,", "Well,", "So,", "Frankly,", "I mean,")
 
 
@@ -89,7 +100,9 @@ class Augmented(NamedTuple):
     origin: list[int]
 
 
-def augment_examples(examples: list[Example], ops: list[str], *, copies: int = 1, p: float = 0.1, share: float = 1.0, seed: int = 13) -> Augmented:
+def augment_examples(
+    examples: list[Example], ops: list[str], *, copies: int = 1, p: float = 0.1, share: float = 1.0, seed: int = 13
+) -> Augmented:
     """The originals plus `copies` augmented variants of each of a random `share` of them, every
     variant using one random op (a share below 1 buys the invariance for less training time)."""
     out, origin = list(examples), list(range(len(examples)))

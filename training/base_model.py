@@ -64,9 +64,13 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     parent_metrics = parent.metrics if parent else {}  # read once: each access reads metrics.json
     parent_tokens = int(parent_metrics.get("tokens_seen", 0))
     if parent_tokens >= options.max_tokens:
-        raise ValueError(f"base {parent.version} has already seen {parent_tokens:,} tokens; --max-tokens is the total, so set it above that")
+        raise ValueError(
+            f"base {parent.version} has already seen {parent_tokens:,} tokens; --max-tokens is the total, so set it above that"
+        )
     preset_name = parent.manifest["preset"] if parent else options.preset
-    vocab_size = parent.manifest["recipe"]["vocab_size"] if parent else options.vocab_size or preset(preset_name)["vocab_size"]
+    vocab_size = (
+        parent.manifest["recipe"]["vocab_size"] if parent else options.vocab_size or preset(preset_name)["vocab_size"]
+    )
     # ~4.3 characters per token on this corpus; sample 10% more than one pass needs. A continued
     # run samples for the total, so the text beyond the parent's sample is new to the model.
     corpus = build_corpus(data_dir, chars=int(options.max_tokens * 4.3 * 1.1), extra_files=options.extra_files)
@@ -81,7 +85,9 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     run_dir.mkdir(parents=True, exist_ok=True)
     console.print(f"pre-training run {run_dir} ({len(corpus.train):,} texts; {json.dumps(corpus.parts)})")
     if parent:
-        console.print(f"continuing base {parent.version} ({parent_tokens:,} tokens seen) with its tokenizer: {parent.path}")
+        console.print(
+            f"continuing base {parent.version} ({parent_tokens:,} tokens seen) with its tokenizer: {parent.path}"
+        )
         tokenizer = AutoTokenizer.from_pretrained(parent.path)
         tokenizer.save_pretrained(run_dir)  # beside the snapshots, as in a run from scratch
     elif (run_dir / "tokenizer.json").exists():
@@ -117,7 +123,9 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     ppl = perplexity(model, heldout[:256], device=options.device)
     first_step = int(parent_metrics.get("steps", 0))
     tokens = parent_tokens + result.steps_done * tokens_per_step
-    console.print(f"held-out perplexity {ppl:.1f} after {tokens:,} tokens ({result.tokens_per_s:.0f} tokens/s this run)")
+    console.print(
+        f"held-out perplexity {ppl:.1f} after {tokens:,} tokens ({result.tokens_per_s:.0f} tokens/s this run)"
+    )
     manifest = {
         "kind": "pretrained-here",
         "preset": preset_name,
@@ -127,7 +135,8 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
         "run_dir": str(run_dir),
         "corpus": {"fingerprint": corpus.fingerprint, "characters": corpus.parts, "tokens": int(blocks.numel())},
         "complete": result.complete,
-        "command": "bloomwatch pretrain " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in _cli_args(options).items()),
+        "command": "bloomwatch pretrain "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in _cli_args(options).items()),
     }
     metrics = {
         "tokens_seen": tokens,
@@ -139,7 +148,10 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
         # every 10th step's loss: the whole curve, small enough for metrics.json
         # a continued run's curve follows its parent's, its steps counted on from the parent's last
         "loss_curve": parent_metrics.get("loss_curve", [])
-        + [[first_step + i + 1, round(sum(result.losses[i : i + 10]) / len(result.losses[i : i + 10]), 4)] for i in range(0, len(result.losses), 10)],
+        + [
+            [first_step + i + 1, round(sum(result.losses[i : i + 10]) / len(result.losses[i : i + 10]), 4)]
+            for i in range(0, len(result.losses), 10)
+        ],
     }
 
     def save(directory: Path) -> None:
@@ -216,9 +228,17 @@ def _pretrain_on_training_texts(options, train: list[Example], home: Path, conso
     tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size)
     model = BloomForCausalLM(bloom_config(options.preset, tokenizer))
     n_params = sum(p.numel() for p in model.parameters())
-    console.print(f"pre-training BLOOM preset {options.preset!r} ({n_params / 1e6:.1f} M parameters), {options.pretrain.steps} steps")
+    console.print(
+        f"pre-training BLOOM preset {options.preset!r} ({n_params / 1e6:.1f} M parameters), {options.pretrain.steps} steps"
+    )
     started = time.monotonic()
-    result = pretrain(model, pack_texts(texts, tokenizer, options.pretrain.seq_len), options.pretrain, device=options.device, progress=options.progress)
+    result = pretrain(
+        model,
+        pack_texts(texts, tokenizer, options.pretrain.seq_len),
+        options.pretrain,
+        device=options.device,
+        progress=options.progress,
+    )
     stats = {
         "parameters": n_params,
         "loss_first_20": sum(result.losses[:20]) / len(result.losses[:20]),

@@ -42,7 +42,9 @@ def baseline_proba(model, texts: Sequence[str], labels: Sequence[str]) -> np.nda
     return out
 
 
-def tfidf_baselines(train: list[Example], test: list[Example], labels: Sequence[str], *, seed: int, behaviour: bool) -> tuple[dict, dict | None]:
+def tfidf_baselines(
+    train: list[Example], test: list[Example], labels: Sequence[str], *, seed: int, behaviour: bool
+) -> tuple[dict, dict | None]:
     """(test scores per dataset, each from a baseline fit on that dataset's training examples;
     the behaviour-suite score of one baseline fit on the whole training mix, if `behaviour`).
 
@@ -64,7 +66,9 @@ def tfidf_baselines(train: list[Example], test: list[Example], labels: Sequence[
     return scores, score_behaviour(lambda texts: baseline_proba(clf, texts, labels), labels)
 
 
-def cached_tfidf_baselines(cache_dir: Path, train: list[Example], test: list[Example], labels: Sequence[str], *, seed: int, behaviour: bool) -> tuple[dict, dict | None]:
+def cached_tfidf_baselines(
+    cache_dir: Path, train: list[Example], test: list[Example], labels: Sequence[str], *, seed: int, behaviour: bool
+) -> tuple[dict, dict | None]:
     """`tfidf_baselines`, read from `cache_dir` when the same data, labels, seed and suite were fit
     before: on the sentiment mix the fits take 15-30 minutes on 2 cores, and a resumed or repeated
     run on the same data would otherwise pay them each time."""

@@ -25,16 +25,22 @@ def score_behaviour(predict: Predict, labels: Sequence[str], suite: Suite | None
     suite = suite or behaviour_suite()
     labels = list(labels)
     texts = sorted({c.text for c in suite.cases} | {t for p in suite.pairs for t in (p.base, p.edited)})
-    said = dict(zip(texts, (labels[i] for i in predict(texts).argmax(axis=1))))
+    said = dict(zip(texts, (labels[i] for i in predict(texts).argmax(axis=1)), strict=True))
     groups = {}
     for group in MFT_GROUPS:
         cases = [c for c in suite.cases if c.group == group]
-        failures = [{"text": c.text, "expected": c.label, "predicted": said[c.text]} for c in cases if said[c.text] != c.label]
+        failures = [
+            {"text": c.text, "expected": c.label, "predicted": said[c.text]} for c in cases if said[c.text] != c.label
+        ]
         groups[group] = {"n": len(cases), "acc": 1 - len(failures) / len(cases), "failures": failures}
     invariance = {}
     for group in sorted({p.group for p in suite.pairs}):
         pairs = [p for p in suite.pairs if p.group == group]
-        flips = [{"base": p.base, "edited": p.edited, "base_predicted": said[p.base], "edited_predicted": said[p.edited]} for p in pairs if said[p.base] != said[p.edited]]
+        flips = [
+            {"base": p.base, "edited": p.edited, "base_predicted": said[p.base], "edited_predicted": said[p.edited]}
+            for p in pairs
+            if said[p.base] != said[p.edited]
+        ]
         invariance[group] = {"n": len(pairs), "flip_rate": len(flips) / len(pairs), "failures": flips}
     return {
         "n_sentences": len(texts),

@@ -137,7 +137,14 @@ INVARIANCE: dict[str, tuple[tuple[str, ...], str]] = {
                  "#feedback", "#order", "#delivery", "#home", "#weekend"), "after"),
 }  # fmt: skip
 
-GROUP_SIZES = {"clear_negative": 120, "clear_positive": 120, "intensity": 60, "negation": 120, "finance": 96, "neutral": 96}
+GROUP_SIZES = {
+    "clear_negative": 120,
+    "clear_positive": 120,
+    "intensity": 60,
+    "negation": 120,
+    "finance": 96,
+    "neutral": 96,
+}
 INVARIANCE_BASES = 60  # base sentences per invariance kind
 MFT_GROUPS = tuple(GROUP_SIZES)
 
@@ -167,7 +174,10 @@ class Suite:
 
     def texts(self) -> set[str]:
         """Every sentence the suite shows a model, normalised as the data loader does."""
-        return {normalise_text(t) for t in itertools.chain((c.text for c in self.cases), (t for p in self.pairs for t in (p.base, p.edited)))}
+        return {
+            normalise_text(t)
+            for t in itertools.chain((c.text for c in self.cases), (t for p in self.pairs for t in (p.base, p.edited)))
+        }
 
 
 def _fill(template: str, rng: random.Random) -> str:
@@ -236,4 +246,6 @@ def assert_not_trained_on(examples: Iterable[Example], suite: Suite | None = Non
     texts = (suite or behaviour_suite()).texts()
     leaked = sorted({e.text for e in examples if normalise_text(e.text) in texts})
     if leaked:
-        raise SuiteSentenceInTraining(f"{len(leaked)} behaviour-suite sentence(s) in the training set, e.g. {leaked[:3]}: the suite is evaluation only; remove them from the training data")
+        raise SuiteSentenceInTraining(
+            f"{len(leaked)} behaviour-suite sentence(s) in the training set, e.g. {leaked[:3]}: the suite is evaluation only; remove them from the training data"
+        )

@@ -18,8 +18,12 @@ def _registry():
 
 
 def train(
-    task: str = typer.Option(..., help="a task of bloomwatch/tasks.py: sentiment | topic | one of BLOOMWATCH_TASKS_FILE"),
-    preset: str = typer.Option("compact", help="BLOOM size preset for from-scratch training (tiny | compact | small | base)"),
+    task: str = typer.Option(
+        ..., help="a task of bloomwatch/tasks.py: sentiment | topic | one of BLOOMWATCH_TASKS_FILE"
+    ),
+    preset: str = typer.Option(
+        "compact", help="BLOOM size preset for from-scratch training (tiny | compact | small | base)"
+    ),
     base: str = typer.Option(None, help="start from a checkpoint instead: bigscience/bloom-560m or a local HF dir"),
     method: str = typer.Option("full", help="full | lora | adalora | prefix"),
     data: Path = typer.Option(None, help="a labelled .jsonl/.csv file instead of the shared splits (split 80/10/10)"),
@@ -29,12 +33,26 @@ def train(
     augment: str = typer.Option(None, help="augmentation operations, comma-separated: swap,delete,insert,hedge"),
     augment_copies: int = typer.Option(1, help="augmented copies per training example"),
     augment_p: float = typer.Option(0.1, help="share of words each operation touches"),
-    augment_share: float = typer.Option(None, help="share of training examples that get augmented copies (default 1, or the task default)"),
-    fgm_eps: float = typer.Option(None, help="FGM adversarial training on word embeddings (0 = off; default: the task default, topic 0.1)"),
-    consistency: float = typer.Option(None, help="weight of the loss pulling each augmented copy's prediction to its original's (0 = off)"),
-    teacher: str = typer.Option(None, help="distil: this registered version (current, v6, ...) and a TF-IDF baseline soft-label unlabelled in-domain text to train on (cached)"),
-    teacher_per_file: int = typer.Option(None, help="unlabelled texts the teacher labels per file (default 2000; reviews, product reviews, social, finance)"),
-    distill_weight: float = typer.Option(None, help="weight of each teacher-labelled example's loss against a labelled example's (default 1)"),
+    augment_share: float = typer.Option(
+        None, help="share of training examples that get augmented copies (default 1, or the task default)"
+    ),
+    fgm_eps: float = typer.Option(
+        None, help="FGM adversarial training on word embeddings (0 = off; default: the task default, topic 0.1)"
+    ),
+    consistency: float = typer.Option(
+        None, help="weight of the loss pulling each augmented copy's prediction to its original's (0 = off)"
+    ),
+    teacher: str = typer.Option(
+        None,
+        help="distil: this registered version (current, v6, ...) and a TF-IDF baseline soft-label unlabelled in-domain text to train on (cached)",
+    ),
+    teacher_per_file: int = typer.Option(
+        None,
+        help="unlabelled texts the teacher labels per file (default 2000; reviews, product reviews, social, finance)",
+    ),
+    distill_weight: float = typer.Option(
+        None, help="weight of each teacher-labelled example's loss against a labelled example's (default 1)"
+    ),
     skip_invalid: bool = typer.Option(False, help="skip (and report) invalid rows instead of failing"),
     epochs: int = typer.Option(None, help="fine-tuning epochs"),
     lr: float = typer.Option(None, help="fine-tuning learning rate"),
@@ -43,15 +61,26 @@ def train(
     max_len: int = typer.Option(None, help="max tokens per text"),
     patience: int = typer.Option(None, help="early-stopping patience (validation evaluations)"),
     class_weights: bool = typer.Option(False, help="balanced class weights in the loss"),
-    mask_absent_labels: bool = typer.Option(False, help="score polarity-set examples (reviews_mr, reviews_imdb) over negative/positive only"),
+    mask_absent_labels: bool = typer.Option(
+        False, help="score polarity-set examples (reviews_mr, reviews_imdb) over negative/positive only"
+    ),
     dropout: float = typer.Option(None, help="hidden and attention dropout"),
     pretrain_steps: int = typer.Option(None, help="causal-LM pre-training steps"),
     vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
     max_train_examples: int = typer.Option(None, help="subsample the training set (quick runs)"),
-    leave_out: list[str] = typer.Option([], help="train and validate without this dataset, still score its test split (transfer to unseen text)"),
-    time_budget_min: float = typer.Option(None, help="wall-clock budget for the whole run (default: 20 min; fine-tuning stops early to meet it)"),
-    checkpoint_dir: str = typer.Option(None, help="save fine-tuning state here at every validation; the same command again continues from it (for runs longer than one budget)"),
-    quantize: bool = typer.Option(False, help="also export int8 dynamic-quantised weights and record the accuracy delta"),
+    leave_out: list[str] = typer.Option(
+        [], help="train and validate without this dataset, still score its test split (transfer to unseen text)"
+    ),
+    time_budget_min: float = typer.Option(
+        None, help="wall-clock budget for the whole run (default: 20 min; fine-tuning stops early to meet it)"
+    ),
+    checkpoint_dir: str = typer.Option(
+        None,
+        help="save fine-tuning state here at every validation; the same command again continues from it (for runs longer than one budget)",
+    ),
+    quantize: bool = typer.Option(
+        False, help="also export int8 dynamic-quantised weights and record the accuracy delta"
+    ),
     no_promote: bool = typer.Option(False, help="register without making it current"),
     fast: bool = typer.Option(False, help="few-minute demo run: tiny preset, small data"),
     seed: int = typer.Option(None, help="random seed (default: settings.seed)"),
@@ -66,19 +95,44 @@ def train(
     find_task(task)  # UnknownTask: one line naming the known tasks, before anything loads
     options = fast_options(task) if fast else default_options(task, preset)
     overrides = {
-        "base": base, "data_file": data, "text_field": text_field, "label_field": label_field,
-        "extra_corpus": list(extra_corpus), "augment": augment, "augment_copies": augment_copies,
-        "augment_p": augment_p, "augment_share": augment_share, "skip_invalid": skip_invalid, "dropout": dropout, "vocab_size": vocab_size,
-        "max_train_examples": max_train_examples, "leave_out": list(leave_out) or None, "time_budget_min": time_budget_min, "quantize": quantize, "promote": not no_promote,
-        "teacher": teacher, "teacher_per_file": teacher_per_file,
-        "seed": seed if seed is not None else get_settings().seed, "device": device,
+        "base": base,
+        "data_file": data,
+        "text_field": text_field,
+        "label_field": label_field,
+        "extra_corpus": list(extra_corpus),
+        "augment": augment,
+        "augment_copies": augment_copies,
+        "augment_p": augment_p,
+        "augment_share": augment_share,
+        "skip_invalid": skip_invalid,
+        "dropout": dropout,
+        "vocab_size": vocab_size,
+        "max_train_examples": max_train_examples,
+        "leave_out": list(leave_out) or None,
+        "time_budget_min": time_budget_min,
+        "quantize": quantize,
+        "promote": not no_promote,
+        "teacher": teacher,
+        "teacher_per_file": teacher_per_file,
+        "seed": seed if seed is not None else get_settings().seed,
+        "device": device,
     }
     for key, value in overrides.items():
         if value is not None:
             setattr(options, key, value)
-    ft = {"method": method, "epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
-          "max_len": max_len, "patience": patience, "fgm_eps": fgm_eps, "consistency": consistency, "checkpoint_dir": checkpoint_dir,
-          "distill_weight": distill_weight}
+    ft = {
+        "method": method,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "grad_accum": grad_accum,
+        "max_len": max_len,
+        "patience": patience,
+        "fgm_eps": fgm_eps,
+        "consistency": consistency,
+        "checkpoint_dir": checkpoint_dir,
+        "distill_weight": distill_weight,
+    }
     for key, value in ft.items():
         if value is not None:
             setattr(options.finetune, key, value)
@@ -92,16 +146,26 @@ def train(
 
 def pretrain(
     preset: str = typer.Option("compact", help="BLOOM size preset (tiny | compact | small | base)"),
-    max_tokens: float = typer.Option(6e6, help="tokens the base will have seen in all; sets the learning-rate schedule"),
-    continue_from: str = typer.Option(None, help="keep pre-training this registered base version (e.g. v1) up to --max-tokens, with a fresh warm-up"),
-    time_budget_min: float = typer.Option(None, help="stop after this many minutes (checkpointed: run again to continue)"),
+    max_tokens: float = typer.Option(
+        6e6, help="tokens the base will have seen in all; sets the learning-rate schedule"
+    ),
+    continue_from: str = typer.Option(
+        None, help="keep pre-training this registered base version (e.g. v1) up to --max-tokens, with a fresh warm-up"
+    ),
+    time_budget_min: float = typer.Option(
+        None, help="stop after this many minutes (checkpointed: run again to continue)"
+    ),
     seq_len: int = typer.Option(128, help="tokens per packed block"),
     batch_size: int = typer.Option(32, help="blocks per step"),
     lr: float = typer.Option(2e-3, help="peak learning rate (AdamW, warm-up then linear decay)"),
     vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
     extra: list[Path] = typer.Option([], help="more unlabelled text files (one document a line)"),
-    snapshot_tokens: str = typer.Option("", help="also keep the model at these token counts, e.g. 1e6,2e6 (scaling table)"),
-    checkpoint_every_s: float = typer.Option(300.0, help="seconds between checkpoints (a killed run resumes from the last)"),
+    snapshot_tokens: str = typer.Option(
+        "", help="also keep the model at these token counts, e.g. 1e6,2e6 (scaling table)"
+    ),
+    checkpoint_every_s: float = typer.Option(
+        300.0, help="seconds between checkpoints (a killed run resumes from the last)"
+    ),
     seed: int = typer.Option(None, help="random seed (default: settings.seed)"),
     device: str = typer.Option(None, help="cpu | cuda (default: cuda if present)"),
 ) -> None:
@@ -154,7 +218,15 @@ def list_models(
             typer.echo(json.dumps(row))
         return
     table = Table(title=f"models in {registry.root}")
-    for column in ("task", "version", "current", "method", "base", "created", "headline (test accuracy; base: perplexity)"):
+    for column in (
+        "task",
+        "version",
+        "current",
+        "method",
+        "base",
+        "created",
+        "headline (test accuracy; base: perplexity)",
+    ):
         table.add_column(column)
     for row in rows:
         table.add_row(*(("*" if value else "") if key == "current" else value for key, value in row.items()))
@@ -202,7 +274,9 @@ def rollback_model(task: str) -> None:
         with closing(open_source(get_settings())) as source:
             source.record(rollback_row(task, undone=undone or "", restored=v.version))
     except (httpx.HTTPError, ClickHouseError) as exc:
-        typer.echo(f"warning: the rollback is not in model_versions: the worker or ClickHouse did not answer ({exc})", err=True)
+        typer.echo(
+            f"warning: the rollback is not in model_versions: the worker or ClickHouse did not answer ({exc})", err=True
+        )
 
 
 def register(app: typer.Typer) -> None:

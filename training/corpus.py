@@ -61,7 +61,9 @@ def _training_texts(data_dir: Path, source: str) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def build_corpus(data_dir: Path, *, chars: int, extra_files: list[Path] = (), with_training_texts: bool = True) -> Corpus:
+def build_corpus(
+    data_dir: Path, *, chars: int, extra_files: list[Path] = (), with_training_texts: bool = True
+) -> Corpus:
     """About `chars` characters sampled by domain (training texts of the domain first, then
     unlabelled text), plus every line of `extra_files`."""
     data_dir = Path(data_dir)

@@ -80,7 +80,16 @@ SHARED_SOURCES: dict[str, SourceSpec] = {
     "finance_tweets": SourceSpec("finance_tweets"),
 }
 TASK_SOURCES: dict[str, tuple[str, ...]] = {
-    "sentiment": ("reviews_mr", "reviews_imdb", "finance_fpb", "tweets_tweeteval", "tweets_airline", "reviews_products", "reviews_services", "finance_tweets"),
+    "sentiment": (
+        "reviews_mr",
+        "reviews_imdb",
+        "finance_fpb",
+        "tweets_tweeteval",
+        "tweets_airline",
+        "reviews_products",
+        "reviews_services",
+        "finance_tweets",
+    ),
     "topic": ("news_agnews",),
 }
 SPLITS = ("train", "val", "test")
@@ -191,7 +200,9 @@ def shared_split_path(data_dir: Path, source: str, split: str) -> Path:
 
 def shared_available(data_dir: Path, task: str) -> bool:
     """Whether every shared dataset of `task` is there; a task with none (one a deployment declared) never is."""
-    return task in TASK_SOURCES and all(shared_split_path(data_dir, s, sp).exists() for s in TASK_SOURCES[task] for sp in SPLITS)
+    return task in TASK_SOURCES and all(
+        shared_split_path(data_dir, s, sp).exists() for s in TASK_SOURCES[task] for sp in SPLITS
+    )
 
 
 def load_shared(data_dir: Path, task: str, split: str, *, skip_invalid: bool = False) -> list[LoadReport]:
@@ -211,7 +222,9 @@ def split_examples(examples: list[Example], fractions=(0.8, 0.1, 0.1), seed: int
     train, rest = train_test_split(examples, test_size=1 - fractions[0], random_state=seed, stratify=stratify)
     rest_labels = [e.label for e in rest]
     stratify = rest_labels if min(Counter(rest_labels).values()) >= 2 else None
-    val, test = train_test_split(rest, test_size=fractions[2] / (fractions[1] + fractions[2]), random_state=seed, stratify=stratify)
+    val, test = train_test_split(
+        rest, test_size=fractions[2] / (fractions[1] + fractions[2]), random_state=seed, stratify=stratify
+    )
     return {"train": train, "val": val, "test": test}
 
 

@@ -53,7 +53,14 @@ def default_options(task: str, preset: str = "compact") -> TrainOptions:
         max_val_per_source=_MAX_VAL_PER_SOURCE.get(task),
         pretrain=PretrainConfig(steps=500, seq_len=64, batch_size=32, lr=2e-3),
         finetune=FinetuneConfig(
-            method="full", epochs=_EPOCHS.get(task, 4), batch_size=32, lr=4e-4, max_len=_MAX_LEN.get(task, 96), patience=3, evals_per_epoch=2,
-            fgm_eps=_FGM_EPS.get(task, 0.0), anneal_to_time_limit=task in _ANNEAL_TO_BUDGET,
+            method="full",
+            epochs=_EPOCHS.get(task, 4),
+            batch_size=32,
+            lr=4e-4,
+            max_len=_MAX_LEN.get(task, 96),
+            patience=3,
+            evals_per_epoch=2,
+            fgm_eps=_FGM_EPS.get(task, 0.0),
+            anneal_to_time_limit=task in _ANNEAL_TO_BUDGET,
         ),
     )

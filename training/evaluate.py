@@ -8,6 +8,7 @@ renormalised, so a 3-class sentiment model is judged as the binary classifier th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -49,14 +50,16 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in pairwise(edges):
         in_bin = (confidence > lo) & (confidence <= hi)
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
     return float(ece)
 
 
-def restrict_to_gold(gold: Sequence[str], probs: np.ndarray, labels: Sequence[str]) -> tuple[list[str], np.ndarray, list[str]]:
+def restrict_to_gold(
+    gold: Sequence[str], probs: np.ndarray, labels: Sequence[str]
+) -> tuple[list[str], np.ndarray, list[str]]:
     """(labels present in `gold`, probabilities renormalised over them, predicted label per row):
     a binary dataset is judged as the binary classifier it can test, here and in the retrain gate."""
     labels = list(labels)
@@ -70,7 +73,7 @@ def restrict_to_gold(gold: Sequence[str], probs: np.ndarray, labels: Sequence[st
 def score(gold: Sequence[str], probs: np.ndarray, labels: Sequence[str]) -> dict:
     """Metrics over the labels that occur in `gold` (binary scoring for a binary dataset)."""
     present, sub, predicted = restrict_to_gold(gold, probs, labels)
-    correct = np.array([p == g for p, g in zip(predicted, gold)], dtype=float)
+    correct = np.array([p == g for p, g in zip(predicted, gold, strict=True)], dtype=float)
     return {
         "n": len(gold),
         "labels": present,

@@ -65,7 +65,9 @@ class FinetuneConfig:
     seed: int = 13
     max_steps: int | None = None  # cap for smoke runs and tests
     time_limit_s: float | None = None  # wall-clock cap: stop (keeping the best so far) when reached
-    anneal_to_time_limit: bool = False  # the LR also decays by the clock, reaching ~0 at the cap (runtime.adamw_with_schedule)
+    anneal_to_time_limit: bool = (
+        False  # the LR also decays by the clock, reaching ~0 at the cap (runtime.adamw_with_schedule)
+    )
     # the run's state is saved here at every validation and a run given the same directory continues
     # from it (training/finetune_state.py); the LR then follows the steps only, since a clock-annealed
     # schedule would reach zero at the first sitting's budget
@@ -150,7 +152,9 @@ def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> l
     return batches
 
 
-def _paired_batches(origin: list[int], lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+def _paired_batches(
+    origin: list[int], lengths: list[int], batch_size: int, rng: np.random.Generator
+) -> list[list[int]]:
     """`_batches` over groups (an original and its augmented copies), so a group never splits
     across batches; a batch holds about `batch_size` rows, as without pairing."""
     members: dict[int, list[int]] = {}
@@ -158,7 +162,9 @@ def _paired_batches(origin: list[int], lengths: list[int], batch_size: int, rng:
         members.setdefault(source, []).append(row)
     groups = list(members.values())
     per_batch = max(1, batch_size // max(len(g) for g in groups))
-    return [[row for g in batch for row in groups[g]] for batch in _batches([lengths[g[0]] for g in groups], per_batch, rng)]
+    return [
+        [row for g in batch for row in groups[g]] for batch in _batches([lengths[g[0]] for g in groups], per_batch, rng)
+    ]
 
 
 def _pairs_within(idx: list[int], origin: list[int]) -> tuple[list[int], list[int]]:
@@ -185,7 +191,9 @@ def allowed_labels(examples: list[Example], labels: tuple[str, ...]) -> torch.Te
     return torch.stack(rows)
 
 
-def _with_soft_targets(logits: torch.Tensor, y: torch.Tensor, loss_fn, soft_rows: list[int], teacher: torch.Tensor, weight: float) -> torch.Tensor:
+def _with_soft_targets(
+    logits: torch.Tensor, y: torch.Tensor, loss_fn, soft_rows: list[int], teacher: torch.Tensor, weight: float
+) -> torch.Tensor:
     """The batch's loss, a mean over its rows: a hard-labelled row's `loss_fn`, a soft-labelled
     row's KL from the teacher's distribution times `weight` (rows `soft_rows`, their teacher
     distributions `teacher`, in that order). Weighting per row keeps a soft example worth `weight`
@@ -237,7 +245,11 @@ def finetune(
     encoded = encode(tokenizer, [e.text for e in train] + [s.text for s in soft], config.max_len)
     targets = torch.tensor([label_ids[e.label] for e in train] + [0] * len(soft))  # a soft row's is never read
     teacher = torch.tensor([s.probs for s in soft], dtype=torch.float32).reshape(len(soft), len(labels))
-    allowed = allowed_labels(train, labels) if config.mask_absent_labels else torch.ones(n_hard, len(labels), dtype=torch.bool)
+    allowed = (
+        allowed_labels(train, labels)
+        if config.mask_absent_labels
+        else torch.ones(n_hard, len(labels), dtype=torch.bool)
+    )
     allowed = torch.cat([allowed, torch.ones(len(soft), len(labels), dtype=torch.bool)])
     if origin is not None:
         origin = [*origin, *range(n_hard, len(encoded))]
@@ -273,7 +285,11 @@ def finetune(
     lengths = [len(x) for x in encoded]
 
     def epoch_batches() -> list[list[int]]:
-        return _paired_batches(origin, lengths, config.batch_size, rng) if paired else _batches(lengths, config.batch_size, rng)
+        return (
+            _paired_batches(origin, lengths, config.batch_size, rng)
+            if paired
+            else _batches(lengths, config.batch_size, rng)
+        )
 
     best_state, since_best, step, seconds_before = None, 0, 0, 0.0
 
@@ -285,13 +301,13 @@ def finetune(
         predicted = list(val_gold)
         for idx in val_by_source.values():
             present = [i for i, label in enumerate(labels) if label in {val_gold[j] for j in idx}]
-            for j, k in zip(idx, probs[idx][:, present].argmax(axis=1)):
+            for j, k in zip(idx, probs[idx][:, present].argmax(axis=1), strict=True):
                 predicted[j] = labels[present[k]]
         record = {
             "epoch": round(epoch, 2),
             "step": step,
             "train_loss": float(np.mean(result.step_losses[-50:])) if result.step_losses else None,
-            "val_acc": float(np.mean([p == g for p, g in zip(predicted, val_gold)])),
+            "val_acc": float(np.mean([p == g for p, g in zip(predicted, val_gold, strict=True)])),
             "val_macro_f1": float(f1_score(val_gold, predicted, average="macro", zero_division=0)),
         }
         result.evals.append(record)
@@ -300,7 +316,9 @@ def finetune(
             result.best_eval, best_state, since_best = record, _state(model), 0
         else:
             since_best += 1
-        bar.write(f"  eval @ epoch {record['epoch']}: val acc {record['val_acc']:.4f}  macro-F1 {record['val_macro_f1']:.4f}")
+        bar.write(
+            f"  eval @ epoch {record['epoch']}: val acc {record['val_acc']:.4f}  macro-F1 {record['val_macro_f1']:.4f}"
+        )
         return since_best >= config.patience
 
     # (drawn through the shuffler so the seeded batch order matches the recorded results)
@@ -316,7 +334,12 @@ def finetune(
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["torch_rng"])
         finetune_state.restore_numpy_state(rng, saved["epoch_rng"])
-        step, since_best, best_state, seconds_before = saved["step"], saved["since_best"], saved["best_state"], saved["seconds"]
+        step, since_best, best_state, seconds_before = (
+            saved["step"],
+            saved["since_best"],
+            saved["best_state"],
+            saved["seconds"],
+        )
         result.step_losses, result.evals, result.best_eval = saved["step_losses"], saved["evals"], saved["best_eval"]
         result.stopped_early, result.resumed_at_step = saved["stopped_early"], step
         start_epoch, start_batch, finished = saved["epoch"], saved["batch"], saved["finished"]
@@ -356,7 +379,9 @@ def finetune(
                 loss = _with_soft_targets(logits, y, loss_fn, soft_rows, soft_targets, config.distill_weight)
                 if copies:
                     target = torch.softmax(logits[originals], dim=-1).detach()
-                    loss = loss + config.consistency * F.kl_div(F.log_softmax(logits[copies], dim=-1), target, reduction="batchmean")
+                    loss = loss + config.consistency * F.kl_div(
+                        F.log_softmax(logits[copies], dim=-1), target, reduction="batchmean"
+                    )
                 return loss / config.grad_accum
 
             loss = compute_loss()

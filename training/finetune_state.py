@@ -27,11 +27,18 @@ class CheckpointMismatch(ExpectedError):
     """The directory holds another run's checkpoint."""
 
 
-def run_signature(config: dict, train: list[tuple[str, str]], val: list[tuple[str, str]], soft: list[tuple[str, tuple[float, ...]]] = ()) -> str:
+def run_signature(
+    config: dict,
+    train: list[tuple[str, str]],
+    val: list[tuple[str, str]],
+    soft: list[tuple[str, tuple[float, ...]]] = (),
+) -> str:
     """Hash of the recipe (less its per-sitting settings) and of the training and validation data,
     in order, with the soft-labelled examples and their teacher distributions when there are any
     (another teacher or sample is another run)."""
-    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in PER_SITTING}, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(
+        json.dumps({k: v for k, v in config.items() if k not in PER_SITTING}, sort_keys=True, default=str).encode()
+    )
     for part in (train, val):
         for text, label in part:
             digest.update(f"{label}\t{text}\n".encode())

@@ -52,8 +52,15 @@ def mix_sizes(sizes: dict[str, int], total: int, alpha: float) -> dict[str, int]
     return take
 
 
-def training_mix(train: list[Example], *, mix_total: int | None, mix_alpha: float, max_per_source: dict[str, int],
-                 max_train_examples: int | None, seed: int) -> list[Example]:
+def training_mix(
+    train: list[Example],
+    *,
+    mix_total: int | None,
+    mix_alpha: float,
+    max_per_source: dict[str, int],
+    max_train_examples: int | None,
+    seed: int,
+) -> list[Example]:
     """The examples a run trains on: the temperature mix (when `mix_total` is set), then the
     per-dataset caps, then the overall cap."""
     groups = by_source(train)

@@ -14,23 +14,23 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bloomwatch.tasks import labels_for
 from training.augment import augment_examples, parse_ops
 from training.behaviour_suite import assert_not_trained_on
 from training.data import (
+    TASK_SOURCES,
     Example,
     LoadReport,
+    MissingData,
     SourceSpec,
-    TASK_SOURCES,
     fingerprint,
     label_counts,
     load_file,
     load_shared,
-    MissingData,
     shared_available,
     split_examples,
 )
 from training.finetune import MERGEABLE, FinetuneConfig
-from bloomwatch.tasks import labels_for
 from training.mix import by_source as _by_source
 from training.mix import subsample as _subsample
 from training.mix import training_mix
@@ -122,9 +122,14 @@ def load_splits(options: TrainOptions, data_dir: Path) -> Splits:
         parts = split_examples(report.examples, seed=options.seed)
         return Splits(parts["train"], parts["val"], parts["test"], str(options.data_file), [report])
     if shared_available(data_dir, options.task):
-        loaded = {s: load_shared(data_dir, options.task, s, skip_invalid=options.skip_invalid) for s in ("train", "val", "test")}
+        loaded = {
+            s: load_shared(data_dir, options.task, s, skip_invalid=options.skip_invalid)
+            for s in ("train", "val", "test")
+        }
         flat = {s: [e for r in reports for e in r.examples] for s, reports in loaded.items()}
-        return Splits(flat["train"], flat["val"], flat["test"], str(data_dir), [r for rs in loaded.values() for r in rs])
+        return Splits(
+            flat["train"], flat["val"], flat["test"], str(data_dir), [r for rs in loaded.values() for r in rs]
+        )
     if options.fast:
         from training.synthetic import synthetic_examples
 
@@ -192,10 +197,22 @@ def train_task(
             raise ValueError(f"--leave-out {sorted(unknown)}: no such dataset in {splits.origin}")
         kept = lambda examples: [e for e in examples if e.source not in options.leave_out]  # noqa: E731
         splits = replace(splits, train=kept(splits.train), val=kept(splits.val))
-    train = training_mix(splits.train, mix_total=options.mix_total, mix_alpha=options.mix_alpha, max_per_source=options.max_per_source,
-                         max_train_examples=options.max_train_examples, seed=options.seed)
-    val = [e for items in _by_source(splits.val).values() for e in _subsample(items, options.max_val_per_source, options.seed)]
-    console.print(f"train {len(train)} {label_counts(train)} | val {len(val)} | test {len(splits.test)}  ({splits.origin})")
+    train = training_mix(
+        splits.train,
+        mix_total=options.mix_total,
+        mix_alpha=options.mix_alpha,
+        max_per_source=options.max_per_source,
+        max_train_examples=options.max_train_examples,
+        seed=options.seed,
+    )
+    val = [
+        e
+        for items in _by_source(splits.val).values()
+        for e in _subsample(items, options.max_val_per_source, options.seed)
+    ]
+    console.print(
+        f"train {len(train)} {label_counts(train)} | val {len(val)} | test {len(splits.test)}  ({splits.origin})"
+    )
 
     baselines: dict[str, dict] = {}
     baseline_behaviour = None
@@ -203,7 +220,14 @@ def train_task(
         from training.baseline import cached_tfidf_baselines
 
         t = time.time()
-        baselines, baseline_behaviour = cached_tfidf_baselines(home / "cache" / "baselines", train, splits.test, labels, seed=options.seed, behaviour=options.task == "sentiment")
+        baselines, baseline_behaviour = cached_tfidf_baselines(
+            home / "cache" / "baselines",
+            train,
+            splits.test,
+            labels,
+            seed=options.seed,
+            behaviour=options.task == "sentiment",
+        )
         timings["baseline_s"] = time.time() - t
 
     t = time.time()
@@ -231,15 +255,29 @@ def train_task(
     def evaluate(m, examples: list[Example], what: str) -> dict[str, dict]:
         out = {}
         for source, items in _by_source(examples).items():
-            probs = predict_proba(m, tokenizer, [e.text for e in items], max_len=options.finetune.max_len, device=options.device, progress=options.progress, desc=f"{what}: {source}")
+            probs = predict_proba(
+                m,
+                tokenizer,
+                [e.text for e in items],
+                max_len=options.finetune.max_len,
+                device=options.device,
+                progress=options.progress,
+                desc=f"{what}: {source}",
+            )
             out[source] = score([e.label for e in items], probs, labels)
         return out
 
     # the untrained head's score: a reference point only, on a bounded sample
-    before = evaluate(model, [e for items in _by_source(splits.test).values() for e in _subsample(items, 500, options.seed)], "before fine-tuning")
+    before = evaluate(
+        model,
+        [e for items in _by_source(splits.test).values() for e in _subsample(items, 500, options.seed)],
+        "before fine-tuning",
+    )
 
     ops = parse_ops(options.augment)
-    train_set, origin = augment_examples(train, ops, copies=options.augment_copies, p=options.augment_p, share=options.augment_share, seed=options.seed)
+    train_set, origin = augment_examples(
+        train, ops, copies=options.augment_copies, p=options.augment_p, share=options.augment_share, seed=options.seed
+    )
     if ops:
         console.print(f"augmentation {ops}: {len(train)} -> {len(train_set)} training examples")
     if options.task == "sentiment":
@@ -248,7 +286,11 @@ def train_task(
     if options.teacher:
         from training.teacher import teacher_labels
 
-        teacher = registry.current(options.task) if options.teacher == "current" else registry.get(options.task, options.teacher)
+        teacher = (
+            registry.current(options.task)
+            if options.teacher == "current"
+            else registry.get(options.task, options.teacher)
+        )
         if teacher is None:
             raise UnknownModel(f"--teacher current: no current {options.task} model in {registry.root}")
         t = time.time()
@@ -256,7 +298,12 @@ def train_task(
                                            per_file=options.teacher_per_file, max_len=options.finetune.max_len, seed=options.seed,
                                            device=options.device, progress=options.progress, log=console.print)  # fmt: skip
         timings["teacher_s"] = time.time() - t
-        distill = {"teacher": teacher.name, "soft_examples": len(soft), "weight": options.finetune.distill_weight, "labels_file": str(labels_file)}
+        distill = {
+            "teacher": teacher.name,
+            "soft_examples": len(soft),
+            "weight": options.finetune.distill_weight,
+            "labels_file": str(labels_file),
+        }
 
     t = time.time()
     options.finetune.seed = options.seed
@@ -264,10 +311,25 @@ def train_task(
         # leave room for the test evaluation, merging and saving (about a minute on 2 cores)
         options.finetune.time_limit_s = max(60.0, options.time_budget_min * 60 - (time.time() - started) - 90)
     if options.finetune.checkpoint_dir:
-        console.print(f"fine-tuning checkpoints: {options.finetune.checkpoint_dir} (run the same command again to continue; the LR follows the steps, not the clock)")
-    result = finetune(model, tokenizer, train_set, val, labels, options.finetune, device=options.device, progress=options.progress, origin=origin, soft=soft)
+        console.print(
+            f"fine-tuning checkpoints: {options.finetune.checkpoint_dir} (run the same command again to continue; the LR follows the steps, not the clock)"
+        )
+    result = finetune(
+        model,
+        tokenizer,
+        train_set,
+        val,
+        labels,
+        options.finetune,
+        device=options.device,
+        progress=options.progress,
+        origin=origin,
+        soft=soft,
+    )
     if result.resumed_at_step is not None:
-        console.print(f"continued from step {result.resumed_at_step}; fine-tuning so far {result.seconds / 60:.1f} min over every sitting")
+        console.print(
+            f"continued from step {result.resumed_at_step}; fine-tuning so far {result.seconds / 60:.1f} min over every sitting"
+        )
     timings["finetune_s"] = time.time() - t
     servable = options.finetune.method in MERGEABLE
     model = merge_for_serving(result.model, options.finetune.method) if servable else result.model
@@ -279,7 +341,9 @@ def train_task(
         from training.behaviour import behaviour_summary, score_behaviour
         from training.robustness import robustness
 
-        predict = lambda texts: predict_proba(model, tokenizer, texts, max_len=options.finetune.max_len, device=options.device)  # noqa: E731
+        def predict(texts: list[str]):
+            return predict_proba(model, tokenizer, texts, max_len=options.finetune.max_len, device=options.device)
+
         behaviour = score_behaviour(predict, labels)
         console.print(f"behaviour suite: {behaviour_summary(behaviour)}")
         for source, items in _by_source(splits.test).items():
@@ -296,7 +360,10 @@ def train_task(
 
         q_model = quantize_int8(model)
         q_metrics = evaluate(q_model, splits.test, "int8 test")
-        quantized = {s: {"acc": q_metrics[s]["acc"], "acc_delta": q_metrics[s]["acc"] - test_metrics[s]["acc"]} for s in q_metrics}
+        quantized = {
+            s: {"acc": q_metrics[s]["acc"], "acc_delta": q_metrics[s]["acc"] - test_metrics[s]["acc"]}
+            for s in q_metrics
+        }
         console.print(f"int8 dynamic quantisation: {json.dumps(quantized)}")
     timings["total_s"] = time.time() - started
 
@@ -345,7 +412,9 @@ def train_task(
     promote = options.promote and servable
     version = registry.register(options.task, save, manifest=manifest, metrics=metrics, promote=promote)
     if not servable:
-        console.print(f"[yellow]{options.finetune.method} cannot be merged into the base weights: registered, not promoted (not servable)[/]")
+        console.print(
+            f"[yellow]{options.finetune.method} cannot be merged into the base weights: registered, not promoted (not servable)[/]"
+        )
     print_summary(console, version, metrics, promote)
     return version
 

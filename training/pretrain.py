@@ -93,7 +93,9 @@ def pretrain(
     step, seconds_before = 0, 0.0
     checkpoint = run_dir / CHECKPOINT if run_dir else None
     if checkpoint and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)  # tensors and plain values only: a planted pickle runs no code
+        state = torch.load(
+            checkpoint, weights_only=True
+        )  # tensors and plain values only: a planted pickle runs no code
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -104,8 +106,14 @@ def pretrain(
             return
         tmp = checkpoint.with_suffix(".tmp")
         torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "losses": losses, "step": step, "seconds": seconds_before + time.monotonic() - started},
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "losses": losses,
+                "step": step,
+                "seconds": seconds_before + time.monotonic() - started,
+            },
             tmp,
         )
         tmp.replace(checkpoint)
@@ -116,7 +124,9 @@ def pretrain(
     batch_size = min(config.batch_size, n_blocks)  # a tiny corpus (the built-in demo one) is one batch
     per_epoch = n_blocks // batch_size
     tokens_per_step = batch_size * config.seq_len
-    bar = progress_bar(total=config.steps, desc="pre-training (causal LM)", unit="step", disable=not progress, every_s=30.0)
+    bar = progress_bar(
+        total=config.steps, desc="pre-training (causal LM)", unit="step", disable=not progress, every_s=30.0
+    )
     bar.update(step)  # a resumed run starts where its checkpoint stopped
     epoch, order = -1, None
     while step < config.steps:
@@ -137,7 +147,11 @@ def pretrain(
         losses.append(loss.item())
         step += 1
         elapsed = time.monotonic() - started
-        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}", tok_s=f"{(step - start_step) * tokens_per_step / elapsed:.0f}", refresh=False)
+        bar.set_postfix(
+            loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}",
+            tok_s=f"{(step - start_step) * tokens_per_step / elapsed:.0f}",
+            refresh=False,
+        )
         bar.update(1)
         if step in config.snapshot_steps and run_dir:
             model.save_pretrained(run_dir / "snapshots" / f"step-{step}", safe_serialization=True)
@@ -158,7 +172,9 @@ def pretrain(
 
 
 @torch.no_grad()
-def perplexity(model: BloomForCausalLM, blocks: torch.Tensor, *, batch_size: int = 32, device: str | None = None) -> float:
+def perplexity(
+    model: BloomForCausalLM, blocks: torch.Tensor, *, batch_size: int = 32, device: str | None = None
+) -> float:
     """exp(mean next-token loss) over held-out blocks: how well the base predicts unseen domain text."""
     dev = pick_device(device)
     model.to(dev).eval()

@@ -77,7 +77,9 @@ class Registry:
         command line or read from a `current` pointer must never point at a model elsewhere."""
         path = self._task_dir(task) / version
         if not _VERSION_RE.match(version) or not path.resolve().is_relative_to(self.root.resolve()):
-            raise UnknownModel(f"{version!r} is not a version of {task} in registry {self.root} (versions are v1, v2, ...)")
+            raise UnknownModel(
+                f"{version!r} is not a version of {task} in registry {self.root} (versions are v1, v2, ...)"
+            )
         return path
 
     def versions(self, task: str) -> list[ModelVersion]:
@@ -107,7 +109,9 @@ class Registry:
     def promote(self, task: str, version: str) -> ModelVersion:
         model = self.get(task, version)
         if model.manifest.get("servable") is False:
-            raise RegistryRefused(f"{model.name} cannot be served ({model.manifest.get('method')} adapters do not merge into the weights)")
+            raise RegistryRefused(
+                f"{model.name} cannot be served ({model.manifest.get('method')} adapters do not merge into the weights)"
+            )
         history = self.promotions(task)
         if history[-1:] != [version]:
             self._write_atomically(task, PROMOTIONS, "".join(v + "\n" for v in [*history, version]))
@@ -189,7 +193,12 @@ class Registry:
                 copy(path, directory / path.name)
 
         kept = {k: v for k, v in version.manifest.items() if k not in ("task", "labels", "created_at", "version")}
-        return self.register(version.task, save, manifest={**kept, "copied_from": f"{version.path} ({version.version})"}, metrics=version.metrics)
+        return self.register(
+            version.task,
+            save,
+            manifest={**kept, "copied_from": f"{version.path} ({version.version})"},
+            metrics=version.metrics,
+        )
 
     @staticmethod
     def _next_number(task_dir: Path) -> int:
@@ -207,4 +216,8 @@ def seed_from(registry: Registry, shipped: Path | None, tasks: tuple[str, ...]) 
     if shipped is None or not Path(shipped).is_dir():
         return []
     source = Registry(shipped)
-    return [registry.adopt(found) for task in tasks if registry.current(task) is None and (found := source.current(task)) is not None]
+    return [
+        registry.adopt(found)
+        for task in tasks
+        if registry.current(task) is None and (found := source.current(task)) is not None
+    ]

@@ -22,7 +22,9 @@ def _predicted(probs: np.ndarray, columns: list[int]) -> np.ndarray:
     return np.array(columns)[probs[:, columns].argmax(axis=1)]
 
 
-def robustness(predict: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str], gold: Sequence[str], labels: Sequence[str]) -> dict:
+def robustness(
+    predict: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str], gold: Sequence[str], labels: Sequence[str]
+) -> dict:
     """Flip rate per edit and negative recall, scored over the labels `gold` uses (binary sets stay binary)."""
     labels = list(labels)
     columns = [i for i, label in enumerate(labels) if label in set(gold)]

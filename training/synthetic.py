@@ -11,17 +11,73 @@ import random
 
 from training.data import Example, MissingData
 
-_SUBJECTS = ["the film", "this phone", "the hotel", "our order", "the service", "the company's results", "the update", "the new menu"]
+_SUBJECTS = [
+    "the film",
+    "this phone",
+    "the hotel",
+    "our order",
+    "the service",
+    "the company's results",
+    "the update",
+    "the new menu",
+]
 _PHRASES = {
-    "negative": ["was terrible", "is a huge disappointment", "broke after two days", "was slow and rude", "fell short of every expectation", "is the worst I have tried", "left us angry", "reported a painful loss"],
-    "neutral": ["was released on Tuesday", "is available in three colours", "will be reviewed next quarter", "has a new address", "was discussed at the meeting", "is described in the report", "opens at nine", "lists the usual features"],
-    "positive": ["was wonderful", "exceeded every expectation", "is the best I have tried", "made us very happy", "works beautifully", "delivered record growth", "is fast and friendly", "is a real delight"],
+    "negative": [
+        "was terrible",
+        "is a huge disappointment",
+        "broke after two days",
+        "was slow and rude",
+        "fell short of every expectation",
+        "is the worst I have tried",
+        "left us angry",
+        "reported a painful loss",
+    ],
+    "neutral": [
+        "was released on Tuesday",
+        "is available in three colours",
+        "will be reviewed next quarter",
+        "has a new address",
+        "was discussed at the meeting",
+        "is described in the report",
+        "opens at nine",
+        "lists the usual features",
+    ],
+    "positive": [
+        "was wonderful",
+        "exceeded every expectation",
+        "is the best I have tried",
+        "made us very happy",
+        "works beautifully",
+        "delivered record growth",
+        "is fast and friendly",
+        "is a real delight",
+    ],
 }
 _TOPIC = {
-    "world": ["Leaders met in {place} for peace talks", "Protests spread across {place} after the election", "The UN sent aid to {place} after the floods", "Troops withdrew from the border near {place}"],
-    "sports": ["The striker scored twice as {team} won the final", "{team} signed a new coach before the season", "The champion retired after losing in {place}", "{team} clinched the title with a late goal"],
-    "business": ["Shares of {firm} rose after strong quarterly earnings", "{firm} agreed to buy a rival for two billion dollars", "The central bank left interest rates unchanged", "{firm} cut jobs as profits fell"],
-    "sci_tech": ["{firm} unveiled a faster chip for laptops", "Scientists in {place} launched a satellite to study the sun", "A new browser update fixes security flaws", "Researchers trained a robot to sort recycling"],
+    "world": [
+        "Leaders met in {place} for peace talks",
+        "Protests spread across {place} after the election",
+        "The UN sent aid to {place} after the floods",
+        "Troops withdrew from the border near {place}",
+    ],
+    "sports": [
+        "The striker scored twice as {team} won the final",
+        "{team} signed a new coach before the season",
+        "The champion retired after losing in {place}",
+        "{team} clinched the title with a late goal",
+    ],
+    "business": [
+        "Shares of {firm} rose after strong quarterly earnings",
+        "{firm} agreed to buy a rival for two billion dollars",
+        "The central bank left interest rates unchanged",
+        "{firm} cut jobs as profits fell",
+    ],
+    "sci_tech": [
+        "{firm} unveiled a faster chip for laptops",
+        "Scientists in {place} launched a satellite to study the sun",
+        "A new browser update fixes security flaws",
+        "Researchers trained a robot to sort recycling",
+    ],
 }
 _FILL = {
     "place": ["Geneva", "Nairobi", "Lima", "Seoul", "Oslo", "Cairo"],
@@ -66,4 +122,4 @@ def synthetic_texts(task: str, n: int, seed: int = 13) -> list[str]:
     if task in _TEMPLATES:
         return [example.text for example in synthetic_examples(task, n, seed)]
     per_task = [[example.text for example in synthetic_examples(name, n, seed)] for name in _TEMPLATES]
-    return [text for texts in zip(*per_task) for text in texts][:n]
+    return [text for texts in zip(*per_task, strict=False) for text in texts][:n]

@@ -49,13 +49,17 @@ class SoftExample:
     source: str  # "unlabeled/<file>"
 
 
-def sample_unlabeled(data_dir: Path, per_file: int, exclude: set[str], files: Sequence[str] = UNLABELED_FILES) -> list[tuple[str, str]]:
+def sample_unlabeled(
+    data_dir: Path, per_file: int, exclude: set[str], files: Sequence[str] = UNLABELED_FILES
+) -> list[tuple[str, str]]:
     """(text, source) of the first `per_file` usable lines of each file: not blank, not in
     `exclude` (normalised), not seen before; reading stops there (the files run to 65 MB)."""
     folder = Path(data_dir) / "unlabeled"
     found = [name for name in files if (folder / f"{name}.txt").exists()]
     if not found:
-        raise MissingData(f"no unlabelled text for the teacher: {folder} lacks {', '.join(f'{n}.txt' for n in files)}; set BLOOMWATCH_DATA_DIR")
+        raise MissingData(
+            f"no unlabelled text for the teacher: {folder} lacks {', '.join(f'{n}.txt' for n in files)}; set BLOOMWATCH_DATA_DIR"
+        )
     seen = set(exclude)
     out = []
     for name in found:
@@ -108,11 +112,16 @@ def teacher_labels(
     path = Path(cache_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     if path.exists():
         log(f"teacher labels: {len(texts)} texts read from {path}")
-        return [SoftExample(r["text"], tuple(r["probs"]), r["source"]) for r in json.loads(path.read_text())["examples"]], path
+        return [
+            SoftExample(r["text"], tuple(r["probs"]), r["source"]) for r in json.loads(path.read_text())["examples"]
+        ], path
 
     probs = ensemble_proba(_bloom_proba(teacher, texts, labels, max_len=max_len, device=device, progress=progress),
                            _tfidf_proba(train, texts, labels, seed=seed, log=log))  # fmt: skip
-    soft = [SoftExample(text, tuple(round(float(p), 6) for p in row), source) for (text, source), row in zip(sample, probs)]
+    soft = [
+        SoftExample(text, tuple(round(float(p), 6) for p in row), source)
+        for (text, source), row in zip(sample, probs, strict=True)
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": json.loads(key), "teacher": teacher.name, "labels": list(labels),
@@ -122,7 +131,9 @@ def teacher_labels(
     return soft, path
 
 
-def _bloom_proba(teacher: ModelVersion, texts: list[str], labels: Sequence[str], *, max_len: int, device: str | None, progress: bool) -> np.ndarray:
+def _bloom_proba(
+    teacher: ModelVersion, texts: list[str], labels: Sequence[str], *, max_len: int, device: str | None, progress: bool
+) -> np.ndarray:
     import torch
     from transformers import AutoTokenizer, BloomForSequenceClassification
 
@@ -133,11 +144,15 @@ def _bloom_proba(teacher: ModelVersion, texts: list[str], labels: Sequence[str],
     if order != list(labels):
         raise ValueError(f"teacher {teacher.name} has labels {order}, the task {list(labels)}")
     tokenizer = AutoTokenizer.from_pretrained(teacher.path)
-    return predict_proba(model, tokenizer, texts, max_len=max_len, device=device, progress=progress, desc=f"teacher: {teacher.name}")
+    return predict_proba(
+        model, tokenizer, texts, max_len=max_len, device=device, progress=progress, desc=f"teacher: {teacher.name}"
+    )
 
 
 def _tfidf_proba(train: list[Example], texts: list[str], labels: Sequence[str], *, seed: int, log) -> np.ndarray:
     from training.baseline import baseline_proba, train_tfidf_baseline
 
     log(f"teacher labels: fitting the TF-IDF baseline on the {len(train)}-example training mix")
-    return baseline_proba(train_tfidf_baseline([e.text for e in train], [e.label for e in train], seed=seed), texts, labels)
+    return baseline_proba(
+        train_tfidf_baseline([e.text for e in train], [e.label for e in train], seed=seed), texts, labels
+    )

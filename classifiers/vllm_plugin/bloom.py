@@ -14,8 +14,8 @@ Two fixes to vLLM 0.32's BLOOM, everything else (backbone, last-token pooling, s
 from collections.abc import Iterable
 
 import torch
-from vllm.model_executor.models.adapters import as_seq_cls_model
 from vllm.model_executor.layers.activation import get_act_fn
+from vllm.model_executor.models.adapters import as_seq_cls_model
 from vllm.model_executor.models.bloom import BloomForCausalLM, BloomMLP
 from vllm.model_executor.models.utils import AutoWeightsLoader
 

@@ -89,11 +89,21 @@ def _series(panel: str, *, stacked: bool = False, percent: bool = False, bars: b
 
 
 def _table(panel: str) -> table.Panel:
-    return table.Panel().title(panels()[panel][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder(panel, as_time_series=False))
+    return (
+        table.Panel()
+        .title(panels()[panel][0])
+        .datasource(DATASOURCE)
+        .with_target(ClickHouseQueryBuilder(panel, as_time_series=False))
+    )
 
 
 def _mix(panel: str) -> barchart.Panel:
-    return barchart.Panel().title(panels()[panel][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder(panel, False))
+    return (
+        barchart.Panel()
+        .title(panels()[panel][0])
+        .datasource(DATASOURCE)
+        .with_target(ClickHouseQueryBuilder(panel, False))
+    )
 
 
 def _layout() -> list[cogbuilder.Builder]:
@@ -109,7 +119,12 @@ def _layout() -> list[cogbuilder.Builder]:
         )
     ]
     return [
-        stat.Panel().title(panels()["totals"][0]).datasource(DATASOURCE).with_target(ClickHouseQueryBuilder("totals", False)).height(4).span(24),
+        stat.Panel()
+        .title(panels()["totals"][0])
+        .datasource(DATASOURCE)
+        .with_target(ClickHouseQueryBuilder("totals", False))
+        .height(4)
+        .span(24),
         _series("negative_share").unit("percentunit").height(9).span(16),
         _series("stored_per_bucket", bars=True).height(9).span(8),
         _series("volume", stacked=True, bars=True).height(9).span(12),

@@ -105,7 +105,9 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
     @app.page("/api/alerts/{alert_id}/ack")
     class Acknowledge(View):
         async def post(self, request, alert_id: str):
-            return await by_someone(self, request, "acknowledges", store.acknowledge, alert_id, alert_json, f"no alert {alert_id}")
+            return await by_someone(
+                self, request, "acknowledges", store.acknowledge, alert_id, alert_json, f"no alert {alert_id}"
+            )
 
     @app.page("/api/silences")
     class Silences(View):
@@ -132,7 +134,9 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
     class EndSilence(View):
         async def post(self, request, silence_id: str):
             missing = f"no active silence {silence_id}"
-            return await by_someone(self, request, "ends the silence", store.end_silence, silence_id, _jsonable, missing)
+            return await by_someone(
+                self, request, "ends the silence", store.end_silence, silence_id, _jsonable, missing
+            )
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

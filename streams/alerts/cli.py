@@ -13,7 +13,9 @@ from urllib.parse import quote
 
 import typer
 
-alerts = typer.Typer(help="Anomaly alerts: list, inspect, acknowledge; silence, list and end silences; validate rules; run the evaluator.")
+alerts = typer.Typer(
+    help="Anomaly alerts: list, inspect, acknowledge; silence, list and end silences; validate rules; run the evaluator."
+)
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -41,7 +43,9 @@ def _api(method: str, path: str, **kwargs):
     try:
         response = httpx.request(method, url, headers=client_headers(get_settings()), timeout=15, **kwargs)
     except httpx.HTTPError as error:
-        raise typer.Exit(_fail(f"{url}: {error} (is the worker running? `bloomwatch up` or `bloomwatch worker`)"))
+        raise typer.Exit(
+            _fail(f"{url}: {error} (is the worker running? `bloomwatch up` or `bloomwatch worker`)")
+        ) from None
     if response.status_code >= 400:
         raise typer.Exit(_fail(f"{url}: HTTP {response.status_code}: {response.text}"))
     return response.json()
@@ -56,7 +60,9 @@ def _fail(message: str) -> int:
 def list_alerts(
     state: str = typer.Option(None, help="pending, firing or resolved (default: all)"),
     limit: int = typer.Option(50, help="most recent first"),
-    as_json: bool = typer.Option(False, "--json", help="one JSON alert per line (as GET /api/alerts has it) instead of a table"),
+    as_json: bool = typer.Option(
+        False, "--json", help="one JSON alert per line (as GET /api/alerts has it) instead of a table"
+    ),
 ) -> None:
     """Alerts, most recently updated first."""
     from rich.table import Table
@@ -97,13 +103,21 @@ def silence(
     import getpass
 
     rule, _, group = target.partition("/")
-    body = {"rule": rule, "group": group, "for_s": parse_duration(duration), "by": by or getpass.getuser(), "comment": comment}
+    body = {
+        "rule": rule,
+        "group": group,
+        "for_s": parse_duration(duration),
+        "by": by or getpass.getuser(),
+        "comment": comment,
+    }
     created = _api("POST", "/api/silences", json=body)
     typer.echo(f"silenced {rule}{'/' + group if group else ''} until {created['ends_at']} (id {created['silence_id']})")
 
 
 @alerts.command()
-def silences(as_json: bool = typer.Option(False, "--json", help="one JSON silence per line instead of a table")) -> None:
+def silences(
+    as_json: bool = typer.Option(False, "--json", help="one JSON silence per line instead of a table"),
+) -> None:
     """The silences in force now: id (for `alerts unsilence ID`), rule, group, until when, by whom, why."""
     from rich.table import Table
     from rich.text import Text
@@ -117,7 +131,15 @@ def silences(as_json: bool = typer.Option(False, "--json", help="one JSON silenc
         return
     table = Table("id", "rule", "group", "since", "until", "by", "comment")
     for s in found:
-        cells = (s["silence_id"], s["rule"], s["group_key"] or "(every group)", s["starts_at"], s["ends_at"], s["created_by"], s["comment"])
+        cells = (
+            s["silence_id"],
+            s["rule"],
+            s["group_key"] or "(every group)",
+            s["starts_at"],
+            s["ends_at"],
+            s["created_by"],
+            s["comment"],
+        )
         table.add_row(*(Text(str(cell)) for cell in cells))  # a group or comment is anyone's text: not markup
     print_table(table, whole=("id",))
 
@@ -141,11 +163,15 @@ def ack(alert_id: str, by: str = typer.Option(None, "--by", help="who acknowledg
     import getpass
 
     alert = _api("POST", f"/api/alerts/{alert_id}/ack", json={"by": by or getpass.getuser()})
-    typer.echo(f"{alert['alert_id']} ({alert['rule']} {alert['group_key']}, {alert['state']}) acknowledged by {alert['acknowledged_by']}")
+    typer.echo(
+        f"{alert['alert_id']} ({alert['rule']} {alert['group_key']}, {alert['state']}) acknowledged by {alert['acknowledged_by']}"
+    )
 
 
 @alerts.command()
-def check(path: str = typer.Argument(None, help="rules file (default: settings.alerts_rules or the shipped one)")) -> None:
+def check(
+    path: str = typer.Argument(None, help="rules file (default: settings.alerts_rules or the shipped one)"),
+) -> None:
     """Validate a rules file; errors name the file and the key."""
     from bloomwatch.settings import get_settings
     from streams.alerts.rules import RuleFileError, load_rules
@@ -153,7 +179,7 @@ def check(path: str = typer.Argument(None, help="rules file (default: settings.a
     try:
         rules = load_rules(path or get_settings().alerts_rules)
     except RuleFileError as error:
-        raise typer.Exit(_fail(str(error)))
+        raise typer.Exit(_fail(str(error))) from None
     typer.echo(f"{len(rules.rules)} rules OK: {', '.join(rule.name for rule in rules.rules)}")
 
 
@@ -178,5 +204,7 @@ def run() -> None:
     DocumentStore(settings.clickhouse_dsn).ensure_schema()
     client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn)
     evaluator = AlertEvaluator(settings, load_rules(settings.alerts_rules), client, asyncio.to_thread)
-    typer.echo(f"evaluating alert rules on {settings.clickhouse_where} every {settings.alerts_interval_s}s -> topic {settings.topic_alerts}")
+    typer.echo(
+        f"evaluating alert rules on {settings.clickhouse_where} every {settings.alerts_interval_s}s -> topic {settings.topic_alerts}"
+    )
     asyncio.run(evaluator.run_forever())

@@ -104,7 +104,9 @@ def judge(rule: Rule, series: Sequence[WindowCount]) -> list[Verdict]:
         if rule.cusum_threshold is not None and window.n >= rule.min_volume:
             cusum = max(0.0, cusum + z - rule.cusum_slack)
             run = (run[0] + window.n, run[1] + window.x, run[2] + 1) if cusum > 0 else (0, 0, 0)
-            run_value = (run[1] / run[0] if run[0] else 0.0) if rule.metric == "negative_share" else run[1] / max(run[2], 1)
+            run_value = (
+                (run[1] / run[0] if run[0] else 0.0) if rule.metric == "negative_share" else run[1] / max(run[2], 1)
+            )
             sustained = cusum >= rule.cusum_threshold and _large(rule, run_value, baseline)
         significant = window.n >= rule.min_volume and z >= rule.threshold and _large(rule, observed, baseline)
         anomalous = significant or sustained

@@ -47,7 +47,9 @@ from streams.alerts.state import AlertStore, is_active, silenced
 log = logging.getLogger("bloomwatch.alerts")
 
 EVALUATION_FAILURES = Counter(
-    "bloomwatch_alert_evaluation_failures", "Alert rules or groups whose evaluation failed in a round", ["rule"],
+    "bloomwatch_alert_evaluation_failures",
+    "Alert rules or groups whose evaluation failed in a round",
+    ["rule"],
     registry=metrics.REGISTRY,
 )
 
@@ -68,7 +70,7 @@ class AlertEvaluator:
         """One evaluation round; an error is logged and the next round tries again."""
         try:
             notifications = await self.step(datetime.now(UTC))
-        except Exception:  # noqa: BLE001 - the timer must keep running through a store outage
+        except Exception:
             log.exception("alert evaluation failed")
             return
         for rule, payload in notifications:
@@ -93,7 +95,7 @@ class AlertEvaluator:
         for rule in self.rules.rules:
             try:
                 notifications += await self._step_rule(rule, now, latest, silences)
-            except Exception:  # noqa: BLE001 - retried next round (a store outage); the other rules go on
+            except Exception:
                 EVALUATION_FAILURES.labels(rule.name).inc()
                 log.exception("alert rule %s failed this round; the other rules go on", rule.name)
         return notifications
@@ -123,10 +125,14 @@ class AlertEvaluator:
         notifications = []
         for key, counts in series.items():
             try:
-                group_changed, group_notifications = await self._step_group(rule, key, counts, current.get(key), through, now, silences)
-            except Exception:  # noqa: BLE001 - one group (its key, its texts) must not stop its rule's other groups
+                group_changed, group_notifications = await self._step_group(
+                    rule, key, counts, current.get(key), through, now, silences
+                )
+            except Exception:
                 EVALUATION_FAILURES.labels(rule.name).inc()
-                log.exception("alert rule %s group %r failed; its windows up to %s are skipped", rule.name, key, _iso(ready))
+                log.exception(
+                    "alert rule %s group %r failed; its windows up to %s are skipped", rule.name, key, _iso(ready)
+                )
                 continue
             changed += group_changed
             notifications += group_notifications
@@ -195,10 +201,22 @@ class AlertEvaluator:
         start, end = alert.started_at, alert.window_end
         baseline_start = start - timedelta(seconds=rule.window_s * rule.baseline_windows)
         focus = await self.run_store(
-            partial(windows.texts, negative_only=rule.metric != "volume", limit=2000), self.client, rule, group, start, end, max_age
+            partial(windows.texts, negative_only=rule.metric != "volume", limit=2000),
+            self.client,
+            rule,
+            group,
+            start,
+            end,
+            max_age,
         )
         background = await self.run_store(
-            partial(windows.texts, negative_only=False, limit=10000), self.client, rule, group, baseline_start, start, max_age
+            partial(windows.texts, negative_only=False, limit=10000),
+            self.client,
+            rule,
+            group,
+            baseline_start,
+            start,
+            max_age,
         )
         terms = term_stats.over_represented(term_stats.word_counts(focus), term_stats.word_counts(background))
         return {

@@ -81,7 +81,9 @@ def advance(rule: Rule, group_key: str, current: Alert | None, verdict: Verdict,
         return Transition(new, notify=False)
     if current.state == PENDING:
         if not verdict.anomalous:
-            return Transition(replace(current, state=RESOLVED, resolved_at=end, streak=0, **window, **figures), notify=False)
+            return Transition(
+                replace(current, state=RESOLVED, resolved_at=end, streak=0, **window, **figures), notify=False
+            )
         streak = current.streak + 1
         if _fires(rule, verdict, streak):
             return Transition(replace(current, state=FIRING, fired=True, streak=0, **window, **figures), notify=True)

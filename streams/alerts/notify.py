@@ -130,14 +130,20 @@ class Webhook:
                 await self._deliver(payload)
             except Exception as exc:  # noqa: BLE001 - e.g. httpx.InvalidURL, which is no HTTPError
                 WEBHOOK_FAILURES.labels("error").inc()
-                log.error("webhook %s: gave up on alert %s: %s", self.where, payload.get("alert_id"), self._describe(exc))
+                log.error(
+                    "webhook %s: gave up on alert %s: %s", self.where, payload.get("alert_id"), self._describe(exc)
+                )
 
     async def _deliver(self, payload: dict[str, Any]) -> None:
         body = json.dumps(slack_text(payload) if self.slack else payload).encode()
         delivery = uuid.uuid4().hex  # one per notification: a receiver acts on it once
         for attempt in range(1, self.retries + 2):
             timestamp = str(int(time.time()))
-            headers = {"Content-Type": "application/json", "X-BloomWatch-Timestamp": timestamp, "X-BloomWatch-Delivery": delivery}
+            headers = {
+                "Content-Type": "application/json",
+                "X-BloomWatch-Timestamp": timestamp,
+                "X-BloomWatch-Delivery": delivery,
+            }
             if self.secret:
                 headers["X-BloomWatch-Signature"] = sign(self.secret, timestamp, delivery, body)
             try:

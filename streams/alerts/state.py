@@ -59,7 +59,9 @@ class AlertStore:
         for alert in alerts:
             if alert.alert_id in acks and alert.acknowledged_by is None:
                 by, acked_at = acks[alert.alert_id]
-                alert = replace(alert, acknowledged_by=by, updated_at=max(alert.updated_at, acked_at + timedelta(milliseconds=1)))
+                alert = replace(
+                    alert, acknowledged_by=by, updated_at=max(alert.updated_at, acked_at + timedelta(milliseconds=1))
+                )
             merged.append(alert)
         self.write(merged)
 
@@ -86,7 +88,9 @@ class AlertStore:
         alert = self.get(alert_id)
         if alert is None:
             return None
-        acked = replace(alert, acknowledged_by=by, updated_at=max(datetime.now(UTC), alert.updated_at + timedelta(milliseconds=1)))
+        acked = replace(
+            alert, acknowledged_by=by, updated_at=max(datetime.now(UTC), alert.updated_at + timedelta(milliseconds=1))
+        )
         self.write([acked])
         return acked
 
@@ -96,7 +100,9 @@ class AlertStore:
             "silence_id": uuid.uuid4().hex[:16], "rule": rule, "group_key": group_key, "starts_at": now,
             "ends_at": now + timedelta(seconds=duration_s), "created_by": by, "comment": comment, "created_at": now,
         }  # fmt: skip
-        self.client.insert("alert_silences", [list(silence.values())], column_names=list(silence), settings=_INSERT_SETTINGS)
+        self.client.insert(
+            "alert_silences", [list(silence.values())], column_names=list(silence), settings=_INSERT_SETTINGS
+        )
         return silence
 
     def active_silences(self, now: datetime) -> list[dict[str, Any]]:
@@ -119,7 +125,9 @@ class AlertStore:
             return None
         comment = "; ".join(part for part in (silence["comment"], f"ended by {by}") if part)
         ended = {**silence, "ends_at": now, "comment": comment, "created_at": now}
-        self.client.insert("alert_silences", [list(ended.values())], column_names=list(ended), settings=_INSERT_SETTINGS)
+        self.client.insert(
+            "alert_silences", [list(ended.values())], column_names=list(ended), settings=_INSERT_SETTINGS
+        )
         return ended
 
 

@@ -58,7 +58,9 @@ def canonical_group_key(key: str, dimensions: Sequence[str]) -> str:
     exactly the rule's dimensions, so a silence can never miss its group by a typo."""
     group = parse_group_key(key)
     if key and sorted(group) != sorted(dimensions):
-        raise BadGroupKey(f"{key!r}: this rule's groups are {','.join(f'{d}=VALUE' for d in dimensions) or 'none (silence the rule)'}")
+        raise BadGroupKey(
+            f"{key!r}: this rule's groups are {','.join(f'{d}=VALUE' for d in dimensions) or 'none (silence the rule)'}"
+        )
     return group_key(dimensions, [group[d] for d in dimensions]) if key else ""
 
 
@@ -153,7 +155,11 @@ def examples(
         parameters={**parameters, "start": start, "end": end},
     ).result_rows
     return [
-        {**dict(zip(keys, row, strict=True)), "probability": round(float(row[2]), 4), "published_at": as_utc(row[-1]).isoformat()}
+        {
+            **dict(zip(keys, row, strict=True)),
+            "probability": round(float(row[2]), 4),
+            "published_at": as_utc(row[-1]).isoformat(),
+        }
         for row in rows
     ]
 
@@ -173,4 +179,3 @@ def texts(
         parameters={**parameters, "start": start, "end": end},
     ).result_rows
     return [(text, lang) for text, lang in rows]
-

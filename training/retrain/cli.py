@@ -29,7 +29,8 @@ def retrain(
     promote or keep; every decision goes into the model_versions table (GET /api/model-versions).
     Embedded mode reads and records through the worker; with a ClickHouse server, directly."""
     from bloomwatch.settings import get_settings
-    from bloomwatch.tasks import task as find_task, task_names
+    from bloomwatch.tasks import task as find_task
+    from bloomwatch.tasks import task_names
     from training.registry import Registry
     from training.retrain.job import run_retrain
     from training.retrain.schedule import run_schedule
@@ -68,13 +69,22 @@ def retrain(
 
 def gate_table(figures: dict[str, dict]) -> list[str]:
     """The figures the gate decided on, one line per evaluation source (same examples for both)."""
+
     def acc(f: dict) -> str:
         return f"{f['acc']:.3f} [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]"
 
-    lines = [f"{'test':<18} {'n':>6}  {'current [95% CI]':<22} {'candidate [95% CI]':<22} {'drop [95% CI]':<24} worse/better  p(worse) p(better)"] if figures else []
+    lines = (
+        [
+            f"{'test':<18} {'n':>6}  {'current [95% CI]':<22} {'candidate [95% CI]':<22} {'drop [95% CI]':<24} worse/better  p(worse) p(better)"
+        ]
+        if figures
+        else []
+    )
     for source, f in sorted(figures.items()):
         drop = f"{f['drop']:+.3f} [{f['drop_ci95'][0]:+.3f}, {f['drop_ci95'][1]:+.3f}]"
-        lines.append(f"{source:<18} {f['n']:>6}  {acc(f['current']):<22} {acc(f['candidate']):<22} {drop:<24} {f['worse']:>5}/{f['better']:<6} {f['p_worse']:>8.3g} {f['p_better']:>9.3g}")
+        lines.append(
+            f"{source:<18} {f['n']:>6}  {acc(f['current']):<22} {acc(f['candidate']):<22} {drop:<24} {f['worse']:>5}/{f['better']:<6} {f['p_worse']:>8.3g} {f['p_better']:>9.3g}"
+        )
     return lines
 
 

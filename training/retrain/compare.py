@@ -22,7 +22,13 @@ WEIGHTS = "model.safetensors"
 
 
 def paired_by_source(
-    current_dir: Path, candidate_dir: Path, examples: list[Example], labels: tuple[str, ...], *, max_len: int, cache_dir: Path
+    current_dir: Path,
+    candidate_dir: Path,
+    examples: list[Example],
+    labels: tuple[str, ...],
+    *,
+    max_len: int,
+    cache_dir: Path,
 ) -> dict[str, Paired]:
     """Per evaluation source, both models' correctness on its examples, paired."""
     current = _correct(current_dir, examples, labels, max_len, cache_dir)
@@ -31,7 +37,9 @@ def paired_by_source(
     return {s: Paired.of(current[s], candidate[s]) for s in sources}
 
 
-def _correct(model_dir: Path, examples: list[Example], labels: tuple[str, ...], max_len: int, cache_dir: Path) -> dict[str, np.ndarray]:
+def _correct(
+    model_dir: Path, examples: list[Example], labels: tuple[str, ...], max_len: int, cache_dir: Path
+) -> dict[str, np.ndarray]:
     probs = _probabilities(model_dir, [e.text for e in examples], max_len, cache_dir)
     out = {}
     for source in {e.source for e in examples}:

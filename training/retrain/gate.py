@@ -51,10 +51,15 @@ def decide(paired: Mapping[str, Paired], rules: GateRules) -> GateResult:
         held = holdout.n if holdout else 0
         problems.append(f"the new labels are too few to judge: {held} held out (< {rules.min_holdout}); label more")
     elif holdout.p_better() >= rules.alpha:
-        problems.append(f"not significantly better on the new-label holdout ({_acc(holdout)}, p={holdout.p_better():.3g})")
+        problems.append(
+            f"not significantly better on the new-label holdout ({_acc(holdout)}, p={holdout.p_better():.3g})"
+        )
     if problems:
         return GateResult(False, "; ".join(problems), max_drop, figures)
-    fixed_part = ", ".join(f"{s} {paired[s].current_correct / paired[s].n:.3f}->{paired[s].candidate_correct / paired[s].n:.3f} (n={paired[s].n})" for s in fixed)
+    fixed_part = ", ".join(
+        f"{s} {paired[s].current_correct / paired[s].n:.3f}->{paired[s].candidate_correct / paired[s].n:.3f} (n={paired[s].n})"
+        for s in fixed
+    )
     reason = f"new-label holdout {_acc(holdout)}, p={holdout.p_better():.3g}; fixed tests {fixed_part}"
     return GateResult(True, reason, max_drop, figures)
 

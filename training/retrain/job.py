@@ -84,7 +84,13 @@ def parent_options(current: ModelVersion) -> TrainOptions:
     if options.data_file:
         options.data_file = Path(options.data_file)
     # its recipe, not how its run was sat through: a parent's budget or checkpoint directory is not the retrain's
-    options.finetune = FinetuneConfig(**{k: v for k, v in config.get("finetune", {}).items() if k in FinetuneConfig.__dataclass_fields__ and k not in PER_SITTING})
+    options.finetune = FinetuneConfig(
+        **{
+            k: v
+            for k, v in config.get("finetune", {}).items()
+            if k in FinetuneConfig.__dataclass_fields__ and k not in PER_SITTING
+        }
+    )
     return options
 
 
@@ -118,8 +124,15 @@ def rollback_row(task: str, *, undone: str, restored: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def reference_for(task: str, parent: TrainOptions, current: ModelVersion, labels: list[dict[str, Any]], *,
-                  settings: Settings, source: RetrainSource) -> Reference:
+def reference_for(
+    task: str,
+    parent: TrainOptions,
+    current: ModelVersion,
+    labels: list[dict[str, Any]],
+    *,
+    settings: Settings,
+    source: RetrainSource,
+) -> Reference:
     """The current model's own data where it is on this machine, else the stored documents."""
     if splits_available(parent, settings.data_dir):
         return original_reference(load_splits(parent, settings.data_dir))
@@ -136,18 +149,39 @@ def reference_for(task: str, parent: TrainOptions, current: ModelVersion, labels
 
 
 def run_retrain(
-    task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str = "", dry_run: bool = False
+    task: str,
+    trigger: str,
+    *,
+    settings: Settings,
+    source: RetrainSource,
+    registry: Registry,
+    detail: str = "",
+    dry_run: bool = False,
 ) -> dict[str, Any] | None:
     """One run under the lock; returns its `model_versions` row, or None if another run holds the lock.
     `dry_run`: everything but the promotion (decision `dry_run`, the reason says what the gate decided)."""
     with retrain_lock(settings.registry_dir) as held:
         if not held:
-            log.warning("retrain %s (%s): another retraining run holds %s; not starting", task, trigger, settings.registry_dir / LOCK_FILE)
+            log.warning(
+                "retrain %s (%s): another retraining run holds %s; not starting",
+                task,
+                trigger,
+                settings.registry_dir / LOCK_FILE,
+            )
             return None
         return _run(task, trigger, settings=settings, source=source, registry=registry, detail=detail, dry_run=dry_run)
 
 
-def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, registry: Registry, detail: str, dry_run: bool) -> dict[str, Any]:
+def _run(
+    task: str,
+    trigger: str,
+    *,
+    settings: Settings,
+    source: RetrainSource,
+    registry: Registry,
+    detail: str,
+    dry_run: bool,
+) -> dict[str, Any]:
     started = time.time()
     current = registry.current(task)
     row: dict[str, Any] = {
@@ -168,7 +202,9 @@ def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, 
         new = labels_since_last_run(len(labels), source.decisions(task))
         if not labels or (trigger != "manual" and new <= 0):
             row["decision"] = "skipped"
-            row["reason"] = f"no new labels since the last run ({len(labels)} in all); `bloomwatch label queue` lists what to label"
+            row["reason"] = (
+                f"no new labels since the last run ({len(labels)} in all); `bloomwatch label queue` lists what to label"
+            )
             return row
         parent = parent_options(current)
         reference = reference_for(task, parent, current, labels, settings=settings, source=source)
@@ -179,11 +215,19 @@ def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, 
         row["metrics"].update(counts, reference=reference.origin)
         if not row["labels_train"]:
             row["decision"] = "skipped"
-            row["reason"] = f"none of the {len(labels)} labels is left to train on (held out, duplicates or texts of the fixed tests)"
+            row["reason"] = (
+                f"none of the {len(labels)} labels is left to train on (held out, duplicates or texts of the fixed tests)"
+            )
             return row
         options = retrain_options(parent, current, settings)
         # trained without an evaluation of its own: both models answer the gate's examples below, once
-        candidate = train_task(options=options, registry=registry, data_dir=settings.data_dir, home=settings.home, splits=replace(splits, test=[]))
+        candidate = train_task(
+            options=options,
+            registry=registry,
+            data_dir=settings.data_dir,
+            home=settings.home,
+            splits=replace(splits, test=[]),
+        )
         paired = paired_by_source(current.path, candidate.path, splits.test, current.labels,
                                   max_len=options.finetune.max_len, cache_dir=settings.home / "cache" / "gate")  # fmt: skip
         rules = GateRules(settings.retrain_gate_margin, settings.retrain_gate_alpha, settings.retrain_min_holdout)
@@ -209,7 +253,7 @@ def _run(task: str, trigger: str, *, settings: Settings, source: RetrainSource, 
         log.error("retrain %s failed: %s", task, exc)  # expected: the reason is the whole story
         row["decision"], row["reason"] = "failed", str(exc)[:2000]
         return row
-    except Exception as exc:  # noqa: BLE001 - a failed run is recorded, never silent
+    except Exception as exc:
         log.exception("retrain %s failed", task)
         row["decision"], row["reason"] = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         return row

@@ -35,7 +35,9 @@ def cron_due(expression: str, last_check: datetime, now: datetime) -> bool:
     return croniter(expression, last_check).get_next(datetime) <= now
 
 
-def drift_trigger(task: str, settings: Settings, source: RetrainSource, registry: Registry, now: datetime) -> Trigger | None:
+def drift_trigger(
+    task: str, settings: Settings, source: RetrainSource, registry: Registry, now: datetime
+) -> Trigger | None:
     current = registry.current(task)
     if current is None:
         return None
@@ -69,7 +71,9 @@ def due_trigger(
     return drift_trigger(task, settings, source, registry, now)
 
 
-def check_once(tasks: tuple[str, ...], settings: Settings, source: RetrainSource, registry: Registry, last_check: datetime) -> datetime:
+def check_once(
+    tasks: tuple[str, ...], settings: Settings, source: RetrainSource, registry: Registry, last_check: datetime
+) -> datetime:
     """Check every task's triggers and run what is due; returns the time of this check."""
     now = datetime.now(UTC)
     for task in tasks:
@@ -86,6 +90,6 @@ def run_schedule(tasks: tuple[str, ...], settings: Settings, source: RetrainSour
     while True:
         try:
             last_check = check_once(tasks, settings, source, registry, last_check)
-        except Exception:  # noqa: BLE001 - the scheduler outlives a worker or server restart
+        except Exception:
             log.exception("retrain schedule check failed; next check in %.0fs", settings.retrain_check_s)
         time.sleep(settings.retrain_check_s)

@@ -109,12 +109,18 @@ def gate_sample(examples: list[Example], per_source: int) -> list[Example]:
         by_source.setdefault(e.source, []).append(e)
     kept = []
     for source, items in by_source.items():
-        kept += items if source == BEHAVIOUR else sorted(items, key=lambda e: bucket(normalise_text(e.text)))[:per_source]
+        kept += (
+            items if source == BEHAVIOUR else sorted(items, key=lambda e: bucket(normalise_text(e.text)))[:per_source]
+        )
     return kept
 
 
 def build_splits(
-    labels: list[dict[str, Any]], reference: Reference, settings: Settings, seed: int, untrainable: set[str] = frozenset()
+    labels: list[dict[str, Any]],
+    reference: Reference,
+    settings: Settings,
+    seed: int,
+    untrainable: set[str] = frozenset(),
 ) -> tuple[Splits, dict[str, int]]:
     """New labels (train / val / holdout by text hash, none in a fixed test nor `untrainable`,
     normalised texts) + replay; the test is the gate's sample of the reference's fixed tests plus
