@@ -44,7 +44,7 @@ POPULATE = """
 from datetime import datetime, timedelta
 import clickhouse_connect
 from dashboard_support import insert_alert, legacy_documents_ddl, populate
-from streams.store import ddl_statements
+from store.documents import ddl_statements
 dsn, end, n, with_legacy = sys.argv[1], datetime.fromisoformat(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "legacy"
 client = clickhouse_connect.get_client(dsn=dsn)
 stores = [client]

@@ -136,8 +136,9 @@ def latency_quantiles(deployment: Deployment, since: datetime) -> dict:
     import subprocess
 
     script = (
-        "import json, sys; from datetime import datetime; from streams.store import DocumentStore;"
-        "print(json.dumps(DocumentStore(sys.argv[1]).latency_quantiles(datetime.fromisoformat(sys.argv[2]))))"
+        "import json, sys; from datetime import datetime; from store.connect import open_client;"
+        " from store.documents import DocumentStore;"
+        "print(json.dumps(DocumentStore(open_client(sys.argv[1])).latency_quantiles(datetime.fromisoformat(sys.argv[2]))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, deployment.settings.clickhouse_dsn, since.isoformat()],

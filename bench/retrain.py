@@ -171,7 +171,7 @@ def main() -> None:
 def stored_latencies(deployment: Deployment, since: datetime) -> list[tuple[datetime, float]]:
     """(published, publish -> stored seconds) of every stored document enqueued since `since`."""
     script = (
-        "import json, sys; import clickhouse_connect; c = clickhouse_connect.get_client(dsn=sys.argv[1]);"
+        "import json, sys; from store.connect import open_client; c = open_client(sys.argv[1]);"
         "rows = c.query('SELECT toFloat64(enqueued_at), toFloat64(ingested_at) - toFloat64(enqueued_at) FROM documents FINAL"
         " WHERE enqueued_at >= fromUnixTimestamp64Milli({ms:Int64})', parameters={'ms': int(sys.argv[2])}).result_rows;"
         "print(json.dumps(rows))"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     # --- locations -------------------------------------------------------------------------
     home: Path = Path(".bloomwatch")
     data_dir: Path = _DEFAULT_DATA_DIR
-    registry_dir: Path | None = None  # default: <home>/models
+    registry_dir: Path = Field(default_factory=lambda fields: fields["home"] / "models")
     # the default models committed with the code (a registry: base, sentiment, topic): an empty
     # registry starts from them instead of training demo models; "" = none (from-scratch path)
     shipped_models_dir: Path | None = _REPO / "models"
@@ -185,8 +185,6 @@ class Settings(BaseSettings):
     def _derive_paths(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
         self.data_dir = self.data_dir.expanduser().resolve()
-        if self.registry_dir is None:
-            self.registry_dir = self.home / "models"
         self.registry_dir = self.registry_dir.expanduser().resolve()
         if self.clickhouse_dsn is None:
             self.clickhouse_dsn = f"chdb://{self.home / 'chdb'}"

@@ -27,6 +27,8 @@ ran at 456-475 docs/s for at most 255 wasted rows per call. fp32 (MKL) has no pe
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from transformers.models.bloom.modeling_bloom import BloomForSequenceClassification
@@ -70,7 +72,8 @@ class PaddedRows(torch.nn.Module):
 
 def to_bf16_with_fp32_attention(model: BloomForSequenceClassification) -> BloomForSequenceClassification:
     """The model in bf16 weights and activations, except the attention core (see module doc)."""
-    model = model.to(torch.bfloat16)
+    model = model.to(torch.bfloat16)  # type: ignore[arg-type]  # transformers wraps `to` with functools.wraps, which mypy does not bind
+    block: Any  # its layers are replaced by modules of other classes than BLOOM declares
     for block in model.transformer.h:
         attention, mlp = block.self_attention, block.mlp
         if torch.backends.mkldnn.is_available():
@@ -80,5 +83,5 @@ def to_bf16_with_fp32_attention(model: BloomForSequenceClassification) -> BloomF
         mlp.dense_h_to_4h, mlp.dense_4h_to_h = PaddedRows(mlp.dense_h_to_4h), PaddedRows(mlp.dense_4h_to_h)
         attention.query_key_value.register_forward_hook(_output_as_fp32)
         attention.dense.register_forward_pre_hook(_input_as_bf16)
-    model.score = PaddedRows(model.score)
+    model.set_submodule("score", PaddedRows(model.score))
     return model

@@ -25,7 +25,7 @@ def serve(
         ..., help="which task's current registry model to serve (bloomwatch/tasks.py, BLOOMWATCH_TASKS_FILE)"
     ),
     engine: Engine = typer.Option(None, help="embedded (in-process transformers) or vllm (default: settings.engine)"),
-    port: int = typer.Option(
+    port: int | None = typer.Option(
         None, help="default: the port of the task's classifier URL (e.g. BLOOMWATCH_SENTIMENT_URL)"
     ),
     host: str = typer.Option("127.0.0.1", help="bind address"),
@@ -48,6 +48,8 @@ def serve(
     served = find_task(task)  # UnknownTask: one line from the root CLI
     engine = engine or Engine(settings.engine)
     port = port or urlparse(served.classifier_url(settings)).port
+    if port is None:
+        raise typer.BadParameter(f"the {task} classifier URL names no port; give --port")
     registry = Registry(settings.registry_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     current = require_current(registry, task)  # NoServableModel: one line from the root CLI

@@ -61,6 +61,7 @@ class EmbeddedEngine:
         if model.config.pad_token_id is None:
             # last-token pooling finds each text's end by the pad id
             model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.pad_token_id = model.config.pad_token_id
         for module in model.modules():
             if hasattr(module, "gelu_impl"):
                 # BLOOM's GELU is the tanh approximation spelt as eight elementwise ops; torch's fused
@@ -82,7 +83,6 @@ class EmbeddedEngine:
             raise ValueError(f"unknown precision {precision!r}; known: fp32, bf16, int8")
         self.precision = precision
         self.model = model
-        self.pad_token_id = model.config.pad_token_id
 
     @classmethod
     def from_version(cls, version: ModelVersion, **kwargs) -> EmbeddedEngine:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from types import MethodType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +65,7 @@ def _fused_forward(self: BloomAttention, hidden_states: torch.Tensor, residual: 
 
 def use_fused_attention(model: BloomForSequenceClassification) -> BloomForSequenceClassification:
     """Every block's attention through `_fused_forward` (inference without a KV cache, right-padded)."""
+    block: Any  # its attention's forward method is replaced
     for block in model.transformer.h:
         block.self_attention.forward = MethodType(_fused_forward, block.self_attention)
     return model

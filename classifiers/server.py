@@ -129,7 +129,7 @@ def create_embedded_app(
             return error_response(HTTPStatus.BAD_REQUEST, str(exc), param="input")
         finally:
             gone.cancel()
-        body = ClassificationResponse(
+        response = ClassificationResponse(
             id=f"classify-{time.time_ns():x}",
             created=int(time.time()),
             model=engine.name,
@@ -148,7 +148,7 @@ def create_embedded_app(
         metrics.texts.inc(len(scores))
         metrics.tokens.inc(prompt_tokens)
         metrics.latency.observe(time.perf_counter() - started)
-        return JSONResponse(body.model_dump())
+        return JSONResponse(response.model_dump())
 
     @app.get("/health")
     async def health() -> dict:

@@ -46,7 +46,7 @@ def create_vllm_proxy_app(
     @app.post("/classify")
     async def classify(http_request: Request) -> Response:
         started = time.perf_counter()
-        upstream = supervisor.current
+        upstream = supervisor.upstream
         raw = await http_request.body()
         try:
             request = parse_classify_request(
@@ -88,7 +88,7 @@ def create_vllm_proxy_app(
 
     @app.get("/health")
     async def health() -> Response:
-        upstream = supervisor.current
+        upstream = supervisor.upstream
         try:
             healthy = (await app.state.http.get(f"{upstream.base_url}/health", timeout=5)).status_code == 200
         except httpx.HTTPError:
@@ -101,7 +101,7 @@ def create_vllm_proxy_app(
 
     @app.get("/v1/models")
     async def models() -> Response:
-        upstream = supervisor.current
+        upstream = supervisor.upstream
         answer = await app.state.http.get(f"{upstream.base_url}/v1/models", headers=upstream.auth_headers)
         return Response(answer.content, status_code=answer.status_code, media_type="application/json")
 
@@ -110,7 +110,7 @@ def create_vllm_proxy_app(
         """BloomWatch's proxy metrics followed by vLLM's own (`vllm:*`), one scrape for both."""
         own = metrics.render()
         try:
-            upstream = supervisor.current
+            upstream = supervisor.upstream
             engine = (
                 await app.state.http.get(f"{upstream.base_url}/metrics", headers=upstream.auth_headers, timeout=5)
             ).content

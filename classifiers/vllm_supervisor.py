@@ -60,6 +60,13 @@ class VllmSupervisor:
         self._watcher: PointerWatcher | None = None
         self._monitor = threading.Thread(target=self._restart_crashed, name=f"vllm-monitor-{task}", daemon=True)
 
+    @property
+    def upstream(self) -> VllmProcess:
+        """The process the proxy forwards to: one exists from `start` on."""
+        if self.current is None:
+            raise RuntimeError(f"vLLM for {self.task} is not started")
+        return self.current
+
     def start(self) -> None:
         version = require_current(self.registry, self.task)
         self.current = self._launch(version)

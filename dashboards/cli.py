@@ -18,8 +18,9 @@ def dashboard(
     """
     from bloomwatch.settings import get_settings
     from dashboards.server import run_dashboard
+    from store.connect import is_embedded
 
     settings = get_settings()
-    if settings.clickhouse_dsn.startswith("chdb://"):
+    if is_embedded(settings):
         typer.echo(f"embedded mode: the worker serves the dashboard at {settings.worker_url}/dashboard", err=True)
     run_dashboard(settings, host or settings.dashboard_host, port or settings.dashboard_port)

@@ -1,7 +1,7 @@
 """Runs the panel queries (dashboards.queries) with server-side parameters and shapes the results.
 
 Synchronous on purpose: in embedded mode the worker's single ClickHouse thread calls these
-(`processor.run_store`), because one chDB engine serves one caller at a time; `bloomwatch
+(`processor.store_thread`, store/executor.py), because one chDB engine serves one caller at a time; `bloomwatch
 dashboard` runs them on its own thread against a ClickHouse server.
 """
 

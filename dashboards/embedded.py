@@ -1,5 +1,5 @@
 """Embedded mode: the dashboard on the worker's own faust web server, reading the chDB store the
-worker owns through its single store thread, and health from the worker's own metrics registry."""
+worker owns through its store thread (store/executor.py), and health from the worker's own metrics registry."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def mount_dashboard(app: faust.App, settings: Settings, processor: BatchProcesso
 
     backend = Backend(
         data=DashboardData(processor.store.client),
-        run=processor.run_store,
+        store_thread=processor.store_thread,
         metrics_text=metrics_text,
         registry_dir=settings.registry_dir,
     )

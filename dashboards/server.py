@@ -8,10 +8,6 @@ and behind the dashboard token when one is set."""
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
-import clickhouse_connect
 import httpx
 from aiohttp import web
 
@@ -19,16 +15,15 @@ from bloomwatch.access import AccessPolicy, aiohttp_middleware, client_headers
 from bloomwatch.settings import Settings
 from dashboards.data import DashboardData
 from dashboards.web import Backend, routes
+from store.connect import connect
+from store.executor import StoreThread
 from streams.ingest import PublisherOnDemand, label_ingest
 from streams.publisher import Publisher
 
 
 def create_dashboard_app(settings: Settings) -> web.Application:
-    client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn)
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")  # one client, one caller
-
-    async def run(fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(thread, fn, *args)
+    client = connect(settings)
+    store_thread = StoreThread()  # one client, one caller
 
     async def metrics_text() -> str:
         try:
@@ -41,7 +36,7 @@ def create_dashboard_app(settings: Settings) -> web.Application:
 
     backend = Backend(
         data=DashboardData(client),
-        run=run,
+        store_thread=store_thread,
         metrics_text=metrics_text,
         registry_dir=settings.registry_dir,
     )
@@ -53,8 +48,8 @@ def create_dashboard_app(settings: Settings) -> web.Application:
 
     async def close(_app: web.Application) -> None:
         await publisher.stop()
-        thread.submit(client.close).result()
-        thread.shutdown()
+        await store_thread.run(client.close)
+        store_thread.close()
 
     app.on_cleanup.append(close)
     return app

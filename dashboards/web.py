@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -27,6 +26,7 @@ from dashboards.data import DashboardData
 from dashboards.filters import InvalidFilter, parse_filters
 from dashboards.health import PipelineHealth, model_figures
 from dashboards.queries import dimensions, fixed_values
+from store.executor import StoreThread
 
 STATIC_DIR = Path(str(files("dashboards").joinpath("static")))
 REFRESH_S = 10
@@ -46,7 +46,7 @@ class Backend:
     """What the routes need from their host process."""
 
     data: DashboardData
-    run: Callable[..., Awaitable[Any]]  # runs a synchronous store call on the store's own thread
+    store_thread: StoreThread  # where the synchronous store calls of `data` run
     metrics_text: Callable[[], Awaitable[str]]  # the worker's Prometheus exposition
     registry_dir: Path
     health: PipelineHealth = field(default_factory=PipelineHealth)
@@ -76,7 +76,7 @@ def routes(
 
     async def options(request: web.Request) -> web.Response:
         """The filters' values and the task table: the page builds its task charts from it."""
-        known, fixed = await backend.run(backend.data.known_values), fixed_values()
+        known, fixed = await backend.store_thread.run(backend.data.known_values), fixed_values()
         values = {name: list(fixed.get(name) or known.get(name, [])) for name in dimensions()}
         table = [
             {"name": task.name, "labels": list(task.labels), "watched_label": task.watched_label} for task in tasks()
@@ -85,15 +85,15 @@ def routes(
 
     async def panels(request: web.Request) -> web.Response:
         filters = parse_filters(request.query)
-        return web.json_response(await backend.run(backend.data.page, filters))
+        return web.json_response(await backend.store_thread.run(backend.data.page, filters))
 
     async def documents(request: web.Request) -> web.Response:
         filters = parse_filters(request.query)
-        return web.json_response(await backend.run(backend.data.documents, filters))
+        return web.json_response(await backend.store_thread.run(backend.data.documents, filters))
 
     async def documents_csv(request: web.Request) -> web.Response:
         filters = parse_filters(request.query)
-        body = await backend.run(backend.data.documents_csv, filters)
+        body = await backend.store_thread.run(backend.data.documents_csv, filters)
         return web.Response(
             text=body,
             content_type="text/csv",
@@ -102,7 +102,7 @@ def routes(
 
     async def health(request: web.Request) -> web.Response:
         filters = parse_filters(request.query)
-        in_use = await backend.run(backend.data.query, "models_in_use", filters)
+        in_use = await backend.store_thread.run(backend.data.query, "models_in_use", filters)
         try:
             pipeline = backend.health.read(await backend.metrics_text())
         except OSError as exc:  # server mode: the worker's /metrics did not answer

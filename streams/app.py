@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bloomwatch.access import AccessPolicy, aiohttp_middleware
 from bloomwatch.settings import Settings
 from dashboards.embedded import mount_dashboard
+from store.documents import DocumentStore
+from store.retraining import RetrainStore
 from streams import metrics
 from streams.documents_api import add_document_routes
 from streams.ingest import PublisherOnDemand, document_ingest, label_ingest
@@ -30,9 +32,7 @@ from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
 from streams.query_params import BadQuery, query_int
 from streams.retrain_api import add_retrain_routes
-from streams.retrain_store import RetrainStore
 from streams.schemas import DeadLetter
-from streams.store import DocumentStore
 from streams.topics import DEAD_LETTER_MAX_MESSAGE_BYTES
 from streams.worker import BatchProcessor, Message, RetryPolicy, message_of
 
@@ -117,7 +117,7 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
     @app.page("/api/documents/count")
     async def documents_count(web, request):
         """Exact number of stored documents (deduplicated: count() FINAL)."""
-        return web.json({"count": await processor.run_store(processor.store.count)})
+        return web.json({"count": await processor.store_thread.run(processor.store.count)})
 
     @app.page("/api/stats")
     async def stats(web, request):
@@ -126,13 +126,13 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
             window = query_int(request.query, "window_minutes", 15, maximum=MINUTES_PER_YEAR)
         except BadQuery as exc:
             return web.json({"error": str(exc)}, status=400)
-        return web.json(await processor.run_store(processor.store.stats, window))
+        return web.json(await processor.store_thread.run(processor.store.stats, window))
 
-    add_document_routes(app, store, processor.run_store)  # GET /api/documents/{id}, /api/documents/search
+    add_document_routes(app, store, processor.store_thread)  # GET /api/documents/{id}, /api/documents/search
 
     from streams.alerts.api import install as install_alerts
 
-    install_alerts(app, settings, store.client, processor.run_store)  # /api/alerts, /api/silences, evaluator
+    install_alerts(app, settings, store.client, processor.store_thread)  # /api/alerts, /api/silences, evaluator
 
     # The web server answers before faust runs app tasks, so the ingest producer starts with the
     # first POST rather than in a startup task.
@@ -156,7 +156,7 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
 
     retrain_store = RetrainStore(store.client)
     add_label_agent(app, settings, LabelSink(processor, retrain_store))
-    add_retrain_routes(app, processor.run_store, retrain_store)
+    add_retrain_routes(app, processor.store_thread, retrain_store)
 
     @app.on_before_shutdown.connect
     async def _stop_publisher_and_store(sender, **kwargs) -> None:
@@ -170,7 +170,7 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
     @app.page("/metrics")
     async def prometheus(web, request):
         try:  # the retraining audit's totals, from whichever store this worker uses
-            metrics.RETRAIN_DECISIONS.counts = await processor.run_store(retrain_store.decision_counts)
+            metrics.RETRAIN_DECISIONS.counts = await processor.store_thread.run(retrain_store.decision_counts)
         except Exception as exc:  # noqa: BLE001 - a store outage must not take the other metrics down
             log.warning("/metrics: model_versions unreadable, retrain decisions as last read: %s", exc)
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])

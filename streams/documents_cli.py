@@ -1,7 +1,7 @@
 """`bloomwatch documents show ID | search ...`: look up stored documents while the pipeline runs;
 `bloomwatch documents migrate`: rebuild the table of an earlier version in today's layout.
 
-Reads through the worker in embedded mode and ClickHouse directly in server mode (streams/reader.py).
+Reads through the worker in embedded mode and ClickHouse directly in server mode (store/reader.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 def show(document_id: str = typer.Argument(..., help="the document's id")) -> None:
     """Print one stored document as JSON: text, metadata, every task's label, probabilities and model version."""
     from bloomwatch.settings import get_settings
-    from streams.reader import get_document
+    from store.reader import get_document
 
     document = _read(lambda: get_document(get_settings(), document_id))
     if document is None:
@@ -55,9 +55,9 @@ def search(
 
     from bloomwatch.settings import get_settings
     from bloomwatch.tasks import task_names
+    from store.reader import search_documents
     from streams.documents_api import parse_query
     from streams.publisher import validation_reason
-    from streams.reader import search_documents
 
     given = {
         "q": text,
@@ -99,12 +99,13 @@ def migrate() -> None:
     """Rebuild the documents table in the current layout (a store made by an earlier version keeps
     working without it, but its dashboards read every row). Stop every worker first."""
     from bloomwatch.settings import get_settings
-    from streams.store import DocumentStore
-    from streams.store_migration import migrate_documents
+    from store.connect import connect
+    from store.documents import DocumentStore
+    from store.migration import migrate_documents
 
     settings = get_settings()
     try:
-        store = DocumentStore(settings.clickhouse_dsn)
+        store = DocumentStore(connect(settings))
     except Exception as error:  # noqa: BLE001 - chDB's own message does not say the directory is in use
         err.print(
             f"cannot open {settings.clickhouse_where} ({error}); a running worker owns an embedded store: stop it first"
@@ -124,7 +125,7 @@ def _read(read):
     """Run a read; an unreachable worker or server is a one-line error, not a traceback."""
     import httpx
 
-    from streams.reader import StoreUnreachable
+    from store.errors import StoreUnreachable
 
     try:
         return read()

@@ -17,9 +17,9 @@ from datetime import datetime
 import faust
 
 from bloomwatch.settings import Settings
+from store.retraining import RetrainStore
 from streams import metrics
 from streams.decoding import decode_label
-from streams.retrain_store import RetrainStore
 from streams.schemas import LabelEvent
 from streams.worker import BatchProcessor, Message, message_of
 
@@ -39,7 +39,7 @@ class LabelSink:
         attempt = 0
         while valid:
             try:
-                await self.processor.run_store(self.store.insert_labels, list(valid.values()))
+                await self.processor.store_thread.run(self.store.insert_labels, list(valid.values()))
                 metrics.LABELS_STORED.inc(len(valid))
                 return
             except Exception as exc:  # noqa: BLE001 - retried until the store is back

@@ -18,7 +18,6 @@ where an unbounded one would hold every insert behind it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import faust
@@ -26,15 +25,15 @@ from faust.web import View
 from pydantic import BaseModel, Field, ValidationError
 
 from bloomwatch.tasks import task_names
+from store.executor import StoreThread
+from store.retraining import RetrainStore
 from streams.json_input import NotJSON, parse_json
 from streams.publisher import validation_reason
 from streams.query_params import UINT32_MAX, BadQuery, query_int, query_time
-from streams.retrain_store import RetrainStore
 from streams.schemas import TaskName
 from streams.timestamps import StorableTime
 from training.retrain.queue import STRATEGIES, select_for_labelling
 
-RunStore = Callable[..., Awaitable[Any]]
 QUEUE_POOL = 5000  # recent unlabelled documents the queue ranks by default ...
 QUEUE_POOL_MAX = 50_000  # ... and at most
 QUEUE_N_MAX = 1000  # documents one queue request returns at most
@@ -55,7 +54,7 @@ Count = Annotated[int, Field(ge=0, le=UINT32_MAX)]
 
 
 class AuditDecision(BaseModel):
-    """The body of POST /api/model-versions: one `model_versions` row (streams/ddl.sql), typed as
+    """The body of POST /api/model-versions: one `model_versions` row (store/ddl.sql), typed as
     the table is, so that a body ClickHouse would refuse gets a 400 naming the field, not a 500."""
 
     run_id: str = Field(min_length=1)
@@ -74,7 +73,7 @@ class AuditDecision(BaseModel):
     finished_at: StorableTime
 
 
-def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore) -> None:
+def add_retrain_routes(app: faust.App, store_thread: StoreThread, store: RetrainStore) -> None:
     def guarded(handler):
         async def page(web, request):
             try:
@@ -88,7 +87,7 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
     async def labels(request):
         task, after = _task(request), request.query.get("after", "")
         limit = query_int(request.query, "limit", LABELS_PAGE, maximum=LABELS_PAGE_MAX)
-        rows = await run_store(store.labelled_examples, task, after, limit)  # run_store passes no keywords
+        rows = await store_thread.run(store.labelled_examples, task, after, limit)  # StoreThread.run passes no keywords
         next_after = rows[-1]["document_id"] if len(rows) == limit else None
         return {"task": task, "count": len(rows), "labels": rows, "next_after": next_after}
 
@@ -101,12 +100,12 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
         if by not in STRATEGIES:
             raise BadQuery(f"by must be one of {', '.join(STRATEGIES)}")
         pool = query_int(request.query, "pool", QUEUE_POOL, maximum=QUEUE_POOL_MAX)
-        candidates = await run_store(store.unlabelled_predictions, task, pool)
+        candidates = await store_thread.run(store.unlabelled_predictions, task, pool)
         return {"task": task, "by": by, "items": select_for_labelling(candidates, n, by)}
 
     async def unlabelled(request):
         task = _task(request)
-        rows = await run_store(
+        rows = await store_thread.run(
             store.unlabelled_predictions, task, query_int(request.query, "pool", QUEUE_POOL, maximum=QUEUE_POOL_MAX)
         )
         return {"task": task, "documents": rows}
@@ -114,7 +113,7 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
     async def predictions(request):
         task, model = _task(request), request.query.get("model", "")
         since, until = query_time(request.query, "since"), query_time(request.query, "until")
-        summary = await run_store(store.prediction_summary, task, model, since, until)
+        summary = await store_thread.run(store.prediction_summary, task, model, since, until)
         return {"task": task, "model": model, "sources": summary}
 
     app.page("/api/labels")(guarded(labels))
@@ -129,7 +128,7 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
                 task = _task(request, required=False)
             except BadQuery as exc:
                 return self.json({"error": str(exc)}, status=400)
-            return self.json({"decisions": await run_store(store.decisions, task)})
+            return self.json({"decisions": await store_thread.run(store.decisions, task)})
 
         async def post(self, request):
             try:
@@ -138,5 +137,5 @@ def add_retrain_routes(app: faust.App, run_store: RunStore, store: RetrainStore)
                 return self.json({"error": f"body is not JSON: {exc}"}, status=400)
             except ValidationError as exc:
                 return self.json({"error": validation_reason(exc, "decision")}, status=400)
-            await run_store(store.record_decision, decision.model_dump(mode="json"))
+            await store_thread.run(store.record_decision, decision.model_dump(mode="json"))
             return self.json({"recorded": decision.run_id})

@@ -15,12 +15,13 @@ def run_worker(*, loglevel: str = "info") -> None:
     from bloomwatch.access import client_token
     from bloomwatch.tasks import tasks
     from classifiers.client import ClassifyClient
+    from store.connect import connect
+    from store.documents import DocumentStore
+    from store.migration import current_sorting_key, layout_outdated, outdated_columns
     from streams import metrics
     from streams.app import create_app
     from streams.kafka_security import KafkaSecurityError, client_options
     from streams.outage_log import summarise_kafka_outages
-    from streams.store import DocumentStore
-    from streams.store_migration import current_sorting_key, layout_outdated, outdated_columns
     from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator
 
     settings = get_settings()
@@ -45,7 +46,7 @@ def run_worker(*, loglevel: str = "info") -> None:
             f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)",
             flush=True,
         )
-    store = DocumentStore(settings.clickhouse_dsn)
+    store = DocumentStore(connect(settings))
     store.ensure_schema()
     if layout_outdated(store.client):
         print(

@@ -19,8 +19,9 @@ from aiokafka.errors import KafkaError
 from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
 from bloomwatch.tasks import Task, tasks
+from store.errors import StoreUnreachable
+from store.reader import count_documents
 from streams.kafka_security import client_options
-from streams.reader import StoreUnreachable, count_documents
 
 PROBE_TIMEOUT_S = 5.0
 

@@ -19,21 +19,19 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from clickhouse_connect.driver.exceptions import DatabaseError as ClickHouseDatabaseError
-from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
-
 from bloomwatch.tasks import Task, tasks
 from classifiers.client import ClassifyRejected
+from store.documents import DocumentStore, document_row
+from store.errors import store_refused
+from store.executor import StoreThread
 from streams import metrics
 from streams.decoding import DECODE_FAILED, PROCESSING_FAILED, InvalidMessage, decode_document
 from streams.language import languages_of
 from streams.schemas import Document
-from streams.store import DocumentStore, document_row
 from streams.timestamps import record_time
 
 if TYPE_CHECKING:
@@ -110,12 +108,9 @@ class BatchProcessor:
         self.store = store
         self.dead_letter = dead_letter
         self.retry = retry
-        # chDB is one engine per process and not meant for concurrent callers: every store call
-        # (writes from agents, reads from the web API) goes through this one thread.
-        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
-
-    async def run_store(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._store_thread, fn, *args)
+        # every store call of this process (writes from agents, reads from the web API) goes
+        # through this one thread
+        self.store_thread = StoreThread()
 
     async def process(self, messages: Sequence[Message]) -> None:
         metrics.BATCH_SIZE.observe(len(messages))
@@ -159,7 +154,7 @@ class BatchProcessor:
                 metrics.RETRIES.labels(type(inner).__name__).inc()
                 log.warning("batch of %d failed (attempt %d): %s", len(items), attempt, error)
                 blamed = isinstance(inner, ClassifyRejected) or (
-                    attempt >= self.retry.max_attempts and not _store_refused(inner)
+                    attempt >= self.retry.max_attempts and not store_refused(inner)
                 )
                 if blamed and await self._services_healthy():
                     if len(items) == 1:
@@ -189,7 +184,7 @@ class BatchProcessor:
             for (message, document), predictions, language in zip(items, per_document, languages, strict=True)
         ]
         started = time.perf_counter()
-        await self.run_store(self.store.insert, rows)
+        await self.store_thread.run(self.store.insert, rows)
         stored_at = time.time()
         metrics.STORE_LATENCY.observe(time.perf_counter() - started)
         for kind, n in Counter(document.kind for _, document in items).items():
@@ -221,7 +216,7 @@ class BatchProcessor:
         for client in self.classifiers.values():
             if not await client.health():
                 return False
-        return await self.run_store(self.store.ping)
+        return await self.store_thread.run(self.store.ping)
 
     async def dead_letter_until_sent(
         self, message: Message, reason: str, error: str, *, attempts: int, document_id: str | None = None
@@ -240,19 +235,13 @@ class BatchProcessor:
                 await asyncio.sleep(self.retry.delay(attempt))
 
     def close(self) -> None:
-        self._store_thread.shutdown(wait=True)
+        self.store_thread.close()
 
 
 def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
-
-
-def _store_refused(exc: BaseException) -> bool:
-    """ClickHouse answered the insert with an error (a server or chDB engine error, not one the
-    client raised while encoding the rows or building the query): the store's fault, not the data's."""
-    return isinstance(exc, ClickHouseDatabaseError) and not isinstance(exc, (DataError, ProgrammingError))
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bloomwatch.tasks import Task, tasks
-from streams.store import COLUMNS
+from store.documents import COLUMNS
 
 SOURCES = ("acme-bank", "shop-north", "shop-south", "app-store", "wire-east", "wire-west")
 LANGS = ("en", "de", "fr")
@@ -110,7 +110,7 @@ def legacy_documents_ddl() -> str:
     kind/sentiment/topic as LowCardinality(String), no detected language."""
     import re
 
-    from streams.store_migration import documents_ddl
+    from store.migration import documents_ddl
 
     ddl = re.sub(
         r"^(\s{4}(?:kind|sentiment|topic)\s+)Enum8\(.+\),$",

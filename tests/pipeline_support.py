@@ -158,8 +158,8 @@ class Deployment:
         """The rows of `sql`, read from the chDB directory by a fresh process (the worker must be
         stopped: one process owns a chDB directory at a time)."""
         script = (
-            "import json, sys; from streams.store import DocumentStore;"
-            " print(json.dumps(DocumentStore(sys.argv[1]).client.query(sys.argv[2]).result_rows))"
+            "import json, sys; from store.connect import open_client;"
+            " print(json.dumps(open_client(sys.argv[1]).query(sys.argv[2]).result_rows))"
         )
         out = subprocess.run(
             [sys.executable, "-c", script, self.settings.clickhouse_dsn, sql],
@@ -284,11 +284,12 @@ import json, sys, tempfile
 from bloomwatch.settings import Settings
 from bloomwatch.tasks import tasks
 from classifiers.client import ClassifyClient
+from store.connect import connect
+from store.documents import DocumentStore
 from streams.app import create_app
-from streams.store import DocumentStore
 settings = Settings(home=tempfile.mkdtemp())
 classifiers = {task.name: ClassifyClient(task.classifier_url(settings), task.name) for task in tasks()}
-app = create_app(settings, classifiers=classifiers, store=DocumentStore(settings.clickhouse_dsn))
+app = create_app(settings, classifiers=classifiers, store=DocumentStore(connect(settings)))
 routes = {(route.method, route.resource.canonical) for route in app.web.web_app.router.routes()}
 print(json.dumps(sorted(routes)))
 """

@@ -20,8 +20,9 @@ ALERT_ID = "1446c0ffee5ca1ab1e0ddba11deadbeef"  # as long as a real one: rich us
 INSERT_ALERT = """
 from datetime import datetime
 from dashboard_support import insert_alert
-from streams.store import DocumentStore
-store = DocumentStore(sys.argv[1])
+from store.connect import open_client
+from store.documents import DocumentStore
+store = DocumentStore(open_client(sys.argv[1]))
 store.ensure_schema()
 insert_alert(store.client, alert_id=sys.argv[2], source="shop-south", state="resolved", started_at=datetime.fromisoformat(sys.argv[3]))
 print("ok")

@@ -19,10 +19,13 @@ from bloomwatch.settings import Settings
 from streams.alerts import terms, windows
 from streams.alerts.evaluator import EVALUATION_FAILURES, AlertEvaluator
 from streams.alerts.rules import load_rules
-from streams.alerts.state import AlertStore
-from streams.store import DocumentStore
+from store import alert_windows
+from store.alerts import AlertStore
+from store.connect import open_client
+from store.documents import DocumentStore
+from store.executor import StoreThread
 
-store = DocumentStore(sys.argv[1])
+store = DocumentStore(open_client(sys.argv[1]))
 store.ensure_schema()
 rules_path = Path(sys.argv[2])
 rules_path.write_text(rules_toml(60) + rules_toml(60).replace("negative-share-by-source", "broken-rule"))
@@ -51,7 +54,7 @@ store.client.insert("documents", rows, settings={"async_insert": 0}, column_name
     "sentiment_negative", "sentiment_model", "topic", "topic_model"])
 
 # injected faults: one group's evidence, one rule's counts
-real_terms, real_counts = terms.over_represented, windows.window_counts
+real_terms, real_counts = terms.over_represented, alert_windows.window_counts
 def over_represented(focus, background, **kw):
     if "poison" in focus:
         raise RuntimeError("injected: poison-shop's evidence fails")
@@ -60,10 +63,10 @@ def window_counts(client, rule, *args):
     if rule.name == "broken-rule":
         raise RuntimeError("injected: broken-rule's counts fail")
     return real_counts(client, rule, *args)
-terms.over_represented, windows.window_counts = over_represented, window_counts
+terms.over_represented, alert_windows.window_counts = over_represented, window_counts
 
 settings = Settings(alerts_grace_s=0, alerts_max_lateness_s=0, alerts_catchup_s=600, alerts_webhook_url=None)
-evaluator = AlertEvaluator(settings, rules, store.client, asyncio.to_thread)
+evaluator = AlertEvaluator(settings, rules, store.client, StoreThread())
 notifications = asyncio.run(evaluator.step(now))
 written = AlertStore(store.client).latest_by_group("negative-share-by-source")
 print(json.dumps({

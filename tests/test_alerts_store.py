@@ -13,10 +13,11 @@ import json, sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from streams.alerts.lifecycle import Alert
-from streams.alerts.state import AlertStore
-from streams.store import DocumentStore
+from store.alerts import AlertStore
+from store.connect import open_client
+from store.documents import DocumentStore
 
-store = DocumentStore(sys.argv[1])
+store = DocumentStore(open_client(sys.argv[1]))
 store.ensure_schema()
 alerts = AlertStore(store.client)
 start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

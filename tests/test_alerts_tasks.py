@@ -26,10 +26,12 @@ from bloomwatch.settings import Settings
 from streams.alerts import windows
 from streams.alerts.evaluator import AlertEvaluator
 from streams.alerts.rules import load_rules
-from streams.alerts.state import AlertStore
-from streams.store import DocumentStore
+from store.alerts import AlertStore
+from store.connect import open_client
+from store.documents import DocumentStore
+from store.executor import StoreThread
 
-store = DocumentStore(sys.argv[1])
+store = DocumentStore(open_client(sys.argv[1]))
 store.ensure_schema()
 rules = load_rules(Path(sys.argv[2]))
 now = datetime.now(UTC)
@@ -49,7 +51,7 @@ store.client.insert("documents", rows, settings={"async_insert": 0}, column_name
     "sentiment_negative", "sentiment_model", "topic", "topic_model", "urgency", "urgency_model"])
 
 settings = Settings(alerts_grace_s=0, alerts_max_lateness_s=0, alerts_catchup_s=600, alerts_webhook_url=None)
-notifications = asyncio.run(AlertEvaluator(settings, rules, store.client, asyncio.to_thread).step(now))
+notifications = asyncio.run(AlertEvaluator(settings, rules, store.client, StoreThread()).step(now))
 written = AlertStore(store.client).latest_by_group(rules.rules[0].name)
 print(json.dumps({
     "notified": sorted(payload["group_key"] for _, payload in notifications),

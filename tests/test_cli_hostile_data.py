@@ -31,7 +31,7 @@ SEED = """
 from datetime import datetime, timedelta
 import clickhouse_connect
 from dashboard_support import insert_alert, insert_copy, populate
-from streams.store import ddl_statements
+from store.documents import ddl_statements
 
 dsn, end, markup, formula_id, formula_text = sys.argv[1], datetime.fromisoformat(sys.argv[2]), *sys.argv[3:]
 client = clickhouse_connect.get_client(dsn=dsn)

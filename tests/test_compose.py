@@ -12,7 +12,7 @@ import yaml
 from bloomwatch.cli import app
 from bloomwatch.settings import Settings
 from bloomwatch.tasks import TASKS_FILE_VARIABLE
-from streams.reader import is_embedded
+from store.connect import is_embedded
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_EXAMPLE = dict(

@@ -22,7 +22,7 @@ import clickhouse_connect
 from dashboard_support import insert_alert, populate
 from grafana_template import expand_grafana_macros
 from dashboards.queries import GRAFANA, panels
-from streams.store import ddl_statements
+from store.documents import ddl_statements
 
 dsn, end, n = sys.argv[1], datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
 client = clickhouse_connect.get_client(dsn=dsn)

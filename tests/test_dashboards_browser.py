@@ -30,7 +30,7 @@ ALERT = """
 from datetime import datetime, timedelta
 import clickhouse_connect
 from dashboard_support import insert_alert
-from streams.store import ddl_statements
+from store.documents import ddl_statements
 client = clickhouse_connect.get_client(dsn=sys.argv[1])
 for statement in ddl_statements():
     client.command(statement)

@@ -42,7 +42,7 @@ import clickhouse_connect
 from dashboard_support import insert_alert, insert_copy, populate
 from dashboards.queries import fixed_values
 from grafana_template import ALL, expand_macros, interpolate
-from streams.store import ddl_statements
+from store.documents import ddl_statements
 
 dsn, end, board, scenarios, formulas, evil_source = sys.argv[1], datetime.fromisoformat(sys.argv[2]), *map(json.loads, sys.argv[3:])
 client = clickhouse_connect.get_client(dsn=dsn)

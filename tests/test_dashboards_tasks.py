@@ -23,7 +23,7 @@ import clickhouse_connect
 from dashboard_support import populate
 from dashboards.grafana.build import build
 from grafana_template import expand_grafana_macros
-from streams.store import ddl_statements
+from store.documents import ddl_statements
 
 dsn, end = sys.argv[1], datetime.fromisoformat(sys.argv[2])
 client = clickhouse_connect.get_client(dsn=dsn)

@@ -8,9 +8,9 @@ from typing import get_args
 import pytest
 
 from bloomwatch.tasks import tasks
+from store.documents import COLUMNS, ddl_statements
 from streams.decoding import InvalidMessage, decode_document, decode_label
 from streams.schemas import METADATA_MAX_BYTES, DocumentKind
-from streams.store import COLUMNS, ddl_statements
 from streams.worker import BatchProcessor, Message, RetryPolicy
 
 

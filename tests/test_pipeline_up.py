@@ -63,8 +63,8 @@ def _query(env: dict, sql: str) -> list[str]:
     """Rows of `sql` on the store `up` left (tab-separated), read in a fresh process: chDB allows
     one store per process."""
     script = (
-        "import sys; from streams.store import DocumentStore\n"
-        "for row in DocumentStore(sys.argv[1]).client.query(sys.argv[2]).result_rows: print(*row, sep='\\t')"
+        "import sys; from store.connect import open_client\n"
+        "for row in open_client(sys.argv[1]).query(sys.argv[2]).result_rows: print(*row, sep='\\t')"
     )
     dsn = f"chdb://{env['BLOOMWATCH_HOME']}/chdb"
     out = subprocess.run(

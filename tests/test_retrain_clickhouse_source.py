@@ -17,10 +17,11 @@ from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 from bloomwatch.tasks import labels_for
 from classifiers.types import Prediction
+from store.connect import open_client
+from store.documents import DocumentStore, document_row
+from store.retraining import RetrainStore
 from streams.language import language_of
-from streams.retrain_store import RetrainStore
 from streams.schemas import Document, LabelEvent
-from streams.store import DocumentStore, document_row
 from training.registry import Registry
 from training.retrain.job import labels_since_last_run, rollback_row, run_retrain
 from training.retrain.schedule import drift_trigger
@@ -57,7 +58,7 @@ def _rows(prefix: str, source: str, published_at: datetime, labels: list[str], t
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrain-clickhouse")
     dsn = f"chdb://{root / 'chdb'}"
-    store = DocumentStore(dsn)
+    store = DocumentStore(open_client(dsn))
     store.ensure_schema()
     # drift-wire: balanced and sure two hours ago, all negative and unsure in the last minutes
     store.insert(_rows("ref", "drift-wire", NOW - timedelta(hours=2), ["negative", "neutral", "positive"] * 20, 0.9))
@@ -99,7 +100,7 @@ def world(tmp_path_factory):
         "sentiment", lambda d: build_tiny_classifier("sentiment", d), manifest={"method": "none"}, metrics={}
     )
     settings = Settings(home=root / "home", clickhouse_dsn=dsn, retrain_drift_min_docs=30)
-    source = ClickHouseSource(dsn)
+    source = ClickHouseSource(settings)
     yield source, registry, settings
     source.close()
     store.close()

@@ -28,9 +28,9 @@ def rows(ids: range, *, start: datetime, model: str, shift: timedelta = timedelt
     """Store rows for doc-<i>, one a minute from `start` (+ `shift`), scored by `model`."""
     from bloomwatch.tasks import tasks
     from classifiers.types import Prediction
+    from store.documents import document_row
     from streams.language import language_of
     from streams.schemas import Document
-    from streams.store import document_row
 
     def prediction(task: Task, i: int) -> Prediction:
         labels = task.labels
@@ -68,10 +68,11 @@ def panel_sums(client, start: datetime, end: datetime) -> dict[str, int]:
 
 def redelivery_scenario(dsn: str, start_iso: str) -> None:
     """Insert, re-deliver, re-score and re-send documents through DocumentStore.insert (the worker's path)."""
-    from streams.store import DocumentStore
+    from store.connect import open_client
+    from store.documents import DocumentStore
 
     start = datetime.fromisoformat(start_iso)
-    store = DocumentStore(dsn)
+    store = DocumentStore(open_client(dsn))
     store.ensure_schema()
     client = store.client
     store.insert(rows(range(N), start=start, model="v1"))  # five hours of documents
@@ -127,10 +128,11 @@ def test_redelivered_and_resent_documents_count_once(tmp_path):
 
 def legacy_store(dsn: str, start_iso: str) -> None:
     """A store as the earlier version made it (ORDER BY id, no projection), written by this version."""
-    from streams.store import COLUMNS, DocumentStore
+    from store.connect import open_client
+    from store.documents import COLUMNS, DocumentStore
 
     start = datetime.fromisoformat(start_iso)
-    store = DocumentStore(dsn)
+    store = DocumentStore(open_client(dsn))
     store.client.command(legacy_documents_ddl())
     earlier = [c for c in COLUMNS if c not in ("detected_lang", "lang_confidence")]  # the last two
     (row,) = rows(range(1), start=start, model="v0")
@@ -146,16 +148,17 @@ def legacy_store(dsn: str, start_iso: str) -> None:
 
 
 def migrated_store(dsn: str, start_iso: str) -> None:
-    from streams.store import DocumentStore
+    from store.connect import open_client
+    from store.documents import DocumentStore
 
-    store = DocumentStore(dsn)
+    store = DocumentStore(open_client(dsn))
     start = datetime.fromisoformat(start_iso)
     store.insert(rows(range(N - 10, N + 10), start=start, model="v3"))  # 10 replace, 10 are new
     print(json.dumps({**_layout(store), "panels": panel_sums(store.client, start, start + timedelta(hours=8))}))
 
 
 def _layout(store) -> dict:
-    from streams.store_migration import current_sorting_key, layout_outdated
+    from store.migration import current_sorting_key, layout_outdated
 
     models = store.client.query("SELECT sentiment_model, count() FROM documents FINAL GROUP BY 1").result_rows
     return {

@@ -10,10 +10,11 @@ import sys
 
 SCRIPT = """
 import json, sys
-from streams.retrain_store import RetrainStore
-from streams.store import DocumentStore
+from store.retraining import RetrainStore
+from store.connect import open_client
+from store.documents import DocumentStore
 
-store = DocumentStore(sys.argv[1])
+store = DocumentStore(open_client(sys.argv[1]))
 store.ensure_schema()
 store.client.command(
     "INSERT INTO labels SETTINGS async_insert = 0 VALUES"

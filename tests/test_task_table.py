@@ -92,8 +92,8 @@ def _fields_a_task_name_would_shadow() -> list[str]:
     """Every documents column that is not a task's, every dashboard filter parameter, every documents
     search parameter: derived, so a new column or parameter is checked as soon as it exists."""
     from dashboards.filters import Filters
+    from store.documents import COLUMNS
     from streams.schemas import DocumentQuery
-    from streams.store import COLUMNS
 
     task_columns = {column for task in tasks() for column in task.score_columns}
     parameters = [field.alias or name for name, field in Filters.model_fields.items()]
@@ -116,8 +116,9 @@ def test_a_task_named_like_a_document_field_or_a_query_parameter_is_refused(tmp_
 # Runs in a fresh interpreter (chDB: one engine per process, and the table is read at import).
 _STORE_COLUMNS = """
 import json, sys
-from streams.store import DocumentStore
-store = DocumentStore(sys.argv[1])
+from store.connect import open_client
+from store.documents import DocumentStore
+store = DocumentStore(open_client(sys.argv[1]))
 store.ensure_schema()
 if sys.argv[2] == "insert":
     store.client.command("INSERT INTO documents (id, text, sentiment_model) VALUES ('old', 'stored before', 'sentiment-v1')")

@@ -11,12 +11,17 @@ Per training step: loss.backward(); fgm.adversarial_step(lambda: forward().loss)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
+
 
 class FGM:
-    def __init__(self, model: torch.nn.Module, eps: float = 1.0):
+    def __init__(self, model: PreTrainedModel | PeftModel, eps: float = 1.0):
         self.eps = eps
         self._delta: torch.Tensor | None = None
         self._embedded: torch.Tensor | None = None

@@ -63,7 +63,7 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     parent = registry.get(BASE, options.continue_from) if options.continue_from else None
     parent_metrics = parent.metrics if parent else {}  # read once: each access reads metrics.json
     parent_tokens = int(parent_metrics.get("tokens_seen", 0))
-    if parent_tokens >= options.max_tokens:
+    if parent is not None and parent_tokens >= options.max_tokens:
         raise ValueError(
             f"base {parent.version} has already seen {parent_tokens:,} tokens; --max-tokens is the total, so set it above that"
         )

@@ -9,6 +9,7 @@ phrasing the model cannot read.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def score_behaviour(predict: Predict, labels: Sequence[str], suite: Suite | None
             {"text": c.text, "expected": c.label, "predicted": said[c.text]} for c in cases if said[c.text] != c.label
         ]
         groups[group] = {"n": len(cases), "acc": 1 - len(failures) / len(cases), "failures": failures}
-    invariance = {}
+    invariance: dict[str, dict[str, Any]] = {}
     for group in sorted({p.group for p in suite.pairs}):
         pairs = [p for p in suite.pairs if p.group == group]
         flips = [

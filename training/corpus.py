@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def _training_texts(data_dir: Path, source: str) -> list[str]:
 
 
 def build_corpus(
-    data_dir: Path, *, chars: int, extra_files: list[Path] = (), with_training_texts: bool = True
+    data_dir: Path, *, chars: int, extra_files: Sequence[Path] = (), with_training_texts: bool = True
 ) -> Corpus:
     """About `chars` characters sampled by domain (training texts of the domain first, then
     unlabelled text), plus every line of `extra_files`."""

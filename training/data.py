@@ -97,7 +97,7 @@ SPLITS = ("train", "val", "test")
 
 def _decoded_lines(path: Path) -> list[tuple[int, str | None, str]]:
     """(line number, text or None if undecodable, error) — decoding per line so errors can be located."""
-    out = []
+    out: list[tuple[int, str | None, str]] = []
     for number, raw in enumerate(path.read_bytes().splitlines(keepends=True), start=1):
         try:
             out.append((number, raw.decode("utf-8"), ""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -18,10 +19,14 @@ from bloomwatch.progress import progress_bar
 from training.encoding import encode
 from training.runtime import pick_device
 
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
+
 
 @torch.no_grad()
 def predict_proba(
-    model: torch.nn.Module,
+    model: PreTrainedModel | PeftModel,
     tokenizer,
     texts: Sequence[str],
     *,
@@ -33,10 +38,10 @@ def predict_proba(
 ) -> np.ndarray:
     """Class probabilities (texts cut head + tail to `max_len` tokens), batched by length so padding costs little."""
     dev = pick_device(device)
-    model.to(dev).eval()
+    model.to(dev).eval()  # type: ignore[arg-type]  # transformers wraps `to` with functools.wraps, which mypy does not bind
     encoded = encode(tokenizer, texts, max_len)
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    out = np.zeros((len(texts), cast(int, model.config.num_labels)), dtype=np.float32)  # a classifier's is set
     starts = range(0, len(order), batch_size)
     for start in progress_bar(starts, desc=desc, disable=not progress, unit="batch", leave=False):
         idx = order[start : start + batch_size]

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from training.evaluate import predict_proba
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device, seed_everything
 
 if TYPE_CHECKING:
+    from peft import AdaLoraModel, PeftConfig, PeftModel
+    from transformers import PreTrainedModel
+
     from training.teacher import SoftExample
 
 METHODS = ("full", "lora", "adalora", "prefix")
@@ -86,7 +89,7 @@ class FinetuneConfig:
 
 @dataclass
 class FinetuneResult:
-    model: torch.nn.Module
+    model: PreTrainedModel | PeftModel
     step_losses: list[float] = field(default_factory=list)
     evals: list[dict] = field(default_factory=list)
     best_eval: dict | None = None
@@ -96,7 +99,7 @@ class FinetuneResult:
     seconds: float = 0.0  # fine-tuning time over every sitting of the run
 
 
-def apply_method(model: torch.nn.Module, config: FinetuneConfig, total_steps: int) -> torch.nn.Module:
+def apply_method(model: PreTrainedModel, config: FinetuneConfig, total_steps: int) -> PreTrainedModel | PeftModel:
     """Wrap the classifier for parameter-efficient methods; the classification head always trains."""
     if config.method not in METHODS:
         raise ValueError(f"unknown method {config.method!r}; known: {', '.join(METHODS)}")
@@ -106,6 +109,7 @@ def apply_method(model: torch.nn.Module, config: FinetuneConfig, total_steps: in
         raise ValueError(f"lora_embeddings is a LoRA option; method {config.method!r} cannot adapt the embeddings")
     from peft import AdaLoraConfig, LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
 
+    peft_config: PeftConfig
     if config.method == "lora":
         peft_config = LoraConfig(
             task_type=TaskType.SEQ_CLS,
@@ -131,13 +135,13 @@ def apply_method(model: torch.nn.Module, config: FinetuneConfig, total_steps: in
     return get_peft_model(model, peft_config)
 
 
-def merge_for_serving(model: torch.nn.Module, method: str) -> torch.nn.Module:
+def merge_for_serving(model: PreTrainedModel | PeftModel, method: str) -> PreTrainedModel | PeftModel:
     """A plain `BloomForSequenceClassification` with adapters folded in (LoRA/AdaLoRA)."""
     if method == "full":
         return model
     if method not in MERGEABLE:
         raise ValueError(f"method {method!r} cannot be merged into the base weights")
-    return model.merge_and_unload()
+    return cast("PeftModel", model).merge_and_unload()  # apply_method wrapped it for this method
 
 
 def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
@@ -214,7 +218,7 @@ def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def finetune(
-    model: torch.nn.Module,
+    model: PreTrainedModel,
     tokenizer,
     train: list[Example],
     val: list[Example],
@@ -257,7 +261,7 @@ def finetune(
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
-    model = apply_method(model, config, total_steps).to(dev)
+    model = apply_method(model, config, total_steps).to(dev)  # type: ignore[arg-type]  # transformers wraps `to` with functools.wraps, which mypy does not bind
     optimizer, scheduler = adamw_with_schedule(
         model,
         lr=config.lr,
@@ -281,13 +285,15 @@ def finetune(
     for i, e in enumerate(val):
         val_by_source.setdefault(e.source, []).append(i)
     result = FinetuneResult(model)
-    paired = config.consistency > 0 and origin is not None and any(o != i for i, o in enumerate(origin))
+    paired_origin = (
+        origin if config.consistency > 0 and origin is not None and any(o != i for i, o in enumerate(origin)) else None
+    )
     lengths = [len(x) for x in encoded]
 
     def epoch_batches() -> list[list[int]]:
         return (
-            _paired_batches(origin, lengths, config.batch_size, rng)
-            if paired
+            _paired_batches(paired_origin, lengths, config.batch_size, rng)
+            if paired_origin is not None
             else _batches(lengths, config.batch_size, rng)
         )
 
@@ -327,7 +333,7 @@ def finetune(
     start_epoch, start_batch, finished, out_of_time, epoch_rng = 0, 0, False, False, finetune_state.numpy_state(rng)
     signature = finetune_state.run_signature(config.as_dict(), [(e.text, e.label) for e in train], [(e.text, e.label) for e in val],
                                              [(s.text, s.probs) for s in soft]) if config.checkpoint_dir else None  # fmt: skip
-    saved = finetune_state.load(config.checkpoint_dir, signature) if config.checkpoint_dir else None
+    saved = finetune_state.load(config.checkpoint_dir, signature) if config.checkpoint_dir and signature else None
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -367,7 +373,7 @@ def finetune(
             batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
             input_ids, mask = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
             y = targets[idx].to(dev)
-            copies, originals = _pairs_within(idx, origin) if paired else ([], [])
+            copies, originals = _pairs_within(idx, paired_origin) if paired_origin is not None else ([], [])
             soft_rows = [k for k, row in enumerate(idx) if row >= n_hard]
             soft_targets = teacher[[idx[k] - n_hard for k in soft_rows]].to(dev)
 
@@ -394,7 +400,7 @@ def finetune(
                 optimizer.step()
                 scheduler.step()
                 if config.method == "adalora":
-                    model.base_model.update_and_allocate(step)
+                    cast("AdaLoraModel", model.base_model).update_and_allocate(step)
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
                 bar.update(1)

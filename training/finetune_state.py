@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -31,7 +32,7 @@ def run_signature(
     config: dict,
     train: list[tuple[str, str]],
     val: list[tuple[str, str]],
-    soft: list[tuple[str, tuple[float, ...]]] = (),
+    soft: Sequence[tuple[str, tuple[float, ...]]] = (),
 ) -> str:
     """Hash of the recipe (less its per-sitting settings) and of the training and validation data,
     in order, with the soft-labelled examples and their teacher distributions when there are any

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -38,6 +40,10 @@ from training.modeling import expect_new_classification_head
 from training.pretrain import PretrainConfig
 from training.registry import ModelVersion, Registry, UnknownModel
 from training.teacher import PER_FILE as TEACHER_PER_FILE
+from training.teacher import SoftExample
+
+if TYPE_CHECKING:
+    import numpy as np
 
 console = Console(stderr=True)
 
@@ -175,6 +181,8 @@ def train_task(
     from training.runtime import configure_threads, seed_everything
 
     if options is None:
+        if task is None:
+            raise ValueError("train_task needs a task or options")
         options = fast_options(task) if fast else TrainOptions(task=task)
     settings = get_settings()
     data_dir = Path(data_dir or settings.data_dir)
@@ -282,7 +290,8 @@ def train_task(
         console.print(f"augmentation {ops}: {len(train)} -> {len(train_set)} training examples")
     if options.task == "sentiment":
         assert_not_trained_on(train_set)
-    soft, distill = [], None
+    soft: list[SoftExample] = []
+    distill = None
     if options.teacher:
         from training.teacher import teacher_labels
 
@@ -341,7 +350,7 @@ def train_task(
         from training.behaviour import behaviour_summary, score_behaviour
         from training.robustness import robustness
 
-        def predict(texts: list[str]):
+        def predict(texts: Sequence[str]) -> np.ndarray:
             return predict_proba(model, tokenizer, texts, max_len=options.finetune.max_len, device=options.device)
 
         behaviour = score_behaviour(predict, labels)
@@ -402,7 +411,7 @@ def train_task(
     }
 
     def save(directory: Path) -> None:
-        model.save_pretrained(directory, safe_serialization=True)
+        model.save_pretrained(str(directory), safe_serialization=True)
         tokenizer.save_pretrained(directory)
         if q_model is not None:
             from training.quantize import save_int8

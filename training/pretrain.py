@@ -81,7 +81,7 @@ def pretrain(
     """Train `model` in place on `blocks` up to `config.steps` steps, resuming from `run_dir`'s checkpoint."""
     dev = pick_device(device)
     precision = default_precision(dev)
-    model.to(dev).train()
+    model.to(dev).train()  # type: ignore[arg-type]  # transformers wraps `to` with functools.wraps, which mypy does not bind
     optimizer, scheduler = adamw_with_schedule(
         model,
         lr=config.lr,
@@ -132,7 +132,7 @@ def pretrain(
     while step < config.steps:
         if config.time_limit_s is not None and time.monotonic() - started > config.time_limit_s:
             break
-        if step // per_epoch != epoch:
+        if order is None or step // per_epoch != epoch:
             epoch = step // per_epoch
             order = _epoch_order(n_blocks, config.seed, epoch)
         cursor = (step % per_epoch) * batch_size
@@ -177,7 +177,7 @@ def perplexity(
 ) -> float:
     """exp(mean next-token loss) over held-out blocks: how well the base predicts unseen domain text."""
     dev = pick_device(device)
-    model.to(dev).eval()
+    model.to(dev).eval()  # type: ignore[arg-type]  # transformers wraps `to` with functools.wraps, which mypy does not bind
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
         batch = blocks[start : start + batch_size].long().to(dev)

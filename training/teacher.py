@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -140,7 +141,8 @@ def _bloom_proba(
     from training.evaluate import predict_proba
 
     model = BloomForSequenceClassification.from_pretrained(teacher.path, dtype=torch.float32)
-    order = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    id2label = cast(dict[int, str], model.config.id2label)  # a classifier's: set, keyed by output index
+    order = [id2label[i] for i in range(len(id2label))]
     if order != list(labels):
         raise ValueError(f"teacher {teacher.name} has labels {order}, the task {list(labels)}")
     tokenizer = AutoTokenizer.from_pretrained(teacher.path)

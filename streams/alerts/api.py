@@ -21,9 +21,11 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bloomwatch.access import actor
 from bloomwatch.settings import Settings
+from store.alerts import AlertStore, alert_json
+from store.connect import StoreClient
+from store.executor import StoreThread
 from streams.alerts.evaluator import AlertEvaluator
 from streams.alerts.rules import RuleSet, load_rules
-from streams.alerts.state import AlertStore, alert_json
 from streams.alerts.windows import BadGroupKey, canonical_group_key
 from streams.json_input import NotJSON, parse_json
 from streams.query_params import BadQuery, query_int
@@ -43,13 +45,13 @@ class AckRequest(BaseModel):
     by: str = ""
 
 
-def install(app: faust.App, settings: Settings, client, run_store) -> None:
+def install(app: faust.App, settings: Settings, client: StoreClient, store_thread: StoreThread) -> None:
     """The alert API on the worker, and the evaluator timer when this worker is the evaluator."""
     rules = load_rules(settings.alerts_rules)  # a bad file stops the worker at start, key named
-    register_alert_routes(app, rules, client, run_store)
+    register_alert_routes(app, rules, client, store_thread)
     if not settings.alerts_in_worker:
         return
-    evaluator = AlertEvaluator(settings, rules, client, run_store)
+    evaluator = AlertEvaluator(settings, rules, client, store_thread)
 
     @app.timer(settings.alerts_interval_s)
     async def evaluate_alerts() -> None:
@@ -60,7 +62,7 @@ def install(app: faust.App, settings: Settings, client, run_store) -> None:
         await evaluator.close()
 
 
-def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> None:
+def register_alert_routes(app: faust.App, rules: RuleSet, client: StoreClient, store_thread: StoreThread) -> None:
     store = AlertStore(client)
 
     async def body(request, model: type[BaseModel]) -> BaseModel | str:
@@ -83,7 +85,7 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
         acting = await act(request, AckRequest, doing)
         if isinstance(acting, str):
             return view.error(400, acting)
-        changed = await run_store(change, key, acting[1])
+        changed = await store_thread.run(change, key, acting[1])
         return view.json(as_json(changed)) if changed else view.error(404, missing)
 
     @app.page("/api/alerts")
@@ -94,12 +96,12 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
                 limit = query_int(request.query, "limit", 100, maximum=10_000)
             except BadQuery as exc:
                 return self.error(400, str(exc))
-            return self.json([alert_json(alert) for alert in await run_store(store.list, state, limit)])
+            return self.json([alert_json(alert) for alert in await store_thread.run(store.list, state, limit)])
 
     @app.page("/api/alerts/{alert_id}")
     class OneAlert(View):
         async def get(self, request, alert_id: str):
-            alert = await run_store(store.get, alert_id)
+            alert = await store_thread.run(store.get, alert_id)
             return self.json(alert_json(alert)) if alert else self.error(404, f"no alert {alert_id}")
 
     @app.page("/api/alerts/{alert_id}/ack")
@@ -112,7 +114,7 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
     @app.page("/api/silences")
     class Silences(View):
         async def get(self, request, **kwargs: Any):
-            silences = await run_store(store.active_silences, datetime.now(UTC))
+            silences = await store_thread.run(store.active_silences, datetime.now(UTC))
             return self.json([_jsonable(silence) for silence in silences])
 
         async def post(self, request, **kwargs: Any):
@@ -127,7 +129,7 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client, run_store) -> 
                 group = canonical_group_key(silence.group, rules.get(silence.rule).group_by)
             except BadGroupKey as error:
                 return self.error(400, str(error))
-            created = await run_store(store.silence, silence.rule, group, silence.for_s, by, silence.comment)
+            created = await store_thread.run(store.silence, silence.rule, group, silence.for_s, by, silence.comment)
             return self.json(_jsonable(created))
 
     @app.page("/api/silences/{silence_id}/end")

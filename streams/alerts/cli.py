@@ -192,18 +192,18 @@ def run() -> None:
     import asyncio
     import logging
 
-    import clickhouse_connect
-
     from bloomwatch.settings import get_settings
+    from store.connect import connect
+    from store.documents import DocumentStore
+    from store.executor import StoreThread
     from streams.alerts.evaluator import AlertEvaluator
     from streams.alerts.rules import load_rules
-    from streams.store import DocumentStore
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    DocumentStore(settings.clickhouse_dsn).ensure_schema()
-    client = clickhouse_connect.get_client(dsn=settings.clickhouse_dsn)
-    evaluator = AlertEvaluator(settings, load_rules(settings.alerts_rules), client, asyncio.to_thread)
+    client = connect(settings)
+    DocumentStore(client).ensure_schema()
+    evaluator = AlertEvaluator(settings, load_rules(settings.alerts_rules), client, StoreThread())
     typer.echo(
         f"evaluating alert rules on {settings.clickhouse_where} every {settings.alerts_interval_s}s -> topic {settings.topic_alerts}"
     )

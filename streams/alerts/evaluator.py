@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -35,6 +34,10 @@ from urllib.parse import urlencode
 from prometheus_client import Counter
 
 from bloomwatch.settings import Settings
+from store import alert_windows
+from store.alerts import AlertStore, is_active, silenced
+from store.connect import StoreClient
+from store.executor import StoreThread
 from streams import metrics
 from streams.alerts import terms as term_stats
 from streams.alerts import windows
@@ -42,7 +45,6 @@ from streams.alerts.detector import Verdict, judge
 from streams.alerts.lifecycle import FIRING, RESOLVED, Alert, advance
 from streams.alerts.notify import Notifier
 from streams.alerts.rules import Rule, RuleSet
-from streams.alerts.state import AlertStore, is_active, silenced
 
 log = logging.getLogger("bloomwatch.alerts")
 
@@ -53,16 +55,14 @@ EVALUATION_FAILURES = Counter(
     registry=metrics.REGISTRY,
 )
 
-StoreRunner = Callable[..., Awaitable[Any]]
-
 
 class AlertEvaluator:
-    def __init__(self, settings: Settings, rules: RuleSet, client, run_store: StoreRunner):
+    def __init__(self, settings: Settings, rules: RuleSet, client: StoreClient, store_thread: StoreThread):
         self.settings = settings
         self.rules = rules
         self.client = client
         self.store = AlertStore(client)
-        self.run_store = run_store
+        self.store_thread = store_thread
         self.notifier = Notifier(settings)
         self.evaluated_through: dict[str, datetime] = {}
 
@@ -89,8 +89,8 @@ class AlertEvaluator:
 
         A failure is confined to its rule (or, inside a rule, to its group): data any publisher
         controls (a source name, the words of its texts) must never stop the other rules' alerts."""
-        latest = await self.run_store(windows.latest_enqueued, self.client)
-        silences = await self.run_store(self.store.active_silences, now)
+        latest = await self.store_thread.run(alert_windows.latest_enqueued, self.client)
+        silences = await self.store_thread.run(self.store.active_silences, now)
         notifications = []
         for rule in self.rules.rules:
             try:
@@ -116,10 +116,10 @@ class AlertEvaluator:
             return []
         width = timedelta(seconds=rule.window_s)
         history_start = through - width * (rule.baseline_windows + rule.for_windows)
-        current = await self.run_store(self.store.latest_by_group, rule.name)
+        current = await self.store_thread.run(self.store.latest_by_group, rule.name)
         active = [key for key, alert in current.items() if is_active(alert)]
-        series = await self.run_store(
-            windows.window_counts, self.client, rule, history_start, ready, self.settings.alerts_max_age_s, active
+        series = await self.store_thread.run(
+            alert_windows.window_counts, self.client, rule, history_start, ready, self.settings.alerts_max_age_s, active
         )
         changed: list[Alert] = []
         notifications = []
@@ -136,7 +136,7 @@ class AlertEvaluator:
                 continue
             changed += group_changed
             notifications += group_notifications
-        await self.run_store(self.store.write_keeping_acks, changed)
+        await self.store_thread.run(self.store.write_keeping_acks, changed)
         self.evaluated_through[rule.name] = ready
         return notifications
 
@@ -200,8 +200,8 @@ class AlertEvaluator:
         max_age = self.settings.alerts_max_age_s
         start, end = alert.started_at, alert.window_end
         baseline_start = start - timedelta(seconds=rule.window_s * rule.baseline_windows)
-        focus = await self.run_store(
-            partial(windows.texts, negative_only=rule.metric != "volume", limit=2000),
+        focus = await self.store_thread.run(
+            partial(alert_windows.texts, negative_only=rule.metric != "volume", limit=2000),
             self.client,
             rule,
             group,
@@ -209,8 +209,8 @@ class AlertEvaluator:
             end,
             max_age,
         )
-        background = await self.run_store(
-            partial(windows.texts, negative_only=False, limit=10000),
+        background = await self.store_thread.run(
+            partial(alert_windows.texts, negative_only=False, limit=10000),
             self.client,
             rule,
             group,
@@ -220,7 +220,9 @@ class AlertEvaluator:
         )
         terms = term_stats.over_represented(term_stats.word_counts(focus), term_stats.word_counts(background))
         return {
-            "examples": await self.run_store(windows.examples, self.client, rule, group, start, end, max_age),
+            "examples": await self.store_thread.run(
+                alert_windows.examples, self.client, rule, group, start, end, max_age
+            ),
             "terms": terms,
             "evidence_documents": len(focus),
             "baseline_documents": len(background),

@@ -20,7 +20,7 @@ PENDING, FIRING, RESOLVED = "pending", "firing", "resolved"
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert instance; the fields are the `alerts` table's columns (see streams/ddl.sql)."""
+    """One alert instance; the fields are the `alerts` table's columns (see store/ddl.sql)."""
 
     alert_id: str
     rule: str

@@ -1,15 +1,8 @@
-"""The queries behind alerts: exact window counts and the evidence of one window.
+"""Alert windows and groups: where a rule's windows start, and the key of a group.
 
-Every read of `documents` uses FINAL: the kill -9 tests re-deliver thousands of documents that
-collapse only there, and a re-delivered document must never count twice in a window.
-
-Time base: windows are cut on `enqueued_at` (the Kafka record time, when the document entered the
-pipeline), not on `published_at`. A document published long before it was enqueued (a backfill,
-an archive import: `published_at` older than `max_age_s` before `enqueued_at`) is not counted at
-all, so a backfill neither fires alerts for the past nor shows up as a volume spike now.
-
-The negative_* metrics count the watched label of the watched task (bloomwatch/tasks.py: the
-sentiment task's "negative") on that task's label column; the dimensions are rules.py's.
+A group's key (`source=acme-bank`) is what the `alerts` table, the API, `bloomwatch alerts
+silence` and the dashboard link carry; the windows' counts and evidence are read from the store
+(store/alert_windows.py).
 """
 
 from __future__ import annotations
@@ -19,10 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
-from bloomwatch.tasks import tasks, watched_task
-from streams.alerts.detector import WindowCount
 from streams.alerts.rules import Rule, dimension_columns
-from streams.timestamps import as_utc
 
 
 def group_key(dimensions: Sequence[str], values: Sequence[Any]) -> str:
@@ -64,56 +54,6 @@ def canonical_group_key(key: str, dimensions: Sequence[str]) -> str:
     return group_key(dimensions, [group[d] for d in dimensions]) if key else ""
 
 
-def _filters(rule: Rule, max_age_s: float, group: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
-    columns = dimension_columns()
-    clauses = ["published_at >= enqueued_at - toIntervalMillisecond({max_age_ms:UInt64})"]
-    parameters: dict[str, Any] = {"max_age_ms": int(max_age_s * 1000)}
-    for dimension, values in rule.scope.filters().items():
-        clauses.append(f"{columns[dimension]} IN {{scope_{dimension}:Array(String)}}")
-        parameters[f"scope_{dimension}"] = values
-    for dimension, value in (group or {}).items():
-        clauses.append(f"{columns[dimension]} = {{group_{dimension}:String}}")
-        parameters[f"group_{dimension}"] = value
-    return " AND ".join(clauses), parameters
-
-
-def _is_watched() -> str:
-    """The SQL condition of a document the negative_* metrics count. Task names and labels are
-    lower-case identifiers (bloomwatch/tasks.py checks them), so both are written into the SQL."""
-    watched = watched_task()
-    return f"{watched.name} = '{watched.watched_label}'"
-
-
-def window_counts(
-    client, rule: Rule, first: datetime, end: datetime, max_age_s: float, groups: Sequence[str] = ()
-) -> dict[str, list[WindowCount]]:
-    """Per group, the counts of every window from `first` (a window start) up to `end`, oldest
-    first; windows without documents are zeros. `groups` are included even without documents."""
-    width_ms = rule.window_s * 1000
-    where, parameters = _filters(rule, max_age_s)
-    columns = dimension_columns()
-    dims = ", ".join(columns[d] for d in rule.group_by)
-    counted = f"countIf({_is_watched()})" if rule.metric != "volume" else "count()"
-    rows = client.query(
-        f"SELECT intDiv(toUnixTimestamp64Milli(enqueued_at), {width_ms}) AS w, count(), {counted}"
-        f"{', ' + dims if dims else ''}"
-        f" FROM documents FINAL WHERE enqueued_at >= {{first:DateTime64(3, 'UTC')}}"
-        f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where}"
-        f" GROUP BY w{', ' + dims if dims else ''}",
-        parameters={**parameters, "first": first, "end": end},
-    ).result_rows
-    starts = window_starts(rule, first, end)
-    by_group: dict[str, dict[datetime, tuple[int, int]]] = {key: {} for key in groups}
-    for w, n, x, *values in rows:
-        start = datetime.fromtimestamp(w * rule.window_s, UTC)
-        by_group.setdefault(group_key(rule.group_by, values), {})[start] = (int(n), int(x))
-    if not rule.group_by:
-        by_group.setdefault("", {})
-    return {
-        key: [WindowCount(start, *counts.get(start, (0, 0))) for start in starts] for key, counts in by_group.items()
-    }
-
-
 def window_starts(rule: Rule, first: datetime, end: datetime) -> list[datetime]:
     step = timedelta(seconds=rule.window_s)
     starts, start = [], first
@@ -126,56 +66,3 @@ def window_starts(rule: Rule, first: datetime, end: datetime) -> list[datetime]:
 def floor_window(rule: Rule, moment: datetime) -> datetime:
     seconds = int(moment.timestamp()) // rule.window_s * rule.window_s
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def latest_enqueued(client) -> datetime | None:
-    """How far the stored data reaches in Kafka time (duplicates do not change a max)."""
-    value = client.query("SELECT max(enqueued_at), count() FROM documents").result_rows[0]
-    return as_utc(value[0]) if value[1] else None
-
-
-def examples(
-    client, rule: Rule, group: dict[str, str], start: datetime, end: datetime, max_age_s: float, limit: int = 5
-) -> list[dict[str, Any]]:
-    """The window's most negative documents (the most recent ones for a volume rule): id, snippet,
-    probability (of the watched label), source, kind, the label of every other task, published_at."""
-    watched = watched_task()
-    probability = watched.probability_column(watched.watched_label)
-    other_tasks = [t.name for t in tasks() if t.name != watched.name]
-    where, parameters = _filters(rule, max_age_s, group)
-    if rule.metric != "volume":
-        where += f" AND {_is_watched()}"
-    order = f"{probability} DESC" if rule.metric != "volume" else "enqueued_at DESC"
-    keys = ("id", "snippet", "probability", "source", "kind", *other_tasks, "published_at")
-    selected = ("id", "substring(text, 1, 280)", probability, "source", "kind", *other_tasks, "published_at")
-    rows = client.query(
-        f"SELECT {', '.join(selected)}"
-        f" FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
-        f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where} ORDER BY {order} LIMIT {int(limit)}",
-        parameters={**parameters, "start": start, "end": end},
-    ).result_rows
-    return [
-        {
-            **dict(zip(keys, row, strict=True)),
-            "probability": round(float(row[2]), 4),
-            "published_at": as_utc(row[-1]).isoformat(),
-        }
-        for row in rows
-    ]
-
-
-def texts(
-    client, rule: Rule, group: dict[str, str], start: datetime, end: datetime, max_age_s: float,
-    *, negative_only: bool, limit: int,
-) -> list[tuple[str, str]]:  # fmt: skip
-    """(text, language read from it) of the group's documents in the window: the evidence's words,
-    each text's stop words dropped by its language (streams/alerts/terms.py)."""
-    where, parameters = _filters(rule, max_age_s, group)
-    if negative_only:
-        where += f" AND {_is_watched()}"
-    rows = client.query(
-        f"SELECT text, detected_lang FROM documents FINAL WHERE enqueued_at >= {{start:DateTime64(3, 'UTC')}}"
-        f" AND enqueued_at < {{end:DateTime64(3, 'UTC')}} AND {where} LIMIT {int(limit)}",
-        parameters={**parameters, "start": start, "end": end},
-    ).result_rows
-    return [(text, lang) for text, lang in rows]

@@ -54,7 +54,7 @@ def decide(paired: Mapping[str, Paired], rules: GateRules) -> GateResult:
         problems.append(
             f"not significantly better on the new-label holdout ({_acc(holdout)}, p={holdout.p_better():.3g})"
         )
-    if problems:
+    if problems or holdout is None:
         return GateResult(False, "; ".join(problems), max_drop, figures)
     fixed_part = ", ".join(
         f"{s} {paired[s].current_correct / paired[s].n:.3f}->{paired[s].candidate_correct / paired[s].n:.3f} (n={paired[s].n})"

@@ -1,23 +1,20 @@
 """Where the retraining job reads labels and predictions and writes its audit rows, chosen by the DSN.
 
-Embedded (`chdb://`): the worker owns the chDB directory, so the job goes through the worker's API
-(worker_api.WorkerAPI). Server mode (`http(s)://` ClickHouse): the job queries ClickHouse itself
-(ClickHouseSource) and needs no worker to be up. Both run the same SQL, streams/retrain_store.py:
-the worker's API serves exactly those RetrainStore methods.
+Embedded (`chdb://`, store/connect.py `is_embedded`): the worker owns the chDB directory, so the job
+goes through the worker's API (worker_api.WorkerAPI). Server mode (`http(s)://` ClickHouse): the job
+queries ClickHouse itself (ClickHouseSource) and needs no worker to be up. Both run the same SQL,
+store/retraining.py: the worker's API serves exactly those RetrainStore methods.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
-
-import clickhouse_connect
 
 from bloomwatch.access import client_headers
 from bloomwatch.settings import Settings
-from streams.reader import is_embedded
-from streams.retrain_store import RetrainStore
+from store.connect import connect, is_embedded
+from store.retraining import RetrainStore
 from training.retrain.worker_api import WorkerAPI
 
 
@@ -40,11 +37,9 @@ class RetrainSource(Protocol):
 class ClickHouseSource:
     """RetrainStore on the job's own client (server mode: many processes may share a server)."""
 
-    def __init__(self, dsn: str):
-        self.store = RetrainStore(clickhouse_connect.get_client(dsn=dsn))
-        address = urlsplit(dsn)
-        host = address.netloc.rpartition("@")[2]  # no credentials in logs
-        self.where = f"ClickHouse at {address.scheme}://{host}{address.path}"
+    def __init__(self, settings: Settings):
+        self.store = RetrainStore(connect(settings))
+        self.where = f"ClickHouse at {settings.clickhouse_where}"  # no credentials in logs
 
     def labels(self, task: str) -> list[dict[str, Any]]:
         return self.store.labelled_examples(task)
@@ -69,4 +64,4 @@ def open_source(settings: Settings, worker_url: str | None = None) -> RetrainSou
     """The worker's API in embedded mode (at `worker_url`, default the settings' worker), else ClickHouse."""
     if is_embedded(settings):
         return WorkerAPI(worker_url or settings.worker_url, headers=client_headers(settings))
-    return ClickHouseSource(settings.clickhouse_dsn)
+    return ClickHouseSource(settings)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,9 @@ def stored_reference(
     least `retrain_rehearsal_min_confidence`, labelled with its answer; texts in `exclude` (the
     users' labels) are left out, so a labelled text is neither rehearsed nor tested here."""
     seen: set[str] = set(exclude)
-    test, train, val = [], [], []
+    test: list[Example] = []
+    train: list[Example] = []
+    val: list[Example] = []
     for doc in documents:
         key = normalise_text(doc["text"] or "")
         if doc["model"] != model or not key or key in seen:
@@ -120,7 +123,7 @@ def build_splits(
     reference: Reference,
     settings: Settings,
     seed: int,
-    untrainable: set[str] = frozenset(),
+    untrainable: AbstractSet[str] = frozenset(),
 ) -> tuple[Splits, dict[str, int]]:
     """New labels (train / val / holdout by text hash, none in a fixed test nor `untrainable`,
     normalised texts) + replay; the test is the gate's sample of the reference's fixed tests plus

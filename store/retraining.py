@@ -1,8 +1,8 @@
-"""ClickHouse side of retraining: the `labels` table, the reads the retraining job needs, and the
+"""The store's side of retraining: the `labels` table, the reads the retraining job needs, and the
 `model_versions` audit table.
 
 It shares the worker's client (chDB allows one engine per process, and the worker owns it) and,
-like DocumentStore, is synchronous: the worker calls it on its one store thread. Every read
+like DocumentStore, is synchronous: the worker calls it on its store thread (store/executor.py). Every read
 deduplicates with FINAL, so a label or a decision re-delivered after a crash is counted once.
 """
 
@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bloomwatch.tasks import task
+from store.connect import StoreClient
+from store.documents import INSERT_SETTINGS
+from store.tables import DOCUMENTS, LABELS, MODEL_VERSIONS
 from streams.schemas import LabelEvent
-from streams.store import INSERT_SETTINGS
 from streams.timestamps import as_utc
 
 LABEL_COLUMNS = ("document_id", "task", "label", "text", "annotator", "labelled_at", "enqueued_at", "ingested_at")
@@ -44,7 +46,7 @@ def _iso(value: Any) -> str:
 
 
 class RetrainStore:
-    def __init__(self, client):
+    def __init__(self, client: StoreClient):
         self.client = client
 
     # --- labels ---------------------------------------------------------------------------------
@@ -62,11 +64,11 @@ class RetrainStore:
         for e, _ in sorted(events, key=lambda pair: (pair[0].task, pair[0].document_id)):
             digest.update(f"{e.task}\x00{e.document_id}\x00{e.label}\x00{e.labelled_at.isoformat()}\x01".encode())
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": digest.hexdigest()}
-        self.client.insert("labels", rows, column_names=list(LABEL_COLUMNS), settings=settings)
+        self.client.insert(LABELS, rows, column_names=list(LABEL_COLUMNS), settings=settings)
 
     def label_count(self, task: str) -> int:
         return int(
-            self.client.command("SELECT count() FROM labels FINAL WHERE task = {t:String}", parameters={"t": task})
+            self.client.command(f"SELECT count() FROM {LABELS} FINAL WHERE task = {{t:String}}", parameters={"t": task})
         )
 
     def labelled_examples(self, task: str, after: str = "", limit: int | None = None) -> list[dict[str, Any]]:
@@ -81,9 +83,9 @@ class RetrainStore:
         )
         result = self.client.query(
             "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at"
-            f" FROM (SELECT * FROM labels FINAL WHERE {page}) AS l"
-            " LEFT JOIN (SELECT id, text, source FROM documents FINAL"
-            f"  WHERE id IN (SELECT document_id FROM labels FINAL WHERE {page})) AS d"  # primary key: no full scan
+            f" FROM (SELECT * FROM {LABELS} FINAL WHERE {page}) AS l"
+            f" LEFT JOIN (SELECT id, text, source FROM {DOCUMENTS} FINAL"
+            f"  WHERE id IN (SELECT document_id FROM {LABELS} FINAL WHERE {page})) AS d"  # primary key: no full scan
             " ON l.document_id = d.id"
             " ORDER BY l.document_id",
             parameters={"t": task, "after": after, **({"n": limit} if limit else {})},
@@ -99,12 +101,12 @@ class RetrainStore:
         another one with the same normalised text, with their predicted probabilities: the
         candidates the active-learning queue ranks (a retrain keeps one label per text)."""
         predicted, prob_columns, model = _task_columns(task)
-        labelled = "SELECT document_id FROM labels FINAL WHERE task = {t:String}"
+        labelled = f"SELECT document_id FROM {LABELS} FINAL WHERE task = {{t:String}}"
         result = self.client.query(
-            f"SELECT id, source, text, {predicted}, {model}, [{', '.join(prob_columns)}] FROM documents FINAL"
+            f"SELECT id, source, text, {predicted}, {model}, [{', '.join(prob_columns)}] FROM {DOCUMENTS} FINAL"
             f" WHERE id NOT IN ({labelled}) AND {_normalised('text')} NOT IN ("
-            f"  SELECT {_normalised('text')} FROM documents FINAL WHERE id IN ({labelled})"
-            f"  UNION ALL SELECT {_normalised('assumeNotNull(text)')} FROM labels FINAL WHERE task = {{t:String}} AND text IS NOT NULL)"
+            f"  SELECT {_normalised('text')} FROM {DOCUMENTS} FINAL WHERE id IN ({labelled})"
+            f"  UNION ALL SELECT {_normalised('assumeNotNull(text)')} FROM {LABELS} FINAL WHERE task = {{t:String}} AND text IS NOT NULL)"
             " ORDER BY published_at DESC LIMIT {pool:UInt32}",
             parameters={"t": task, "pool": pool},
         )
@@ -118,7 +120,7 @@ class RetrainStore:
         predicted-label counts and the mean confidence (top probability). Drift compares two of these."""
         predicted, prob_columns, model_column = _task_columns(task)
         result = self.client.query(
-            f"SELECT source, {predicted}, count(), avg(greatest({', '.join(prob_columns)})) FROM documents FINAL"
+            f"SELECT source, {predicted}, count(), avg(greatest({', '.join(prob_columns)})) FROM {DOCUMENTS} FINAL"
             f" WHERE {model_column} = {{m:String}}"
             " AND published_at >= {since:DateTime64(3, 'UTC')} AND published_at < {until:DateTime64(3, 'UTC')}"
             " GROUP BY source, " + predicted,
@@ -138,25 +140,25 @@ class RetrainStore:
     # --- audit ----------------------------------------------------------------------------------
 
     def record_decision(self, row: dict[str, Any]) -> None:
-        """One `model_versions` row (see streams/ddl.sql); re-sending the same run_id is idempotent."""
+        """One `model_versions` row (see store/ddl.sql); re-sending the same run_id is idempotent."""
         values = [
             json.dumps(row[c]) if c == "metrics" else datetime.fromisoformat(row[c]) if c.endswith("_at") else row[c]
             for c in AUDIT_COLUMNS
         ]
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": f"{row['run_id']}:{row['decision']}"}
-        self.client.insert("model_versions", [values], column_names=list(AUDIT_COLUMNS), settings=settings)
+        self.client.insert(MODEL_VERSIONS, [values], column_names=list(AUDIT_COLUMNS), settings=settings)
 
     def decision_counts(self) -> list[tuple[str, str, str, int]]:
         """(task, trigger, decision, runs) over the whole audit table: what /metrics exports."""
         result = self.client.query(
-            "SELECT task, trigger, decision, count() FROM model_versions FINAL GROUP BY task, trigger, decision"
+            f"SELECT task, trigger, decision, count() FROM {MODEL_VERSIONS} FINAL GROUP BY task, trigger, decision"
         )
         return [(task, trigger, decision, int(n)) for task, trigger, decision, n in result.result_rows]
 
     def decisions(self, task: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The latest decisions first."""
         result = self.client.query(
-            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM model_versions FINAL"
+            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM {MODEL_VERSIONS} FINAL"
             " WHERE {t:String} = '' OR task = {t:String} ORDER BY started_at DESC LIMIT {n:UInt32}",
             parameters={"t": task or "", "n": limit},
         )

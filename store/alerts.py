@@ -1,4 +1,4 @@
-"""The `alerts` and `alert_silences` tables (streams/ddl.sql): the lifecycle's memory.
+"""The `alerts` and `alert_silences` tables (store/ddl.sql): the lifecycle's memory.
 
 Each change of an alert is a new row version (ReplacingMergeTree keeps the latest `updated_at`);
 reads use FINAL. Everything here is synchronous: in the worker each call runs on the store thread,
@@ -14,11 +14,13 @@ from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from store.connect import StoreClient
+from store.documents import INSERT_SETTINGS
+from store.tables import ALERT_SILENCES, ALERTS
 from streams.alerts.lifecycle import FIRING, PENDING, Alert
 
 COLUMNS = tuple(f.name for f in fields(Alert) if f.name != "streak")
-_INSERT_SETTINGS = {"async_insert": 0}
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM alerts FINAL"
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM {ALERTS} FINAL"
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -34,13 +36,13 @@ def _alert(row: tuple) -> Alert:
 
 
 class AlertStore:
-    def __init__(self, client):
+    def __init__(self, client: StoreClient):
         self.client = client
 
     def write(self, alerts: list[Alert]) -> None:
         if alerts:
             rows = [[asdict(alert)[column] for column in COLUMNS] for alert in alerts]
-            self.client.insert("alerts", rows, column_names=list(COLUMNS), settings=_INSERT_SETTINGS)
+            self.client.insert(ALERTS, rows, column_names=list(COLUMNS), settings=INSERT_SETTINGS)
 
     def write_keeping_acks(self, alerts: list[Alert]) -> None:
         """Write alerts computed from an earlier read, keeping an acknowledgement written since
@@ -50,7 +52,7 @@ class AlertStore:
         acks = {
             alert_id: (by, _utc(updated_at))
             for alert_id, by, updated_at in self.client.query(
-                "SELECT alert_id, acknowledged_by, updated_at FROM alerts FINAL"
+                f"SELECT alert_id, acknowledged_by, updated_at FROM {ALERTS} FINAL"
                 " WHERE alert_id IN {ids:Array(String)} AND acknowledged_by IS NOT NULL",
                 parameters={"ids": [alert.alert_id for alert in alerts]},
             ).result_rows
@@ -101,14 +103,14 @@ class AlertStore:
             "ends_at": now + timedelta(seconds=duration_s), "created_by": by, "comment": comment, "created_at": now,
         }  # fmt: skip
         self.client.insert(
-            "alert_silences", [list(silence.values())], column_names=list(silence), settings=_INSERT_SETTINGS
+            ALERT_SILENCES, [list(silence.values())], column_names=list(silence), settings=INSERT_SETTINGS
         )
         return silence
 
     def active_silences(self, now: datetime) -> list[dict[str, Any]]:
         """The silences in force at `now`, times in UTC (chDB returns them without a time zone)."""
         result = self.client.query(
-            "SELECT silence_id, rule, group_key, starts_at, ends_at, created_by, comment FROM alert_silences FINAL"
+            f"SELECT silence_id, rule, group_key, starts_at, ends_at, created_by, comment FROM {ALERT_SILENCES} FINAL"
             " WHERE starts_at <= {now:DateTime64(3, 'UTC')} AND ends_at > {now:DateTime64(3, 'UTC')}",
             parameters={"now": now},
         )
@@ -125,9 +127,7 @@ class AlertStore:
             return None
         comment = "; ".join(part for part in (silence["comment"], f"ended by {by}") if part)
         ended = {**silence, "ends_at": now, "comment": comment, "created_at": now}
-        self.client.insert(
-            "alert_silences", [list(ended.values())], column_names=list(ended), settings=_INSERT_SETTINGS
-        )
+        self.client.insert(ALERT_SILENCES, [list(ended.values())], column_names=list(ended), settings=INSERT_SETTINGS)
         return ended
 
 

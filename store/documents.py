@@ -1,9 +1,8 @@
-"""The ClickHouse sink and read side for classified documents.
+"""The `documents` table: the worker's sink for classified documents and their reads.
 
-One code path for both deployments: `chdb:///abs/dir` runs the real ClickHouse engine inside this
-process (one process may own a directory, so in embedded mode the worker owns the store and
-serves reads over HTTP), `http://host:8123` talks to a server that many workers share.
-Everything here is synchronous; the worker runs it on one dedicated thread.
+One code path for both deployments: the client (store/connect.py) is chDB inside the worker or a
+ClickHouse server that many workers share. Everything here is synchronous; the worker runs it on
+its store thread (store/executor.py).
 """
 
 from __future__ import annotations
@@ -14,14 +13,12 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
-import clickhouse_connect
-
 from bloomwatch.tasks import Task, tasks, watched_task
 from classifiers.types import Prediction
+from store.connect import StoreClient
+from store.tables import DOCUMENTS
 from streams.schemas import Document, DocumentQuery, StoredDocument, TaskScore
 from streams.timestamps import as_utc
-
-TABLE = "documents"
 
 _DOCUMENT_COLUMNS = (
     "id",
@@ -46,15 +43,15 @@ COLUMNS: tuple[str, ...] = (
 # before the Kafka offset is committed, and what the per-batch deduplication token applies to.
 INSERT_SETTINGS = {"async_insert": 0}
 _ID, _PUBLISHED_AT, _INGESTED_AT = (COLUMNS.index(name) for name in ("id", "published_at", "ingested_at"))
-# where streams/ddl.sql's `documents` table takes the task columns
+# where store/ddl.sql's `documents` table takes the task columns
 _TASK_COLUMNS_MARK = "{task_columns}"
 
 
 def ddl_statements() -> list[str]:
-    """The statements of streams/ddl.sql (split on lines holding only ';') with the task table's
+    """The statements of store/ddl.sql (split on lines holding only ';') with the task table's
     columns in `documents`, then one ADD COLUMN per task column: a store made before a task
     existed gains its columns."""
-    text = files("streams").joinpath("ddl.sql").read_text()
+    text = files("store").joinpath("ddl.sql").read_text()
     chunks = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).split("\n;")
     statements = [chunk.strip().replace(_TASK_COLUMNS_MARK, _task_columns_sql()) for chunk in chunks if chunk.strip()]
     return [*statements, *_task_column_additions()]
@@ -70,7 +67,7 @@ def _task_column_types(task: Task) -> list[tuple[str, str]]:
 
 
 def _task_columns_sql() -> str:
-    """The task columns as lines of the CREATE TABLE's column list (streams/store_migration.py
+    """The task columns as lines of the CREATE TABLE's column list (store/migration.py
     reads the types back from these lines)."""
     return "\n".join(
         f"    {column:<18} {kind}," for task in tasks() for column, kind in _task_column_types(task)
@@ -84,7 +81,7 @@ def _task_column_additions() -> list[str]:
     additions = []
     for task in tasks():
         for column, kind in _task_column_types(task):
-            additions.append(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} {kind} AFTER {previous}")
+            additions.append(f"ALTER TABLE {DOCUMENTS} ADD COLUMN IF NOT EXISTS {column} {kind} AFTER {previous}")
             previous = column
     return additions
 
@@ -130,9 +127,8 @@ def batch_token(rows: Sequence[Sequence[Any]]) -> str:
 
 
 class DocumentStore:
-    def __init__(self, dsn: str):
-        self.dsn = dsn
-        self.client = clickhouse_connect.get_client(dsn=dsn)
+    def __init__(self, client: StoreClient):
+        self.client = client
 
     def ensure_schema(self) -> None:
         for statement in ddl_statements():
@@ -162,25 +158,25 @@ class DocumentStore:
         for row in stamped:
             row[_PUBLISHED_AT], row[_INGESTED_AT] = first_published[row[_ID]], ingested_at
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
-        self.client.insert(TABLE, stamped, column_names=list(COLUMNS), settings=settings)
+        self.client.insert(DOCUMENTS, stamped, column_names=list(COLUMNS), settings=settings)
 
     def _stored_published_at(self, ids: list[str]) -> dict[str, datetime]:
         """`published_at` of those ids already stored (read from the `by_id` projection: no scan)."""
         result = self.client.query(
-            f"SELECT id, min(published_at) FROM {TABLE} WHERE id IN {{ids:Array(String)}} GROUP BY id",
+            f"SELECT id, min(published_at) FROM {DOCUMENTS} WHERE id IN {{ids:Array(String)}} GROUP BY id",
             parameters={"ids": ids},
         )
         return {document_id: as_utc(published_at) for document_id, published_at in result.result_rows}
 
     def count(self) -> int:
-        return int(self.client.command(f"SELECT count() FROM {TABLE} FINAL"))
+        return int(self.client.command(f"SELECT count() FROM {DOCUMENTS} FINAL"))
 
     def get_document(self, document_id: str) -> StoredDocument | None:
         """The stored version of one document (the latest, after deduplication), or None."""
         rows = self.client.query(
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} FINAL WHERE id = {{id:String}}"
+            f"SELECT {', '.join(COLUMNS)} FROM {DOCUMENTS} FINAL WHERE id = {{id:String}}"
             # the id's hour from the projection, so FINAL reads that hour only (the key's first part)
-            f" AND toStartOfHour(published_at) IN (SELECT toStartOfHour(published_at) FROM {TABLE} WHERE id = {{id:String}})"
+            f" AND toStartOfHour(published_at) IN (SELECT toStartOfHour(published_at) FROM {DOCUMENTS} WHERE id = {{id:String}})"
             " LIMIT 1",
             parameters={"id": document_id},
         ).result_rows
@@ -204,7 +200,7 @@ class DocumentStore:
         parameters = {name: getattr(query, name) for name in filters if getattr(query, name) is not None}
         where = " AND ".join(filters[name] for name in parameters) or "1"
         rows = self.client.query(
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} FINAL WHERE {where}"
+            f"SELECT {', '.join(COLUMNS)} FROM {DOCUMENTS} FINAL WHERE {where}"
             " ORDER BY published_at DESC, id LIMIT {limit:UInt32}",
             parameters={**parameters, "limit": query.limit},
         ).result_rows
@@ -215,7 +211,7 @@ class DocumentStore:
         qs = ", ".join(str(q) for q in quantiles)
         result = self.client.query(
             f"SELECT quantilesExact({qs})(toFloat64(ingested_at) - toFloat64(enqueued_at)), count()"
-            f" FROM {TABLE} FINAL WHERE enqueued_at >= {{since:DateTime64(3, 'UTC')}}",
+            f" FROM {DOCUMENTS} FINAL WHERE enqueued_at >= {{since:DateTime64(3, 'UTC')}}",
             parameters={"since": since},
         )
         values, n = result.result_rows[0]
@@ -226,12 +222,12 @@ class DocumentStore:
         the last window (`negative`, `negative_share`: the sentiment task's negatives)."""
 
         def grouped(column: str) -> dict[str, int]:
-            rows = self.client.query(f"SELECT {column}, count() FROM {TABLE} FINAL GROUP BY {column}").result_rows
+            rows = self.client.query(f"SELECT {column}, count() FROM {DOCUMENTS} FINAL GROUP BY {column}").result_rows
             return {str(key): int(n) for key, n in rows}
 
         watched = watched_task()
         recent_n, recent_watched = self.client.query(
-            f"SELECT count(), countIf({watched.name} = {{label:String}}) FROM {TABLE} FINAL"
+            f"SELECT count(), countIf({watched.name} = {{label:String}}) FROM {DOCUMENTS} FINAL"
             f" WHERE published_at >= now64(3) - toIntervalMinute({{m:UInt32}})",
             parameters={"m": window_minutes, "label": watched.watched_label},
         ).result_rows[0]

@@ -1,6 +1,6 @@
 -- BloomWatch ClickHouse schema: the one place tables are defined.
 -- Runs unchanged on chDB (embedded) and on a ClickHouse server; the worker applies it at start,
--- through streams/store.py ddl_statements(), which fills in the task columns.
+-- through store/documents.py ddl_statements(), which fills in the task columns.
 -- Statements are separated by lines holding only ';' so the loader needs no SQL parser.
 
 -- One row per document. ReplacingMergeTree sorted by (hour published, id): a document re-delivered
@@ -16,7 +16,7 @@
 -- are dropped whole (non_replicated_deduplication_window). A store created with the earlier
 -- `ORDER BY id` keeps working; `bloomwatch documents migrate` rebuilds it in this layout.
 -- {task_columns} stands for every task's columns, made from the task table (bloomwatch/tasks.py)
--- by streams/store.py ddl_statements(): `<task>` an Enum8 of its labels in order, one Float32
+-- by store/documents.py ddl_statements(): `<task>` an Enum8 of its labels in order, one Float32
 -- `<task>_<label>` per label in that order, `<task>_model` the registry version that scored it;
 -- ddl_statements() also adds them to a store made before the task existed, where the documents
 -- already stored read the task's first label with probabilities 0 and an empty model. The kind

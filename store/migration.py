@@ -1,4 +1,4 @@
-"""Bring an existing `documents` table to the layout streams/ddl.sql defines today.
+"""Bring an existing `documents` table to the layout store/ddl.sql defines today.
 
 `CREATE TABLE IF NOT EXISTS` leaves a table made by an earlier version as it is, and ClickHouse
 cannot change a sorting key in place. Such a store keeps working (every query reads `FINAL` on
@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import re
 
-from streams.store import COLUMNS, INSERT_SETTINGS, TABLE, ddl_statements
+from store.documents import COLUMNS, INSERT_SETTINGS, ddl_statements
+from store.tables import DOCUMENTS
 
-REBUILT = f"{TABLE}_rebuilt"
+REBUILT = f"{DOCUMENTS}_rebuilt"
 
 
 def documents_ddl() -> str:
     return next(
-        statement for statement in ddl_statements() if statement.startswith(f"CREATE TABLE IF NOT EXISTS {TABLE}\n")
+        statement for statement in ddl_statements() if statement.startswith(f"CREATE TABLE IF NOT EXISTS {DOCUMENTS}\n")
     )
 
 
@@ -33,7 +34,7 @@ def expected_sorting_key() -> str:
 def current_sorting_key(client) -> str:
     return client.command(
         "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
-        parameters={"t": TABLE},
+        parameters={"t": DOCUMENTS},
     )
 
 
@@ -45,7 +46,7 @@ def _column_types(ddl: str) -> dict[str, str]:
 def outdated_columns(client) -> list[str]:
     """Columns whose type differs from the DDL's (e.g. LowCardinality(String) where it has Enum8)."""
     current = dict(client.query(
-        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}", parameters={"t": TABLE}
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}", parameters={"t": DOCUMENTS}
     ).result_rows)  # fmt: skip
     return [name for name, declared in _column_types(documents_ddl()).items() if current.get(name) != declared]
 
@@ -60,12 +61,16 @@ def migrate_documents(client) -> int | None:
     if not layout_outdated(client):
         return None
     client.command(f"DROP TABLE IF EXISTS {REBUILT}")
-    client.command(documents_ddl().replace(f"IF NOT EXISTS {TABLE}\n", f"{REBUILT}\n", 1))
+    client.command(documents_ddl().replace(f"IF NOT EXISTS {DOCUMENTS}\n", f"{REBUILT}\n", 1))
     columns = ", ".join(COLUMNS)
-    client.command(f"INSERT INTO {REBUILT} ({columns}) SELECT {columns} FROM {TABLE} FINAL", settings=INSERT_SETTINGS)
-    copied, stored = (int(client.command(f"SELECT count() FROM {name} FINAL")) for name in (REBUILT, TABLE))
+    client.command(
+        f"INSERT INTO {REBUILT} ({columns}) SELECT {columns} FROM {DOCUMENTS} FINAL", settings=INSERT_SETTINGS
+    )
+    copied, stored = (int(client.command(f"SELECT count() FROM {name} FINAL")) for name in (REBUILT, DOCUMENTS))
     if copied != stored:
-        raise RuntimeError(f"copied {copied} documents of {stored}: is a worker still writing? {TABLE} is unchanged")
-    client.command(f"EXCHANGE TABLES {TABLE} AND {REBUILT}")
+        raise RuntimeError(
+            f"copied {copied} documents of {stored}: is a worker still writing? {DOCUMENTS} is unchanged"
+        )
+    client.command(f"EXCHANGE TABLES {DOCUMENTS} AND {REBUILT}")
     client.command(f"DROP TABLE {REBUILT}")
     return copied

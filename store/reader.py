@@ -1,8 +1,8 @@
 """Reading the store from outside the worker: `bloomwatch documents` and `bloomwatch status`.
 
-chDB allows one process per directory and the worker owns it, so in embedded mode (`chdb://`)
-reads go through the worker's API; with a ClickHouse server they go to ClickHouse directly, and
-need no worker at all.
+chDB allows one process per directory and the worker owns it, so in embedded mode (`chdb://`,
+store/connect.py `is_embedded`) reads go through the worker's API; with a ClickHouse server they go
+to ClickHouse directly, and need no worker at all.
 """
 
 from __future__ import annotations
@@ -12,18 +12,11 @@ from urllib.parse import quote
 import httpx
 
 from bloomwatch.access import client_headers
-from bloomwatch.errors import ExpectedError
 from bloomwatch.settings import Settings
+from store.connect import connect, is_embedded
+from store.documents import DocumentStore
+from store.errors import StoreUnreachable
 from streams.schemas import DocumentQuery, StoredDocument
-from streams.store import DocumentStore
-
-
-class StoreUnreachable(ExpectedError, RuntimeError):
-    """The embedded store's owner (the worker) does not answer."""
-
-
-def is_embedded(settings: Settings) -> bool:
-    return settings.clickhouse_dsn.startswith("chdb:")
 
 
 def get_document(settings: Settings, document_id: str) -> StoredDocument | None:
@@ -54,7 +47,7 @@ def count_documents(settings: Settings) -> int:
 
 
 def _direct(settings: Settings, read):
-    store = DocumentStore(settings.clickhouse_dsn)
+    store = DocumentStore(connect(settings))
     try:
         return read(store)
     finally:
