@@ -16,6 +16,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
+from bloomwatch.atomic_write import write_atomically
 from training.data import Example, fingerprint
 
 # part of the cache key: a change to the recipe above or to how it is scored must bump it
@@ -81,8 +82,5 @@ def cached_tfidf_baselines(
         cached = json.loads(path.read_text())
         return cached["scores"], cached["behaviour"]
     scores, suite_scores = tfidf_baselines(train, test, labels, seed=seed, behaviour=behaviour)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"scores": scores, "behaviour": suite_scores}))
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps({"scores": scores, "behaviour": suite_scores})))
     return scores, suite_scores

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from bloomwatch.atomic_write import write_atomically
 from bloomwatch.errors import ExpectedError
 
 CHECKPOINT = "finetune.pt"
@@ -50,11 +51,7 @@ def run_signature(
 
 
 def save(directory: str | Path, state: dict) -> None:
-    path = Path(directory) / CHECKPOINT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    write_atomically(Path(directory) / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 
 
 def load(directory: str | Path, signature: str) -> dict | None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from transformers import BloomForCausalLM, PreTrainedTokenizerBase
 
+from bloomwatch.atomic_write import write_atomically
 from bloomwatch.progress import progress_bar
 from training.runtime import adamw_with_schedule, autocast, default_precision, pick_device
 
@@ -104,19 +105,15 @@ def pretrain(
     def save_checkpoint() -> None:
         if checkpoint is None:
             return
-        tmp = checkpoint.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "losses": losses,
-                "step": step,
-                "seconds": seconds_before + time.monotonic() - started,
-            },
-            tmp,
-        )
-        tmp.replace(checkpoint)
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "losses": losses,
+            "step": step,
+            "seconds": seconds_before + time.monotonic() - started,
+        }
+        write_atomically(checkpoint, lambda tmp: torch.save(state, tmp))
 
     started = last_saved = time.monotonic()
     start_step = step

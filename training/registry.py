@@ -11,7 +11,6 @@ half-written model.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import uuid
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bloomwatch.atomic_write import write_atomically
 from bloomwatch.errors import ExpectedError
 from bloomwatch.tasks import labels_for
 
@@ -134,10 +134,7 @@ class Registry:
 
     def _write_atomically(self, task: str, name: str, text: str) -> None:
         """A reader sees the old file or the new one, never half of it."""
-        path = self._task_dir(task) / name
-        tmp = path.with_name(f".{name}.{uuid.uuid4().hex}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_atomically(self._task_dir(task) / name, lambda tmp: tmp.write_text(text))
 
     def register(
         self,

@@ -28,6 +28,7 @@ from typing import cast
 
 import numpy as np
 
+from bloomwatch.atomic_write import write_atomically
 from training.data import Example, MissingData, fingerprint, normalise_text
 from training.registry import ModelVersion
 
@@ -35,9 +36,8 @@ from training.registry import ModelVersion
 # of the sentiment test splits (products and services, tweets, finance news)
 UNLABELED_FILES = ("reviews_products", "reviews", "social", "finance")
 # texts per file: 8,000 in all add 10 % to the 80,000 rows of an epoch of the default recipe
-# (40,000 examples and their hedged copies), so a distilled epoch costs 10 % more, and are labelled
-# once in about 7 minutes on 2 busy cores (bench/RESULTS.md); the files are shuffled with a fixed
-# seed, so their first lines are a fair sample
+# (40,000 examples and their hedged copies), so a distilled epoch costs 10 % more (labelling time:
+# bench/RESULTS.md); the files are shuffled with a fixed seed, so their first lines are a fair sample
 PER_FILE = 2000
 # part of the cache key: a change to how the teacher labels (ensemble, sampling) must bump it
 RECIPE_VERSION = 1
@@ -123,11 +123,9 @@ def teacher_labels(
         SoftExample(text, tuple(round(float(p), 6) for p in row), source)
         for (text, source), row in zip(sample, probs, strict=True)
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": json.loads(key), "teacher": teacher.name, "labels": list(labels),
-                               "examples": [{"text": s.text, "probs": list(s.probs), "source": s.source} for s in soft]}))  # fmt: skip
-    tmp.replace(path)
+    artefact = {"key": json.loads(key), "teacher": teacher.name, "labels": list(labels),
+                "examples": [{"text": s.text, "probs": list(s.probs), "source": s.source} for s in soft]}  # fmt: skip
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(artefact)))
     log(f"teacher labels: {len(soft)} texts labelled by {teacher.name} + TF-IDF, cached in {path}")
     return soft, path
 
