@@ -7,7 +7,6 @@ beside every on/off flag and keep the line breaks of a docstring inside its sent
 """
 
 import typer
-from typer._click import Context
 from typer.core import TyperGroup
 
 from bloomwatch.errors import ExpectedError
@@ -22,7 +21,7 @@ from training.cli import register as register_training
 class _Root(TyperGroup):
     """The root group: an expected error of any subcommand is `error: <message>` on stderr, exit 1."""
 
-    def invoke(self, ctx: Context):
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]  # typer's Context is click's, which the base declares
         try:
             return super().invoke(ctx)
         except ExpectedError as error:

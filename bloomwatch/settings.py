@@ -121,9 +121,8 @@ class Settings(BaseSettings):
     # the stream's processes (worker, classifier servers) never wait for it; nice alone still
     # gives it a share. Off: nice only (e.g. a machine where the retrain would never get a core).
     retrain_sched_idle: bool = True
-    retrain_stream_p99_bound_s: float = (
-        2.0  # publish -> stored p99 the stream keeps while a retrain runs (bench/retrain.py)
-    )
+    # publish -> stored p99 the stream keeps while a retrain runs (bench/retrain.py)
+    retrain_stream_p99_bound_s: float = 2.0
 
     # --- alerts (docs/alerts.md) ----------------------------------------------------------------
     alerts_rules: Path | None = None  # TOML rules file; default: the shipped streams/alerts/default_rules.toml

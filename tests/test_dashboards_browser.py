@@ -39,6 +39,11 @@ print("ok")
 """
 
 
+def console_errors(driver: webdriver.Chrome) -> list[dict]:
+    """The page's errors in the browser console (a missing favicon is not the page's)."""
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+
+
 def open_browser() -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     for argument in (
@@ -139,10 +144,6 @@ def test_dashboard_in_a_browser_on_a_running_pipeline(pipeline):
         assert driver.execute_script("return bloomwatch.state.drill.from") == t
         driver.execute_script("document.getElementById('documents-card').scrollIntoView()")
         driver.save_screenshot(str(ARTIFACTS / "3-drill-down.png"))
-        assert not [
-            entry
-            for entry in driver.get_log("browser")
-            if entry["level"] == "SEVERE" and "favicon" not in entry["message"]
-        ]
+        assert not console_errors(driver)
     finally:
         driver.quit()

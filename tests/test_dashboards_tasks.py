@@ -11,7 +11,7 @@ import httpx
 import pytest
 from conftest import declared_task_file
 from dashboard_support import dashboard_server, now_utc, run_python
-from test_dashboards_browser import ARTIFACTS, open_browser, wait_for
+from test_dashboards_browser import ARTIFACTS, console_errors, open_browser, wait_for
 
 N = 1200
 # In a fresh process that reads the tasks file: the store, the reference count of urgent
@@ -120,10 +120,6 @@ def test_the_page_builds_the_declared_tasks_filter_and_charts(dashboard):
             "const s = document.getElementById('f-urgency'); s.value = 'urgent'; s.dispatchEvent(new Event('change', {bubbles: true}))"
         )
         wait_for(driver, f"document.getElementById('kpi-documents').textContent === '{expected['urgent']:,}'")
-        assert not [
-            entry
-            for entry in driver.get_log("browser")
-            if entry["level"] == "SEVERE" and "favicon" not in entry["message"]
-        ]
+        assert not console_errors(driver)
     finally:
         driver.quit()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from serving_support import varied_texts
-from training_corpus import keyword_examples
-from transformers import BloomForSequenceClassification
+from training_corpus import keyword_examples, keyword_tokenizer, tiny_sentiment_classifier
 
 from bloomwatch import cpu
 from bloomwatch.tasks import labels_for
@@ -14,10 +13,8 @@ from classifiers.bf16_bloom import ROW_QUANTUM, PaddedRows
 from classifiers.embedded import EmbeddedEngine
 from classifiers.precision import BF16_MIN_AGREEMENT, agreement, load_engine, vllm_dtype
 from training.finetune import FinetuneConfig, finetune
-from training.modeling import bloom_config
 from training.registry import ModelVersion, Registry
 from training.runtime import autocast
-from training.tokenizer import train_bpe_tokenizer
 
 LABELS = labels_for("sentiment")
 MAX_PROB_DIFF = 0.05  # bf16's 8-bit mantissa moves probabilities by ~1e-2 at most on these models
@@ -28,16 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_tiny_classifier():
-    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
-    torch.manual_seed(0)
-    config = bloom_config(
-        "tiny",
-        tokenizer,
-        num_labels=3,
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
-    )
-    return BloomForSequenceClassification(config), tokenizer
+    tokenizer = keyword_tokenizer()
+    return tiny_sentiment_classifier(tokenizer), tokenizer
 
 
 def register(registry: Registry, model, tokenizer) -> ModelVersion:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.data import DataError, SourceSpec, load_file, load_shared, shared_available, split_examples
+from training.data import TASK_SOURCES, DataError, SourceSpec, load_file, load_shared, shared_available, split_examples
 
 
 def write_jsonl(path, rows):
@@ -90,16 +90,7 @@ def test_duplicates_removed_and_reported(tmp_path):
 
 
 def test_shared_layout_and_user_split(tmp_path):
-    sources = (
-        "reviews_mr",
-        "reviews_imdb",
-        "finance_fpb",
-        "tweets_tweeteval",
-        "tweets_airline",
-        "reviews_products",
-        "reviews_services",
-        "finance_tweets",
-    )
+    sources = TASK_SOURCES["sentiment"]
     for source in sources:
         (tmp_path / source).mkdir()
         for split in ("train", "val", "test"):
@@ -108,7 +99,7 @@ def test_shared_layout_and_user_split(tmp_path):
             )
     reports = load_shared(tmp_path, "sentiment", "val")
     assert [r.examples[0].source for r in reports] == list(sources)
-    (tmp_path / "finance_tweets" / "test.jsonl").unlink()
+    (tmp_path / sources[-1] / "test.jsonl").unlink()
     assert not shared_available(tmp_path, "sentiment")  # a partial data dir is not silently trained on
     examples = load_file(
         write_jsonl(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from sklearn.metrics import f1_score
-from training_corpus import keyword_examples
+from training_corpus import finetune_tiny, keyword_examples, tiny_sentiment_classifier
 from transformers import BloomForSequenceClassification
 
 from bloomwatch.settings import Settings
@@ -26,23 +26,6 @@ LABELS = labels_for("sentiment")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_bpe_tokenizer([e.text for e in keyword_examples(300)], vocab_size=300)
-
-
-def classifier(tokenizer, seed=0):
-    torch.manual_seed(seed)
-    config = bloom_config(
-        "tiny",
-        tokenizer,
-        num_labels=3,
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
-    )
-    return BloomForSequenceClassification(config)
-
-
 def retrain_finetune_config() -> FinetuneConfig:
     """What `bloomwatch retrain` fine-tunes a sentiment model with (its default settings)."""
     current = ModelVersion(task="sentiment", version="v1", path=Path("/nonexistent"), manifest={})
@@ -57,7 +40,7 @@ def mean(xs):
     "method, lr, fgm_eps",
     [("full", 3e-3, 0.0), ("full", 3e-3, 0.5), ("lora", 1e-2, 0.0), ("adalora", 1e-2, 0.0), ("prefix", 1e-2, 0.0)],
 )
-def test_each_method_trains_with_falling_loss(tokenizer, method, lr, fgm_eps):
+def test_each_method_trains_with_falling_loss(keyword_tokenizer, method, lr, fgm_eps):
     train = keyword_examples(240, seed=1)
     config = FinetuneConfig(
         method=method,
@@ -71,21 +54,12 @@ def test_each_method_trains_with_falling_loss(tokenizer, method, lr, fgm_eps):
         patience=100,
         evals_per_epoch=1,
     )
-    result = finetune(
-        classifier(tokenizer),
-        tokenizer,
-        train,
-        keyword_examples(30, seed=2),
-        LABELS,
-        config,
-        device="cpu",
-        progress=False,
-    )
+    result = finetune_tiny(keyword_tokenizer, train, keyword_examples(30, seed=2), config)
     assert len(result.step_losses) == 40
     assert mean(result.step_losses[-8:]) < mean(result.step_losses[:8]) - 0.05, result.step_losses
 
 
-def test_early_stopping_stops_and_restores_the_best(tokenizer):
+def test_early_stopping_stops_and_restores_the_best(keyword_tokenizer):
     train = keyword_examples(240, seed=1)
     # validation labels contradict training: the better the model learns, the worse validation gets
     flipped = {"negative": "positive", "positive": "negative", "neutral": "neutral"}
@@ -93,30 +67,21 @@ def test_early_stopping_stops_and_restores_the_best(tokenizer):
     config = FinetuneConfig(
         epochs=6, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=16, patience=2, evals_per_epoch=2
     )
-    result = finetune(classifier(tokenizer), tokenizer, train, val, LABELS, config, device="cpu", progress=False)
+    result = finetune_tiny(keyword_tokenizer, train, val, config)
     assert result.stopped_early
     assert len(result.evals) < 12  # stopped before the last epoch
     assert result.best_eval is not result.evals[-1]
-    probs = predict_proba(result.model, tokenizer, [e.text for e in val], max_len=16)
+    probs = predict_proba(result.model, keyword_tokenizer, [e.text for e in val], max_len=16)
     restored = f1_score([e.label for e in val], [LABELS[i] for i in probs.argmax(1)], average="macro", zero_division=0)
     assert restored == pytest.approx(result.best_eval["val_macro_f1"])
 
 
 @pytest.mark.parametrize("method", ["lora", "adalora"])
-def test_merged_adapter_model_equals_adapter_logits(tokenizer, method):
+def test_merged_adapter_model_equals_adapter_logits(keyword_tokenizer, method):
     train = keyword_examples(120, seed=1)
     config = FinetuneConfig(method=method, epochs=2, batch_size=16, lr=1e-2, max_len=16, max_steps=12, patience=100)
-    model = finetune(
-        classifier(tokenizer),
-        tokenizer,
-        train,
-        keyword_examples(15, seed=3),
-        LABELS,
-        config,
-        device="cpu",
-        progress=False,
-    ).model
-    enc = tokenizer([e.text for e in keyword_examples(20, seed=4)], padding=True, return_tensors="pt")
+    model = finetune_tiny(keyword_tokenizer, train, keyword_examples(15, seed=3), config).model
+    enc = keyword_tokenizer([e.text for e in keyword_examples(20, seed=4)], padding=True, return_tensors="pt")
     with torch.no_grad():
         adapter_logits = model(**enc).logits
         merged = merge_for_serving(model, method)
@@ -125,46 +90,37 @@ def test_merged_adapter_model_equals_adapter_logits(tokenizer, method):
     torch.testing.assert_close(merged_logits, adapter_logits, atol=1e-5, rtol=1e-5)
 
 
-def test_a_retrain_adapts_the_embeddings_of_the_words_it_trains_on(tokenizer):
+def test_a_retrain_adapts_the_embeddings_of_the_words_it_trains_on(keyword_tokenizer):
     """`lora_embeddings` (set by retrain_options: new labels bring new words) puts LoRA on the word
     embeddings; merged for serving, the rows of the tokens trained on have moved and no other row
     has. Whether that makes a retrain learn new vocabulary is tests/test_retrain_pipeline.py's."""
     assert retrain_finetune_config().lora_embeddings
     train = keyword_examples(120, seed=1)
-    model = classifier(tokenizer)
+    model = tiny_sentiment_classifier(keyword_tokenizer)
     before = model.transformer.word_embeddings.weight.detach().clone()
     config = FinetuneConfig(
         method="lora", lora_embeddings=True, epochs=2, batch_size=16, lr=1e-2, max_len=16, max_steps=12, patience=100
     )
     merged = merge_for_serving(
         finetune(
-            model, tokenizer, train, keyword_examples(15, seed=3), LABELS, config, device="cpu", progress=False
+            model, keyword_tokenizer, train, keyword_examples(15, seed=3), LABELS, config, device="cpu", progress=False
         ).model,
         "lora",
     )
     assert type(merged) is BloomForSequenceClassification
     moved = (merged.transformer.word_embeddings.weight.detach() - before).abs().sum(dim=1) > 0
-    seen = {t for e in train for t in tokenizer(e.text)["input_ids"]}
+    seen = {t for e in train for t in keyword_tokenizer(e.text)["input_ids"]}
     assert moved.any() and set(moved.nonzero().flatten().tolist()) <= seen
     with pytest.raises(ValueError, match="lora_embeddings is a LoRA option"):
-        finetune(
-            classifier(tokenizer),
-            tokenizer,
-            train,
-            train[:3],
-            LABELS,
-            FinetuneConfig(method="adalora", lora_embeddings=True),
-            device="cpu",
-            progress=False,
-        )
+        finetune_tiny(keyword_tokenizer, train, train[:3], FinetuneConfig(method="adalora", lora_embeddings=True))
 
 
-def test_prefix_tuning_cannot_be_merged(tokenizer):
+def test_prefix_tuning_cannot_be_merged(keyword_tokenizer):
     with pytest.raises(ValueError, match="cannot be merged"):
-        merge_for_serving(classifier(tokenizer), "prefix")
+        merge_for_serving(tiny_sentiment_classifier(keyword_tokenizer), "prefix")
 
 
-def test_binary_dataset_examples_leave_the_absent_class_untouched(tokenizer):
+def test_binary_dataset_examples_leave_the_absent_class_untouched(keyword_tokenizer):
     """Loss masking: an example from a polarity dataset (no `neutral`) sends no gradient to the neutral logit."""
     from training.finetune import allowed_labels
 
@@ -174,12 +130,12 @@ def test_binary_dataset_examples_leave_the_absent_class_untouched(tokenizer):
     assert mask[: len(binary)].tolist() == [[True, False, True]] * len(binary)
     assert mask[len(binary) :].all()  # a sample without neutral does not make a dataset binary
 
-    model = classifier(tokenizer)
+    model = tiny_sentiment_classifier(keyword_tokenizer)
     config = FinetuneConfig(
         epochs=1, batch_size=len(binary), lr=1e-3, max_steps=1, evals_per_epoch=1, patience=5, mask_absent_labels=True
     )
     before = model.score.weight.detach().clone()
-    finetune(model, tokenizer, binary, binary[:6], LABELS, config, device="cpu", progress=False)
+    finetune(model, keyword_tokenizer, binary, binary[:6], LABELS, config, device="cpu", progress=False)
     # AdamW with weight decay 0.01 only shrinks the untouched row; the gradient-driven rows move far more
     moved = (model.score.weight.detach() - before).abs().sum(dim=1)
     assert moved[1] < 1e-3 * moved[0] + 1e-5 and moved[0] > 0 and moved[2] > 0
@@ -276,7 +232,7 @@ def test_only_the_sentiment_recipe_anneals_to_its_budget_and_a_retrain_never_doe
     assert not retrain_finetune_config().anneal_to_time_limit
 
 
-def test_consistency_trains_each_copy_beside_its_original(tokenizer):
+def test_consistency_trains_each_copy_beside_its_original(keyword_tokenizer):
     """UDA-style consistency (`FinetuneConfig.consistency`): every augmented copy shares a batch
     with its original (the term compares the two), each row is drawn once an epoch, batches keep
     their size, and a run with the term on still learns the task. Its effect on robustness is
@@ -295,17 +251,7 @@ def test_consistency_trains_each_copy_beside_its_original(tokenizer):
     config = FinetuneConfig(
         epochs=4, batch_size=16, lr=3e-3, warmup_ratio=0.0, max_len=24, patience=100, evals_per_epoch=1, consistency=1.0
     )
-    result = finetune(
-        classifier(tokenizer),
-        tokenizer,
-        train,
-        keyword_examples(30, seed=2),
-        LABELS,
-        config,
-        device="cpu",
-        progress=False,
-        origin=origin,
-    )
+    result = finetune_tiny(keyword_tokenizer, train, keyword_examples(30, seed=2), config, origin=origin)
     assert len(result.step_losses) == 4 * len(batches)
     assert mean(result.step_losses[-8:]) < mean(result.step_losses[:8]) - 0.3, result.step_losses
     assert result.best_eval["val_macro_f1"] > 0.9

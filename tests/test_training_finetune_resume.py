@@ -3,10 +3,10 @@ on real tiny BLOOM classifiers: the same batches, the same dropout, the same opt
 
 import pytest
 import torch
-from training_corpus import keyword_examples, tiny_sentiment_classifier
+from training_corpus import finetune_tiny, keyword_examples
 
 from bloomwatch.tasks import labels_for
-from training.finetune import FinetuneConfig, finetune
+from training.finetune import FinetuneConfig
 from training.finetune_state import CHECKPOINT, CheckpointMismatch
 
 LABELS = labels_for("sentiment")
@@ -26,16 +26,7 @@ def config(**overrides) -> FinetuneConfig:
 
 
 def run(keyword_tokenizer, cfg: FinetuneConfig):
-    return finetune(
-        tiny_sentiment_classifier(keyword_tokenizer),
-        keyword_tokenizer,
-        TRAIN,
-        VAL,
-        LABELS,
-        cfg,
-        device="cpu",
-        progress=False,
-    )
+    return finetune_tiny(keyword_tokenizer, TRAIN, VAL, cfg)
 
 
 def test_a_run_cut_by_its_budget_continues_with_the_same_steps(keyword_tokenizer, tmp_path):

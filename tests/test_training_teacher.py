@@ -7,14 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import tiny_registry_at
-from training_corpus import keyword_examples, tiny_sentiment_classifier
+from training_corpus import finetune_tiny, keyword_examples, tiny_sentiment_classifier
 
 from bloomwatch.tasks import labels_for
 from training import teacher as teacher_module
 from training.behaviour_suite import behaviour_suite
 from training.data import Example, MissingData
 from training.evaluate import predict_proba
-from training.finetune import FinetuneConfig, finetune
+from training.finetune import FinetuneConfig
 from training.finetune_state import CheckpointMismatch
 from training.teacher import UNLABELED_FILES, SoftExample, teacher_labels
 
@@ -43,44 +43,15 @@ def kl_to_teacher(model, keyword_tokenizer) -> float:
 
 def test_the_soft_loss_moves_the_student_toward_the_teacher(keyword_tokenizer):
     before = kl_to_teacher(tiny_sentiment_classifier(keyword_tokenizer), keyword_tokenizer)
-    labels_only = finetune(
-        tiny_sentiment_classifier(keyword_tokenizer),
-        keyword_tokenizer,
-        TRAIN,
-        VAL,
-        LABELS,
-        config(),
-        device="cpu",
-        progress=False,
-    ).model
-    distilled = finetune(
-        tiny_sentiment_classifier(keyword_tokenizer),
-        keyword_tokenizer,
-        TRAIN,
-        VAL,
-        LABELS,
-        config(),
-        device="cpu",
-        progress=False,
-        soft=SOFT,
-    ).model
+    labels_only = finetune_tiny(keyword_tokenizer, TRAIN, VAL, config()).model
+    distilled = finetune_tiny(keyword_tokenizer, TRAIN, VAL, config(), soft=SOFT).model
     after, without = kl_to_teacher(distilled, keyword_tokenizer), kl_to_teacher(labels_only, keyword_tokenizer)
     assert after < before / 2 and after < without / 2, (before, without, after)
 
 
 def test_a_distilled_run_resumes_exactly_and_its_teacher_is_part_of_the_run(keyword_tokenizer, tmp_path):
     def run(cfg, soft=SOFT):
-        return finetune(
-            tiny_sentiment_classifier(keyword_tokenizer),
-            keyword_tokenizer,
-            TRAIN,
-            VAL,
-            LABELS,
-            cfg,
-            device="cpu",
-            progress=False,
-            soft=soft,
-        )
+        return finetune_tiny(keyword_tokenizer, TRAIN, VAL, cfg, soft=soft)
 
     whole = run(config())
     cut = run(config(checkpoint_dir=str(tmp_path), time_limit_s=0.0))

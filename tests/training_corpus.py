@@ -8,6 +8,7 @@ from transformers import BloomForSequenceClassification
 
 from bloomwatch.tasks import labels_for
 from training.data import Example
+from training.finetune import FinetuneConfig, FinetuneResult, finetune
 from training.modeling import bloom_config
 from training.tokenizer import train_bpe_tokenizer
 
@@ -47,3 +48,14 @@ def tiny_sentiment_classifier(tokenizer) -> BloomForSequenceClassification:
         label2id={label: i for i, label in enumerate(labels)},
     )
     return BloomForSequenceClassification(config)
+
+
+def finetune_tiny(
+    tokenizer, train: list[Example], val: list[Example], config: FinetuneConfig, **options
+) -> FinetuneResult:
+    """Fine-tune a fresh `tiny_sentiment_classifier` on CPU, quietly (`options`: finetune's keywords,
+    e.g. soft=, origin=): runs compared with each other start from the same weights."""
+    model = tiny_sentiment_classifier(tokenizer)
+    return finetune(
+        model, tokenizer, train, val, labels_for("sentiment"), config, device="cpu", progress=False, **options
+    )

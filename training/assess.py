@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.pipeline import TrainOptions, load_splits
+from training.pipeline import TrainOptions, load_splits, options_mix
 from training.registry import ModelVersion
 
 
@@ -27,18 +27,11 @@ def assess(
     from training.baseline import cached_tfidf_baselines
     from training.behaviour import score_behaviour
     from training.evaluate import predict_proba, score
-    from training.mix import by_source, training_mix
+    from training.mix import by_source
 
     labels = labels_for(options.task)
     splits = load_splits(options, data_dir)
-    train = training_mix(
-        splits.train,
-        mix_total=options.mix_total,
-        mix_alpha=options.mix_alpha,
-        max_per_source=options.max_per_source,
-        max_train_examples=options.max_train_examples,
-        seed=options.seed,
-    )
+    train = options_mix(options, splits.train)
     tokenizer = AutoTokenizer.from_pretrained(version.path)
     model = BloomForSequenceClassification.from_pretrained(version.path, dtype=torch.float32)
 

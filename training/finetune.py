@@ -68,9 +68,8 @@ class FinetuneConfig:
     seed: int = 13
     max_steps: int | None = None  # cap for smoke runs and tests
     time_limit_s: float | None = None  # wall-clock cap: stop (keeping the best so far) when reached
-    anneal_to_time_limit: bool = (
-        False  # the LR also decays by the clock, reaching ~0 at the cap (runtime.adamw_with_schedule)
-    )
+    # the LR also decays by the clock, reaching ~0 at the cap (runtime.adamw_with_schedule)
+    anneal_to_time_limit: bool = False
     # the run's state is saved here at every validation and a run given the same directory continues
     # from it (training/finetune_state.py); the LR then follows the steps only, since a clock-annealed
     # schedule would reach zero at the first sitting's budget

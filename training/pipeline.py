@@ -147,6 +147,19 @@ def load_splits(options: TrainOptions, data_dir: Path) -> Splits:
     )
 
 
+def options_mix(options: TrainOptions, train: list[Example]) -> list[Example]:
+    """The examples a run of `options` trains on, out of the train split (also what an assessment's
+    baselines are fit on, so they match the run's)."""
+    return training_mix(
+        train,
+        mix_total=options.mix_total,
+        mix_alpha=options.mix_alpha,
+        max_per_source=options.max_per_source,
+        max_train_examples=options.max_train_examples,
+        seed=options.seed,
+    )
+
+
 def splits_available(options: TrainOptions, data_dir: Path) -> bool:
     """Whether `load_splits` finds its data on this machine (a fresh deployment has no shared splits)."""
     if options.data_file:
@@ -205,14 +218,7 @@ def train_task(
             raise ValueError(f"--leave-out {sorted(unknown)}: no such dataset in {splits.origin}")
         kept = lambda examples: [e for e in examples if e.source not in options.leave_out]  # noqa: E731
         splits = replace(splits, train=kept(splits.train), val=kept(splits.val))
-    train = training_mix(
-        splits.train,
-        mix_total=options.mix_total,
-        mix_alpha=options.mix_alpha,
-        max_per_source=options.max_per_source,
-        max_train_examples=options.max_train_examples,
-        seed=options.seed,
-    )
+    train = options_mix(options, splits.train)
     val = [
         e
         for items in _by_source(splits.val).values()
