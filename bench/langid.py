@@ -32,8 +32,8 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from results_file import record  # noqa: E402
 
+from bloomwatch.language import MACROLANGUAGE, language_of  # noqa: E402
 from bloomwatch.settings import get_settings  # noqa: E402
-from streams.language import MACROLANGUAGE, language_of  # noqa: E402
 from training.data import TASK_SOURCES, shared_split_path  # noqa: E402
 
 SHORT = 40  # characters: a tweet-length fragment
@@ -58,7 +58,7 @@ def test_texts(data_dir: Path, per_folder: int) -> list[tuple[str, str, str]]:
 
 def detectors() -> dict[str, Detect]:
     """The installed candidates, each mapping a text to an ISO 639-1 code (None: no answer), and
-    `bloomwatch`: what the worker stores (streams/language.py: py3langid, `und` under its
+    `bloomwatch`: what the worker stores (bloomwatch/language.py: py3langid, `und` under its
     confidence floor, which counts as a miss here)."""
     found: dict[str, Detect] = {"bloomwatch": lambda text: language_of(text)[0]}
     try:

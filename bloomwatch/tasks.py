@@ -17,6 +17,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,16 @@ _RESERVED = frozenset(
 # Read by the table itself (not a Settings field): validators and import-time choices need the
 # table before any settings object exists, and every process of a deployment reads the same variable.
 TASKS_FILE_VARIABLE = "BLOOMWATCH_TASKS_FILE"
+
+
+class Unscored(StrEnum):
+    """Why a task left a document without a score (stored in `<task>_unscored`; '' when it scored it).
+
+    An unscored document keeps its place in volumes and searches but is counted in no share, alert
+    window, drift statistic or training set: a score from a model that cannot read the text is noise."""
+
+    UNSUPPORTED_LANGUAGE = "unsupported_language"  # no current model of the task reads the document's language
+    STORED_BEFORE_TASK = "stored_before_task"  # stored before the task was in the table
 
 
 class UnknownTask(ExpectedError, ValueError):
@@ -62,12 +73,19 @@ class Task:
 
     @property
     def score_columns(self) -> tuple[str, ...]:
-        """The store's columns for this task, in insert order: label, one probability per label, model."""
-        return (self.name, *(self.probability_column(label) for label in self.labels), self.model_column)
+        """The store's columns for this task, in insert order: label, one probability per label,
+        model, and why it is unscored ('' when scored)."""
+        return (
+            self.name, *(self.probability_column(label) for label in self.labels), self.model_column, self.unscored_column,
+        )  # fmt: skip
 
     @property
     def model_column(self) -> str:
         return f"{self.name}_model"
+
+    @property
+    def unscored_column(self) -> str:
+        return f"{self.name}_unscored"
 
     def probability_column(self, label: str) -> str:
         return f"{self.name}_{label}"

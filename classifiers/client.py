@@ -13,6 +13,10 @@ which end to keep (`truncation_side`, vLLM's parameter: "right", the default, ke
 A request that gets no answer within `timeout_s` is logged, counted (`on_timeout`, e.g. a
 Prometheus counter) and abandoned: the connection is closed, and the embedded server skips a
 request whose client went away before its forward pass began, so a retry is not classified twice.
+
+`served_model()` asks the server which version it serves and which languages that version reads
+(`/v1/models`), with the same failure policy, so a caller can keep documents in other languages
+from a model that never learnt them.
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, NamedTuple
 
 import httpx
 from pydantic import ValidationError
 
 from bloomwatch.tasks import labels_for
-from classifiers.types import ClassificationResponse, Prediction
+from classifiers.types import ClassificationResponse, ModelList, Prediction
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -49,6 +53,13 @@ class ClassifyRejected(ClassifierError):
         super().__init__(f"HTTP {status_code}: {message}")
         self.status_code = status_code
         self.message = message
+
+
+class ServedModel(NamedTuple):
+    """The version a server answers with now and the languages (ISO 639-1 codes) it reads."""
+
+    name: str
+    languages: frozenset[str]
 
 
 class ClassifyClient:
@@ -110,23 +121,42 @@ class ClassifyClient:
             response = await self._post_with_retries(payload)
         return self._parse(response, expected=len(payload["input"]))
 
+    async def served_model(self) -> ServedModel:
+        """The version the server answers with now and the languages it reads (`/v1/models`); a
+        server that does not say reads English (`training.registry.DEFAULT_LANGUAGES`)."""
+        response = await self._with_retries(lambda: self._http.get("/v1/models"), "the model list")
+        try:
+            body = ModelList.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ClassifierError(f"malformed /v1/models response from {self.base_url}: {exc}") from exc
+        if len(body.data) != 1:
+            raise ClassifierError(f"expected one served model from {self.base_url}, got {[m.id for m in body.data]}")
+        (card,) = body.data
+        return ServedModel(card.id, frozenset(card.languages))
+
     async def _post_with_retries(self, payload: dict) -> httpx.Response:
+        return await self._with_retries(
+            lambda: self._http.post("/classify", json=payload), f"{len(payload['input'])} texts"
+        )
+
+    async def _with_retries(self, send: Callable[[], Awaitable[httpx.Response]], what: str) -> httpx.Response:
+        """`send()`'s 200 response; transient failures retried, a 4xx raised (`what`: for the logs)."""
         last_error = "no attempt made"
         for attempt in range(self.max_retries + 1):
             if attempt:
                 delay = self.backoff_s * 2 ** (attempt - 1)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             try:
-                response = await self._http.post("/classify", json=payload)
+                response = await send()
             except httpx.TimeoutException as exc:
                 if self.on_timeout is not None:
                     self.on_timeout()
                 log.warning(
-                    "%s classifier at %s: no answer within %gs to %d texts (attempt %d of %d); request abandoned",
+                    "%s classifier at %s: no answer within %gs to %s (attempt %d of %d); request abandoned",
                     self.task,
                     self.base_url,
                     self.timeout_s,
-                    len(payload["input"]),
+                    what,
                     attempt + 1,
                     self.max_retries + 1,
                 )

@@ -18,7 +18,7 @@ from classifiers.batching import token_budget_batches
 from classifiers.bf16_bloom import to_bf16_with_fp32_attention
 from classifiers.fused_attention import use_fused_attention
 from classifiers.types import Prediction
-from training.registry import ModelVersion
+from training.registry import DEFAULT_LANGUAGES, ModelVersion
 
 
 class InvalidPrompt(ValueError):
@@ -43,15 +43,18 @@ class EmbeddedEngine:
         *,
         name: str,
         labels: tuple[str, ...],
+        languages: tuple[str, ...] = DEFAULT_LANGUAGES,
         max_model_len: int = 512,
         max_batch_tokens: int = 8192,
         precision: str = "fp32",
     ):
         """`precision`: fp32, bf16 (weights and activations, attention scores in fp32; logits returned as fp32) or int8
-        (dynamic int8 Linear layers). `classifiers.precision.load_engine` chooses for `auto`."""
+        (dynamic int8 Linear layers). `classifiers.precision.load_engine` chooses for `auto`.
+        `languages`: what the model reads (its version's manifest), announced on `/v1/models`."""
         self.name = name
         self.path = Path(model_dir)
         self.labels = labels
+        self.languages = languages
         self.max_model_len = max_model_len
         self.max_batch_tokens = max_batch_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -86,7 +89,7 @@ class EmbeddedEngine:
 
     @classmethod
     def from_version(cls, version: ModelVersion, **kwargs) -> EmbeddedEngine:
-        return cls(version.path, name=version.name, labels=version.labels, **kwargs)
+        return cls(version.path, name=version.name, labels=version.labels, languages=version.languages, **kwargs)
 
     def tokenize(
         self, texts: list[str], truncate_prompt_tokens: int | None = -1, truncation_side: str | None = None

@@ -152,7 +152,13 @@ def create_embedded_app(
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "model": app.state.engine.name, "precision": app.state.engine.precision}
+        engine: EmbeddedEngine = app.state.engine
+        return {
+            "status": "ok",
+            "model": engine.name,
+            "languages": list(engine.languages),
+            "precision": engine.precision,
+        }
 
     @app.get("/v1/models")
     async def models() -> dict:
@@ -166,6 +172,7 @@ def create_embedded_app(
                     "owned_by": "bloomwatch",
                     "root": str(engine.path),
                     "max_model_len": engine.max_model_len,
+                    "languages": list(engine.languages),
                 }
             ],
         }

@@ -1,13 +1,17 @@
-"""The `/classify` wire format (vLLM's own) and the prediction callers get back.
+"""The wire formats of `/classify` (vLLM's own) and `/v1/models`, and the prediction callers get back.
 
 Both servers (embedded and vLLM) speak exactly vLLM's request/response JSON, so these models are
 the single definition of that contract: the embedded server validates requests with them and the
-client parses responses with them.
+client parses responses with them. `/v1/models` entries carry BloomWatch's `languages` beside
+vLLM's fields; an answer without them (an older server, plain vLLM) is a model that reads English,
+as a manifest without them is.
 """
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from training.registry import DEFAULT_LANGUAGES
 
 
 class Prediction(BaseModel):
@@ -59,3 +63,19 @@ class ClassificationResponse(BaseModel):
     model: str
     data: list[ClassificationData]
     usage: UsageInfo = Field(default_factory=UsageInfo)
+
+
+class ModelCard(BaseModel):
+    """One entry of `/v1/models`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
+
+
+class ModelList(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    object: str = "list"
+    data: list[ModelCard]

@@ -97,13 +97,20 @@ def create_vllm_proxy_app(
             return error_response(
                 HTTPStatus.SERVICE_UNAVAILABLE, f"vLLM for {upstream.name} is not healthy", "ServiceUnavailable"
             )
-        return JSONResponse({"status": "ok", "model": upstream.name})
+        return JSONResponse({"status": "ok", "model": upstream.name, "languages": list(upstream.version.languages)})
 
     @app.get("/v1/models")
     async def models() -> Response:
+        """vLLM's list, each entry with the languages its version reads (the manifest's; vLLM knows
+        nothing of them). One `upstream` for both: a hot reload between the two cannot mix versions."""
         upstream = supervisor.upstream
         answer = await app.state.http.get(f"{upstream.base_url}/v1/models", headers=upstream.auth_headers)
-        return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+        if answer.status_code != 200:
+            return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+        body = answer.json()
+        for entry in body.get("data", []):
+            entry["languages"] = list(upstream.version.languages)
+        return JSONResponse(body)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

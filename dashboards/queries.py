@@ -11,6 +11,13 @@ The panels and filters follow the task table (bloomwatch.tasks): the watched tas
 charted as shares of its labels by source and by every other task's label, each other task gets a
 mix panel. Task names and labels are lower-case identifiers (the table refuses anything else), so
 they enter the SQL text as column names and string literals; values a viewer picks never do.
+
+A task leaves a document unscored when none of its models reads the document's language, or when
+the document was stored before the task existed (`<task>_unscored` holds the reason). Such a row
+keeps the task's first label with probabilities 0, so every share, mix and label count of a task
+reads only the rows it scored (`store.documents.scored`), and a label filter matches only those;
+volumes count every document, and the unscored share per task shows how much of the range no
+model read.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bloomwatch.tasks import Task, tasks, watched_task
+from bloomwatch.tasks import Task, Unscored, tasks, watched_task
+from store.documents import scored
 
 DOCUMENT_KINDS = ("news", "review")
 BASELINE_WINDOWS = 12  # the negative-share baseline is the pooled share of this many previous windows
@@ -33,16 +41,23 @@ def described_by() -> tuple[Task, ...]:
     return tuple(candidate for candidate in tasks() if candidate is not watched)
 
 
+def label_of(task: Task) -> str:
+    """SQL: the task's label where it scored the document, else '' (which no label filter chooses):
+    an unscored row's stored label is a placeholder (the first label), not a verdict."""
+    return f"if({scored(task)}, toString({task.name}), '')"
+
+
 def dimensions() -> dict[str, str]:
     """Filterable dimensions -> the SQL expression each filters (documents table): what a document
     is (source, kind, the describing tasks' labels, language), then the watched task's label,
-    which the page sets only by drilling into its share."""
+    which the page sets only by drilling into its share. A task's label filter matches the
+    documents it scored only (`label_of`)."""
     return {
         "source": "source",
         "kind": "kind",
-        **{candidate.name: candidate.name for candidate in described_by()},
-        "lang": "detected_lang",  # read from the text (streams/language.py); 'und' (BCP 47 "undetermined") when unsure
-        watched_task().name: watched_task().name,
+        **{candidate.name: label_of(candidate) for candidate in described_by()},
+        "lang": "detected_lang",  # read from the text (bloomwatch/language.py); 'und' (BCP 47 "undetermined") when unsure
+        watched_task().name: label_of(watched_task()),
     }
 
 
@@ -123,8 +138,13 @@ GRAFANA = Dialect(
 
 
 def _watched_count() -> str:
+    """The documents the watched task scored with its watched label (negative)."""
     watched = watched_task()
-    return f"countIf({watched.name} = '{watched.watched_label}')"
+    return f"countIf({watched.name} = '{watched.watched_label}' AND {scored(watched)})"
+
+
+def _watched_scored() -> str:
+    return f"countIf({scored(watched_task())})"
 
 
 def _in_range(d: Dialect, column: str = "published_at") -> str:
@@ -132,16 +152,17 @@ def _in_range(d: Dialect, column: str = "published_at") -> str:
 
 
 def totals(d: Dialect) -> str:
+    """Every document in range, the ones the watched task scored, and the watched label's share of those."""
     return f"""
-SELECT count() AS documents, {_watched_count()} AS negative,
-       if(documents = 0, NULL, negative / documents) AS negative_share,
+SELECT count() AS documents, {_watched_scored()} AS scored, {_watched_count()} AS negative,
+       if(scored = 0, NULL, negative / scored) AS negative_share,
        length(groupUniqArray(source)) AS sources  -- exact; uniqExact(source) was 3x slower here
 FROM documents FINAL
 WHERE {_in_range(d)} AND {d.dims()}"""
 
 
 def volume(d: Dialect) -> str:
-    """Documents per bucket by kind and source."""
+    """Documents per bucket by kind and source: every document, scored or not."""
     return f"""
 SELECT {d.bucket("published_at")} AS t, kind, source, count() AS documents
 FROM documents FINAL
@@ -149,23 +170,60 @@ WHERE {_in_range(d)} AND {d.dims()}
 GROUP BY t, kind, source ORDER BY t, kind, source"""
 
 
+def volume_by_lang(d: Dialect) -> str:
+    """Documents per bucket by the language read from their text (every document, scored or not):
+    a market whose language no model reads shows here and in `unscored`, not in the shares."""
+    return f"""
+SELECT {d.bucket("published_at")} AS t, detected_lang AS lang, count() AS documents
+FROM documents FINAL
+WHERE {_in_range(d)} AND {d.dims()}
+GROUP BY t, lang ORDER BY t, lang"""
+
+
+def unscored(d: Dialect) -> str:
+    """Per task (table order), the share of the range's documents it left unscored, by reason
+    (one column per bloomwatch.tasks.Unscored, each a share of `documents`), and the languages
+    most of them are in. One pass over the documents (a tuple per task), then a row per task."""
+    reasons = list(Unscored)
+
+    def per_task(task: Task) -> str:
+        column = task.unscored_column
+        counts = ", ".join(f"countIf({column} = '{reason}')" for reason in reasons)
+        return f"tuple('{task.name}', countIf({column} != ''), [{counts}], topKIf(5)(detected_lang, {column} != ''))"
+
+    by_reason = "".join(f"entry.3[{i}] / nullIf(documents, 0) AS {reason}, " for i, reason in enumerate(reasons, 1))
+    return f"""
+SELECT entry.1 AS task, documents, entry.2 AS unscored, unscored / nullIf(documents, 0) AS unscored_share,
+       {by_reason}entry.4 AS languages
+FROM (
+    SELECT count() AS documents, [{", ".join(per_task(candidate) for candidate in tasks())}] AS per_task
+    FROM documents FINAL
+    WHERE {_in_range(d)} AND {d.dims()}
+)
+ARRAY JOIN per_task AS entry"""
+
+
 def watched_share_by(group: str) -> Callable[[Dialect], str]:
-    """Documents per bucket, `group` value (source, or a describing task's label) and watched label."""
-    watched = watched_task().name
+    """Documents per bucket, `group` value (source, or a describing task's label) and watched label,
+    among the documents the watched task (and the grouping task) scored."""
+    watched = watched_task()
+    grouping = [candidate for candidate in described_by() if candidate.name == group]
+    both = " AND ".join(scored(candidate) for candidate in (watched, *grouping))
 
     def panel(d: Dialect) -> str:
         return f"""
-SELECT {d.bucket("published_at")} AS t, {group} AS grp, {watched}, count() AS documents
+SELECT {d.bucket("published_at")} AS t, {group} AS grp, {watched.name}, count() AS documents
 FROM documents FINAL
-WHERE {_in_range(d)} AND {d.dims()}
-GROUP BY t, grp, {watched} ORDER BY t, grp, {watched}"""
+WHERE {_in_range(d)} AND {d.dims()} AND {both}
+GROUP BY t, grp, {watched.name} ORDER BY t, grp, {watched.name}"""
 
     return panel
 
 
 def negative_share(d: Dialect) -> str:
     """Negative share per bucket with its baseline band: the pooled share of the previous
-    BASELINE_WINDOWS buckets, +- 2 binomial standard deviations at this bucket's size."""
+    BASELINE_WINDOWS buckets, +- 2 binomial standard deviations at this bucket's size. `documents`
+    are the bucket's documents the watched task scored."""
     k = BASELINE_WINDOWS
     return f"""
 SELECT t, documents, negative, negative / documents AS share, baseline,
@@ -178,7 +236,7 @@ FROM (
         SELECT {d.bucket("published_at")} AS t, count() AS documents, {_watched_count()} AS negative
         FROM documents FINAL
         WHERE published_at >= {d.start} - toIntervalSecond({d.bucket_s} * {k}) AND published_at < {d.end}
-          AND {d.dims()}
+          AND {d.dims()} AND {scored(watched_task())}
         GROUP BY t
     )
     WINDOW w AS (ORDER BY t ROWS BETWEEN {k} PRECEDING AND 1 PRECEDING)
@@ -188,13 +246,14 @@ ORDER BY t"""
 
 
 def mix(task: Task) -> Callable[[Dialect], str]:
-    """Documents per label of `task`, with the watched label's share among them."""
+    """Documents per label of `task` among those it scored, with the watched label's share among
+    the ones the watched task scored too (NULL where it scored none)."""
 
     def panel(d: Dialect) -> str:
         return f"""
-SELECT {task.name}, count() AS documents, {_watched_count()} / documents AS negative_share
+SELECT {task.name}, count() AS documents, {_watched_count()} / nullIf({_watched_scored()}, 0) AS negative_share
 FROM documents FINAL
-WHERE {_in_range(d)} AND {d.dims()}
+WHERE {_in_range(d)} AND {d.dims()} AND {scored(task)}
 GROUP BY {task.name} ORDER BY documents DESC"""
 
     return panel
@@ -207,20 +266,26 @@ def _watched_probability() -> str:
 
 def _document_columns() -> str:
     """A document's row in the tables and the CSV export: what it is, the watched label with its
-    probability, every task's model version, the start of its text."""
-    described = [candidate.name for candidate in described_by()]
+    probability, every task's model version and why it left the document unscored, the start of
+    its text. A task's label is '' and the watched probability NULL where the task did not score
+    the document (a placeholder is no verdict, in a table or a spreadsheet)."""
+    watched = watched_task()
+    probability = _watched_probability()
     columns = [
-        "id", "published_at", "source", "kind", *described, "detected_lang AS lang", watched_task().name,
-        _watched_probability(), *(candidate.model_column for candidate in tasks()),
+        "id", "published_at", "source", "kind", *(f"{label_of(c)} AS {c.name}" for c in described_by()),
+        "detected_lang AS lang", f"{label_of(watched)} AS {watched.name}",
+        f"if({scored(watched)}, {probability}, NULL) AS {probability}",
+        *(candidate.model_column for candidate in tasks()), *(candidate.unscored_column for candidate in tasks()),
     ]  # fmt: skip
     return f"{', '.join(columns)}, substring(text, 1, 280) AS snippet"
 
 
 def top_negative(d: Dialect) -> str:
+    """The documents the watched task scored most likely to carry its watched label."""
     return f"""
 SELECT {_document_columns()}
 FROM documents FINAL
-WHERE {_in_range(d)} AND {d.dims()} AND {d.search}
+WHERE {_in_range(d)} AND {d.dims()} AND {d.search} AND {scored(watched_task())}
 ORDER BY {_watched_probability()} DESC, id LIMIT {TOP_NEGATIVE_LIMIT}"""
 
 
@@ -276,12 +341,14 @@ def panels() -> dict[str, tuple[str, Callable[[Dialect], str]]]:
     """name -> (title, SQL). The built-in dashboard and Grafana iterate over this one table. Per
     task: `<watched>_by_source` and `<watched>_by_<task>` for each describing task, `<task>_mix`
     for each describing task (sentiment_by_source, sentiment_by_topic, topic_mix for the built-in
-    ones; the page finds them by these names)."""
+    ones; the page finds them by these names); `unscored` has a row per task."""
     watched, described = watched_task(), described_by()
     share = _title(watched.name)
     return {
         "totals": ("Totals", totals),
         "volume": ("Documents per interval by kind and source", volume),
+        "volume_by_lang": ("Documents per interval by language", volume_by_lang),
+        "unscored": ("Unscored share per task", unscored),
         "negative_share": (f"{_title(str(watched.watched_label))} share with baseline band", negative_share),
         **{
             f"{watched.name}_by_{group}": (f"{share} share by {group.replace('_', ' ')}", watched_share_by(group))

@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bloomwatch.access import TOKEN_COOKIE
-from bloomwatch.tasks import tasks
+from bloomwatch.tasks import Unscored, tasks
 from dashboards.data import DashboardData
 from dashboards.filters import InvalidFilter, parse_filters
 from dashboards.health import PipelineHealth, model_figures
@@ -75,13 +75,17 @@ def routes(
         return web.FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
     async def options(request: web.Request) -> web.Response:
-        """The filters' values and the task table: the page builds its task charts from it."""
+        """The filters' values, the task table (the page builds its task charts from it) and why a
+        task may leave a document unscored (the unscored chart's series)."""
         known, fixed = await backend.store_thread.run(backend.data.known_values), fixed_values()
         values = {name: list(fixed.get(name) or known.get(name, [])) for name in dimensions()}
         table = [
             {"name": task.name, "labels": list(task.labels), "watched_label": task.watched_label} for task in tasks()
         ]
-        return web.json_response({"values": values, "tasks": table, "refresh_s": REFRESH_S})
+        reasons = [reason.value for reason in Unscored]  # the unscored panel's columns, in this order
+        return web.json_response(
+            {"values": values, "tasks": table, "unscored_reasons": reasons, "refresh_s": REFRESH_S}
+        )
 
     async def panels(request: web.Request) -> web.Response:
         filters = parse_filters(request.query)

@@ -9,7 +9,11 @@ an archive import: `published_at` older than `max_age_s` before `enqueued_at`) i
 all, so a backfill neither fires alerts for the past nor shows up as a volume spike now.
 
 The negative_* metrics count the watched label of the watched task (bloomwatch/tasks.py: the
-sentiment task's "negative") on that task's label column; the dimensions are rules.py's.
+sentiment task's "negative") on that task's label column, among the documents that task scored:
+a document no model of the task can read (bloomwatch.tasks.Unscored) is in no share. A volume
+rule counts every document, scored or not: a burst in a language no model reads is still a burst.
+Grouping or scoping by a task's label likewise reads only the documents that task scored. The
+dimensions are rules.py's.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bloomwatch.tasks import tasks, watched_task
+from bloomwatch.tasks import task_names, tasks, watched_task
 from store.connect import StoreClient
+from store.documents import scored
 from store.tables import DOCUMENTS
 from streams.alerts.detector import WindowCount
 from streams.alerts.rules import Rule, dimension_columns
@@ -31,6 +36,9 @@ def _filters(rule: Rule, max_age_s: float, group: dict[str, str] | None = None) 
     columns = dimension_columns()
     clauses = ["published_at >= enqueued_at - toIntervalMillisecond({max_age_ms:UInt64})"]
     parameters: dict[str, Any] = {"max_age_ms": int(max_age_s * 1000)}
+    label_dimensions = {*rule.scope.filters(), *rule.group_by} & set(task_names())
+    scored_by = {watched_task().name} if rule.metric != "volume" else set()
+    clauses += [scored(t) for t in tasks() if t.name in label_dimensions | scored_by]
     for dimension, values in rule.scope.filters().items():
         clauses.append(f"{columns[dimension]} IN {{scope_{dimension}:Array(String)}}")
         parameters[f"scope_{dimension}"] = values

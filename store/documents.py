@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
-from bloomwatch.tasks import Task, tasks, watched_task
+from bloomwatch.tasks import Task, Unscored, tasks, watched_task
 from classifiers.types import Prediction
 from store.connect import StoreClient
 from store.tables import DOCUMENTS
@@ -63,7 +63,17 @@ def _task_column_types(task: Task) -> list[tuple[str, str]]:
     Float32 probability per label, and the registry version that scored it."""
     enum = ", ".join(f"'{label}' = {number}" for number, label in enumerate(task.labels, start=1))
     probabilities = [(task.probability_column(label), "Float32") for label in task.labels]
-    return [(task.name, f"Enum8({enum})"), *probabilities, (task.model_column, "LowCardinality(String)")]
+    # Rows written before the column existed read their reason from this default: scored when a
+    # model name is there, else stored before the task was in the table.
+    unscored = f"LowCardinality(String) DEFAULT if({task.model_column} = '', '{Unscored.STORED_BEFORE_TASK}', '')"
+    return [
+        (task.name, f"Enum8({enum})"), *probabilities, (task.model_column, "LowCardinality(String)"), (task.unscored_column, unscored),
+    ]  # fmt: skip
+
+
+def scored(task: Task, table: str = "") -> str:
+    """SQL condition: `task` scored the row. Every share, window and training read adds it."""
+    return f"{table + '.' if table else ''}{task.unscored_column} = ''"
 
 
 def _task_columns_sql() -> str:
@@ -87,11 +97,14 @@ def _task_column_additions() -> list[str]:
 
 
 def document_row(
-    document: Document, predictions: dict[str, Prediction], language: tuple[str, float], enqueued_at: datetime
+    document: Document,
+    predictions: dict[str, Prediction | Unscored],
+    language: tuple[str, float],
+    enqueued_at: datetime,
 ) -> list[Any]:
     """A `documents` row (without ingested_at, set at insert time) for a validated Document;
-    `predictions` holds one Prediction per task, by task name; `language` is (detected code,
-    confidence) from streams.language."""
+    `predictions` holds, by task name, the task's Prediction or why it has none; `language` is
+    (detected code, confidence) from bloomwatch.language."""
     return [
         document.id,
         document.source,
@@ -108,9 +121,13 @@ def document_row(
     ]
 
 
-def _score_values(task: Task, prediction: Prediction) -> list[Any]:
-    """A prediction as the task's columns (Task.score_columns order)."""
-    return [prediction.label, *(float(prediction.probs[label]) for label in task.labels), prediction.model_version]
+def _score_values(task: Task, prediction: Prediction | Unscored) -> list[Any]:
+    """A prediction as the task's columns (Task.score_columns order). An unscored document keeps
+    the first label (the Enum8 has no empty value), probabilities 0 and no model: readers go by
+    the reason column (`scored`)."""
+    if isinstance(prediction, Unscored):
+        return [task.labels[0], *(0.0 for _ in task.labels), "", str(prediction)]
+    return [prediction.label, *(float(prediction.probs[label]) for label in task.labels), prediction.model_version, ""]
 
 
 def batch_token(rows: Sequence[Sequence[Any]]) -> str:
@@ -171,6 +188,15 @@ class DocumentStore:
     def count(self) -> int:
         return int(self.client.command(f"SELECT count() FROM {DOCUMENTS} FINAL"))
 
+    def unscored_counts(self) -> dict[str, dict[str, int]]:
+        """Per task, the stored documents it left unscored, by reason (bloomwatch.tasks.Unscored)."""
+        counted = ", ".join(f"sumMap(map({t.unscored_column}, 1))" for t in tasks())
+        row = self.client.query(f"SELECT {counted} FROM {DOCUMENTS} FINAL").result_rows[0]
+        return {
+            t.name: {reason: int(n) for reason, n in dict(by_reason).items() if reason}
+            for t, by_reason in zip(tasks(), row, strict=True)
+        }
+
     def get_document(self, document_id: str) -> StoredDocument | None:
         """The stored version of one document (the latest, after deduplication), or None."""
         rows = self.client.query(
@@ -194,7 +220,9 @@ class DocumentStore:
             "kind": "kind = {kind:String}",
             "since": "published_at >= {since:DateTime64(3, 'UTC')}",
             "until": "published_at < {until:DateTime64(3, 'UTC')}",
-            "label": "(" + " OR ".join(f"{task.name} = {{label:String}}" for task in tasks()) + ")",
+            "label": "("
+            + " OR ".join(f"({task.name} = {{label:String}} AND {scored(task)})" for task in tasks())
+            + ")",
             "lang": "detected_lang = {lang:String}",
         }
         parameters = {name: getattr(query, name) for name in filters if getattr(query, name) is not None}
@@ -218,23 +246,28 @@ class DocumentStore:
         return {"count": int(n), **{f"p{round(q * 100)}": float(v) for q, v in zip(quantiles, values, strict=True)}}
 
     def stats(self, window_minutes: int = 15) -> dict[str, Any]:
-        """Counts by kind and by each task's label (`by_<task>`), and the watched label's share of
-        the last window (`negative`, `negative_share`: the sentiment task's negatives)."""
+        """Counts by kind, by detected language and by each task's label among the documents it
+        scored (`by_<task>`), the unscored ones by task and reason (`unscored`), and the watched
+        label's share of the last window's scored documents (`negative`, `negative_share`)."""
 
-        def grouped(column: str) -> dict[str, int]:
-            rows = self.client.query(f"SELECT {column}, count() FROM {DOCUMENTS} FINAL GROUP BY {column}").result_rows
+        def grouped(column: str, where: str = "1") -> dict[str, int]:
+            rows = self.client.query(
+                f"SELECT {column}, count() FROM {DOCUMENTS} FINAL WHERE {where} GROUP BY {column}"
+            ).result_rows
             return {str(key): int(n) for key, n in rows}
 
         watched = watched_task()
         recent_n, recent_watched = self.client.query(
             f"SELECT count(), countIf({watched.name} = {{label:String}}) FROM {DOCUMENTS} FINAL"
-            f" WHERE published_at >= now64(3) - toIntervalMinute({{m:UInt32}})",
+            f" WHERE published_at >= now64(3) - toIntervalMinute({{m:UInt32}}) AND {scored(watched)}",
             parameters={"m": window_minutes, "label": watched.watched_label},
         ).result_rows[0]
         return {
             "documents": self.count(),
             "by_kind": grouped("kind"),
-            **{f"by_{task.name}": grouped(task.name) for task in tasks()},
+            "by_language": grouped("detected_lang"),
+            **{f"by_{task.name}": grouped(task.name, scored(task)) for task in tasks()},
+            "unscored": self.unscored_counts(),
             "recent": {
                 "window_minutes": window_minutes,
                 "documents": int(recent_n),
@@ -252,6 +285,8 @@ def _stored_document(row: Sequence[Any]) -> StoredDocument:
     values = dict(zip(COLUMNS, row, strict=True))
 
     def score(task: Task) -> TaskScore:
+        if reason := values[task.unscored_column]:
+            return TaskScore(label=None, probs={}, model=None, unscored=reason)
         probs = {label: float(values[task.probability_column(label)]) for label in task.labels}
         return TaskScore(label=values[task.name], probs=probs, model=values[task.model_column])
 

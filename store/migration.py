@@ -40,7 +40,8 @@ def current_sorting_key(client) -> str:
 
 def _column_types(ddl: str) -> dict[str, str]:
     body = ddl.split("PROJECTION")[0]
-    return dict(re.findall(r"^\s{4}(\w+)\s+(.+?)(?:\s+COMMENT '.*')?,$", body, re.MULTILINE))
+    # system.columns gives the type alone: a column's DEFAULT and COMMENT are not part of it
+    return dict(re.findall(r"^\s{4}(\w+)\s+(.+?)(?:\s+DEFAULT .*?)?(?:\s+COMMENT '.*')?,$", body, re.MULTILINE))
 
 
 def outdated_columns(client) -> list[str]:

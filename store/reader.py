@@ -7,6 +7,7 @@ to ClickHouse directly, and need no worker at all.
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from urllib.parse import quote
 
 import httpx
@@ -38,12 +39,19 @@ def search_documents(settings: Settings, query: DocumentQuery) -> list[StoredDoc
     return [StoredDocument.model_validate(document) for document in response.json()["documents"]]
 
 
-def count_documents(settings: Settings) -> int:
+class DocumentCounts(NamedTuple):
+    count: int
+    unscored: dict[str, dict[str, int]]  # task -> reason -> documents
+
+
+def count_documents(settings: Settings) -> DocumentCounts:
+    """Stored documents, and per task those it left unscored by reason (`bloomwatch status`)."""
     if not is_embedded(settings):
-        return _direct(settings, DocumentStore.count)
+        return _direct(settings, lambda store: DocumentCounts(store.count(), store.unscored_counts()))
     response = _worker_get(settings, "/api/documents/count")
     response.raise_for_status()
-    return response.json()["count"]
+    body = response.json()
+    return DocumentCounts(body["count"], body["unscored"])
 
 
 def _direct(settings: Settings, read):

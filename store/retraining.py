@@ -40,6 +40,10 @@ def _task_columns(name: str) -> tuple[str, list[str], str]:
     return scored.name, [scored.probability_column(label) for label in scored.labels], scored.model_column
 
 
+def _unscored_column(name: str) -> str:
+    return task(name).unscored_column
+
+
 def _iso(value: Any) -> str:
     """A time read back as ISO 8601 UTC; a naive one is UTC already (never converted via local time)."""
     return as_utc(value).isoformat() if isinstance(value, datetime) else str(value)
@@ -73,8 +77,9 @@ class RetrainStore:
 
     def labelled_examples(self, task: str, after: str = "", limit: int | None = None) -> list[dict[str, Any]]:
         """The labels of `task` by document_id, those after `after`, at most `limit` (None: all),
-        with their text (the label's own, else the stored document's) and source; labels whose
-        text is unknown come back with text None so the job can report them.
+        with their text (the label's own, else the stored document's), source, and `unscored`: why
+        the task left the stored document unscored (bloomwatch.tasks.Unscored), else None. Labels
+        whose text is unknown come back with text None; the job reports both kinds and trains on neither.
 
         Paged by key (document_id is unique per task under FINAL), not by offset: a page costs
         the same however deep it is."""
@@ -82,9 +87,9 @@ class RetrainStore:
             " ORDER BY document_id LIMIT {n:UInt32}" if limit else ""
         )
         result = self.client.query(
-            "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at"
+            "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at, d.unscored"
             f" FROM (SELECT * FROM {LABELS} FINAL WHERE {page}) AS l"
-            f" LEFT JOIN (SELECT id, text, source FROM {DOCUMENTS} FINAL"
+            f" LEFT JOIN (SELECT id, text, source, {_unscored_column(task)} AS unscored FROM {DOCUMENTS} FINAL"
             f"  WHERE id IN (SELECT document_id FROM {LABELS} FINAL WHERE {page})) AS d"  # primary key: no full scan
             " ON l.document_id = d.id"
             " ORDER BY l.document_id",
@@ -92,19 +97,26 @@ class RetrainStore:
             settings={"join_use_nulls": 1},
         )
         return [
-            {"document_id": i, "label": label, "text": text, "source": source or "labels", "labelled_at": _iso(at)}
-            for i, label, text, source, at in result.result_rows
+            {
+                "document_id": i,
+                "label": label,
+                "text": text,
+                "source": source or "labels",
+                "labelled_at": _iso(at),
+                "unscored": unscored or None,
+            }  # fmt: skip
+            for i, label, text, source, at, unscored in result.result_rows
         ]
 
     def unlabelled_predictions(self, task: str, pool: int) -> list[dict[str, Any]]:
-        """The `pool` most recent stored documents nobody has labelled for `task`, under their id or
-        another one with the same normalised text, with their predicted probabilities: the
-        candidates the active-learning queue ranks (a retrain keeps one label per text)."""
+        """The `pool` most recent stored documents `task` scored and nobody has labelled for it, under
+        their id or another one with the same normalised text, with their predicted probabilities:
+        the candidates the active-learning queue ranks (a retrain keeps one label per text)."""
         predicted, prob_columns, model = _task_columns(task)
         labelled = f"SELECT document_id FROM {LABELS} FINAL WHERE task = {{t:String}}"
         result = self.client.query(
             f"SELECT id, source, text, {predicted}, {model}, [{', '.join(prob_columns)}] FROM {DOCUMENTS} FINAL"
-            f" WHERE id NOT IN ({labelled}) AND {_normalised('text')} NOT IN ("
+            f" WHERE {_unscored_column(task)} = '' AND id NOT IN ({labelled}) AND {_normalised('text')} NOT IN ("
             f"  SELECT {_normalised('text')} FROM {DOCUMENTS} FINAL WHERE id IN ({labelled})"
             f"  UNION ALL SELECT {_normalised('assumeNotNull(text)')} FROM {LABELS} FINAL WHERE task = {{t:String}} AND text IS NOT NULL)"
             " ORDER BY published_at DESC LIMIT {pool:UInt32}",

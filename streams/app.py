@@ -116,8 +116,10 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
 
     @app.page("/api/documents/count")
     async def documents_count(web, request):
-        """Exact number of stored documents (deduplicated: count() FINAL)."""
-        return web.json({"count": await processor.store_thread.run(processor.store.count)})
+        """Exact number of stored documents (deduplicated: count() FINAL), and per task those it
+        left unscored, by reason."""
+        count = await processor.store_thread.run(processor.store.count)
+        return web.json({"count": count, "unscored": await processor.store_thread.run(processor.store.unscored_counts)})
 
     @app.page("/api/stats")
     async def stats(web, request):

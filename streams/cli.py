@@ -73,6 +73,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="print the status 
         lag = "unknown" if report.consumer_lag is None else sum(report.consumer_lag.values())
         per_topic = ", ".join(f"{topic} {n}" for topic, n in (report.consumer_lag or {}).items())
         typer.echo(f"{'documents stored':<21} {stored}  in {report.store}")
+        for task, reasons in (report.documents_unscored or {}).items():
+            detail = ", ".join(f"{reason} {n}" for reason, n in reasons.items()) or "none"
+            typer.echo(f"{'unscored ' + task:<21} {sum(reasons.values())}  ({detail})")
         typer.echo(f"{'dead-lettered':<21} {dead}")
         typer.echo(f"{'consumer lag':<21} {lag}" + (f"  ({per_topic})" if per_topic else ""))
         typer.echo(f"{'logs':<21} {report.logs}")

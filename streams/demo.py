@@ -5,8 +5,9 @@ real to fire on.
 With the shared datasets present (settings.data_dir) it replays their validation splits
 (reviews_mr -> reviews; news_agnews and finance_fpb -> news): text the classifier was not trained
 on, and not the test splits either, since a demo document a user labels must not end up in what
-the retraining gate tests (docs/retraining.md); otherwise it generates templated, seeded synthetic news and reviews. Either way
-documents carry recent `published_at` times (old ones would fall outside the dashboards' windows
+the retraining gate tests (docs/retraining.md); otherwise it generates templated, seeded synthetic
+news and reviews. Either way a share of the reviews comes from shops in other markets, in Chinese,
+German, Spanish and French (MARKET_SOURCES), and documents carry recent `published_at` times (old ones would fall outside the dashboards' windows
 and the table TTL).
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bloomwatch.phrasebook import PHRASEBOOKS
 from bloomwatch.settings import Settings, get_settings
 from streams.publisher import Publisher
 from streams.schemas import Document
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 REVIEW_SOURCES = ("shop-north", "shop-south", "app-store")
 REVIEW_SHARE = 0.5  # the rest is news
+# A share of the reviews comes from shops in other markets, in their language (bloomwatch/phrasebook.py
+# templates, never the shared data): the dashboard shows them by language, scored by a model that
+# reads them or stored unscored where none does.
+MARKET_SOURCES = {"zh": "shop-shanghai", "de": "shop-berlin", "es": "shop-madrid", "fr": "shop-paris"}
+MARKET_SHARE = 0.15  # of the reviews
 BASE_NEGATIVE_SHARE = 0.3  # of a source's reviews outside a burst
 
 
@@ -149,22 +156,26 @@ def demo_documents(
     while True:
         elapsed_s = number / rate_per_s
         published_at = started_at + timedelta(seconds=elapsed_s)
-        if rng.random() < REVIEW_SHARE:
+        lang, kind = "en", "review"
+        if rng.random() >= REVIEW_SHARE:
+            source, original_id, text = rng.choice(pools.news)
+            kind = "news"
+        elif rng.random() < MARKET_SHARE:
+            lang, source = rng.choice(list(MARKET_SOURCES.items()))
+            text, _ = PHRASEBOOKS[lang].sentence(rng)
+            original_id = f"{lang}-{number}"
+        else:
             source = rng.choice(REVIEW_SOURCES)
             bursting = burst is not None and burst.active(elapsed_s) and source == burst.source
             negative = rng.random() < (burst.negative_share if bursting else BASE_NEGATIVE_SHARE)
             original_id, text = rng.choice(pools.negative_reviews if negative else pools.positive_reviews)
-            kind = "review"
-        else:
-            source, original_id, text = rng.choice(pools.news)
-            kind = "news"
         yield Document(
             id=f"demo-{run}-{number}-{original_id}",
             source=source,
             kind=kind,
             text=text,
             published_at=published_at,
-            lang="en",
+            lang=lang,
             metadata={"origin": "demo"},
         )
         number += 1

@@ -12,6 +12,12 @@ REGISTRY = CollectorRegistry()
 
 CONSUMED = Counter("bloomwatch_documents_consumed", "Messages read from the input topics", ["topic"], registry=REGISTRY)
 CLASSIFIED = Counter("bloomwatch_documents_classified", "Documents scored, per task", ["task"], registry=REGISTRY)
+UNSCORED = Counter(
+    "bloomwatch_documents_unscored",
+    "Documents stored without a score of a task, per task and reason (unsupported_language: no model of it reads the language)",
+    ["task", "reason"],
+    registry=REGISTRY,
+)
 STORED = Counter("bloomwatch_documents_stored", "Rows written to ClickHouse", ["kind"], registry=REGISTRY)
 STORED_BY_LANGUAGE = Counter(
     "bloomwatch_documents_stored_by_language",

@@ -61,11 +61,13 @@ class Document(BaseModel):
 
 
 class TaskScore(BaseModel):
-    """One classifier's verdict on a stored document."""
+    """One classifier's verdict on a stored document, or why there is none (`unscored`, a
+    bloomwatch.tasks.Unscored reason, with no label, probabilities or model)."""
 
-    label: str
+    label: str | None
     probs: dict[str, float]
-    model: str  # registry version that scored it, e.g. sentiment-v3
+    model: str | None  # registry version that scored it, e.g. sentiment-v3
+    unscored: str | None = None
 
 
 class _AsStored(Document):
@@ -96,7 +98,7 @@ StoredDocument = create_model(
     enqueued_at=(AwareDatetime, ...),  # Kafka record timestamp
     ingested_at=(AwareDatetime, ...),  # when the worker wrote the row
     **{scored.name: (TaskScore, ...) for scored in tasks()},
-    detected_lang=(str, ...),  # read from the text (streams/language.py): ISO 639-1, or und when unsure
+    detected_lang=(str, ...),  # read from the text (bloomwatch/language.py): ISO 639-1, or und when unsure
     lang_confidence=(float, ...),
 )
 

@@ -38,6 +38,7 @@ class Component:
 class PipelineStatus:
     components: list[Component]
     documents_stored: int | None  # None: the store could not be read
+    documents_unscored: dict[str, dict[str, int]] | None  # task -> reason -> documents it left unscored
     store: str
     dead_lettered: int | None  # records in the dead-letter topic
     consumer_lag: dict[str, int] | None  # input topic (labels included) -> messages not yet committed by the workers
@@ -57,13 +58,14 @@ def collect_status(settings: Settings) -> PipelineStatus:
     kafka = _kafka(settings, problems)
     components = [kafka.component, *(_classifier(settings, task) for task in tasks()), _worker(settings)]
     try:
-        stored = count_documents(settings)
+        stored, unscored = count_documents(settings)
     except (StoreUnreachable, httpx.HTTPError, OSError) as error:
-        stored = None
+        stored, unscored = None, None
         problems.append(f"documents: {error}")
     return PipelineStatus(
         components=components,
         documents_stored=stored,
+        documents_unscored=unscored,
         store=settings.clickhouse_where,
         dead_lettered=kafka.dead_lettered,
         consumer_lag=kafka.lag,

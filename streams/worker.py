@@ -23,14 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bloomwatch.tasks import Task, tasks
+from bloomwatch.language import languages_of
+from bloomwatch.tasks import Task, Unscored, tasks
 from classifiers.client import ClassifyRejected
+from classifiers.types import Prediction
 from store.documents import DocumentStore, document_row
 from store.errors import store_refused
 from store.executor import StoreThread
 from streams import metrics
 from streams.decoding import DECODE_FAILED, PROCESSING_FAILED, InvalidMessage, decode_document
-from streams.language import languages_of
+from streams.routing import ModelLanguages, reads, routing_language
 from streams.schemas import Document
 from streams.timestamps import record_time
 
@@ -105,6 +107,7 @@ class BatchProcessor:
         retry: RetryPolicy,
     ):
         self.classifiers = classifiers  # one per task of the table, by task name
+        self.model_languages = ModelLanguages(classifiers)
         self.store = store
         self.dead_letter = dead_letter
         self.retry = retry
@@ -171,14 +174,16 @@ class BatchProcessor:
 
     async def _classify_and_store(self, items: list[tuple[Message, Document]]) -> None:
         documents = [document for _, document in items]
+        languages = await asyncio.to_thread(languages_of, [document.text for document in documents])
+        routed = [
+            routing_language(code, document.lang) for (code, _), document in zip(languages, documents, strict=True)
+        ]
         async with asyncio.TaskGroup() as group:
-            classifying = {task.name: group.create_task(self._classify(task, documents)) for task in tasks()}
-            detecting = group.create_task(asyncio.to_thread(languages_of, [document.text for document in documents]))
-        per_task = {name: classified.result() for name, classified in classifying.items()}
+            scoring = {task.name: group.create_task(self._score(task, documents, routed)) for task in tasks()}
+        per_task = {name: scored.result() for name, scored in scoring.items()}
         per_document = [
             dict(zip(per_task, predictions, strict=True)) for predictions in zip(*per_task.values(), strict=True)
         ]
-        languages = detecting.result()
         rows = [
             document_row(document, predictions, language, message.enqueued_at)
             for (message, document), predictions, language in zip(items, per_document, languages, strict=True)
@@ -194,7 +199,24 @@ class BatchProcessor:
         for message, _ in items:
             metrics.PUBLISH_TO_STORED.observe(max(0.0, stored_at - message.timestamp))
 
-    async def _classify(self, task: Task, documents: list[Document]) -> list[Any]:
+    async def _score(self, task: Task, documents: list[Document], languages: list[str]) -> list[Prediction | Unscored]:
+        """Per document, the task's prediction, or `unsupported_language` where its model does not
+        read the document's language (streams/routing.py). Readability is checked again against the
+        model that answered, which a hot reload may have swapped in since the check before the request."""
+        served = await self.model_languages.served(task.name)
+        readable = [i for i, language in enumerate(languages) if reads(served.languages, language)]
+        predictions = await self._classify(task, [documents[i] for i in readable])
+        if predictions:
+            served = await self.model_languages.answered_by(task.name, {p.model_version for p in predictions})
+        scores: list[Prediction | Unscored] = [Unscored.UNSUPPORTED_LANGUAGE] * len(documents)
+        for index, prediction in zip(readable, predictions, strict=True):
+            if reads(served.languages, languages[index]):
+                scores[index] = prediction
+        if unscored := sum(isinstance(score, Unscored) for score in scores):
+            metrics.UNSCORED.labels(task.name, Unscored.UNSUPPORTED_LANGUAGE).inc(unscored)
+        return scores
+
+    async def _classify(self, task: Task, documents: list[Document]) -> list[Prediction]:
         """Predictions in document order: one request per truncation side (Task.truncation_side)."""
         started = time.perf_counter()
         by_side = by_truncation_side(task, [document.kind for document in documents])
@@ -202,6 +224,8 @@ class BatchProcessor:
         answers = await asyncio.gather(
             *(client.classify([documents[i].text for i in indices], side) for side, indices in by_side.items())
         )
+        if not documents:
+            return []
         predictions: list[Any] = [None] * len(documents)
         for indices, answer in zip(by_side.values(), answers, strict=True):
             # ClassifyClient raises ClassifierError on a response of the wrong length

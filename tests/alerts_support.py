@@ -144,11 +144,13 @@ class WebhookReceiver:
 
 
 def labelled_texts(
-    sentiment_url: str, n: int = 600, seed: int = 7, margin: float = 0.02
+    sentiment_url: str, n: int = 600, seed: int = 7, margin: float = 0.02, candidates: list[str] | None = None
 ) -> tuple[list[str], list[str]]:
-    """(texts the served model labels negative, texts it labels otherwise), clear of ties."""
+    """(texts the served model labels negative, texts it labels otherwise), clear of ties; from
+    `candidates`, else from `n` strings of test words."""
     rng = random.Random(seed)
-    candidates = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12))) for _ in range(n)]
+    if candidates is None:
+        candidates = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12))) for _ in range(n)]
 
     async def classify():
         async with ClassifyClient(sentiment_url, "sentiment") as client:
@@ -179,6 +181,7 @@ class BurstStream:
     burst_s: float = 40.0
     bursting: tuple[str, ...] = (BURST_SOURCE,)
     quiet: tuple[str, ...] = (QUIET_SOURCE,)
+    lang: str = "en"  # what the documents declare
     first_burst_published: float | None = None
     published: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
@@ -206,7 +209,13 @@ class BurstStream:
                         negative = rng.random() < (self.burst_share if bursting else self.base_share)
                         text = rng.choice(self.negative if negative else self.other)
                         batch.append(
-                            {"id": f"{source}-{number}", "source": source, "kind": "review", "text": text, "lang": "en"}
+                            {
+                                "id": f"{source}-{number}",
+                                "source": source,
+                                "kind": "review",
+                                "text": text,
+                                "lang": self.lang,
+                            }
                         )
                 if batch:
                     result = await publisher.publish(batch)

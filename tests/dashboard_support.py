@@ -17,7 +17,8 @@ LANGS = ("en", "de", "fr")
 
 def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[datetime, datetime] | None = None) -> None:
     """n documents spread evenly over [end - span, end): six sources, news and reviews alternate,
-    every tenth without a language, ~30% negative (85% for shop-south during `burst`); ids `doc-<i>`.
+    every tenth without a language, ~30% negative (85% for shop-south during `burst`); ids `doc-<i>`;
+    every task scored every document (`store_documents` writes unscored ones).
     A task a tasks file adds gets its labels by hash (`declared_task_scores`)."""
     burst_start, burst_end = burst or (end, end)
     expressions = {
@@ -46,6 +47,7 @@ def populate(client, n: int, *, end: datetime, span: timedelta, burst: tuple[dat
     for task in tasks():
         if task.name not in expressions:
             expressions.update(declared_task_scores(task))
+        expressions.setdefault(task.unscored_column, "''")  # every task scored every document
     select = ", ".join(f"{expressions[c]} AS {c}" for c in COLUMNS)
     client.command(
         f"INSERT INTO documents ({', '.join(COLUMNS)}) SELECT {select} FROM numbers({{n:UInt64}})",
@@ -69,6 +71,48 @@ def declared_task_scores(task: Task) -> dict[str, str]:
         **{task.probability_column(label): f"if({task.name} = '{label}', 0.7, {others})" for label in task.labels},
         task.model_column: f"'{task.name}-v1'",
     }
+
+
+def market_rows(end: datetime, *, english: int, japanese: int, topic_before: int, span: timedelta) -> list[list]:
+    """`documents` rows (store.documents.document_row, as the worker writes them) of two markets,
+    interleaved over [end - span, end): `english` documents from `wire-en`/`shop-en` that every
+    task scored (label i % number of labels: every third negative), the last `topic_before` of them
+    stored before the topic task existed; `japanese` documents from `wire-ja` that no model reads
+    (unsupported_language for every task), detected as `ja`. Ids `en-<i>` and `ja-<i>`."""
+    from bloomwatch.tasks import Unscored, task
+    from classifiers.types import Prediction
+    from store.documents import document_row
+    from streams.schemas import Document
+
+    def prediction(name: str, i: int) -> Prediction | Unscored:
+        if name == "topic" and i >= english - topic_before:
+            return Unscored.STORED_BEFORE_TASK
+        labels = task(name).labels
+        label = labels[i % len(labels)]
+        probs = {other: 0.8 if other == label else 0.2 / (len(labels) - 1) for other in labels}
+        return Prediction(label=label, probs=probs, model_version=f"{name}-v1")
+
+    specs = [("en", i) for i in range(english)] + [("ja", i) for i in range(japanese)]
+    specs.sort(key=lambda spec: spec[1] / (english if spec[0] == "en" else japanese))  # the two markets interleaved
+    rows = []
+    for k, (lang, i) in enumerate(specs):
+        published_at = end - span * (len(specs) - k) / len(specs)
+        if lang == "en":
+            text, source = f"Report {i}: shares fell and customers complained", ("wire-en", "shop-en")[i % 2]
+            predictions: dict[str, Prediction | Unscored] = {t.name: prediction(t.name, i) for t in tasks()}
+        else:
+            text, source = f"報告 {i}: 株価が下がり、顧客から苦情が寄せられた", "wire-ja"
+            predictions = {t.name: Unscored.UNSUPPORTED_LANGUAGE for t in tasks()}
+        document = Document(
+            id=f"{lang}-{i}",
+            source=source,
+            kind=("news", "review")[i % 2],
+            lang=lang,
+            text=text,
+            published_at=published_at,
+        )
+        rows.append(document_row(document, predictions, (lang, 0.95), published_at))
+    return rows
 
 
 def insert_copy(client, of: str, **columns: str) -> None:

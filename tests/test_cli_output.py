@@ -34,6 +34,7 @@ def test_models_list_piped_is_whole_and_json_has_every_version():
     listed = _piped(bloomwatch_command("models", "list", "--json"), BLOOMWATCH_REGISTRY_DIR=str(SHIPPED)).stdout
     records = [json.loads(line) for line in listed.splitlines()]
     assert {(r["task"], r["version"]) for r in records} == versions and all(r["current"] for r in records)
+    assert {r["languages"] for r in records} == {"en"}  # the shipped models were trained on English sets only
 
 
 PRINT_WHERE_TO_LOOK = """

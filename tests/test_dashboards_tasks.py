@@ -73,6 +73,8 @@ def test_the_api_reports_a_declared_task(dashboard):
     panels = client.get("/api/dashboard/panels", params=_range(end)).json()["panels"]
     mix = dict(zip(panels["urgency_mix"]["urgency"], panels["urgency_mix"]["documents"], strict=True))
     assert mix == {"urgent": expected["urgent"], "routine": N - expected["urgent"]}
+    assert panels["unscored"]["task"] == ["sentiment", "topic", "urgency"]  # a bar per task of the table
+    assert panels["unscored"]["unscored"] == [0, 0, 0]
     by_urgency = panels["sentiment_by_urgency"]
     assert set(by_urgency["grp"]) == {"routine", "urgent"} and sum(by_urgency["documents"]) == N
 
@@ -114,6 +116,8 @@ def test_the_page_builds_the_declared_tasks_filter_and_charts(dashboard):
             "return bloomwatch.charts.sentiment_by_urgency.getOption().series.map((s) => s.name)"
         )
         assert shares == ["negative", "neutral", "positive"]
+        unscored = driver.execute_script("return bloomwatch.charts.unscored.getOption().yAxis[0].data")
+        assert unscored == ["Sentiment", "Topic", "Urgency"]
         driver.save_screenshot(str(ARTIFACTS / "declared-task.png"))
 
         driver.execute_script(

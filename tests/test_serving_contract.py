@@ -5,15 +5,18 @@ registry model; plus the vLLM-vs-transformers parity check the vLLM plugin exist
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from serving_support import ENGINES, needs_vllm, register_servable, start_server, varied_texts
+from fastapi import FastAPI
+from serving_support import ENGINES, needs_vllm, register_servable, serve_in_thread, start_server, varied_texts
 
 from bloomwatch.net import free_port
 from bloomwatch.tasks import labels_for
-from classifiers.client import ClassifierUnavailable, ClassifyClient, ClassifyRejected
+from classifiers.client import ClassifierUnavailable, ClassifyClient, ClassifyRejected, ServedModel
 from classifiers.embedded import EmbeddedEngine, softmax
 from training.registry import Registry
 
@@ -24,7 +27,7 @@ MAX_TEXT_CHARS = 5_000
 def served(request, tmp_path_factory):
     """(engine, url, model version) of a running server; one per engine for the whole module."""
     root = tmp_path_factory.mktemp(f"serve-{request.param}")
-    version = register_servable(Registry(root / "models"), "sentiment")
+    version = register_servable(Registry(root / "models"), "sentiment", languages=["en", "zh"])
     server, url = start_server(
         request.param, "sentiment", root / "models", root / "home", max_text_chars=MAX_TEXT_CHARS
     )
@@ -125,22 +128,49 @@ def test_client_raises_rejected_for_bad_input_without_retrying(served):
 def test_models_and_metrics_endpoints(served):
     engine, url, version = served
     models = httpx.get(f"{url}/v1/models", timeout=10).json()
-    assert [m["id"] for m in models["data"]] == [version.name]
+    assert [(m["id"], m["languages"]) for m in models["data"]] == [(version.name, ["en", "zh"])]
+    assert httpx.get(f"{url}/health", timeout=10).json()["languages"] == ["en", "zh"]
+    assert asyncio.run(served_model(url)) == ServedModel(version.name, frozenset({"en", "zh"}))
     metrics = httpx.get(f"{url}/metrics", timeout=10).text
     assert f'bloomwatch_served_model_info{{engine="{engine}",model="{version.name}",task="sentiment"}} 1.0' in metrics
     assert 'bloomwatch_classify_requests_total{status="200"}' in metrics
 
 
-def test_client_reports_a_server_that_is_down():
+def served_model(url: str) -> Coroutine[Any, Any, ServedModel]:
     async def go():
+        async with ClassifyClient(url, "sentiment", timeout_s=30, max_retries=0) as client:
+            return await client.served_model()
+
+    return go()
+
+
+def test_a_server_that_does_not_say_which_languages_serves_an_english_model():
+    """Plain vLLM (or a BloomWatch server from before the field) lists its model without
+    `languages`: the model reads English, as a manifest without them does."""
+    plain_vllm = FastAPI()
+
+    @plain_vllm.get("/v1/models")
+    async def models() -> dict:  # vLLM's answer, field for field
+        return {"object": "list", "data": [{"id": "sentiment-v4", "object": "model", "created": 1765000000,
+                "owned_by": "vllm", "root": "/models/sentiment/v4", "parent": None, "max_model_len": 512,
+                "permission": [{"id": "modelperm-1", "object": "model_permission", "allow_sampling": True}]}]}  # fmt: skip
+
+    with serve_in_thread(plain_vllm) as url:
+        assert asyncio.run(served_model(url)) == ServedModel("sentiment-v4", frozenset({"en"}))
+
+
+def test_client_reports_a_server_that_is_down():
+    async def go(ask):
         async with ClassifyClient(
             f"http://127.0.0.1:{free_port()}", "sentiment", max_retries=2, backoff_s=0.01
         ) as client:
             assert await client.health() is False
-            await client.classify(["anyone there?"])
+            await ask(client)
 
     with pytest.raises(ClassifierUnavailable, match="after 3 attempts"):
-        asyncio.run(go())
+        asyncio.run(go(lambda client: client.classify(["anyone there?"])))
+    with pytest.raises(ClassifierUnavailable, match="after 3 attempts"):
+        asyncio.run(go(lambda client: client.served_model()))
 
 
 @needs_vllm

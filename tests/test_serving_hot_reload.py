@@ -37,7 +37,8 @@ async def _stream_while_promoting(url: str, registry: Registry, timeout_s: float
     async with ClassifyClient(url, "sentiment", timeout_s=120, max_retries=0) as client:
         for _ in range(3):
             versions.extend({p.model_version for p in await client.classify(texts)})
-        second = await asyncio.to_thread(register_servable, registry, "sentiment", 1)  # promotes it
+        assert await client.served_model() == (versions[0], frozenset({"en"}))  # a manifest without `languages`
+        second = await asyncio.to_thread(register_servable, registry, "sentiment", 1, ["en", "zh"])  # promotes it
         deadline = time.monotonic() + timeout_s
         while versions[-3:].count(second.name) < 3:
             assert time.monotonic() < deadline, f"still serving {versions[-1]} after {timeout_s}s"
@@ -45,6 +46,8 @@ async def _stream_while_promoting(url: str, registry: Registry, timeout_s: float
             assert len({p.model_version for p in batch}) == 1, "one response, one model"
             versions.append(batch[0].model_version)
             await asyncio.sleep(0.1)
+        # read at each request: the languages of the version served now
+        assert await client.served_model() == (second.name, frozenset({"en", "zh"}))
     models = httpx.get(f"{url}/v1/models", timeout=10).json()
-    assert [m["id"] for m in models["data"]] == [second.name]
+    assert [(m["id"], m["languages"]) for m in models["data"]] == [(second.name, ["en", "zh"])]
     return versions, second

@@ -26,10 +26,10 @@ N = 300
 
 def rows(ids: range, *, start: datetime, model: str, shift: timedelta = timedelta(0)) -> list[list]:
     """Store rows for doc-<i>, one a minute from `start` (+ `shift`), scored by `model`."""
+    from bloomwatch.language import language_of
     from bloomwatch.tasks import tasks
     from classifiers.types import Prediction
     from store.documents import document_row
-    from streams.language import language_of
     from streams.schemas import Document
 
     def prediction(task: Task, i: int) -> Prediction:

@@ -17,7 +17,7 @@ from pipeline_support import running_pipeline, wait_until
 from transformers import AutoTokenizer, BloomForSequenceClassification
 
 from bloomwatch.net import free_port
-from bloomwatch.tasks import InvalidTaskFile, labels_for, tasks
+from bloomwatch.tasks import InvalidTaskFile, Unscored, labels_for, tasks
 from training.data import Example
 from training.finetune import FinetuneConfig, finetune
 from training.registry import Registry
@@ -135,14 +135,16 @@ def test_a_store_made_before_a_task_gains_its_columns_where_a_fresh_store_has_th
     earlier = json.loads(run_python(_STORE_COLUMNS, f"chdb://{tmp_path / 'earlier'}", "read"))
     fresh = json.loads(run_python(_STORE_COLUMNS, f"chdb://{tmp_path / 'fresh'}", "read"))
     assert earlier["columns"] == fresh["columns"]
-    assert fresh["columns"][fresh["columns"].index("topic_model") + 1 :][:4] == [
+    assert fresh["columns"][fresh["columns"].index("topic_unscored") + 1 :][:5] == [
         "urgency",
         "urgency_routine",
         "urgency_urgent",
         "urgency_model",
+        "urgency_unscored",
     ]
-    (old,) = earlier["old"]  # not scored by the new task: its first label, probabilities 0, no model
+    (old,) = earlier["old"]  # not scored by the new task, and read so: first label, probabilities 0, no model
     assert (old["urgency"], old["urgency_urgent"], old["urgency_model"]) == ("routine", "0.0", "")
+    assert (old["urgency_unscored"], old["sentiment_unscored"]) == (Unscored.STORED_BEFORE_TASK, "")
 
 
 def urgency_examples(n: int, seed: int) -> list[Example]:

@@ -21,7 +21,7 @@ from serving_support import ENGINES, start_server
 from transformers import BloomConfig, BloomForCausalLM
 
 from training.registry import Registry
-from training.tokenizer import train_bpe_tokenizer
+from training.tokenizer import TokenizerKind, train_bpe_tokenizer
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ BLOOM_560M = {"n_layer": 24, "hidden_size": 1024, "n_head": 16, "vocab_size": 25
 @pytest.fixture(scope="module")
 def bloom560m_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("bloom-560m-arch")
-    tokenizer = train_bpe_tokenizer(SAMPLE_TEXTS * 20, vocab_size=400, lowercase=False)
+    tokenizer = train_bpe_tokenizer(SAMPLE_TEXTS * 20, vocab_size=400, kind=TokenizerKind.CASED)
     config = BloomConfig(**BLOOM_560M, bos_token_id=1, eos_token_id=2, pad_token_id=3)
     torch.manual_seed(0)
     model = BloomForCausalLM(config)

@@ -14,13 +14,13 @@ from transformers import BloomForCausalLM
 
 from training.modeling import bloom_config
 from training.pretrain import CHECKPOINT, PretrainConfig, pack_texts, pretrain
-from training.tokenizer import train_bpe_tokenizer
+from training.tokenizer import TokenizerKind, train_bpe_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_tokenizer_bloom_special_ids_and_lossless_bytes():
-    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(200)], vocab_size=300, lowercase=False)
+    tokenizer = train_bpe_tokenizer([e.text for e in keyword_examples(200)], vocab_size=300, kind=TokenizerKind.CASED)
     assert [tokenizer.convert_tokens_to_ids(t) for t in ("<unk>", "<s>", "</s>", "<pad>")] == [0, 1, 2, 3]
     assert tokenizer.pad_token_id == 3 and len(tokenizer) <= 300
     text = "Café déjà vu — ünseen wörds 😀"
@@ -36,6 +36,38 @@ def test_default_tokenizer_gives_letter_case_no_label_signal(tmp_path):
 
     reloaded = AutoTokenizer.from_pretrained(tmp_path)
     assert reloaded("SUPERB Hotel")["input_ids"] == reloaded("superb hotel")["input_ids"]
+
+
+# Chinese hotel reviews and German sentences built from a few words: every character of _ZH is frequent
+_ZH = ["酒店很好。", "服务非常好。", "房间很干净。", "早餐不好。", "服务很差。", "房间非常干净，酒店很好。"]
+_DE = ["Das Essen war gut.", "Wir essen heute im Hotel.", "Die Bahn kam zu spät.", "Sie sagt, die Bahn ist pünktlich."]
+
+
+def _multilingual_texts(n: int = 600) -> list[str]:
+    english = [e.text for e in keyword_examples(n)]
+    return [(english[i], _ZH[i // 3 % len(_ZH)], _DE[i // 3 % len(_DE)])[i % 3] for i in range(n)]
+
+
+def test_multilingual_tokenizer_frequent_cjk_characters_are_one_token_rare_ones_bytes(tmp_path):
+    from transformers import AutoTokenizer
+
+    trained = train_bpe_tokenizer(_multilingual_texts(), vocab_size=600, kind=TokenizerKind.MULTILINGUAL)
+    trained.save_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)  # the pre-tokenizer travels in tokenizer.json
+
+    def pieces(text: str) -> list[str]:
+        return [tokenizer.decode([i]) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+    assert pieces("酒店服务很好") == ["酒", "店", "服", "务", "很", "好"]  # one token a character, never a clause
+    rare = pieces("龘")  # not in the training text: its UTF-8 bytes, nothing out of vocabulary
+    assert len(rare) > 1 and tokenizer.decode(tokenizer("龘")["input_ids"]) == "龘"
+    for text in ("房间非常干净。早餐不好。", "Die Bahn kam zu spät, das Essen war gut.", "龘 und 𠀀"):
+        assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+    assert tokenizer.unk_token_id not in tokenizer("Ωμέγα ñandú 😀 龘")["input_ids"]
+    # no lowercasing: a German noun and its verb stay apart
+    assert tokenizer("Essen")["input_ids"] != tokenizer("essen")["input_ids"]
+    # NFKC: a full-width comma is the ASCII one
+    assert tokenizer.decode(tokenizer("干净，很好")["input_ids"]) == "干净,很好"
 
 
 def _tiny(texts):
@@ -153,3 +185,45 @@ def test_continuing_a_registered_base_counts_its_tokens_and_extends_its_curve(tm
     assert v2.metrics["heldout_perplexity"] < v1.metrics["heldout_perplexity"]
     with pytest.raises(ValueError, match="already seen"):
         run_pretraining(PretrainOptions(max_tokens=81_920, continue_from="v2", **common), **run)
+
+
+def test_languages_give_their_own_run_a_multilingual_tokenizer_and_the_manifest_lists_them(tmp_path):
+    """`pretrain --languages zh,de`: its own run directory (continued by the same command in any order),
+    a cased tokenizer with Chinese characters as tokens, per-language perplexity, the languages in the
+    manifest; an English base's tokenizer cannot be continued with other languages."""
+    from rich.console import Console
+    from transformers import AutoTokenizer
+
+    from training.base_model import MULTILINGUAL_VOCAB, PretrainOptions, run_pretraining
+    from training.registry import Registry
+
+    data = tmp_path / "data"
+    (data / "unlabeled").mkdir(parents=True)
+    for name, sentences, space in (("zh", _ZH, ""), ("de", _DE, " ")):  # every line has every sentence, rotated
+        lines = (space.join(sentences[i % len(sentences) :] + sentences[: i % len(sentences)]) for i in range(400))
+        (data / "unlabeled" / f"{name}.txt").write_text("\n".join(lines))
+    english = tmp_path / "english.txt"
+    english.write_text("\n".join(e.text for e in keyword_examples(1000)))
+    registry = Registry(tmp_path / "models")
+    common = dict(preset="tiny", seq_len=32, batch_size=8, max_tokens=8192, extra_files=[english], progress=False)
+    run = dict(data_dir=data, home=tmp_path / "home", registry=registry, console=Console(quiet=True))
+
+    v1 = run_pretraining(PretrainOptions(vocab_size=300, **common), **run)
+    assert v1.manifest["languages"] == ["en"] and v1.manifest["tokenizer"] == "lowercase"
+    assert "languages" not in v1.manifest["recipe"] and "unlabeled/zh" not in v1.manifest["corpus"]["characters"]
+
+    v2 = run_pretraining(PretrainOptions(languages=["zh", "de"], **common), **run)
+    assert v2.manifest["languages"] == ["de", "en", "zh"] and v2.manifest["tokenizer"] == "multilingual"
+    assert v2.manifest["recipe"]["vocab_size"] == MULTILINGUAL_VOCAB and "--languages de,zh" in v2.manifest["command"]
+    assert {"unlabeled/zh", "unlabeled/de"} <= set(v2.manifest["corpus"]["characters"])
+    assert v2.manifest["run_dir"] != v1.manifest["run_dir"]
+    assert set(v2.metrics["heldout_perplexity_by_language"]) == {"zh", "de"}
+    tokenizer = AutoTokenizer.from_pretrained(v2.path)
+    assert len(tokenizer("酒店很好", add_special_tokens=False)["input_ids"]) == 4
+    assert tokenizer("Essen")["input_ids"] != tokenizer("essen")["input_ids"]
+
+    v3 = run_pretraining(PretrainOptions(languages=["de", "zh"], **common), **run)
+    assert v3.manifest["run_dir"] == v2.manifest["run_dir"]  # the same run, resumed: nothing trained again
+    assert v3.metrics["loss_curve"] == v2.metrics["loss_curve"]
+    with pytest.raises(ValueError, match="lowercase tokenizer"):
+        run_pretraining(PretrainOptions(languages=["zh"], continue_from="v1", **{**common, "max_tokens": 16384}), **run)

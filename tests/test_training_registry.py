@@ -17,7 +17,7 @@ def test_register_reload_promote_round_trip(tmp_path):
     first = registry.register(
         "topic",
         lambda d: build_tiny_classifier("topic", d, seed=1),
-        manifest={"method": "full", "data": {"fingerprints": {"train": "abc"}}},
+        manifest={"method": "full", "languages": ["en", "zh"], "data": {"fingerprints": {"train": "abc"}}},
         metrics={"test": {"news": {"acc": 0.5}}},
     )
     second = registry.register(
@@ -32,6 +32,8 @@ def test_register_reload_promote_round_trip(tmp_path):
     assert first.labels == ("world", "sports", "business", "sci_tech") and first.name == "topic-v1"
     assert registry.get("topic", "v1").manifest["data"]["fingerprints"] == {"train": "abc"}
     assert registry.get("topic", "v1").metrics == {"test": {"news": {"acc": 0.5}}}
+    # a manifest without `languages` is a model from before the field: trained on English only
+    assert registry.get("topic", "v1").languages == ("en", "zh") and second.languages == ("en",)
     assert [v.version for v in registry.versions("topic")] == ["v1", "v2"]
     registry.promote("topic", "v2")
     assert registry.current("topic").version == "v2"
@@ -68,7 +70,7 @@ def test_an_empty_registry_adopts_the_shipped_current_versions_only(tmp_path):
     shipped.register(
         "topic",
         lambda d: build_tiny_classifier("topic", d, seed=1),
-        manifest={"method": "full"},
+        manifest={"method": "full", "languages": ["en", "zh"]},
         metrics={"test": {"news": {"acc": 0.9}}},
     )
     shipped.register(
@@ -88,7 +90,7 @@ def test_an_empty_registry_adopts_the_shipped_current_versions_only(tmp_path):
     assert [(v.task, v.version) for v in adopted] == [("topic", "v1")]  # no shipped base; sentiment already had one
     topic = registry.current("topic")
     assert topic.manifest["method"] == "full" and "shipped" in topic.manifest["copied_from"]
-    assert topic.metrics == {"test": {"news": {"acc": 0.9}}}
+    assert topic.metrics == {"test": {"news": {"acc": 0.9}}} and topic.languages == ("en", "zh")
     served = BloomForSequenceClassification.from_pretrained(topic.path, use_safetensors=True)
     original = BloomForSequenceClassification.from_pretrained(shipped.current("topic").path, use_safetensors=True)
     assert all(
@@ -99,11 +101,11 @@ def test_an_empty_registry_adopts_the_shipped_current_versions_only(tmp_path):
 
 def test_models_cli_list_show_promote(cli_home):
     registry = Registry(get_settings().registry_dir)
-    for seed in (1, 2):
+    for seed, languages in ((1, {}), (2, {"languages": ["de", "en"]})):
         registry.register(
             "sentiment",
             lambda d, s=seed: build_tiny_classifier("sentiment", d, seed=s),
-            manifest={"method": "full", "base": {"preset": "tiny"}},
+            manifest={"method": "full", "base": {"preset": "tiny"}, **languages},
             metrics={"test": {"toy": {"acc": 0.25 * seed}}},
             promote=seed == 1,
         )
@@ -111,8 +113,12 @@ def test_models_cli_list_show_promote(cli_home):
     listed = runner.invoke(app, ["models", "list", "--task", "sentiment"])
     assert listed.exit_code == 0, listed.output
     assert "v1" in listed.output and "v2" in listed.output and "toy 0.500" in listed.output
+    rows = [json.loads(line) for line in runner.invoke(app, ["models", "list", "--json"]).output.splitlines()]
+    assert [(r["version"], r["languages"]) for r in rows if r["task"] == "sentiment"] == [("v1", "en"), ("v2", "de,en")]
     shown = runner.invoke(app, ["models", "show", "sentiment"])
-    assert json.loads(shown.output)["manifest"]["version"] == "v1"
+    assert json.loads(shown.output)["manifest"]["version"] == "v1" and json.loads(shown.output)["languages"] == ["en"]
+    shown = json.loads(runner.invoke(app, ["models", "show", "sentiment", "v2"]).output)
+    assert shown["languages"] == shown["manifest"]["languages"] == ["de", "en"]
     promoted = runner.invoke(app, ["models", "promote", "sentiment", "v2"])
     assert promoted.exit_code == 0 and "sentiment-v2 is now current" in promoted.output
     assert registry.current("sentiment").version == "v2"

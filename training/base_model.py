@@ -9,6 +9,10 @@ its own small base from its training texts, cached under `<home>/pretrained/<key
 A pre-training run lives in `<home>/pretrain-runs/<key>/` (tokenizer, packed corpus, checkpoint,
 snapshots), keyed by everything that determines it, so running the same command again after a
 kill or a time budget continues the same run.
+
+`--languages zh,de,...` adds those languages' text to the corpus and switches to the multilingual
+tokenizer (cased, CJK characters one token each; training/tokenizer.py); the registered base's
+manifest lists the languages it read.
 """
 
 from __future__ import annotations
@@ -18,11 +22,22 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from training.data import Example, fingerprint
 from training.pretrain import PretrainConfig
 
+if TYPE_CHECKING:
+    from training.tokenizer import TokenizerKind
+
 BASE_PRESET = "compact"
+# Default vocabulary of a multilingual base, whatever the preset. Chinese costs up to two merges
+# per character (three UTF-8 bytes), and the corpus's 2,000 most frequent characters make 99% of
+# its Chinese text. Trained on the shared data's zh/de/es/fr/en corpus, 20k tokens make ~1,700
+# characters and ~98% of held-out Chinese characters one token each, and German 3.5 characters a
+# token (3.1 at 12k, 3.8 at 28k; English 4.2): past it the gains flatten while the embedding
+# matrix, tied to the output layer, grows (20k x 256 = 5.1 M parameters in `small`).
+MULTILINGUAL_VOCAB = 20_000
 
 
 @dataclass
@@ -41,6 +56,7 @@ class PretrainOptions:
     device: str | None = None
     progress: bool = True
     continue_from: str | None = None  # a registered base version to keep pre-training (fresh schedule)
+    languages: list[str] = field(default_factory=list)  # besides English, e.g. ["zh", "de"] (LANGUAGE_SOURCES)
 
 
 def _key(recipe: dict) -> str:
@@ -57,9 +73,10 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     from training.pretrain import pack_texts, perplexity, pretrain
     from training.registry import BASE
     from training.runtime import seed_everything
-    from training.tokenizer import train_bpe_tokenizer
+    from training.tokenizer import TokenizerKind, train_bpe_tokenizer
 
     seed_everything(options.seed)
+    languages = sorted(set(options.languages) - {"en"})
     parent = registry.get(BASE, options.continue_from) if options.continue_from else None
     parent_metrics = parent.metrics if parent else {}  # read once: each access reads metrics.json
     parent_tokens = int(parent_metrics.get("tokens_seen", 0))
@@ -68,17 +85,26 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
             f"base {parent.version} has already seen {parent_tokens:,} tokens; --max-tokens is the total, so set it above that"
         )
     preset_name = parent.manifest["preset"] if parent else options.preset
-    vocab_size = (
-        parent.manifest["recipe"]["vocab_size"] if parent else options.vocab_size or preset(preset_name)["vocab_size"]
+    kind = _tokenizer_kind(parent, languages)
+    if parent:
+        vocab_size = parent.manifest["recipe"]["vocab_size"]
+    elif options.vocab_size:
+        vocab_size = options.vocab_size
+    else:
+        vocab_size = MULTILINGUAL_VOCAB if kind == TokenizerKind.MULTILINGUAL else preset(preset_name)["vocab_size"]
+    # ~4.3 characters per token on the English corpus; sample 10% more than one pass needs. A continued
+    # run samples for the total, so the text beyond the parent's sample is new to the model. Other
+    # languages come on top, whole (training/corpus.py).
+    corpus = build_corpus(
+        data_dir, chars=int(options.max_tokens * 4.3 * 1.1), extra_files=options.extra_files, languages=languages
     )
-    # ~4.3 characters per token on this corpus; sample 10% more than one pass needs. A continued
-    # run samples for the total, so the text beyond the parent's sample is new to the model.
-    corpus = build_corpus(data_dir, chars=int(options.max_tokens * 4.3 * 1.1), extra_files=options.extra_files)
     steps = max(1, (options.max_tokens - parent_tokens) // (options.batch_size * options.seq_len))
     recipe = {
         "preset": preset_name, "vocab_size": vocab_size, "corpus": corpus.fingerprint, "seq_len": options.seq_len,
         "batch_size": options.batch_size, "lr": options.lr, "steps": steps, "seed": options.seed,
     }  # fmt: skip
+    if kind != TokenizerKind.LOWERCASE:  # absent from the English recipe: its runs keep their directories
+        recipe.update(tokenizer=str(kind), languages=languages)
     if parent:
         recipe.update(parent=f"base-{parent.version}", parent_corpus=parent.manifest["corpus"]["fingerprint"])
     run_dir = Path(home) / "pretrain-runs" / _key(recipe)
@@ -93,8 +119,8 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     elif (run_dir / "tokenizer.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(run_dir)
     else:
-        console.print(f"training a {vocab_size}-token byte-level BPE tokenizer")
-        tokenizer = train_bpe_tokenizer(corpus.train[::3], vocab_size=vocab_size)
+        console.print(f"training a {vocab_size}-token byte-level BPE tokenizer ({kind})")
+        tokenizer = train_bpe_tokenizer(corpus.train[::3], vocab_size=vocab_size, kind=kind)
         tokenizer.save_pretrained(run_dir)
     blocks_path = run_dir / "blocks.pt"
     if blocks_path.exists():
@@ -121,14 +147,25 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     )
     result = pretrain(model, blocks, config, run_dir=run_dir, device=options.device, progress=options.progress)
     ppl = perplexity(model, heldout[:256], device=options.device)
+    ppl_by_language = (
+        _perplexity_by_language(model, tokenizer, corpus.heldout_by_language, options)
+        if kind == TokenizerKind.MULTILINGUAL
+        else {}
+    )
     first_step = int(parent_metrics.get("steps", 0))
     tokens = parent_tokens + result.steps_done * tokens_per_step
     console.print(
         f"held-out perplexity {ppl:.1f} after {tokens:,} tokens ({result.tokens_per_s:.0f} tokens/s this run)"
     )
+    if ppl_by_language:
+        console.print(
+            "held-out perplexity by language: " + ", ".join(f"{k} {v:.1f}" for k, v in ppl_by_language.items())
+        )
     manifest = {
         "kind": "pretrained-here",
         "preset": preset_name,
+        "languages": sorted({"en", *languages, *(parent.manifest.get("languages", ["en"]) if parent else [])}),
+        "tokenizer": str(kind),
         "parent": f"base-{parent.version}" if parent else None,
         "parameters": n_params,
         "recipe": recipe,
@@ -145,6 +182,7 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
         "tokens_per_s": result.tokens_per_s,
         "heldout_perplexity": ppl,
         "heldout_tokens": int(heldout[:256].numel()),
+        **({"heldout_perplexity_by_language": ppl_by_language} if ppl_by_language else {}),
         # every 10th step's loss: the whole curve, small enough for metrics.json
         # a continued run's curve follows its parent's, its steps counted on from the parent's last
         "loss_curve": parent_metrics.get("loss_curve", [])
@@ -169,11 +207,44 @@ def run_pretraining(options: PretrainOptions, *, data_dir: Path, home: Path, reg
     return version
 
 
+def _perplexity_by_language(model, tokenizer, heldout: dict[str, list[str]], options: PretrainOptions) -> dict:
+    """Held-out perplexity of each language on its own (up to 64 blocks each): the headline figure is
+    mostly English, which has the most held-out text. Comparable across runs of one tokenizer only."""
+    from training.pretrain import pack_texts, perplexity
+
+    out = {}
+    for lang, lines in heldout.items():
+        try:
+            blocks = pack_texts(lines, tokenizer, options.seq_len)[:64]
+        except ValueError:  # less than one block of held-out text: no figure rather than a noisy one
+            continue
+        out[lang] = perplexity(model, blocks, device=options.device)
+    return out
+
+
+def _tokenizer_kind(parent, languages: list[str]) -> TokenizerKind:
+    """A continued base keeps its parent's tokenizer; other languages need the multilingual one."""
+    from training.tokenizer import TokenizerKind
+
+    if parent is None:
+        return TokenizerKind.MULTILINGUAL if languages else TokenizerKind.LOWERCASE
+    kind = TokenizerKind(parent.manifest["recipe"].get("tokenizer", TokenizerKind.LOWERCASE))
+    if languages and kind != TokenizerKind.MULTILINGUAL:
+        raise ValueError(
+            f"base {parent.version} has a {kind} tokenizer, which --languages cannot continue "
+            "(case and Chinese characters are lost); pre-train a new base with --languages instead"
+        )
+    return kind
+
+
 def _cli_args(options: PretrainOptions) -> dict:
-    keys = ("preset", "max_tokens", "seq_len", "batch_size", "lr", "seed", "continue_from")
+    keys = ("preset", "vocab_size", "max_tokens", "seq_len", "batch_size", "lr", "seed", "continue_from")
     args = {k: v for k, v in asdict(options).items() if k in keys and v is not None}
-    if options.continue_from:  # the parent's architecture is kept: a --preset would only mislead
+    if options.continue_from:  # the parent's architecture and tokenizer are kept: a --preset would only mislead
         args.pop("preset", None)
+        args.pop("vocab_size", None)
+    if options.languages:
+        args["languages"] = ",".join(sorted(set(options.languages)))
     return args
 
 

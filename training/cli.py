@@ -66,7 +66,13 @@ def train(
     ),
     dropout: float = typer.Option(None, help="hidden and attention dropout"),
     pretrain_steps: int = typer.Option(None, help="causal-LM pre-training steps"),
-    vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
+    vocab_size: int = typer.Option(
+        None, help="tokenizer vocabulary (default: the preset's; 20000 with --languages, for ~3-4k Chinese characters)"
+    ),
+    languages: str = typer.Option(
+        "",
+        help="other languages to read besides English, e.g. zh,de,es,fr (their corpora; cased multilingual tokenizer)",
+    ),
     max_train_examples: int = typer.Option(None, help="subsample the training set (quick runs)"),
     leave_out: list[str] = typer.Option(
         [], help="train and validate without this dataset, still score its test split (transfer to unseen text)"
@@ -158,7 +164,13 @@ def pretrain(
     seq_len: int = typer.Option(128, help="tokens per packed block"),
     batch_size: int = typer.Option(32, help="blocks per step"),
     lr: float = typer.Option(2e-3, help="peak learning rate (AdamW, warm-up then linear decay)"),
-    vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
+    vocab_size: int = typer.Option(
+        None, help="tokenizer vocabulary (default: the preset's; 20000 with --languages, for ~3-4k Chinese characters)"
+    ),
+    languages: str = typer.Option(
+        "",
+        help="other languages to read besides English, e.g. zh,de,es,fr (their corpora; cased multilingual tokenizer)",
+    ),
     extra: list[Path] = typer.Option([], help="more unlabelled text files (one document a line)"),
     snapshot_tokens: str = typer.Option(
         "", help="also keep the model at these token counts, e.g. 1e6,2e6 (scaling table)"
@@ -170,6 +182,7 @@ def pretrain(
     device: str = typer.Option(None, help="cpu | cuda (default: cuda if present)"),
 ) -> None:
     """Pre-train the domain base on the unlabelled corpus (resumable) and register it as models/base/<version>."""
+    language_codes = _language_codes(languages)  # before the slow imports: a typo fails at once
     from rich.console import Console
 
     from bloomwatch.settings import get_settings
@@ -184,8 +197,23 @@ def pretrain(
         seq_len=seq_len, batch_size=batch_size, lr=lr, extra_files=list(extra),
         snapshot_tokens=[int(float(t)) for t in snapshot_tokens.split(",") if t.strip()], checkpoint_every_s=checkpoint_every_s,
         seed=seed if seed is not None else settings.seed, device=device, continue_from=continue_from,
+        languages=language_codes,
     )  # fmt: skip
     run_pretraining(options, data_dir=settings.data_dir, home=settings.home, registry=_registry(), console=console)
+
+
+def _language_codes(value: str) -> list[str]:
+    """`zh,de` -> ["de", "zh"]; English is always read, so `en` adds nothing."""
+    from training.data import LANGUAGE_SOURCES
+
+    codes = sorted({code.strip().lower() for code in value.split(",") if code.strip()} - {"en"})
+    unknown = [code for code in codes if code not in LANGUAGE_SOURCES]
+    if unknown:
+        raise typer.BadParameter(
+            f"no corpus for {', '.join(unknown)}; known: en, {', '.join(sorted(LANGUAGE_SOURCES))}",
+            param_hint="--languages",
+        )
+    return codes
 
 
 @models_app.command("list")
@@ -212,7 +240,8 @@ def list_models(
             base = v.manifest.get("base", {})
             base_name = base.get("name") or base.get("preset") if isinstance(base, dict) else str(base)
             rows.append({"task": t, "version": v.version, "current": v.version == current, "method": str(v.manifest.get("method", "")),
-                         "base": str(base_name), "created": str(v.manifest.get("created_at", "")), "headline": accs})  # fmt: skip
+                         "base": str(base_name), "languages": ",".join(v.languages), "created": str(v.manifest.get("created_at", "")),
+                         "headline": accs})  # fmt: skip
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -224,6 +253,7 @@ def list_models(
         "current",
         "method",
         "base",
+        "languages",
         "created",
         "headline (test accuracy; base: perplexity)",
     ):
@@ -235,14 +265,16 @@ def list_models(
 
 @models_app.command("show")
 def show_model(task: str, version: str = typer.Argument(None, help="default: current")) -> None:
-    """Manifest (training config, data fingerprints, timestamps) and metrics of one version."""
+    """Languages it reads, manifest (training config, data fingerprints, timestamps) and metrics of one version."""
     from training.registry import UnknownModel
 
     registry = _registry()
     v = registry.get(task, version) if version else registry.current(task)
     if v is None:
         raise UnknownModel(f"no current {task} model in {registry.root}")
-    typer.echo(json.dumps({"path": str(v.path), "manifest": v.manifest, "metrics": v.metrics}, indent=2))
+    # `languages` as read (a manifest older than the field has none and reads English)
+    shown = {"path": str(v.path), "languages": list(v.languages), "manifest": v.manifest, "metrics": v.metrics}
+    typer.echo(json.dumps(shown, indent=2))
 
 
 @models_app.command("promote")

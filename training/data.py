@@ -51,6 +51,7 @@ class SourceSpec:
     # None = all of the task's. A user's file or new labels never narrow it: a class missing from
     # a sample still exists.
     labels: tuple[str, ...] | None = None
+    lang: str = "en"  # ISO 639-1 code of the texts: which corpus they join and which models can read them
 
 
 @dataclass
@@ -78,6 +79,17 @@ SHARED_SOURCES: dict[str, SourceSpec] = {
     "reviews_products": SourceSpec("reviews_products"),
     "reviews_services": SourceSpec("reviews_services"),
     "finance_tweets": SourceSpec("finance_tweets"),
+    # other languages (issue 29): Chinese, German, Spanish, French sentiment
+    "reviews_hotels_zh": SourceSpec("reviews_hotels_zh", labels=BINARY_POLARITY, lang="zh"),
+    "reviews_delivery_zh": SourceSpec("reviews_delivery_zh", labels=BINARY_POLARITY, lang="zh"),
+    "reviews_shopping_zh": SourceSpec("reviews_shopping_zh", labels=BINARY_POLARITY, lang="zh"),
+    "forum_stocks_zh": SourceSpec("forum_stocks_zh", lang="zh"),
+    "feedback_db_de": SourceSpec("feedback_db_de", lang="de"),
+    "tweets_sb10k_de": SourceSpec("tweets_sb10k_de", lang="de"),
+    "tweets_intertass_es": SourceSpec("tweets_intertass_es", lang="es"),
+    "tweets_tass2020_es": SourceSpec("tweets_tass2020_es", lang="es"),
+    "tweets_deft_fr": SourceSpec("tweets_deft_fr", lang="fr"),
+    "reviews_tvseries_fr": SourceSpec("reviews_tvseries_fr", labels=BINARY_POLARITY, lang="fr"),
 }
 TASK_SOURCES: dict[str, tuple[str, ...]] = {
     "sentiment": (
@@ -91,6 +103,11 @@ TASK_SOURCES: dict[str, tuple[str, ...]] = {
         "finance_tweets",
     ),
     "topic": ("news_agnews",),
+}
+# The labelled folders of each language other than English. Not in TASK_SOURCES: the default
+# sentiment recipe stays English until a model that reads these languages is trained on them.
+LANGUAGE_SOURCES: dict[str, tuple[str, ...]] = {
+    lang: tuple(name for name, spec in SHARED_SOURCES.items() if spec.lang == lang) for lang in ("zh", "de", "es", "fr")
 }
 SPLITS = ("train", "val", "test")
 

@@ -33,6 +33,7 @@ from training.data import (
     split_examples,
 )
 from training.finetune import MERGEABLE, FinetuneConfig
+from training.languages import training_languages
 from training.mix import by_source as _by_source
 from training.mix import subsample as _subsample
 from training.mix import training_mix
@@ -80,6 +81,8 @@ class TrainOptions:
     # training mix, soft-labels unlabelled in-domain text for the student to learn from (training/teacher.py)
     teacher: str | None = None
     teacher_per_file: int = TEACHER_PER_FILE
+    # languages the model already reads (a retrain's parent's): the manifest lists them beside its training texts'
+    inherit_languages: list[str] = field(default_factory=list)
     baseline: bool = True
     time_budget_min: float | None = None  # whole run; fine-tuning stops early (best kept) to meet it
     quantize: bool = False
@@ -320,6 +323,12 @@ def train_task(
             "labels_file": str(labels_file),
         }
 
+    # measured before fine-tuning: a run that cannot measure them fails in seconds, not after hours of training
+    read = training_languages(
+        [e.text for e in train] + [s.text for s in soft], seed=options.seed, inherited=options.inherit_languages
+    )
+    console.print(f"languages of the training texts: {', '.join(read.languages) or 'none determined'}")
+
     t = time.time()
     options.finetune.seed = options.seed
     if options.time_budget_min:
@@ -399,6 +408,7 @@ def train_task(
     }
     all_examples = splits.train + splits.val + splits.test
     manifest = {
+        "languages": read.languages,
         "base": base_info,
         "method": options.finetune.method,
         "servable": servable,
@@ -411,6 +421,7 @@ def train_task(
             "reports": [r.summary() for r in splits.reports],
             "skipped_invalid": sum(len(r.skipped) for r in splits.reports),
             "duplicates_removed": sum(r.duplicates for r in splits.reports),
+            "languages": read.record(),
         },
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

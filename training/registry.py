@@ -2,8 +2,8 @@
 
 A version directory is a plain Hugging Face model directory (config.json, safetensors weights,
 tokenizer files) that `from_pretrained` and `vllm --model` load directly, with two extra files:
-`bloomwatch.json` (manifest: labels, training config, data fingerprints, timestamps) and
-`metrics.json`. Versions are written to a staging directory and renamed into place, and the
+`bloomwatch.json` (manifest: labels, the languages its training texts were written in, training
+config, data fingerprints, timestamps) and `metrics.json`. Versions are written to a staging directory and renamed into place, and the
 `current` pointer is replaced atomically, so a reader (the classifier's hot reload) never sees a
 half-written model.
 """
@@ -30,6 +30,8 @@ CURRENT = "current"
 PROMOTIONS = "promotions"  # the versions made current, oldest first: what `rollback` undoes
 BASE = "base"  # pre-trained language-model bases (`bloomwatch pretrain`), beside the task classifiers
 _VERSION_RE = re.compile(r"^v(\d+)$")
+# what a manifest without "languages" reads: every model registered before the field was trained on English text only
+DEFAULT_LANGUAGES = ("en",)
 
 
 class UnknownModel(ExpectedError, KeyError):
@@ -50,6 +52,12 @@ class ModelVersion:
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(self.manifest["labels"])
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """ISO 639-1 codes of the languages the model was trained to read (manifest `languages`,
+        sorted): a document in another one gets no score of this model (issue 29)."""
+        return tuple(self.manifest.get("languages", DEFAULT_LANGUAGES))
 
     @property
     def name(self) -> str:

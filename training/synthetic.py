@@ -1,6 +1,8 @@
 """A small built-in labelled corpus so `bloomwatch up` can train a first model with no data at all.
 
 Templated sentences, clearly synthetic: enough for a working demo model, never a quality claim.
+Sentiment has sentences in every language of bloomwatch/phrasebook.py; topic in English only, as
+there is no labelled topic data in other languages.
 Only the built-in tasks have templates, keyed by task name: a task added in a tasks file has labels
 these sentences know nothing of, so it trains on data of its own (`--data`).
 """
@@ -8,51 +10,11 @@ these sentences know nothing of, so it trains on data of its own (`--data`).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
+from bloomwatch.phrasebook import LANGUAGES, PHRASEBOOKS
 from training.data import Example, MissingData
 
-_SUBJECTS = [
-    "the film",
-    "this phone",
-    "the hotel",
-    "our order",
-    "the service",
-    "the company's results",
-    "the update",
-    "the new menu",
-]
-_PHRASES = {
-    "negative": [
-        "was terrible",
-        "is a huge disappointment",
-        "broke after two days",
-        "was slow and rude",
-        "fell short of every expectation",
-        "is the worst I have tried",
-        "left us angry",
-        "reported a painful loss",
-    ],
-    "neutral": [
-        "was released on Tuesday",
-        "is available in three colours",
-        "will be reviewed next quarter",
-        "has a new address",
-        "was discussed at the meeting",
-        "is described in the report",
-        "opens at nine",
-        "lists the usual features",
-    ],
-    "positive": [
-        "was wonderful",
-        "exceeded every expectation",
-        "is the best I have tried",
-        "made us very happy",
-        "works beautifully",
-        "delivered record growth",
-        "is fast and friendly",
-        "is a real delight",
-    ],
-}
 _TOPIC = {
     "world": [
         "Leaders met in {place} for peace talks",
@@ -86,32 +48,37 @@ _FILL = {
 }
 
 
-def _sentiment(rng: random.Random) -> tuple[str, str]:
-    label = rng.choice(list(_PHRASES))
-    return f"{rng.choice(_SUBJECTS).capitalize()} {rng.choice(_PHRASES[label])}.", label
+def _sentiment(rng: random.Random, language: str) -> tuple[str, str]:
+    return PHRASEBOOKS[language].sentence(rng)
 
 
-def _topic(rng: random.Random) -> tuple[str, str]:
+def _topic(rng: random.Random, language: str) -> tuple[str, str]:
     label = rng.choice(list(_TOPIC))
     return rng.choice(_TOPIC[label]).format(**{k: rng.choice(v) for k, v in _FILL.items()}) + ".", label
 
 
-# by task name: one templated (text, label) per call
+# by task name: one templated (text, label) per call, and the languages it has templates in
 _TEMPLATES = {"sentiment": _sentiment, "topic": _topic}
+_LANGUAGES = {"sentiment": LANGUAGES, "topic": ("en",)}
 
 
-def synthetic_examples(task: str, n: int = 600, seed: int = 13) -> list[Example]:
-    """Up to `n` distinct labelled sentences (fewer if the templates run out); MissingData for a
-    task without templates, since its labels mean nothing to these sentences."""
+def synthetic_examples(task: str, n: int = 600, seed: int = 13, languages: Sequence[str] = ("en",)) -> list[Example]:
+    """Up to `n` distinct labelled sentences (fewer if the templates run out), the languages taking
+    turns; MissingData for a task without templates, since its labels mean nothing to these
+    sentences, or without templates in one of `languages` (topic has English ones only)."""
     if task not in _TEMPLATES:
         raise MissingData(
             f"task {task!r} has no built-in synthetic corpus (only {', '.join(_TEMPLATES)} have one): "
             f"train it on labelled data of its own, `bloomwatch train --task {task} --data FILE`"
         )
+    if missing := [language for language in languages if language not in _LANGUAGES[task]]:
+        raise MissingData(
+            f"no synthetic {task} sentences in {', '.join(missing)}; there are some in {', '.join(_LANGUAGES[task])}"
+        )
     rng = random.Random(seed)
     out: dict[str, Example] = {}
-    for _ in range(n):
-        text, label = _TEMPLATES[task](rng)
+    for i in range(n):
+        text, label = _TEMPLATES[task](rng, languages[i % len(languages)])
         out.setdefault(text, Example(text, label, "synthetic"))
     return list(out.values())
 

@@ -1,7 +1,8 @@
 """Builds the Grafana dashboard JSON from dashboards.queries with the official grafana-foundation-sdk.
 
 The panels' SQL is the built-in dashboard's, rendered with the ClickHouse plugin's macros and
-template variables; like the page, it has a share and a mix panel per task of the table. Regenerate
+template variables; like the page, it has a share and a mix panel per task of the table, and a bar
+per task in the unscored share. Regenerate
 after changing a query (a test fails while the file is stale):
     python -m dashboards.grafana.build
 A deployment that adds tasks (BLOOMWATCH_TASKS_FILE) builds its own with that variable set.
@@ -17,9 +18,15 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    DataTransformerConfig,
+    VariableOption,
+    VariableRefresh,
+    VariableSort,
+)
 
-from bloomwatch.tasks import watched_task
+from bloomwatch.tasks import Unscored, watched_task
 from dashboards.queries import GRAFANA, GRAFANA_ALL, described_by, dimensions, fixed_values, panels
 
 OUTPUT = Path(__file__).parent / "dashboards" / "bloomwatch.json"
@@ -106,9 +113,37 @@ def _mix(panel: str) -> barchart.Panel:
     )
 
 
+def _unscored() -> barchart.Panel:
+    """Per task, a horizontal bar of the share it left unscored, stacked by reason; the panel's
+    counts and languages stay in the query (Inspect > Data) but out of the bars."""
+    reasons = [reason.value for reason in Unscored]
+    hidden = DataTransformerConfig(
+        id_val="organize",
+        options={"excludeByName": dict.fromkeys(("documents", "unscored", "unscored_share", "languages"), True)},
+    )
+    return (
+        _mix("unscored")
+        .x_field("task")
+        .orientation(common_models.VizOrientation.HORIZONTAL)
+        .stacking(common_models.StackingMode.NORMAL)
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .legend(
+            common.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common_models.LegendDisplayMode.LIST)
+            .placement(common_models.LegendPlacement.BOTTOM)
+        )
+        .with_transformation(hidden)
+        .description(f"Share of the range's documents each task did not score, by reason: {', '.join(reasons)}")
+    )
+
+
 def _layout() -> list[cogbuilder.Builder]:
     """The page's layout: the watched label's share beside throughput, volume beside the share by
-    source, then per describing task its share chart beside its mix, the tables last."""
+    source, the volume by language beside the unscored share per task, then per describing task
+    its share chart beside its mix, the tables last."""
     watched = watched_task().name
     per_task = [
         panel
@@ -129,6 +164,8 @@ def _layout() -> list[cogbuilder.Builder]:
         _series("stored_per_bucket", bars=True).height(9).span(8),
         _series("volume", stacked=True, bars=True).height(9).span(12),
         _series(f"{watched}_by_source", stacked=True, percent=True).height(9).span(12),
+        _series("volume_by_lang", stacked=True, bars=True).height(9).span(16),
+        _unscored().height(9).span(8),
         *per_task,
         _table("top_negative").height(10).span(12),
         _table("alerts").height(10).span(12),

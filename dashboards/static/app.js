@@ -2,13 +2,15 @@
 // Initial filters come from the URL (?source=&from=&to= as ISO or epoch ms: alert links use them).
 // The task table comes from /api/dashboard/options: the watched task (sentiment) is charted as
 // shares of its labels, by source and by each other task (topic), which gets a mix chart too.
+// Shares and mixes count the documents a task scored; the volumes count every document, and the
+// unscored chart shows, per task, the share it left unscored (a language none of its models reads).
 "use strict";
 
 const TONES = { bad: "#e5484d", muted: "#98a2b3", good: "#2f9e6e" };
 const PAGE_SIZE = 100;
 const $ = (id) => document.getElementById(id);
 const charts = {};
-const tasks = { watched: null, described: [] };  // {name, labels, watched_label} from the options
+const tasks = { watched: null, described: [], all: [], unscoredReasons: [] };  // {name, labels, watched_label} from the options
 const state = {
   range: 3600, from: null, to: null,     // relative range in s, or a fixed from/to (ms)
   filters: { q: "" },                    // filter bar dimension -> chosen value ("" = all)
@@ -88,6 +90,13 @@ function chart(name, onClick) {
   return charts[name];
 }
 
+// Shown on a share or mix chart with nothing to count: in range, the task scored no document
+// (e.g. the language filter picks a language none of its models reads).
+const nothingScored = (task) => ({
+  text: `No document in range scored by ${words(task)}`, left: "center", top: "middle",
+  textStyle: { color: "#667085", fontSize: 12, fontWeight: "normal" },
+});
+
 const baseOption = () => ({
   animation: false,
   grid: { left: 48, right: 16, top: 30, bottom: 28 },
@@ -128,6 +137,7 @@ function renderNegativeShare(p, alerts) {
       tooltip: { trigger: "item", formatter: (e) => `${esc(e.data.alert.rule)} · ${esc(e.data.alert.group_key)}<br>${e.data.alert.state} since ${time(e.data.alert.started_at)}` } },
   ];
   opt.legend.data = [shareName, "baseline", "baseline band (±2σ)", "alerts"];
+  if (!r.length) opt.title = nothingScored(name);
   chart("negative_share", (t, e) => {
     if (e.data?.alert) {
       const a = e.data.alert, source = a.group_key.startsWith("source=") ? a.group_key.slice(7) : undefined;
@@ -146,6 +156,54 @@ function renderVolume(p) {
     const [kind, source] = (e.seriesName || "").split(" / ");
     drillBucket(t, e.seriesName ? { kind, source } : {}, e.seriesName ? `· ${e.seriesName}` : "");
   }).setOption(opt, true);
+}
+
+// Languages stacked biggest first (at the bottom), so the main market's bars keep one baseline.
+function renderLanguages(p) {
+  const bySeries = {}, total = {};
+  rows(p).forEach((x) => {
+    (bySeries[x.lang] ??= []).push([x.t, x.documents]);
+    total[x.lang] = (total[x.lang] || 0) + x.documents;
+  });
+  const opt = baseOption();
+  opt.series = Object.keys(bySeries).sort((a, b) => total[b] - total[a] || a.localeCompare(b))
+    .map((name) => ({ name, type: "bar", stack: "lang", data: bySeries[name], barMaxWidth: 14 }));
+  chart("volume_by_lang", (t, e) => drillBucket(t, e.seriesName ? { lang: e.seriesName } : {}, e.seriesName ? `· ${e.seriesName}` : ""))
+    .setOption(opt, true);
+}
+
+const REASON_COLOURS = ["#f79009", "#98a2b3", "#7a5af8", "#3e63dd"];
+
+// Every task of the table gets a bar (0 when it scored every document), stacked by reason; the
+// label at its end: the task's unscored share and the languages most of those documents are in.
+function renderUnscored(p) {
+  const byTask = Object.fromEntries(rows(p).map((x) => [x.task, x]));
+  const names = tasks.all.map((t) => t.name), reasons = tasks.unscoredReasons;
+  const note = (name) => {
+    const x = byTask[name];
+    return x && x.unscored ? `${pct(x.unscored_share)} · ${x.languages.join(", ")}` : "0%";
+  };
+  chart("unscored").setOption({
+    animation: false,
+    grid: { left: 8, right: 96, top: 30, bottom: 24, containLabel: true },
+    legend: { top: 0, textStyle: { fontSize: 11 } },
+    tooltip: {
+      trigger: "axis", axisPointer: { type: "shadow" },
+      formatter: (items) => {
+        const x = byTask[names[items[0].dataIndex]];
+        const lines = items.map((i) => `${i.marker}${esc(i.seriesName)}: ${pct(i.value)} (${fmt(Math.round(i.value * (x?.documents || 0)))})`);
+        return [`<b>${esc(items[0].name)}</b> · ${fmt(x?.unscored || 0)} of ${fmt(x?.documents || 0)} documents unscored`, ...lines,
+          ...(x?.unscored ? [`languages: ${esc(x.languages.join(", "))}`] : [])].join("<br>");
+      },
+    },
+    xAxis: { type: "value", min: 0, max: 1, splitLine: { lineStyle: { color: "#f0f2f5" } }, axisLabel: { formatter: (v) => `${Math.round(v * 100)}%` } },
+    yAxis: { type: "category", data: names.map(title), inverse: true },
+    series: reasons.map((reason, i) => ({
+      name: words(reason), type: "bar", stack: "unscored", barMaxWidth: 22, color: REASON_COLOURS[i % REASON_COLOURS.length],
+      data: names.map((name) => byTask[name]?.[reason] ?? 0),
+      label: i === reasons.length - 1 ? { show: true, position: "right", formatter: (e) => note(names[e.dataIndex]), color: "#475467", fontSize: 11 } : { show: false },
+    })),
+  }, true);
 }
 
 const sharePanel = (group) => `${tasks.watched.name}_by_${group}`;  // dashboards.queries.panels()
@@ -170,6 +228,7 @@ function renderShare(group, panels) {
     name: s, type: "line", stack: "share", symbol: "circle", showSymbol: ts.length < 3, color: TONES[tone(s)], areaStyle: { opacity: 0.85 }, lineStyle: { width: 0 },
     data: ts.map((t) => [t, (totals[t][s] || 0) / totals[t].all]),
   }));
+  if (!ts.length) opt.title = nothingScored(watched);
   chart(name, (t, e) => {
     const extra = chosen ? { [group]: chosen } : {};
     if (e.seriesName) extra[watched] = e.seriesName;
@@ -181,6 +240,7 @@ function renderMix(task, p) {
   const r = rows(p);
   chart(`${task}_mix`, (label) => drill({ ...timeRange(), extra: { [task]: label }, label: `${words(task)} ${label}` })).setOption({
     animation: false,
+    ...(r.length ? {} : { title: nothingScored(task) }),
     grid: { left: 70, right: 40, top: 10, bottom: 24 },
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
     xAxis: { type: "value", splitLine: { lineStyle: { color: "#f0f2f5" } } },
@@ -206,15 +266,19 @@ function table(id, columns, data, empty = "No documents match.") {
 
 // A document's columns (dashboards.queries: the watched label, its probability, the other tasks'
 // labels, the watched task's model), by key; `labelled` adds the watched task's label and the other tasks'.
+// A task that left the document unscored has no label there ('' from the API): the reason instead.
+const unscoredPill = (d, task) => `<span class="pill muted" title="${esc(words(d[`${task}_unscored`]))}">unscored</span>`;
+
 function docColumns(labelled) {
   const { name, watched_label: label } = tasks.watched, probability = `${name}_${label}`;
   return [
     ["Published", (d) => `<td class="nowrap">${time(d.published_at)}</td>`],
     ["Source", (d) => `<td class="nowrap">${esc(d.source)} <small>${esc(d.kind)}</small></td>`],
     ["Text", (d) => `<td class="snippet">${esc(d.snippet)}</td>`],
-    ...(labelled ? [[title(name), (d) => `<td><span class="pill ${tone(d[name])}">${esc(d[name])}</span></td>`]] : []),
-    [`P(${label.slice(0, 3)})`, (d) => `<td class="num"><span class="bar" style="width:${Math.round(d[probability] * 40)}px"></span>${d[probability].toFixed(2)}</td>`],
-    ...(labelled ? tasks.described.map((t) => [title(t.name), (d) => `<td>${esc(d[t.name])}</td>`]) : []),
+    ...(labelled ? [[title(name), (d) => `<td>${d[name] ? `<span class="pill ${tone(d[name])}">${esc(d[name])}</span>` : unscoredPill(d, name)}</td>`]] : []),
+    [`P(${label.slice(0, 3)})`, (d) => (d[probability] == null ? '<td class="num">–</td>'
+      : `<td class="num"><span class="bar" style="width:${Math.round(d[probability] * 40)}px"></span>${d[probability].toFixed(2)}</td>`)],
+    ...(labelled ? tasks.described.map((t) => [title(t.name), (d) => `<td>${d[t.name] ? esc(d[t.name]) : unscoredPill(d, t.name)}</td>`]) : []),
     ["Model", (d) => `<td class="nowrap"><small>${esc(d[`${name}_model`])}</small></td>`],
   ];
 }
@@ -240,7 +304,8 @@ function renderKpis(page) {
   $("kpi-range").textContent = from.slice(0, 10) === to.slice(0, 10) ? `${from.slice(5, 16)}–${to.slice(11, 16)} UTC` : `${from.slice(5, 16)}–${to.slice(5, 16)}`;
   $("kpi-range").title = `${from} – ${to} UTC`;
   $("kpi-negative-share").textContent = pct(t.negative_share);
-  $("kpi-negative").textContent = `${fmt(t.negative)} documents`;
+  $("kpi-negative").textContent = `${fmt(t.negative)} of ${fmt(t.scored)} scored`;
+  $("kpi-negative").title = `${fmt(t.negative)} ${tasks.watched.watched_label} of the ${fmt(t.scored)} documents ${tasks.watched.name} scored (of ${fmt(t.documents)})`;
   $("kpi-sources").textContent = fmt(t.sources);
   const alerts = rows(page.panels.alerts);
   $("kpi-firing").textContent = fmt(alerts.filter((a) => a.state === "firing").length);
@@ -262,7 +327,7 @@ async function refreshHealth() {
     ["Last seen", (m) => `<td class="nowrap">${time(m.last_seen)}</td>`],
     ["Held-out evaluation (accuracy · macro-F1 · n)", (m) => `<td>${Object.entries(m.evaluation).map(([s, e]) =>
       `${esc(s)}: ${pct(e.acc)} · ${e.macro_f1 == null ? "–" : e.macro_f1.toFixed(3)} · ${fmt(e.n)}`).join("<br>") || "–"}</td>`],
-  ], h.models, "No documents in range.");
+  ], h.models, "No model scored documents in range.");
 }
 
 async function loadDocuments() {
@@ -315,6 +380,8 @@ async function refresh(pending = null) {
   renderNegativeShare(p.negative_share, p.alerts);
   renderStored(p.stored_per_bucket);
   renderVolume(p.volume);
+  renderLanguages(p.volume_by_lang);
+  renderUnscored(p.unscored);
   for (const group of shareGroups()) renderShare(group, p);
   for (const task of tasks.described) renderMix(task.name, p[`${task.name}_mix`]);
   renderTables(p);
@@ -356,8 +423,10 @@ function groupSelect(group) {
 }
 
 // The task table onto the page: names in the titles, a filter per describing task (before
-// Language), the share chart by source, then per describing task its share chart beside its mix.
+// Language), the share chart by source beside the volume, then per describing task its share
+// chart beside its mix.
 function layOutTasks(table) {
+  tasks.all = table;
   tasks.watched = table.find((t) => t.watched_label);
   tasks.described = table.filter((t) => t !== tasks.watched);
   const { name, watched_label: label } = tasks.watched;
@@ -374,8 +443,8 @@ function layOutTasks(table) {
     filter.append(select);
     language.before(filter);
   }
+  $("chart-volume").closest("article").after(chartCard("half", sharePanel("source"), `${title(name)} share by source`, groupSelect("source")));
   const tables = $("table-top_negative").closest("article");
-  tables.before(chartCard("half", sharePanel("source"), `${title(name)} share by source`, groupSelect("source")));
   for (const t of tasks.described) {
     tables.before(chartCard("wide", sharePanel(t.name), `${title(name)} share by ${words(t.name)}`, groupSelect(t.name)));
     const note = element("small", null, `documents · ${label} share`);
@@ -386,6 +455,7 @@ function layOutTasks(table) {
 async function init() {
   const options = await getJson("/api/dashboard/options", new URLSearchParams());
   state.refreshS = options.refresh_s;
+  tasks.unscoredReasons = options.unscored_reasons;
   layOutTasks(options.tasks);
   const dims = ["source", "kind", ...tasks.described.map((t) => t.name), "lang"];
   for (const dim of dims) state.filters[dim] = "";

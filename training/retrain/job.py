@@ -19,6 +19,7 @@ import fcntl
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields, replace
@@ -69,6 +70,18 @@ def retrain_lock(directory: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def trainable_labels(labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The labels a retrain may use: with a known text, on a document the task scored. A label on
+    a document in a language no model of the task reads is kept in the store, not trained on."""
+    return [label for label in labels if untrainable_reason(label) is None]
+
+
+def untrainable_reason(label: dict[str, Any]) -> str | None:
+    if not label["text"]:
+        return "without_text"
+    return f"on_{label['unscored']}_documents" if label.get("unscored") else None
+
+
 def labels_since_last_run(labels_total: int, decisions: list[dict[str, Any]]) -> int:
     last = next((d for d in decisions if d["decision"] in TRAINED), None)
     return labels_total - (last["labels_total"] if last else 0)
@@ -100,6 +113,7 @@ def retrain_options(parent: TrainOptions, current: ModelVersion, settings: Setti
     options.method = "lora"
     options.baseline = False
     options.promote = False  # the gate decides
+    options.inherit_languages = list(current.languages)  # it reads what its parent read, and its new labels' languages
     options.time_budget_min = settings.retrain_time_budget_min
     options.finetune.method = "lora"
     # new labels are mostly new words (slang, product names): with the embeddings frozen the tiny
@@ -195,10 +209,10 @@ def _run(
         if current is None:
             raise RetrainError(f"no current {task} model in {registry.root} to retrain")
         all_labels = source.labels(task)
-        labels = [label for label in all_labels if label["text"]]
+        labels = trainable_labels(all_labels)
         row["labels_total"] = len(labels)
-        if len(all_labels) > len(labels):
-            row["metrics"]["labels_without_text"] = len(all_labels) - len(labels)
+        for reason, n in Counter(untrainable_reason(label) for label in all_labels if label not in labels).items():
+            row["metrics"][f"labels_{reason}"] = n
         new = labels_since_last_run(len(labels), source.decisions(task))
         if not labels or (trigger != "manual" and new <= 0):
             row["decision"] = "skipped"

@@ -1,0 +1,51 @@
+"""Which documents a task's model may score: the ones written in a language it reads (issue 29).
+
+A model declares the languages it was trained on (its manifest's `languages`, served on its
+server's `/v1/models`). A document's language is the one read from its text; when the text does
+not tell (`und`: a ticker, an emoji, one word) the publisher's declared `lang` decides, and when
+neither does the document is scored, as most undetermined texts in the shared sets are short
+English ones (bench/RESULTS.md, "Language identification"). A document no current model of the
+task reads is stored unscored (bloomwatch.tasks.Unscored): a score from a model that cannot read
+the text would be noise in every share and alert window.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bloomwatch.language import UNDETERMINED
+
+if TYPE_CHECKING:
+    from classifiers.client import ClassifyClient, ServedModel
+
+
+def routing_language(detected: str, declared: str | None) -> str:
+    """The language a document is routed by: the detected one, else the declared primary subtag
+    (`zh-CN` -> `zh`), else `und`."""
+    if detected != UNDETERMINED or not declared:
+        return detected
+    return declared.split("-")[0].split("_")[0].lower() or UNDETERMINED
+
+
+def reads(languages: frozenset[str], language: str) -> bool:
+    return language == UNDETERMINED or language in languages
+
+
+class ModelLanguages:
+    """The served model of each task and the languages it reads, asked of its server once and
+    asked again when an answer names another model (a hot reload swapped it)."""
+
+    def __init__(self, classifiers: dict[str, ClassifyClient]):
+        self._classifiers = classifiers
+        self._served: dict[str, ServedModel] = {}
+
+    async def served(self, task: str) -> ServedModel:
+        if task not in self._served:
+            self._served[task] = await self._classifiers[task].served_model()
+        return self._served[task]
+
+    async def answered_by(self, task: str, models: set[str]) -> ServedModel:
+        """The served model after answers from `models`: asked again if one of them is not the one known."""
+        if models - {(await self.served(task)).name}:
+            self._served.pop(task, None)
+        return await self.served(task)
