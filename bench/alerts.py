@@ -6,7 +6,7 @@
    per window. Stationary streams: the same shares and volumes with a daily volume cycle
    (x0.2 at night to x1.8 at the peak) and no spike. Every stream is scored in the same run by
    the project's detector and lifecycle (the shipped rule `negative-share-by-source`:
-   streams/alerts/detector.py + lifecycle.py, the code the evaluator runs) and by a naive static
+   bloomwatch/alerts/detector.py + lifecycle.py, the code the evaluator runs) and by a naive static
    rule (fires when a window's negative share exceeds 50%).
    recall: detected spikes / spikes, for spikes that at least double the share at >= 50 documents
    per window (the target cells); precision: firings during a spike / all firings, over every
@@ -38,9 +38,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from results_file import record  # noqa: E402
 
-from streams.alerts.detector import WindowCount, judge  # noqa: E402
-from streams.alerts.lifecycle import FIRING, advance  # noqa: E402
-from streams.alerts.rules import load_rules  # noqa: E402
+from bloomwatch.alerts.detector import WindowCount, judge  # noqa: E402
+from bloomwatch.alerts.lifecycle import FIRING, advance  # noqa: E402
+from bloomwatch.alerts.rules import load_rules  # noqa: E402
 
 WINDOW_S = 300
 WINDOWS_PER_DAY = 86_400 // WINDOW_S

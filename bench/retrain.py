@@ -43,10 +43,10 @@ from pipeline_support import Deployment, start_classifier, synthetic_documents, 
 from results_file import record  # noqa: E402
 from retrain_support import RETRAIN_ENV, accuracy, slang_examples, train_current_model, write_original_corpus  # noqa: E402
 
+from app.processes import bloomwatch_command  # noqa: E402
 from bloomwatch.net import free_port  # noqa: E402
 from bloomwatch.settings import get_settings  # noqa: E402
 from streams.broker import KafkaBroker  # noqa: E402
-from streams.processes import bloomwatch_command  # noqa: E402
 from streams.publisher import Publisher  # noqa: E402
 from training.registry import Registry  # noqa: E402
 

@@ -1,7 +1,7 @@
 """The base of BloomWatch's expected errors: what a user caused and can fix from the message alone.
 
 A missing promotion to roll back, a malformed rules or tokens file, data that is not there: the
-`bloomwatch` command line (bloomwatch/cli.py) prints any of these as one `error: ...` line and
+`bloomwatch` command line (app/cli.py) prints any of these as one `error: ...` line and
 exits 1, so no command shows a traceback for them. Anything else is a bug and keeps its traceback.
 
 A module marks its own exception type as expected by deriving from `ExpectedError` beside the

@@ -3,7 +3,7 @@
 httpx logs each request at INFO (`HTTP Request: POST http://…/classify "HTTP/1.1 200 OK"`): in a
 process that logs at INFO (worker, classifier servers, retraining, the alert evaluator) that was
 80 of the 82 lines of `retrain.log`. Every process is started through the `bloomwatch` command
-line, which calls `quiet_library_loggers` once (bloomwatch/cli.py); their warnings still show.
+line, which calls `quiet_library_loggers` once (app/cli.py); their warnings still show.
 """
 
 import logging

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     retrain_stream_p99_bound_s: float = 2.0
 
     # --- alerts (docs/alerts.md) ----------------------------------------------------------------
-    alerts_rules: Path | None = None  # TOML rules file; default: the shipped streams/alerts/default_rules.toml
+    alerts_rules: Path | None = None  # TOML rules file; default: the shipped bloomwatch/alerts/default_rules.toml
     # who evaluates: "auto" = the worker when it owns an embedded chdb:// store, else nobody (run
     # `bloomwatch alerts run` once next to a ClickHouse server); "worker"; "off"
     alerts_evaluator: Literal["auto", "worker", "off"] = "auto"

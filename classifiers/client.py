@@ -30,8 +30,9 @@ from typing import Literal, NamedTuple
 import httpx
 from pydantic import ValidationError
 
+from bloomwatch.prediction import Prediction
 from bloomwatch.tasks import labels_for
-from classifiers.types import ClassificationResponse, ModelList, Prediction
+from classifiers.types import ClassificationResponse, ModelList
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 

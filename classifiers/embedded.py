@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from bloomwatch.prediction import Prediction
 from classifiers.batching import token_budget_batches
 from classifiers.bf16_bloom import to_bf16_with_fp32_attention
 from classifiers.fused_attention import use_fused_attention
-from classifiers.types import Prediction
 from training.registry import DEFAULT_LANGUAGES, ModelVersion
 
 

@@ -1,4 +1,5 @@
-"""The wire formats of `/classify` (vLLM's own) and `/v1/models`, and the prediction callers get back.
+"""The wire formats of `/classify` (vLLM's own) and `/v1/models`; the prediction callers get back
+from them is bloomwatch/prediction.py.
 
 Both servers (embedded and vLLM) speak exactly vLLM's request/response JSON, so these models are
 the single definition of that contract: the embedded server validates requests with them and the
@@ -12,16 +13,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from training.registry import DEFAULT_LANGUAGES
-
-
-class Prediction(BaseModel):
-    """One text's classification; `probs` is keyed and ordered by the task's label order."""
-
-    model_config = ConfigDict(frozen=True, protected_namespaces=())
-
-    label: str
-    probs: dict[str, float]
-    model_version: str
 
 
 class ClassificationRequest(BaseModel):

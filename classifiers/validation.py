@@ -12,8 +12,8 @@ from http import HTTPStatus
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from bloomwatch.json_input import NotJSON, parse_json
 from classifiers.types import ClassificationRequest
-from streams.json_input import NotJSON, parse_json
 
 
 class RequestRejected(Exception):
@@ -39,7 +39,7 @@ def parse_classify_request(
     raw: bytes, *, served_model: str, max_text_chars: int, max_inputs: int
 ) -> ClassificationRequest:
     """The request, or RequestRejected. Any body that `json` cannot turn into values is a 400,
-    including an integer over 4,300 digits and arrays nested too deep (streams/json_input.py)."""
+    including an integer over 4,300 digits and arrays nested too deep (bloomwatch/json_input.py)."""
     try:
         payload = parse_json(raw)
     except NotJSON as exc:

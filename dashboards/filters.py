@@ -16,8 +16,8 @@ from multidict import MultiMapping
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from bloomwatch.tasks import task_names
+from bloomwatch.timestamps import as_utc, storable
 from dashboards.queries import dimensions, fixed_values
-from streams.timestamps import as_utc, storable
 
 DEFAULT_RANGE = timedelta(hours=1)
 MAX_RANGE = timedelta(days=400)

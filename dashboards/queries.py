@@ -322,7 +322,7 @@ def alerts(d: Dialect) -> str:
     """Alerts overlapping the range (latest state of each: FINAL) that fired or are pending now (a
     pending alert that never fired ends resolved with fired = false: noise, not an alert); a
     source filter keeps the alerts of those sources and the ones not grouped by source (a group
-    key's values are percent-encoded, streams/alerts/windows.py: decoded before comparing)."""
+    key's values are percent-encoded, bloomwatch/alerts/windows.py: decoded before comparing)."""
     source_of_group = "if(startsWith(group_key, 'source='), decodeURLComponent(substring(group_key, 8)), '')"
     return f"""
 SELECT alert_id, rule, group_key, state, severity, window_start, window_end, started_at, updated_at,

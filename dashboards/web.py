@@ -1,6 +1,6 @@
 """The built-in dashboard's HTTP side: the page, its static files and the JSON/CSV API, as aiohttp
-routes. The same routes run on the worker's faust web server (embedded mode, dashboards.embedded)
-and in `bloomwatch dashboard` (server mode, dashboards.server).
+routes. The same routes run on the worker's faust web server (embedded mode, app.dashboard_embedded)
+and in `bloomwatch dashboard` (server mode, app.dashboard_server).
 
 Who may see them is the host's access policy (bloomwatch/access.py, a middleware on both hosts):
 with tokens configured, the page and the API answer 401 unless the request carries one, as

@@ -12,4 +12,8 @@ this package and its DDL, not the worker, the dashboards, the alerts or the retr
   `model_versions` audit), `alerts.py` (alert and silence state), `alert_windows.py` (the alert
   windows' counts and evidence), `migration.py` (an older `documents` layout rebuilt), `reader.py`
   (reads from outside the worker).
+
+It imports only the ground (bloomwatch/): settings, the task table, and the shapes it reads and
+writes (documents and labels `schemas.py`, `timestamps.py`, `prediction.py`, the alert model
+`alerts/`), so every package above may use it, the retraining job included.
 """

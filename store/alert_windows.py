@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bloomwatch.alerts.detector import WindowCount
+from bloomwatch.alerts.rules import Rule, dimension_columns
+from bloomwatch.alerts.windows import group_key, window_starts
 from bloomwatch.tasks import task_names, tasks, watched_task
+from bloomwatch.timestamps import as_utc
 from store.connect import StoreClient
 from store.documents import scored
 from store.tables import DOCUMENTS
-from streams.alerts.detector import WindowCount
-from streams.alerts.rules import Rule, dimension_columns
-from streams.alerts.windows import group_key, window_starts
-from streams.timestamps import as_utc
 
 
 def _filters(rule: Rule, max_age_s: float, group: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:

@@ -14,10 +14,10 @@ from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bloomwatch.alerts.lifecycle import FIRING, PENDING, Alert
 from store.connect import StoreClient
 from store.documents import INSERT_SETTINGS
 from store.tables import ALERT_SILENCES, ALERTS
-from streams.alerts.lifecycle import FIRING, PENDING, Alert
 
 COLUMNS = tuple(f.name for f in fields(Alert) if f.name != "streak")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {ALERTS} FINAL"

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
+from bloomwatch.prediction import Prediction
+from bloomwatch.schemas import Document, DocumentQuery, StoredDocument, TaskScore
 from bloomwatch.tasks import Task, Unscored, tasks, watched_task
-from classifiers.types import Prediction
+from bloomwatch.timestamps import as_utc
 from store.connect import StoreClient
 from store.tables import DOCUMENTS
-from streams.schemas import Document, DocumentQuery, StoredDocument, TaskScore
-from streams.timestamps import as_utc
 
 _DOCUMENT_COLUMNS = (
     "id",

@@ -13,11 +13,11 @@ from urllib.parse import quote
 import httpx
 
 from bloomwatch.access import client_headers
+from bloomwatch.schemas import DocumentQuery, StoredDocument
 from bloomwatch.settings import Settings
 from store.connect import connect, is_embedded
 from store.documents import DocumentStore
 from store.errors import StoreUnreachable
-from streams.schemas import DocumentQuery, StoredDocument
 
 
 def get_document(settings: Settings, document_id: str) -> StoredDocument | None:

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bloomwatch.schemas import LabelEvent
 from bloomwatch.tasks import task
+from bloomwatch.timestamps import as_utc
 from store.connect import StoreClient
 from store.documents import INSERT_SETTINGS
 from store.tables import DOCUMENTS, LABELS, MODEL_VERSIONS
-from streams.schemas import LabelEvent
-from streams.timestamps import as_utc
 
 LABEL_COLUMNS = ("document_id", "task", "label", "text", "annotator", "labelled_at", "enqueued_at", "ingested_at")
 AUDIT_COLUMNS = (

@@ -13,9 +13,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from bloomwatch.json_input import NotJSON, parse_json
+from bloomwatch.schemas import Document, LabelEvent
 from bloomwatch.settings import get_settings
-from streams.json_input import NotJSON, parse_json
-from streams.schemas import Document, LabelEvent
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

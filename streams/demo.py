@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bloomwatch.phrasebook import PHRASEBOOKS
+from bloomwatch.schemas import Document
 from bloomwatch.settings import Settings, get_settings
 from streams.publisher import Publisher
-from streams.schemas import Document
 
 log = logging.getLogger(__name__)
 

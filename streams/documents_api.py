@@ -18,10 +18,10 @@ from __future__ import annotations
 import faust
 from pydantic import ValidationError
 
+from bloomwatch.schemas import DocumentQuery
 from store.documents import DocumentStore
 from store.executor import StoreThread
 from streams.publisher import validation_reason
-from streams.schemas import DocumentQuery
 
 
 def parse_query(params: dict[str, str]) -> DocumentQuery:

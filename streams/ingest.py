@@ -32,8 +32,8 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from bloomwatch.access import AUTHENTICATED_CLIENT, AccessPolicy, aiohttp_middleware
+from bloomwatch.json_input import NotJSON, parse_json_body
 from bloomwatch.settings import Settings
-from streams.json_input import NotJSON, parse_json_body
 from streams.publisher import Publisher, PublishResult
 
 RETRY_AFTER_S = 5  # what a 503 tells clients to wait: a graceful broker restart takes about this long

@@ -1,6 +1,6 @@
 """The worker's `labels` consumer: label events from Kafka into the ClickHouse `labels` table.
 
-Same contract as documents (streams/app.py): the agent acks a batch only after every message is a
+Same contract as documents (app/worker_app.py): the agent acks a batch only after every message is a
 row or a dead-letter record, so the committed offset never passes an unstored label; an invalid
 label (not JSON, unknown task, a label outside the task's set) is dead-lettered with the reason.
 A store failure is retried with backoff for as long as it lasts: labels are small, valid and few,
@@ -16,11 +16,11 @@ from datetime import datetime
 
 import faust
 
+from bloomwatch.schemas import LabelEvent
 from bloomwatch.settings import Settings
 from store.retraining import RetrainStore
 from streams import metrics
 from streams.decoding import decode_label
-from streams.schemas import LabelEvent
 from streams.worker import BatchProcessor, Message, message_of
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
+from bloomwatch.schemas import Document, LabelEvent
 from bloomwatch.settings import Settings, get_settings
 from streams.kafka_security import client_options
-from streams.schemas import Document, LabelEvent
 from streams.topics import input_topic
 
 # A validated record, ready to send: (topic, key, value)

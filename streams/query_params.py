@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import TypeAdapter, ValidationError
 
-from streams.timestamps import StorableTime
+from bloomwatch.timestamps import StorableTime
 
 UINT32_MAX = 2**32 - 1
 _TIME = TypeAdapter(StorableTime)

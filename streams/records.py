@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from streams.json_input import NotJSON, parse_json
-from streams.schemas import Document
+from bloomwatch.json_input import NotJSON, parse_json
+from bloomwatch.schemas import Document
 
 FileFormat = Literal["jsonl", "csv"]
 ID_SOURCES = ("text", "url")  # fields `--id-from` may hash into an id

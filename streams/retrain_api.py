@@ -24,14 +24,14 @@ import faust
 from faust.web import View
 from pydantic import BaseModel, Field, ValidationError
 
+from bloomwatch.json_input import NotJSON, parse_json
+from bloomwatch.schemas import TaskName
 from bloomwatch.tasks import task_names
+from bloomwatch.timestamps import StorableTime
 from store.executor import StoreThread
 from store.retraining import RetrainStore
-from streams.json_input import NotJSON, parse_json
 from streams.publisher import validation_reason
 from streams.query_params import UINT32_MAX, BadQuery, query_int, query_time
-from streams.schemas import TaskName
-from streams.timestamps import StorableTime
 from training.retrain.queue import STRATEGIES, select_for_labelling
 
 QUEUE_POOL = 5000  # recent unlabelled documents the queue ranks by default ...

@@ -24,17 +24,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bloomwatch.language import languages_of
+from bloomwatch.prediction import Prediction
+from bloomwatch.schemas import Document
 from bloomwatch.tasks import Task, Unscored, tasks
+from bloomwatch.timestamps import record_time
 from classifiers.client import ClassifyRejected
-from classifiers.types import Prediction
 from store.documents import DocumentStore, document_row
 from store.errors import store_refused
 from store.executor import StoreThread
 from streams import metrics
 from streams.decoding import DECODE_FAILED, PROCESSING_FAILED, InvalidMessage, decode_document
 from streams.routing import ModelLanguages, reads, routing_language
-from streams.schemas import Document
-from streams.timestamps import record_time
 
 if TYPE_CHECKING:
     from classifiers.client import ClassifyClient

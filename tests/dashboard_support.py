@@ -79,10 +79,10 @@ def market_rows(end: datetime, *, english: int, japanese: int, topic_before: int
     task scored (label i % number of labels: every third negative), the last `topic_before` of them
     stored before the topic task existed; `japanese` documents from `wire-ja` that no model reads
     (unsupported_language for every task), detected as `ja`. Ids `en-<i>` and `ja-<i>`."""
+    from bloomwatch.prediction import Prediction
+    from bloomwatch.schemas import Document
     from bloomwatch.tasks import Unscored, task
-    from classifiers.types import Prediction
     from store.documents import document_row
-    from streams.schemas import Document
 
     def prediction(name: str, i: int) -> Prediction | Unscored:
         if name == "topic" and i >= english - topic_before:
@@ -136,7 +136,7 @@ def insert_alert(
 ) -> None:
     """One alert row of `negative_share_spike`, its window the five minutes to `started_at`;
     `observed`: the figure of its latest window (a resolved alert's is back at the usual level)."""
-    from streams.alerts.windows import group_key
+    from bloomwatch.alerts.windows import group_key
 
     updated_at = updated_at or started_at
     client.insert(
@@ -196,8 +196,8 @@ def run_python(code: str, *args: str, timeout_s: float = 180) -> str:
 def dashboard_server(root: Path, dsn: str, **env: str) -> Iterator[str]:
     """`bloomwatch dashboard` on `dsn`, its URL once it answers; stopped on exit. No worker unless
     `env` names one: BLOOMWATCH_WORKER_PORT points at a free port, so health reports the error."""
+    from app.processes import ManagedProcess, bloomwatch_command, http_ok
     from bloomwatch.net import free_port
-    from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 
     port = free_port()
     server = ManagedProcess(

@@ -26,9 +26,9 @@ import httpx
 from kafka_consume import read_topic
 from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until
 
+from app.processes import ManagedProcess
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker
-from streams.processes import ManagedProcess
 from streams.publisher import Publisher
 
 DOWN_S = 10.0  # how long a killed component stays down

@@ -24,14 +24,14 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from kafka_consume import read_topic
 
+from app.processes import ManagedProcess, bloomwatch_command, http_ok
+from app.status import collect_status
 from bloomwatch.access import client_headers
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 from bloomwatch.tasks import tasks
 from streams.kafka_security import client_options
-from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from streams.publisher import Publisher
-from streams.status import collect_status
 from streams.topics import ensure_topics, topic_specs
 
 NEWS_WORDS = "markets rallied after the central bank held rates while the striker scored twice in the final".split()
@@ -286,7 +286,7 @@ from bloomwatch.tasks import tasks
 from classifiers.client import ClassifyClient
 from store.connect import connect
 from store.documents import DocumentStore
-from streams.app import create_app
+from app.worker_app import create_app
 settings = Settings(home=tempfile.mkdtemp())
 classifiers = {task.name: ClassifyClient(task.classifier_url(settings), task.name) for task in tasks()}
 app = create_app(settings, classifiers=classifiers, store=DocumentStore(connect(settings)))

@@ -14,8 +14,8 @@ from conftest import build_tiny_classifier
 from pipeline_support import Deployment, start_classifier, wait_until
 from retrain_support import RETRAIN_ENV
 
+from app.processes import ManagedProcess, bloomwatch_command
 from bloomwatch.net import free_port
-from streams.processes import ManagedProcess, bloomwatch_command
 from training.registry import Registry
 
 

@@ -18,8 +18,8 @@ import pytest
 import uvicorn
 from conftest import SAMPLE_TEXTS, build_tiny_classifier
 
+from app.processes import ManagedProcess, bloomwatch_command, http_ok
 from bloomwatch.net import free_port
-from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from training.registry import ModelVersion, Registry
 
 VLLM_INSTALLED = importlib.util.find_spec("vllm") is not None

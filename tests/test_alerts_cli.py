@@ -12,7 +12,7 @@ import pytest
 from dashboard_support import run_python
 from pipeline_support import Deployment, running_pipeline
 
-from streams.processes import bloomwatch_command
+from app.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka
 

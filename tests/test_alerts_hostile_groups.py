@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from alerts_support import rules_toml
 from bloomwatch.settings import Settings
-from streams.alerts import terms, windows
+from bloomwatch.alerts import windows
+from streams.alerts import terms
 from streams.alerts.evaluator import EVALUATION_FAILURES, AlertEvaluator
-from streams.alerts.rules import load_rules
+from bloomwatch.alerts.rules import load_rules
 from store import alert_windows
 from store.alerts import AlertStore
 from store.connect import open_client

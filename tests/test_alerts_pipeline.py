@@ -23,8 +23,8 @@ from alerts_support import (
 from kafka_consume import consume
 from pipeline_support import Deployment, start_classifier, synthetic_documents, wait_until
 
+from app.processes import bloomwatch_command
 from bloomwatch.net import free_port
-from streams.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka
 

@@ -8,15 +8,15 @@ import pytest
 from alerts_support import SECRET, WebhookReceiver
 from pipeline_support import wait_until_async
 
+from bloomwatch.alerts.detector import WindowCount, judge
+from bloomwatch.alerts.lifecycle import FIRING, PENDING, RESOLVED, advance
+from bloomwatch.alerts.rules import RuleFileError, load_rules
+from bloomwatch.alerts.windows import BadGroupKey, canonical_group_key, group_key, parse_group_key
 from bloomwatch.net import free_port
 from bloomwatch.settings import Settings
 from streams.alerts.cli import parse_duration
-from streams.alerts.detector import WindowCount, judge
-from streams.alerts.lifecycle import FIRING, PENDING, RESOLVED, advance
 from streams.alerts.notify import WEBHOOK_FAILURES, ReplayGuard, Webhook, sign, verify_signature
-from streams.alerts.rules import RuleFileError, load_rules
 from streams.alerts.terms import over_represented, word_counts
-from streams.alerts.windows import BadGroupKey, canonical_group_key, group_key, parse_group_key
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

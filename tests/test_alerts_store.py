@@ -12,7 +12,7 @@ SCENARIO = """
 import json, sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from streams.alerts.lifecycle import Alert
+from bloomwatch.alerts.lifecycle import Alert
 from store.alerts import AlertStore
 from store.connect import open_client
 from store.documents import DocumentStore

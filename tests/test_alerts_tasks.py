@@ -13,8 +13,8 @@ from alerts_support import rules_toml
 from conftest import declared_task_file
 from dashboard_support import run_python
 
-from streams.alerts.rules import RuleFileError, load_rules
-from streams.alerts.windows import parse_group_key
+from bloomwatch.alerts.rules import RuleFileError, load_rules
+from bloomwatch.alerts.windows import parse_group_key
 
 RULES_TOML = rules_toml(window_s=60, group_by="urgency", scope='{ kind = ["review"] }')
 
@@ -23,9 +23,9 @@ import asyncio, json, sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from bloomwatch.settings import Settings
-from streams.alerts import windows
+from bloomwatch.alerts import windows
 from streams.alerts.evaluator import AlertEvaluator
-from streams.alerts.rules import load_rules
+from bloomwatch.alerts.rules import load_rules
 from store.alerts import AlertStore
 from store.connect import open_client
 from store.documents import DocumentStore

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streams.processes import bloomwatch_command
+from app.processes import bloomwatch_command
 
 CASES = {
     # command: the one line it must print

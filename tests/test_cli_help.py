@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bloomwatch.cli import app
+from app.cli import app
 
 ROOT = typer.main.get_command(app)
 WIDE = {"terminal_width": 10_000, "max_content_width": 10_000, "prog_name": "bloomwatch"}  # wrapped only at this width

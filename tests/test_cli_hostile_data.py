@@ -16,9 +16,9 @@ from dashboard_support import now_utc, run_python
 from pipeline_support import Deployment, running_pipeline, wait_until
 from rich.console import Console
 
-from streams.alerts.windows import group_key
-from streams.processes import bloomwatch_command
-from streams.up import alert_line
+from app.processes import bloomwatch_command
+from app.up import alert_line
+from bloomwatch.alerts.windows import group_key
 
 pytestmark = pytest.mark.kafka
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.processes import bloomwatch_command
+from app.processes import bloomwatch_command
 from training.registry import Registry
 
 SHIPPED = Path(__file__).resolve().parent.parent / "models"
@@ -39,7 +39,7 @@ def test_models_list_piped_is_whole_and_json_has_every_version():
 
 PRINT_WHERE_TO_LOOK = """
 from bloomwatch.settings import get_settings
-from streams.up import _print_where_to_look
+from app.up import _print_where_to_look
 settings = get_settings()
 _print_where_to_look(settings, settings.home / "logs")
 """

@@ -9,7 +9,7 @@ import pytest
 import typer.main
 import yaml
 
-from bloomwatch.cli import app
+from app.cli import app
 from bloomwatch.settings import Settings
 from bloomwatch.tasks import TASKS_FILE_VARIABLE
 from store.connect import is_embedded

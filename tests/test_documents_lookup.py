@@ -10,8 +10,8 @@ import httpx
 import pytest
 from pipeline_support import Deployment, running_pipeline, wait_until
 
+from app.processes import bloomwatch_command
 from bloomwatch.net import free_port
-from streams.processes import bloomwatch_command
 
 pytestmark = pytest.mark.kafka
 

@@ -123,7 +123,8 @@ def test_a_document_the_classifier_keeps_rejecting_is_dead_lettered_alone(kafka_
         topic_url=f"http://127.0.0.1:{classifiers['ports']['topic']}",
     )
     good = synthetic_documents(120, prefix="short")
-    too_long = [_doc(f"long-{i}", text="word " * 100) for i in range(3)]
+    # English (a language the tiny models read), so the worker sends it to the classifier
+    too_long = [_doc(f"long-{i}", text="The markets were calm again today. " * 8) for i in range(3)]
     worker = deployment.start_worker()
     try:
         deployment.publish(good[:60] + too_long + good[60:])

@@ -14,10 +14,10 @@ from pipeline_support import wait_until
 from serving_support import needs_vllm, register_servable
 from test_progress_logs import assert_plain_log
 
+from app.processes import bloomwatch_command
 from bloomwatch.net import free_port
 from bloomwatch.tasks import task_names
 from streams.broker import KafkaBroker
-from streams.processes import bloomwatch_command
 from training.registry import Registry
 
 pytestmark = pytest.mark.kafka

@@ -5,7 +5,7 @@ import pytest
 from kafka_consume import consume, unique_topics
 from typer.testing import CliRunner
 
-from bloomwatch.cli import app
+from app.cli import app
 from bloomwatch.settings import get_settings
 
 pytestmark = pytest.mark.kafka

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka_consume import consume, unique_topics
 
+from bloomwatch.schemas import Document
 from bloomwatch.settings import Settings
 from streams.demo import Burst, demo_documents, run_demo_stream, shared_pools, synthetic_pools
 from streams.publisher import Publisher
-from streams.schemas import Document
 from streams.topics import ensure_topics, topic_specs
 
 RATE = 10.0  # documents per second of stream time: 6 minutes = 3,600 documents

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from kafka_consume import consume, unique_topics
 
+from bloomwatch.json_input import parse_json_body
 from bloomwatch.net import free_port
-from streams.json_input import parse_json_body
 
 pytestmark = pytest.mark.kafka
 
@@ -27,7 +27,7 @@ def ingest_server(kafka_broker):
         "BLOOMWATCH_KAFKA_BOOTSTRAP": kafka_broker,
         **{f"BLOOMWATCH_{field.upper()}": name for field, name in topics.items()},
     }
-    command = [sys.executable, "-c", "from bloomwatch.cli import app; app()", "ingest", "--port", str(port)]
+    command = [sys.executable, "-c", "from app.cli import app; app()", "ingest", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

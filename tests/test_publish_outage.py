@@ -110,7 +110,7 @@ def test_broker_down_every_publishing_path_rejects_within_the_timeout(broker, se
     topics = {f"BLOOMWATCH_{field.upper()}": getattr(settings, field) for field in unique_topics("names")}
     env = {**os.environ, **topics, "BLOOMWATCH_KAFKA_BOOTSTRAP": broker.bootstrap,
            "BLOOMWATCH_PUBLISH_TIMEOUT_S": str(PUBLISH_TIMEOUT_S)}  # fmt: skip
-    bloomwatch = [sys.executable, "-c", "from bloomwatch.cli import app; app()"]
+    bloomwatch = [sys.executable, "-c", "from app.cli import app; app()"]
     port = free_port()
     ingest = subprocess.Popen([*bloomwatch, "ingest", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.STDOUT)  # fmt: skip

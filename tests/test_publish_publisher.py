@@ -5,9 +5,9 @@ import asyncio
 import pytest
 from kafka_consume import consume, unique_topics
 
+from bloomwatch.schemas import Document
 from bloomwatch.settings import Settings
 from streams.publisher import Publisher
-from streams.schemas import Document
 from streams.topics import ensure_topics, topic_specs
 
 pytestmark = pytest.mark.kafka

@@ -15,13 +15,13 @@ from conftest import build_tiny_classifier
 
 from bloomwatch.language import language_of
 from bloomwatch.net import free_port
+from bloomwatch.prediction import Prediction
+from bloomwatch.schemas import Document, LabelEvent
 from bloomwatch.settings import Settings
 from bloomwatch.tasks import labels_for
-from classifiers.types import Prediction
 from store.connect import open_client
 from store.documents import DocumentStore, document_row
 from store.retraining import RetrainStore
-from streams.schemas import Document, LabelEvent
 from training.registry import Registry
 from training.retrain.job import labels_since_last_run, rollback_row, run_retrain
 from training.retrain.schedule import drift_trigger

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from pipeline_support import Deployment, wait_until
 
-from streams.processes import bloomwatch_command
-from streams.schemas import LabelEvent
+from app.processes import bloomwatch_command
+from bloomwatch.schemas import LabelEvent
 
 JSON = {"Content-Type": "application/json"}  # state-changing requests must say so (bloomwatch/browser.py)
 

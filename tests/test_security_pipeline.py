@@ -24,10 +24,10 @@ from kafka_consume import read_topic
 from pipeline_support import Deployment, concrete_path, start_classifier, synthetic_documents, wait_until, worker_routes
 from pydantic import SecretStr
 
+from app.processes import ManagedProcess, bloomwatch_command, http_ok
 from bloomwatch.net import free_port
 from streams.broker import KafkaBroker
 from streams.kafka_security import KafkaSecurityError, client_options
-from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 from streams.topics import ensure_topics, topic_specs
 
 pytestmark = pytest.mark.kafka

@@ -92,7 +92,7 @@ def test_without_native_bf16_auto_serves_fp32_and_bf16_is_refused_before_loading
 def test_without_native_bf16_the_server_refuses_bf16_at_start_in_one_line(trained, avx2_only, monkeypatch):
     from typer.testing import CliRunner
 
-    from bloomwatch.cli import app
+    from app.cli import app
     from bloomwatch.settings import get_settings
 
     monkeypatch.setenv("BLOOMWATCH_REGISTRY_DIR", str(trained.path.parent.parent))

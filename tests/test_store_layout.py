@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from dashboard_support import legacy_documents_ddl, run_python
 
-from streams.processes import bloomwatch_command
+from app.processes import bloomwatch_command
 
 if TYPE_CHECKING:
     from bloomwatch.tasks import Task
@@ -27,10 +27,10 @@ N = 300
 def rows(ids: range, *, start: datetime, model: str, shift: timedelta = timedelta(0)) -> list[list]:
     """Store rows for doc-<i>, one a minute from `start` (+ `shift`), scored by `model`."""
     from bloomwatch.language import language_of
+    from bloomwatch.prediction import Prediction
+    from bloomwatch.schemas import Document
     from bloomwatch.tasks import tasks
-    from classifiers.types import Prediction
     from store.documents import document_row
-    from streams.schemas import Document
 
     def prediction(task: Task, i: int) -> Prediction:
         labels = task.labels

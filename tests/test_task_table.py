@@ -91,9 +91,9 @@ def test_a_task_the_table_cannot_hold_is_refused(tmp_path, use_tasks_file, body,
 def _fields_a_task_name_would_shadow() -> list[str]:
     """Every documents column that is not a task's, every dashboard filter parameter, every documents
     search parameter: derived, so a new column or parameter is checked as soon as it exists."""
+    from bloomwatch.schemas import DocumentQuery
     from dashboards.filters import Filters
     from store.documents import COLUMNS
-    from streams.schemas import DocumentQuery
 
     task_columns = {column for task in tasks() for column in task.score_columns}
     parameters = [field.alias or name for name, field in Filters.model_fields.items()]

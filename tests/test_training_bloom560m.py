@@ -48,7 +48,7 @@ def trained(bloom560m_dir, tmp_path_factory):
     rows = [{"text": t, "label": ("negative", "neutral", "positive")[i % 3]} for i, t in enumerate(SAMPLE_TEXTS * 5)]
     data.write_text("\n".join(json.dumps(r) for r in rows))
     env = {**os.environ, "BLOOMWATCH_HOME": str(home), "BLOOMWATCH_TORCH_THREADS": "2"}
-    cmd = [sys.executable, "-c", "from bloomwatch.cli import app; app()", "train", "--task", "sentiment", "--base", str(bloom560m_dir),
+    cmd = [sys.executable, "-c", "from app.cli import app; app()", "train", "--task", "sentiment", "--base", str(bloom560m_dir),
            "--method", "lora", "--data", str(data), "--epochs", "1", "--batch-size", "8", "--max-len", "32", "--time-budget-min", "10"]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -9,7 +9,7 @@ from training_corpus import keyword_examples
 from transformers import AutoTokenizer, BloomForCausalLM, BloomForSequenceClassification
 from typer.testing import CliRunner
 
-from bloomwatch.cli import app
+from app.cli import app
 from bloomwatch.settings import get_settings
 from bloomwatch.tasks import labels_for
 from training.data import load_file, split_examples

@@ -130,7 +130,7 @@ def test_pretrain_command_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
         "BLOOMWATCH_DATA_DIR": str(data),
         "BLOOMWATCH_TORCH_THREADS": "1",
     }
-    cmd = [sys.executable, "-c", "from bloomwatch.cli import app; app()", "pretrain", "--preset", "tiny", "--max-tokens", "480000",
+    cmd = [sys.executable, "-c", "from app.cli import app; app()", "pretrain", "--preset", "tiny", "--max-tokens", "480000",
            "--seq-len", "32", "--batch-size", "8", "--extra", str(corpus), "--checkpoint-every-s", "1"]  # fmt: skip
     run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     runs = tmp_path / "home" / "pretrain-runs"

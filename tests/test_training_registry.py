@@ -7,7 +7,7 @@ from conftest import build_tiny_classifier
 from transformers import AutoTokenizer, BloomForSequenceClassification
 from typer.testing import CliRunner
 
-from bloomwatch.cli import app
+from app.cli import app
 from bloomwatch.settings import get_settings
 from training.registry import Registry, seed_from
 

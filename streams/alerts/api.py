@@ -20,14 +20,14 @@ from faust.web import View
 from pydantic import BaseModel, Field, ValidationError
 
 from bloomwatch.access import actor
+from bloomwatch.alerts.rules import RuleSet, load_rules
+from bloomwatch.alerts.windows import BadGroupKey, canonical_group_key
+from bloomwatch.json_input import NotJSON, parse_json
 from bloomwatch.settings import Settings
 from store.alerts import AlertStore, alert_json
 from store.connect import StoreClient
 from store.executor import StoreThread
 from streams.alerts.evaluator import AlertEvaluator
-from streams.alerts.rules import RuleSet, load_rules
-from streams.alerts.windows import BadGroupKey, canonical_group_key
-from streams.json_input import NotJSON, parse_json
 from streams.query_params import BadQuery, query_int
 
 

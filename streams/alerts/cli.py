@@ -173,8 +173,8 @@ def check(
     path: str = typer.Argument(None, help="rules file (default: settings.alerts_rules or the shipped one)"),
 ) -> None:
     """Validate a rules file; errors name the file and the key."""
+    from bloomwatch.alerts.rules import RuleFileError, load_rules
     from bloomwatch.settings import get_settings
-    from streams.alerts.rules import RuleFileError, load_rules
 
     try:
         rules = load_rules(path or get_settings().alerts_rules)
@@ -192,12 +192,12 @@ def run() -> None:
     import asyncio
     import logging
 
+    from bloomwatch.alerts.rules import load_rules
     from bloomwatch.settings import get_settings
     from store.connect import connect
     from store.documents import DocumentStore
     from store.executor import StoreThread
     from streams.alerts.evaluator import AlertEvaluator
-    from streams.alerts.rules import load_rules
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

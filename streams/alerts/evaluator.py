@@ -2,7 +2,7 @@
 verdicts to the alerts' lifecycle; notify on firing and on resolve.
 
 Exactly one evaluator per store: in embedded mode (chdb://) a timer in the worker that owns it
-(streams/app.py), with a ClickHouse server `bloomwatch alerts run` (settings.alerts_evaluator).
+(app/worker_app.py), with a ClickHouse server `bloomwatch alerts run` (settings.alerts_evaluator).
 
 When a window is judged: once `alerts_grace_s` have passed since it closed and the stored data
 reaches past it (the newest `enqueued_at` is after its end), or at the latest `alerts_max_lateness_s`
@@ -15,7 +15,7 @@ would otherwise hold every insert behind it for seconds. Between two calls an AP
 may land; the final write of a rule's alerts keeps it (`AlertStore.write_keeping_acks`).
 
 Restarts: the lifecycle lives in the `alerts` table and windows already applied to an alert are
-skipped (streams/alerts/lifecycle.py), so the evaluator simply replays the last
+skipped (bloomwatch/alerts/lifecycle.py), so the evaluator simply replays the last
 `alerts_catchup_s` of windows at start: a firing alert is neither fired again nor forgotten, and
 windows closed while the worker was down are judged once it is back.
 """
@@ -33,6 +33,10 @@ from urllib.parse import urlencode
 
 from prometheus_client import Counter
 
+from bloomwatch.alerts import windows
+from bloomwatch.alerts.detector import Verdict, judge
+from bloomwatch.alerts.lifecycle import FIRING, RESOLVED, Alert, advance
+from bloomwatch.alerts.rules import Rule, RuleSet
 from bloomwatch.settings import Settings
 from store import alert_windows
 from store.alerts import AlertStore, is_active, silenced
@@ -40,11 +44,7 @@ from store.connect import StoreClient
 from store.executor import StoreThread
 from streams import metrics
 from streams.alerts import terms as term_stats
-from streams.alerts import windows
-from streams.alerts.detector import Verdict, judge
-from streams.alerts.lifecycle import FIRING, RESOLVED, Alert, advance
 from streams.alerts.notify import Notifier
-from streams.alerts.rules import Rule, RuleSet
 
 log = logging.getLogger("bloomwatch.alerts")
 

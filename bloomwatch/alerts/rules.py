@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, Va
 from bloomwatch.errors import ExpectedError
 from bloomwatch.tasks import task_names
 
-DEFAULT_RULES = files("streams.alerts").joinpath("default_rules.toml")
+DEFAULT_RULES = files("bloomwatch.alerts").joinpath("default_rules.toml")
 
 Metric = Literal["negative_share", "negative_count", "volume"]
 Receiver = Literal["topic", "log", "webhook"]  # "topic": the alerts Kafka topic

@@ -17,14 +17,14 @@ from urllib.parse import urlparse
 import httpx
 from rich.text import Text
 
+from app.processes import ManagedProcess, bloomwatch_command, http_ok
 from bloomwatch.access import client_headers
+from bloomwatch.json_input import parse_json
 from bloomwatch.output import log_console
 from bloomwatch.progress import progress_bar
 from bloomwatch.settings import Settings, get_settings
 from bloomwatch.tasks import task_names, tasks, watched_task
 from streams.broker import KafkaBroker
-from streams.json_input import parse_json
-from streams.processes import ManagedProcess, bloomwatch_command, http_ok
 
 console = log_console()  # `up > up.log 2>&1`: one line per message, URLs never split
 

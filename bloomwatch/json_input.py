@@ -77,4 +77,6 @@ async def parse_json_body(body: bytes) -> Any:
 
 
 def _skip_whitespace(text: str, position: int) -> int:
-    return _WHITESPACE.match(text, position).end()
+    match = _WHITESPACE.match(text, position)
+    assert match is not None  # `*`: it matches, if only the empty string
+    return match.end()

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from streams.alerts.rules import Rule
+from bloomwatch.alerts.rules import Rule
 
 SHARE_FLOOR = 0.01  # a 0% baseline share would make any single negative infinitely significant
 

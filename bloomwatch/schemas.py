@@ -3,7 +3,7 @@
 import base64
 import json
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,7 +18,7 @@ from pydantic import (
 
 from bloomwatch.settings import get_settings
 from bloomwatch.tasks import labels_for, task, tasks
-from streams.timestamps import StorableTime
+from bloomwatch.timestamps import StorableTime
 
 DocumentKind = Literal["news", "review"]
 # Of a document's metadata as JSON with every non-ASCII character escaped (its largest encoding):
@@ -90,6 +90,7 @@ class _AsStored(Document):
 
 # A row of `documents` as the read API and `bloomwatch documents` return it: one TaskScore per task
 # of the table, under the task's name (`"sentiment": {...}, "topic": {...}`).
+_TASK_SCORES: dict[str, Any] = {scored.name: (TaskScore, ...) for scored in tasks()}
 StoredDocument = create_model(
     "StoredDocument",
     __base__=_AsStored,
@@ -97,7 +98,7 @@ StoredDocument = create_model(
     published_at=(AwareDatetime, ...),  # as stored, like `text` and `metadata`, whatever today's limits
     enqueued_at=(AwareDatetime, ...),  # Kafka record timestamp
     ingested_at=(AwareDatetime, ...),  # when the worker wrote the row
-    **{scored.name: (TaskScore, ...) for scored in tasks()},
+    **_TASK_SCORES,
     detected_lang=(str, ...),  # read from the text (bloomwatch/language.py): ISO 639-1, or und when unsure
     lang_confidence=(float, ...),
 )

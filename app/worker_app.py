@@ -19,9 +19,10 @@ import faust
 from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.dashboard_embedded import mount_dashboard
 from bloomwatch.access import AccessPolicy, aiohttp_middleware
+from bloomwatch.schemas import DeadLetter
 from bloomwatch.settings import Settings
-from dashboards.embedded import mount_dashboard
 from store.documents import DocumentStore
 from store.retraining import RetrainStore
 from streams import metrics
@@ -32,7 +33,6 @@ from streams.labels import LabelSink, add_label_agent
 from streams.publisher import Publisher
 from streams.query_params import BadQuery, query_int
 from streams.retrain_api import add_retrain_routes
-from streams.schemas import DeadLetter
 from streams.topics import DEAD_LETTER_MAX_MESSAGE_BYTES
 from streams.worker import BatchProcessor, Message, RetryPolicy, message_of
 

@@ -12,6 +12,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     import faust
     from aiokafka.errors import KafkaConnectionError
 
+    from app.worker_app import create_app
     from bloomwatch.access import client_token
     from bloomwatch.tasks import tasks
     from classifiers.client import ClassifyClient
@@ -19,7 +20,6 @@ def run_worker(*, loglevel: str = "info") -> None:
     from store.documents import DocumentStore
     from store.migration import current_sorting_key, layout_outdated, outdated_columns
     from streams import metrics
-    from streams.app import create_app
     from streams.kafka_security import KafkaSecurityError, client_options
     from streams.outage_log import summarise_kafka_outages
     from streams.topics import ensure_topics, topic_specs, wait_for_group_coordinator

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
-from streams.alerts.rules import Rule, dimension_columns
+from bloomwatch.alerts.rules import Rule, dimension_columns
 
 
 def group_key(dimensions: Sequence[str], values: Sequence[Any]) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from streams.alerts.detector import Verdict
-from streams.alerts.rules import Rule
+from bloomwatch.alerts.detector import Verdict
+from bloomwatch.alerts.rules import Rule
 
 PENDING, FIRING, RESOLVED = "pending", "firing", "resolved"
 
@@ -65,12 +66,17 @@ def advance(rule: Rule, group_key: str, current: Alert | None, verdict: Verdict,
     end = start + timedelta(seconds=rule.window_s)
     if current is not None and end <= current.window_end:
         return None  # already applied (a replay after a restart)
-    figures = {"observed": verdict.observed, "baseline": verdict.baseline or 0.0, "statistic": verdict.statistic}
-    window = {"window_start": start, "window_end": end, "updated_at": now}
-    active = current is not None and current.state in (PENDING, FIRING)
-    if not active:
-        cooling = current is not None and current.fired and current.resolved_at is not None
-        if not verdict.anomalous or (cooling and end <= current.resolved_at + timedelta(seconds=rule.cooldown_s)):
+    figures: dict[str, Any] = {
+        "observed": verdict.observed,
+        "baseline": verdict.baseline or 0.0,
+        "statistic": verdict.statistic,
+    }
+    window: dict[str, Any] = {"window_start": start, "window_end": end, "updated_at": now}
+    if current is None or current.state not in (PENDING, FIRING):
+        cooled_at = None  # the end of the cooldown after a fired alert resolved
+        if current is not None and current.fired and current.resolved_at is not None:
+            cooled_at = current.resolved_at + timedelta(seconds=rule.cooldown_s)
+        if not verdict.anomalous or (cooled_at is not None and end <= cooled_at):
             return None
         new = Alert(
             alert_id=alert_id(rule.name, group_key, start), rule=rule.name, group_key=group_key, state=PENDING,

@@ -1,4 +1,6 @@
-"""The one `bloomwatch` command line; each package contributes its commands.
+"""The one `bloomwatch` command line: each package contributes its commands, and this package the
+commands that start or inspect a whole process (app/commands.py). It stands above every package it
+registers, so no package below imports another's command line.
 
 Every command runs inside `_Root.invoke`, so one handler turns the project's expected errors
 (bloomwatch/errors.py) into one line and exit status 1, whichever command raised them. Help is
@@ -9,11 +11,11 @@ beside every on/off flag and keep the line breaks of a docstring inside its sent
 import typer
 from typer.core import TyperGroup
 
+from app.commands import register as register_processes
 from bloomwatch.errors import ExpectedError
 from bloomwatch.library_logs import quiet_library_loggers
 from bloomwatch.progress import quiet_library_progress
 from classifiers.cli import register as register_classifiers
-from dashboards.cli import register as register_dashboards
 from streams.cli import register as register_streams
 from training.cli import register as register_training
 
@@ -41,7 +43,7 @@ quiet_library_loggers()  # every process (worker, classifiers, retrain, alerts) 
 register_training(app)
 register_classifiers(app)
 register_streams(app)
-register_dashboards(app)
+register_processes(app)
 
-if __name__ == "__main__":  # python -m bloomwatch.cli, where the console script is not on PATH
+if __name__ == "__main__":  # python -m app.cli, where the console script is not on PATH
     app()

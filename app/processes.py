@@ -21,7 +21,7 @@ import httpx
 
 def bloomwatch_command(*args: str) -> list[str]:
     """`bloomwatch ARGS` through the current interpreter, whether or not the entry point is on PATH."""
-    return [sys.executable, "-c", "from bloomwatch.cli import app; app()", *args]
+    return [sys.executable, "-c", "from app.cli import app; app()", *args]
 
 
 def http_ok(url: str, timeout_s: float = 2.0, headers: Mapping[str, str] | None = None) -> bool:
