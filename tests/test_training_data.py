@@ -4,7 +4,16 @@ import json
 
 import pytest
 
-from training.data import TASK_SOURCES, DataError, SourceSpec, load_file, load_shared, shared_available, split_examples
+from training.data import (
+    TASK_SOURCES,
+    DataError,
+    MissingData,
+    SourceSpec,
+    load_file,
+    load_shared,
+    shared_available,
+    split_examples,
+)
 
 
 def write_jsonl(path, rows):
@@ -109,3 +118,14 @@ def test_shared_layout_and_user_split(tmp_path):
     ).examples
     parts = split_examples(examples)
     assert [len(parts[s]) for s in ("train", "val", "test")] == [32, 4, 4]
+
+
+def test_other_languages_join_the_sentiment_sources_and_no_other_task_pretends_to_have_them():
+    from training.data import LANGUAGE_SOURCES, task_sources
+
+    assert task_sources("sentiment") == TASK_SOURCES["sentiment"]
+    assert task_sources("sentiment", ["en", "zh", "de"]) == (
+        *TASK_SOURCES["sentiment"], *LANGUAGE_SOURCES["zh"], *LANGUAGE_SOURCES["de"],
+    )  # fmt: skip
+    with pytest.raises(MissingData, match="no labelled topic data in 'zh'"):
+        task_sources("topic", ["zh"])

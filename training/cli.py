@@ -66,12 +66,9 @@ def train(
     ),
     dropout: float = typer.Option(None, help="hidden and attention dropout"),
     pretrain_steps: int = typer.Option(None, help="causal-LM pre-training steps"),
-    vocab_size: int = typer.Option(
-        None, help="tokenizer vocabulary (default: the preset's; 20000 with --languages, for ~3-4k Chinese characters)"
-    ),
+    vocab_size: int = typer.Option(None, help="tokenizer vocabulary (default: the preset's)"),
     languages: str = typer.Option(
-        "",
-        help="other languages to read besides English, e.g. zh,de,es,fr (their corpora; cased multilingual tokenizer)",
+        "", help="also train on the labelled sets of these languages, e.g. zh,de,es,fr (sentiment only)"
     ),
     max_train_examples: int = typer.Option(None, help="subsample the training set (quick runs)"),
     leave_out: list[str] = typer.Option(
@@ -115,6 +112,7 @@ def train(
         "vocab_size": vocab_size,
         "max_train_examples": max_train_examples,
         "leave_out": list(leave_out) or None,
+        "languages": _language_codes(languages) or None,
         "time_budget_min": time_budget_min,
         "quantize": quantize,
         "promote": not no_promote,

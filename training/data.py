@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,18 +216,34 @@ def shared_split_path(data_dir: Path, source: str, split: str) -> Path:
     return Path(data_dir) / source / f"{split}.jsonl"
 
 
-def shared_available(data_dir: Path, task: str) -> bool:
+def task_sources(task: str, languages: Sequence[str] = ()) -> tuple[str, ...]:
+    """The shared datasets of `task`: its English ones, then those of each language of `languages`
+    other than English. Only sentiment has labelled sets in other languages; asking another task
+    for one is a MissingData error, never a silent English-only run."""
+    sources = TASK_SOURCES.get(task, ())
+    for language in dict.fromkeys(languages):
+        if language == "en":
+            continue
+        if task != "sentiment" or language not in LANGUAGE_SOURCES:
+            known = ", ".join(LANGUAGE_SOURCES)
+            raise MissingData(f"no labelled {task} data in {language!r} (sentiment has some in {known})")
+        sources += LANGUAGE_SOURCES[language]
+    return sources
+
+
+def shared_available(data_dir: Path, task: str, languages: Sequence[str] = ()) -> bool:
     """Whether every shared dataset of `task` is there; a task with none (one a deployment declared) never is."""
-    return task in TASK_SOURCES and all(
-        shared_split_path(data_dir, s, sp).exists() for s in TASK_SOURCES[task] for sp in SPLITS
-    )
+    sources = task_sources(task, languages)
+    return bool(sources) and all(shared_split_path(data_dir, s, sp).exists() for s in sources for sp in SPLITS)
 
 
-def load_shared(data_dir: Path, task: str, split: str, *, skip_invalid: bool = False) -> list[LoadReport]:
-    """The task's shared datasets for one split, one report per dataset."""
+def load_shared(
+    data_dir: Path, task: str, split: str, *, skip_invalid: bool = False, languages: Sequence[str] = ()
+) -> list[LoadReport]:
+    """The task's shared datasets (task_sources) for one split, one report per dataset."""
     return [
         load_file(shared_split_path(data_dir, s, split), task, SHARED_SOURCES[s], skip_invalid=skip_invalid)
-        for s in TASK_SOURCES[task]
+        for s in task_sources(task, languages)
     ]
 
 

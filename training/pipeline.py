@@ -20,7 +20,6 @@ from bloomwatch.tasks import labels_for
 from training.augment import augment_examples, parse_ops
 from training.behaviour_suite import assert_not_trained_on
 from training.data import (
-    TASK_SOURCES,
     Example,
     LoadReport,
     MissingData,
@@ -31,6 +30,7 @@ from training.data import (
     load_shared,
     shared_available,
     split_examples,
+    task_sources,
 )
 from training.finetune import MERGEABLE, FinetuneConfig
 from training.languages import training_languages
@@ -77,6 +77,8 @@ class TrainOptions:
     # datasets kept out of training and validation but scored on test: how the model transfers
     # to text unlike anything it was trained on (a leave-one-dataset-out run)
     leave_out: list[str] = field(default_factory=list)
+    # languages other than English whose labelled sets join the shared mix (sentiment: zh, de, es, fr)
+    languages: list[str] = field(default_factory=list)
     # a registered version of the task's model ("current", "v6") that, with a TF-IDF baseline fit on the
     # training mix, soft-labels unlabelled in-domain text for the student to learn from (training/teacher.py)
     teacher: str | None = None
@@ -130,9 +132,9 @@ def load_splits(options: TrainOptions, data_dir: Path) -> Splits:
         report = load_file(options.data_file, options.task, spec, skip_invalid=options.skip_invalid)
         parts = split_examples(report.examples, seed=options.seed)
         return Splits(parts["train"], parts["val"], parts["test"], str(options.data_file), [report])
-    if shared_available(data_dir, options.task):
+    if shared_available(data_dir, options.task, options.languages):
         loaded = {
-            s: load_shared(data_dir, options.task, s, skip_invalid=options.skip_invalid)
+            s: load_shared(data_dir, options.task, s, skip_invalid=options.skip_invalid, languages=options.languages)
             for s in ("train", "val", "test")
         }
         flat = {s: [e for r in reports for e in r.examples] for s, reports in loaded.items()}
@@ -142,11 +144,13 @@ def load_splits(options: TrainOptions, data_dir: Path) -> Splits:
     if options.fast:
         from training.synthetic import synthetic_examples
 
-        parts = split_examples(synthetic_examples(options.task), seed=options.seed)
+        parts = split_examples(
+            synthetic_examples(options.task, languages=("en", *options.languages)), seed=options.seed
+        )
         return Splits(parts["train"], parts["val"], parts["test"], "built-in synthetic corpus", [])
     raise MissingData(
         f"no training data: {data_dir} lacks the shared splits for {options.task} "
-        f"({', '.join(TASK_SOURCES.get(options.task, ())) or 'none for this task'}); pass --data FILE or set BLOOMWATCH_DATA_DIR"
+        f"({', '.join(task_sources(options.task, options.languages)) or 'none for this task'}); pass --data FILE or set BLOOMWATCH_DATA_DIR"
     )
 
 
@@ -167,7 +171,7 @@ def splits_available(options: TrainOptions, data_dir: Path) -> bool:
     """Whether `load_splits` finds its data on this machine (a fresh deployment has no shared splits)."""
     if options.data_file:
         return Path(options.data_file).exists()
-    return shared_available(data_dir, options.task) or options.fast
+    return shared_available(data_dir, options.task, options.languages) or options.fast
 
 
 def train_task(
