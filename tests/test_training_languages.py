@@ -1,7 +1,6 @@
 """The languages a trained model reads: measured on its training texts (real language identifier),
 written to its manifest by a real training run, and inherited by a retrained candidate."""
 
-import random
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,10 @@ from training.pipeline import Splits, TrainOptions, train_task
 from training.pretrain import PretrainConfig
 from training.registry import ModelVersion, Registry
 from training.retrain.job import retrain_options
+from training.synthetic import synthetic_examples
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-# the keyword corpus's labels in Chinese: a label word among filler phrases, one short sentence each
-_ZH_WORDS = {
-    "negative": ["太糟糕了", "坏掉了", "慢得要命", "态度粗鲁", "质量很差"],
-    "neutral": ["已经发布", "正式公布", "位于市中心", "按计划进行", "今天上市"],
-    "positive": ["非常好", "很漂亮", "速度很快", "特别友好", "超级棒"],
-}
-_ZH_FILLER = ["这家酒店", "我的手机", "这个订单", "他们的服务", "今天", "真的", "而且", "总体来说"]
 _FRENCH = [
     "Le service était vraiment très lent aujourd'hui.",
     "Une chambre propre et un personnel accueillant.",
@@ -33,15 +26,9 @@ _FRENCH = [
 ]
 
 
-def chinese_examples(n: int, seed: int = 0, source: str = "toy_zh") -> list[Example]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        label = list(_ZH_WORDS)[i % 3]
-        parts = rng.sample(_ZH_FILLER, 3) + [rng.choice(_ZH_WORDS[label])]
-        rng.shuffle(parts)
-        out.append(Example("".join(parts) + "。", label, source))
-    return out
+def chinese_examples(n: int, seed: int = 0) -> list[Example]:
+    """Templated Chinese sentences with their sentiment (bloomwatch/phrasebook.py)."""
+    return synthetic_examples("sentiment", n, seed, languages=("zh",))
 
 
 def test_a_language_counts_from_a_sensible_share_of_the_texts_and_inherited_ones_are_kept():
@@ -51,7 +38,7 @@ def test_a_language_counts_from_a_sensible_share_of_the_texts_and_inherited_ones
     assert len(few) < MIN_EXAMPLES
     measured = training_languages(english + chinese + few, seed=0)
     assert measured.languages == ["en", "zh"]
-    assert measured.counts["fr"] == 12 and measured.sample == 1612
+    assert measured.counts["fr"] == 12 and measured.sample == len(english) + len(chinese) + len(few)
     # 30 French texts among 2,000: enough texts, but 1.5 % of them, under the 2 % share
     more_english = [e.text for e in keyword_examples(470, seed=1)]
     assert training_languages(english + more_english + _FRENCH * 10, seed=0).languages == ["en"]
