@@ -4,6 +4,8 @@ Screenshots go to test-artifacts/dashboards/ (or $BLOOMWATCH_TEST_ARTIFACTS)."""
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,6 +57,21 @@ def open_browser() -> webdriver.Chrome:
     ):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@contextmanager
+def dashboard_page(url: str, width: int, height: int, timeout_s: float = 60) -> Iterator[webdriver.Chrome]:
+    """Chromium at `width` x `height` on the dashboard at `url`, after the page's first refresh;
+    screenshots go to ARTIFACTS."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver = open_browser()
+    try:
+        driver.set_window_size(width, height)
+        driver.get(url)
+        wait_for(driver, "window.bloomwatch.refreshes >= 1", timeout_s=timeout_s)
+        yield driver
+    finally:
+        driver.quit()
 
 
 def wait_for(driver, script: str, timeout_s: float = 30):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from conftest import declared_task_file
 from dashboard_support import dashboard_server, now_utc, run_python
-from test_dashboards_browser import ARTIFACTS, console_errors, open_browser, wait_for
+from test_dashboards_browser import ARTIFACTS, console_errors, dashboard_page, wait_for
 
 N = 1200
 # In a fresh process that reads the tasks file: the store, the reference count of urgent
@@ -100,12 +100,7 @@ def test_the_grafana_build_has_the_declared_tasks_panels(dashboard):
 
 def test_the_page_builds_the_declared_tasks_filter_and_charts(dashboard):
     client, expected, end = dashboard
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver = open_browser()
-    try:
-        driver.set_window_size(1440, 2400)
-        driver.get(str(client.base_url.join("/dashboard")))
-        wait_for(driver, "window.bloomwatch.refreshes >= 1", timeout_s=60)
+    with dashboard_page(str(client.base_url.join("/dashboard")), 1440, 2400) as driver:
         options = driver.execute_script(
             "return [...document.querySelectorAll('#f-urgency option')].map((o) => o.value)"
         )
@@ -125,5 +120,3 @@ def test_the_page_builds_the_declared_tasks_filter_and_charts(dashboard):
         )
         wait_for(driver, f"document.getElementById('kpi-documents').textContent === '{expected['urgent']:,}'")
         assert not console_errors(driver)
-    finally:
-        driver.quit()

@@ -7,19 +7,17 @@ panels give the same numbers on chDB; the page (headless chromium) draws the new
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from dashboard_support import dashboard_server, now_utc, run_python
 from selenium.webdriver.common.by import By
-from test_dashboards_browser import ARTIFACTS, console_errors, open_browser, wait_for
+from test_dashboards_browser import ARTIFACTS, console_errors, dashboard_page, wait_for
 
 ENGLISH, JAPANESE, TOPIC_BEFORE = 240, 120, 30  # the last 30 English ones were stored before topic existed
 NEGATIVE = len(range(0, ENGLISH, 3))  # every third English document (labels in turn)
 TOPIC_SCORED = ENGLISH - TOPIC_BEFORE
 WORLD = len(range(0, TOPIC_SCORED, 4))  # topic's first label, and the Japanese documents' placeholder
-SHOTS = Path("/tmp/shots")
 
 # In a fresh process (a chDB directory belongs to one process): the store, then the committed
 # Grafana panels as Grafana sends them with every variable on "All", and with sentiment=negative.
@@ -186,20 +184,14 @@ def test_the_grafana_panels_give_the_same_numbers(dashboard):
 
 def test_the_page_draws_the_language_and_unscored_panels(dashboard):
     client, _, _ = dashboard
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    driver = open_browser()
-    try:
-        driver.set_window_size(1440, 1800)
-        driver.get(str(client.base_url.join("/dashboard")))
-        wait_for(driver, "window.bloomwatch.refreshes >= 1", timeout_s=90)
+    with dashboard_page(str(client.base_url.join("/dashboard")), 1440, 1800, timeout_s=90) as driver:
         languages = driver.execute_script(
             "return bloomwatch.charts.volume_by_lang.getOption().series.map((s) => s.name)"
         )
         assert languages == ["en", "ja"]  # the bigger market first (the bottom of the stack)
         bars = driver.execute_script(
             """const o = bloomwatch.charts.unscored.getOption();
-               return {tasks: o.yAxis[0].data, series: o.series.map((s) => [s.name, s.data])};"""
+                   return {tasks: o.yAxis[0].data, series: o.series.map((s) => [s.name, s.data])};"""
         )
         total = ENGLISH + JAPANESE
         assert bars["tasks"] == ["Sentiment", "Topic"]
@@ -212,9 +204,8 @@ def test_the_page_draws_the_language_and_unscored_panels(dashboard):
         # the header keeps its filters on one line at 1440 px: the search box beside the range
         tops, header = driver.execute_script(
             """const top = (id) => Math.round(document.getElementById(id).closest('label').getBoundingClientRect().top);
-               return [['f-range', 'f-lang', 'f-q'].map(top), document.querySelector('.topbar').getBoundingClientRect().height];"""
+                   return [['f-range', 'f-lang', 'f-q'].map(top), document.querySelector('.topbar').getBoundingClientRect().height];"""
         )
-        driver.save_screenshot(str(SHOTS / "dashboard-unscored.png"))
         driver.save_screenshot(str(ARTIFACTS / "unscored.png"))
         assert max(tops) - min(tops) <= 4 and header < 80, (tops, header)  # one row (labels centred)
 
@@ -227,7 +218,5 @@ def test_the_page_draws_the_language_and_unscored_panels(dashboard):
         cells = driver.find_elements(By.CSS_SELECTOR, "#table-documents tbody tr:first-child td")
         assert [cell.text for cell in cells[3:6]] == ["unscored", "–", "unscored"]  # sentiment, P(neg), topic
         driver.execute_script("document.getElementById('documents-card').scrollIntoView()")
-        driver.save_screenshot(str(SHOTS / "dashboard-unscored-documents.png"))
+        driver.save_screenshot(str(ARTIFACTS / "unscored-documents.png"))
         assert not console_errors(driver)
-    finally:
-        driver.quit()
