@@ -93,6 +93,6 @@ def dashboard(
     from store.connect import is_embedded
 
     settings = get_settings()
-    if is_embedded(settings):
+    if is_embedded(settings.store):
         typer.echo(f"embedded mode: the worker serves the dashboard at {settings.worker_url}/dashboard", err=True)
     run_dashboard(settings, host or settings.dashboard_host, port or settings.dashboard_port)

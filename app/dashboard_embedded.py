@@ -13,6 +13,7 @@ from streams import metrics
 
 if TYPE_CHECKING:
     import faust
+    from aiohttp.web import Application
 
     from bloomwatch.settings import Settings
     from streams.worker import BatchProcessor
@@ -28,4 +29,15 @@ def mount_dashboard(app: faust.App, settings: Settings, processor: BatchProcesso
         metrics_text=metrics_text,
         registry_dir=settings.registry_dir,
     )
-    app.web.web_app.add_routes(routes(backend))
+    web_application(app).add_routes(routes(backend))
+
+
+def web_application(app: faust.App) -> Application:
+    """The aiohttp application of the worker's faust web server, where routes and middlewares go.
+    faust types `app.web` as any web driver; the worker runs its default one, aiohttp."""
+    from faust.web.drivers.aiohttp import Web
+
+    web = app.web
+    if not isinstance(web, Web):
+        raise TypeError(f"the worker's web server is {type(web).__name__}, not faust's aiohttp driver")
+    return web.web_app

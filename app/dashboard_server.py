@@ -22,12 +22,12 @@ from streams.publisher import Publisher
 
 
 def create_dashboard_app(settings: Settings) -> web.Application:
-    client = connect(settings)
+    client = connect(settings.store)
     store_thread = StoreThread()  # one client, one caller
 
     async def metrics_text() -> str:
         try:
-            async with httpx.AsyncClient(timeout=5, headers=client_headers(settings)) as http:
+            async with httpx.AsyncClient(timeout=5, headers=client_headers(settings.access)) as http:
                 response = await http.get(f"{settings.worker_url}/metrics")
                 response.raise_for_status()
                 return response.text
@@ -40,11 +40,14 @@ def create_dashboard_app(settings: Settings) -> web.Application:
         metrics_text=metrics_text,
         registry_dir=settings.registry_dir,
     )
-    publisher = PublisherOnDemand(Publisher(settings.kafka_bootstrap, settings))
-    app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[aiohttp_middleware(AccessPolicy.from_settings(settings))]
+    publisher = PublisherOnDemand(
+        Publisher(settings.kafka_bootstrap, settings.kafka, max_text_chars=settings.max_text_chars)
     )
-    app.add_routes(routes(backend, post_labels=publisher.guard(label_ingest(publisher.publisher, settings))))
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[aiohttp_middleware(AccessPolicy.from_settings(settings.access))],
+    )
+    app.add_routes(routes(backend, post_labels=publisher.guard(label_ingest(publisher.publisher, settings.access))))
 
     async def close(_app: web.Application) -> None:
         await publisher.stop()

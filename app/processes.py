@@ -68,18 +68,19 @@ class ManagedProcess:
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM (the child finishes its batch and commits), SIGKILL after `timeout_s`."""
-        if not self.alive():
-            return self.process.returncode if self.process else None
-        self.process.send_signal(signal.SIGTERM)
+        process = self.process
+        if process is None or not self.alive():
+            return process.returncode if process else None
+        process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout_s)
+            return process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
-            return self.process.returncode
+            return process.returncode
 
     def kill(self) -> None:
         """SIGKILL, no clean-up: what the crash tests do to the worker and the classifier."""
-        if self.alive():
+        if self.process is not None and self.alive():
             self.process.kill()
             self.process.wait()
 

@@ -100,7 +100,7 @@ async def _offsets(settings: Settings) -> tuple[int, dict[str, int] | None]:
     kafka = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "request_timeout_ms": timeout_ms,
-        **client_options(settings),
+        **client_options(settings.kafka),
     }
     consumer = AIOKafkaConsumer(group_id=None, **kafka)
     admin = AIOKafkaAdminClient(**kafka)
@@ -152,7 +152,7 @@ def _worker(settings: Settings) -> Component:
     try:
         healthy = (
             httpx.get(
-                f"{url}/api/documents/count", headers=client_headers(settings), timeout=PROBE_TIMEOUT_S
+                f"{url}/api/documents/count", headers=client_headers(settings.access), timeout=PROBE_TIMEOUT_S
             ).status_code
             == 200
         )

@@ -52,7 +52,7 @@ def run_up(*, engine: str | None, duration_s: float | None, limit: int | None, r
         worker = ManagedProcess("worker", bloomwatch_command("worker"), log_path=logs / "worker.log").start()
         children.append(worker)
         with console.status("starting the worker"):
-            count_url, auth = f"{settings.worker_url}/api/documents/count", client_headers(settings)
+            count_url, auth = f"{settings.worker_url}/api/documents/count", client_headers(settings.access)
             worker.wait_ready(lambda: http_ok(count_url, headers=auth), timeout_s=180)
         # nice'd, one torch thread (training/retrain/cli.py): reads labels through the worker
         children.append(
@@ -84,7 +84,9 @@ def _ensure_topics(settings: Settings) -> None:
     from streams.kafka_security import client_options
     from streams.topics import ensure_topics, topic_specs
 
-    counts = asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **client_options(settings)))
+    counts = asyncio.run(
+        ensure_topics(settings.kafka_bootstrap, topic_specs(settings.kafka), **client_options(settings.kafka))
+    )
     console.print("topics: " + ", ".join(f"{name} ({n} partitions)" for name, n in sorted(counts.items())))
 
 
@@ -170,8 +172,8 @@ async def _demo(
     from streams.publisher import Publisher
 
     started = time.monotonic()
-    api = httpx.AsyncClient(base_url=settings.worker_url, timeout=10, headers=client_headers(settings))
-    async with api, Publisher(settings=settings) as publisher:
+    api = httpx.AsyncClient(base_url=settings.worker_url, timeout=10, headers=client_headers(settings.access))
+    async with api, Publisher(kafka=settings.kafka, max_text_chars=settings.max_text_chars) as publisher:
         baseline = await _stored(api)
         alerts = asyncio.create_task(_print_alerts(settings))
         demo = asyncio.create_task(run_demo_stream(publisher, rate_per_s=rate, limit=limit, settings=settings))
@@ -184,8 +186,8 @@ async def _demo(
                     bar.update(max(0, stored - bar.n))
                     if dead := [child.name for child in children if not child.alive()]:
                         raise RuntimeError(f"{', '.join(dead)} exited; see {settings.home / 'logs'}")
-                    if demo.done() and demo.exception():
-                        raise demo.exception()
+                    if demo.done() and (failure := demo.exception()):
+                        raise failure
                     if limit is not None and demo.done() and stored >= demo.result():
                         console.print(f"demo: {demo.result()} documents published and stored in {elapsed:.1f}s")
                         return
@@ -205,7 +207,10 @@ async def _print_alerts(settings: Settings) -> None:
     from streams.kafka_security import client_options
 
     consumer = AIOKafkaConsumer(
-        settings.topic_alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=None, **client_options(settings)
+        settings.topic_alerts,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        **client_options(settings.kafka),
     )
     await consumer.start()
     try:

@@ -13,13 +13,13 @@ at-least-once delivery counts every document exactly once.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import faust
 from faust.web import View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.dashboard_embedded import mount_dashboard
+from app.dashboard_embedded import mount_dashboard, web_application
 from bloomwatch.access import AccessPolicy, aiohttp_middleware
 from bloomwatch.schemas import DeadLetter
 from bloomwatch.settings import Settings
@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
     app = faust.App(
         settings.worker_group,  # faust's app id is the consumer group id
         broker=f"kafka://{settings.kafka_bootstrap}",
-        broker_credentials=faust_credentials(settings),
+        broker_credentials=faust_credentials(settings.kafka),
         autodiscover=False,
         store="memory://",  # no faust tables: state lives in ClickHouse
         datadir=str(settings.home / "faust"),
@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
         web_application_options={"client_max_size": settings.max_body_bytes},  # POST /documents batches
     )
     # every route of the worker's web server: tokens, body size, rate limits (bloomwatch/access.py)
-    app.web.web_app.middlewares.append(aiohttp_middleware(AccessPolicy.from_settings(settings)))
+    web_application(app).middlewares.append(aiohttp_middleware(AccessPolicy.from_settings(settings.access)))
     source = app.topic(
         settings.topic_news,
         settings.topic_reviews,
@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
             backoff_s=settings.worker_retry_backoff_s,
             backoff_max_s=settings.worker_retry_backoff_max_s,
         ),
+        max_text_chars=settings.max_text_chars,
     )
 
     @app.agent(source, concurrency=settings.worker_concurrency)
@@ -134,13 +135,16 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
 
     from streams.alerts.api import install as install_alerts
 
-    install_alerts(app, settings, store.client, processor.store_thread)  # /api/alerts, /api/silences, evaluator
+    # /api/alerts, /api/silences, and the evaluator when this worker is the one
+    install_alerts(app, settings.alerts, settings.kafka, store.client, processor.store_thread)
 
     # The web server answers before faust runs app tasks, so the ingest producer starts with the
     # first POST rather than in a startup task.
-    publisher = PublisherOnDemand(Publisher(settings.kafka_bootstrap, settings))
-    ingest_documents = publisher.guard(document_ingest(publisher.publisher, settings))
-    ingest_labels = publisher.guard(label_ingest(publisher.publisher, settings))
+    publisher = PublisherOnDemand(
+        Publisher(settings.kafka_bootstrap, settings.kafka, max_text_chars=settings.max_text_chars)
+    )
+    ingest_documents = publisher.guard(document_ingest(publisher.publisher, settings.access))
+    ingest_labels = publisher.guard(label_ingest(publisher.publisher, settings.access))
 
     @app.page("/documents")
     class Documents(View):
@@ -161,7 +165,7 @@ def create_app(settings: Settings, *, classifiers: dict[str, ClassifyClient], st
     add_retrain_routes(app, processor.store_thread, retrain_store)
 
     @app.on_before_shutdown.connect
-    async def _stop_publisher_and_store(sender, **kwargs) -> None:
+    async def _stop_publisher_and_store(sender: object, /, *args: Any, **kwargs: Any) -> None:
         """Runs after the consumer stopped: no batch is in flight any more."""
         await publisher.stop()
         processor.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from bloomwatch.settings import get_settings
 
@@ -28,9 +29,9 @@ def run_worker(*, loglevel: str = "info") -> None:
     # faust runs on the thread's current loop; creating it here lets the set-up share it.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    kafka = client_options(settings)
+    kafka = client_options(settings.kafka)
     try:
-        loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **kafka))
+        loop.run_until_complete(ensure_topics(settings.kafka_bootstrap, topic_specs(settings.kafka), **kafka))
     except KafkaSecurityError as error:  # wrong user or password: say so, not a traceback
         raise SystemExit(f"worker: {error}") from None
     except KafkaConnectionError:
@@ -46,7 +47,7 @@ def run_worker(*, loglevel: str = "info") -> None:
             f"worker: waited {waited:.1f}s for the broker's group coordinator (normal right after it starts)",
             flush=True,
         )
-    store = DocumentStore(connect(settings))
+    store = DocumentStore(connect(settings.store))
     store.ensure_schema()
     if layout_outdated(store.client):
         print(
@@ -56,8 +57,9 @@ def run_worker(*, loglevel: str = "info") -> None:
             flush=True,
         )
     timeouts = metrics.CLASSIFY_TIMEOUTS
-    token = client_token(settings)
-    sizes = {"batch_size": settings.classify_request_texts, "max_concurrency": settings.classify_max_concurrency}
+    token = client_token(settings.access)
+    worker = settings.worker  # a batch goes to each classifier as requests of this many texts, this many at once
+    sizes = {"batch_size": worker.classify_request_texts, "max_concurrency": worker.classify_max_concurrency}
     classifiers = {
         task.name: ClassifyClient(
             task.classifier_url(settings), task.name, on_timeout=timeouts.labels(task.name).inc, token=token, **sizes
@@ -67,7 +69,7 @@ def run_worker(*, loglevel: str = "info") -> None:
     app = create_app(settings, classifiers=classifiers, store=store)
 
     @app.on_before_shutdown.connect
-    async def _close_clients(sender, **kwargs) -> None:
+    async def _close_clients(sender: object, /, *args: Any, **kwargs: Any) -> None:
         for client in classifiers.values():
             await client.aclose()
 

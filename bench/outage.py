@@ -68,7 +68,7 @@ def run(root: Path, broker: KafkaBroker, down_s: float) -> dict[str, float]:
 
     async def publish_throughout() -> tuple[float, float, float]:
         blocks, i = [], 0
-        async with Publisher(broker.bootstrap, settings) as publisher:
+        async with Publisher(broker.bootstrap, settings.kafka) as publisher:
             restart = threading.Thread(target=stop_wait_start)
             cpu, wall = time.process_time(), time.monotonic()
             restart.start()

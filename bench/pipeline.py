@@ -73,7 +73,9 @@ def registry_with_models(path: Path | None) -> Registry:
 async def classifier_alone(deployment: Deployment, documents: list[dict], batch: int, in_flight: int) -> float:
     """docs/s of the classifier servers sent exactly the worker's requests: batches of `batch`
     documents, `in_flight` at a time, each one request per task and truncation side (streams/worker.py)."""
-    clients = {task: ClassifyClient(task.classifier_url(deployment.settings), task.name) for task in tasks()}
+    worker = deployment.settings.worker  # the request size and concurrency the worker passes (app/worker_runner.py)
+    sizes = {"batch_size": worker.classify_request_texts, "max_concurrency": worker.classify_max_concurrency}
+    clients = {task: ClassifyClient(task.classifier_url(deployment.settings), task.name, **sizes) for task in tasks()}
     batches = [documents[i : i + batch] for i in range(0, len(documents), batch)]
     gate = asyncio.Semaphore(in_flight)
 
@@ -120,7 +122,7 @@ def stored_rows(deployment: Deployment) -> float:
 
 
 async def publish_paced(deployment: Deployment, documents: list[dict], rate: float) -> None:
-    async with Publisher(deployment.bootstrap, deployment.settings) as publisher:
+    async with Publisher(deployment.bootstrap, deployment.settings.kafka) as publisher:
         started = time.monotonic()
         sent = 0
         while sent < len(documents):

@@ -53,7 +53,7 @@ from training.registry import Registry  # noqa: E402
 
 def publish_labels(deployment: Deployment, examples: list[dict]) -> None:
     async def send():
-        async with Publisher(deployment.bootstrap, deployment.settings) as publisher:
+        async with Publisher(deployment.bootstrap, deployment.settings.kafka) as publisher:
             result = await publisher.publish_labels(
                 [{"document_id": e["id"], "task": "sentiment", "label": e["label"]} for e in examples]
             )

@@ -38,7 +38,7 @@ from limits.strategies import MovingWindowRateLimiter
 from bloomwatch.browser import BrowserGuard, Refused, parse_allowed_hosts
 from bloomwatch.errors import ExpectedError
 from bloomwatch.scopes import DASHBOARD_SCOPES, READ, ScopeError, permits, required_scope, split_scopes
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import AccessSettings
 
 TOKEN_COOKIE = "bloomwatch_dashboard_token"
 DASHBOARD_PAGE = "/dashboard"  # the one URL that may bring `?token=` (a browser cannot send a header)
@@ -77,17 +77,17 @@ def parse_tokens(text: str, where: str) -> dict[str, Credential]:
     return tokens
 
 
-def configured_tokens(settings: Settings) -> dict[str, Credential]:
+def configured_tokens(access: AccessSettings) -> dict[str, Credential]:
     """Every token the servers accept, by client name, from the settings and the tokens file."""
     tokens: dict[str, Credential] = {}
     sources: list[tuple[str, str]] = []
-    if settings.api_tokens is not None:
-        sources.append((settings.api_tokens.get_secret_value(), "BLOOMWATCH_API_TOKENS"))
-    if settings.api_tokens_file is not None:
-        sources.append((Path(settings.api_tokens_file).read_text(), str(settings.api_tokens_file)))
+    if access.api_tokens is not None:
+        sources.append((access.api_tokens.get_secret_value(), "BLOOMWATCH_API_TOKENS"))
+    if access.api_tokens_file is not None:
+        sources.append((Path(access.api_tokens_file).read_text(), str(access.api_tokens_file)))
     parsed = [(parse_tokens(text, where), where) for text, where in sources]
-    if settings.dashboard_token is not None:  # its own scopes: a browser cookie may read and label only
-        dashboard = Credential(settings.dashboard_token.get_secret_value(), DASHBOARD_SCOPES)
+    if access.dashboard_token is not None:  # its own scopes: a browser cookie may read and label only
+        dashboard = Credential(access.dashboard_token.get_secret_value(), DASHBOARD_SCOPES)
         parsed.append(({"dashboard": dashboard}, "BLOOMWATCH_DASHBOARD_TOKEN"))
     for credentials, where in parsed:
         for name, credential in credentials.items():
@@ -97,16 +97,16 @@ def configured_tokens(settings: Settings) -> dict[str, Credential]:
     return tokens
 
 
-def client_token(settings: Settings) -> str | None:
+def client_token(access: AccessSettings) -> str | None:
     """The token BloomWatch's own clients send: BLOOMWATCH_CLIENT_TOKEN, else the first configured."""
-    if settings.client_token is not None:
-        return settings.client_token.get_secret_value()
-    return next((credential.token for credential in configured_tokens(settings).values()), None)
+    if access.client_token is not None:
+        return access.client_token.get_secret_value()
+    return next((credential.token for credential in configured_tokens(access).values()), None)
 
 
-def client_headers(settings: Settings) -> dict[str, str]:
+def client_headers(access: AccessSettings) -> dict[str, str]:
     """Headers for a request to a BloomWatch server (empty when no token is configured)."""
-    token = client_token(settings)
+    token = client_token(access)
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -134,12 +134,12 @@ class AccessPolicy:
     _limiter: MovingWindowRateLimiter = field(default_factory=lambda: MovingWindowRateLimiter(MemoryStorage()))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AccessPolicy:
+    def from_settings(cls, access: AccessSettings) -> AccessPolicy:
         return cls(
-            tokens=configured_tokens(settings),
-            rate_limits=parse_many(settings.rate_limit) if settings.rate_limit else [],
-            max_body_bytes=settings.max_body_bytes,
-            guard=BrowserGuard(parse_allowed_hosts(settings.allowed_hosts)),
+            tokens=configured_tokens(access),
+            rate_limits=parse_many(access.rate_limit) if access.rate_limit else [],
+            max_body_bytes=access.max_body_bytes,
+            guard=BrowserGuard(parse_allowed_hosts(access.allowed_hosts)),
         )
 
     @staticmethod

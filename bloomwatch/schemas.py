@@ -3,7 +3,7 @@
 import base64
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -11,12 +11,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
-from bloomwatch.settings import get_settings
+from bloomwatch.settings import DEFAULT_MAX_TEXT_CHARS
 from bloomwatch.tasks import labels_for, task, tasks
 from bloomwatch.timestamps import StorableTime
 
@@ -25,6 +26,24 @@ DocumentKind = Literal["news", "review"]
 # bounded so that every valid document fits one Kafka message and passes the worker's size check
 # (streams/decoding.py), instead of being accepted here and dead-lettered there.
 METADATA_MAX_BYTES = 16 * 1024
+
+
+MAX_TEXT_CHARS = "max_text_chars"  # the validation context's key of a text's limit
+
+
+def text_limit(max_text_chars: int) -> dict[str, int]:
+    """The validation context that checks a Document's text against `max_text_chars`
+    (BLOOMWATCH_MAX_TEXT_CHARS of the process validating it); without one, the default limit."""
+    return {MAX_TEXT_CHARS: max_text_chars}
+
+
+def classifiable_text(text: str, limit: int) -> str:
+    """`text` if a classifier takes it (not blank, at most `limit` characters), else ValueError."""
+    if not text.strip():
+        raise ValueError("text is empty or whitespace")
+    if len(text) > limit:
+        raise ValueError(f"text has {len(text)} characters; the limit is {limit} (BLOOMWATCH_MAX_TEXT_CHARS)")
+    return text
 
 
 class Document(BaseModel):
@@ -51,13 +70,9 @@ class Document(BaseModel):
 
     @field_validator("text")
     @classmethod
-    def _text_is_classifiable(cls, text: str) -> str:
-        if not text.strip():
-            raise ValueError("text is empty or whitespace")
-        limit = get_settings().max_text_chars
-        if len(text) > limit:
-            raise ValueError(f"text has {len(text)} characters; the limit is {limit} (BLOOMWATCH_MAX_TEXT_CHARS)")
-        return text
+    def _text_is_classifiable(cls, text: str, info: ValidationInfo) -> str:
+        """The limit is the validating process's (`Document.model_validate(..., context=text_limit(n))`)."""
+        return classifiable_text(text, (info.context or {}).get(MAX_TEXT_CHARS, DEFAULT_MAX_TEXT_CHARS))
 
 
 class TaskScore(BaseModel):
@@ -77,7 +92,7 @@ class _AsStored(Document):
 
     @field_validator("text")
     @classmethod
-    def _text_is_classifiable(cls, text: str) -> str:
+    def _text_is_classifiable(cls, text: str, info: ValidationInfo) -> str:
         """Replaces Document's check: a stored text is returned as stored, whatever today's limit."""
         return text
 
@@ -91,17 +106,29 @@ class _AsStored(Document):
 # A row of `documents` as the read API and `bloomwatch documents` return it: one TaskScore per task
 # of the table, under the task's name (`"sentiment": {...}, "topic": {...}`).
 _TASK_SCORES: dict[str, Any] = {scored.name: (TaskScore, ...) for scored in tasks()}
-StoredDocument = create_model(
-    "StoredDocument",
-    __base__=_AsStored,
-    __module__=__name__,
-    published_at=(AwareDatetime, ...),  # as stored, like `text` and `metadata`, whatever today's limits
-    enqueued_at=(AwareDatetime, ...),  # Kafka record timestamp
-    ingested_at=(AwareDatetime, ...),  # when the worker wrote the row
-    **_TASK_SCORES,
-    detected_lang=(str, ...),  # read from the text (bloomwatch/language.py): ISO 639-1, or und when unsure
-    lang_confidence=(float, ...),
-)
+if TYPE_CHECKING:
+
+    class StoredDocument(_AsStored):
+        """What a type checker sees of the model built below (its fields depend on the task table,
+        read at import): the fixed fields; a task's score is read by name, `getattr(document, task.name)`."""
+
+        enqueued_at: AwareDatetime
+        ingested_at: AwareDatetime
+        detected_lang: str
+        lang_confidence: float
+
+else:
+    StoredDocument = create_model(
+        "StoredDocument",
+        __base__=_AsStored,
+        __module__=__name__,
+        published_at=(AwareDatetime, ...),  # as stored, like `text` and `metadata`, whatever today's limits
+        enqueued_at=(AwareDatetime, ...),  # Kafka record timestamp
+        ingested_at=(AwareDatetime, ...),  # when the worker wrote the row
+        **_TASK_SCORES,
+        detected_lang=(str, ...),  # read from the text (bloomwatch/language.py): ISO 639-1, or und when unsure
+        lang_confidence=(float, ...),
+    )
 
 ALL_LABELS = tuple(dict.fromkeys(label for scored in tasks() for label in scored.labels))
 

@@ -12,14 +12,25 @@ the environment, not from `.env`, so every process started with it sees the same
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bloomwatch.setting_groups import (
+    AccessSettings,
+    AlertSettings,
+    KafkaSettings,
+    RetrainSettings,
+    ServingSettings,
+    StoreSettings,
+    WorkerSettings,
+)
+
 _REPO = Path(__file__).resolve().parents[1]
 # The shared datasets sit beside the checkout (`<repo>/../shared/data`), wherever the command runs from.
 _DEFAULT_DATA_DIR = _REPO.parent / "shared" / "data"
+# of a document's text; also what a Document is checked against when its validation is given no limit
+DEFAULT_MAX_TEXT_CHARS = 20_000
 
 
 class Settings(BaseSettings):
@@ -41,7 +52,7 @@ class Settings(BaseSettings):
     # the built-in tasks' classifier servers (Task.classifier_url); a tasks file gives its tasks' own
     sentiment_url: str = "http://127.0.0.1:8101"
     topic_url: str = "http://127.0.0.1:8102"
-    max_text_chars: int = 20_000
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
     max_model_len: int = 512  # tokens; ClassifyClient asks both engines to cut longer texts to this
     serve_max_batch_tokens: int = 8_192  # embedded engine: padded tokens per forward pass
     # torch/OpenMP threads per classifier server, either engine (0 = torch's default). One: with
@@ -158,7 +169,7 @@ class Settings(BaseSettings):
     # event loop, so this bounds how long one request can delay the others (64 MiB: 4 s)
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch: int = 10_000  # documents or labels in one ingest request (413 beyond)
-    serve_max_inputs: int = 1_000  # texts in one /classify request (413 beyond); the worker sends 64
+    serve_max_inputs: int = 1_000  # texts in one /classify request (413 beyond); above classify_request_texts
     # names the worker, ingest and dashboard servers answer to besides localhost and IP addresses
     # (comma-separated; "*": any), against DNS rebinding (bloomwatch/browser.py)
     allowed_hosts: str = ""
@@ -198,10 +209,7 @@ class Settings(BaseSettings):
     @property
     def clickhouse_where(self) -> str:
         """The ClickHouse DSN without its user and password: what consoles and logs may show."""
-        address = urlsplit(str(self.clickhouse_dsn))
-        if "@" not in address.netloc:
-            return str(self.clickhouse_dsn)
-        return address._replace(netloc=address.netloc.rpartition("@")[2]).geturl()
+        return self.store.clickhouse_where
 
     def __repr_args__(self):
         """repr, and so any log of the settings, shows the DSN without its password (secrets are SecretStr)."""
@@ -212,6 +220,36 @@ class Settings(BaseSettings):
     def worker_url(self) -> str:
         """Where the worker's read API and /metrics answer (it owns the embedded store)."""
         return f"http://{self.worker_host}:{self.worker_port}"
+
+    # Each component's own settings (bloomwatch/setting_groups.py), built afresh from these fields
+    # on each access: a component keeps the group it was given, a test may still change a field here.
+    @property
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings.model_validate(self)
+
+    @property
+    def store(self) -> StoreSettings:
+        return StoreSettings.model_validate(self)
+
+    @property
+    def serving(self) -> ServingSettings:
+        return ServingSettings.model_validate(self)
+
+    @property
+    def worker(self) -> WorkerSettings:
+        return WorkerSettings.model_validate(self)
+
+    @property
+    def alerts(self) -> AlertSettings:
+        return AlertSettings.model_validate(self)
+
+    @property
+    def retrain(self) -> RetrainSettings:
+        return RetrainSettings.model_validate(self)
+
+    @property
+    def access(self) -> AccessSettings:
+        return AccessSettings.model_validate(self)
 
 
 @lru_cache

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bloomwatch.errors import ExpectedError
 
@@ -93,7 +93,7 @@ class Task:
     def classifier_url(self, settings: Any) -> str:
         return getattr(settings, self.url_setting) if self.url_setting else str(self.url)
 
-    def truncation_side(self, kind: str) -> str | None:
+    def truncation_side(self, kind: str) -> Literal["left"] | None:
         """ "left" (keep the end) for the kinds that need it, else None: the servers' default, the start."""
         return "left" if kind in self.keep_end_kinds else None
 

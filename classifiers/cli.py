@@ -45,32 +45,33 @@ def serve(
     from training.registry import Registry
 
     settings = get_settings()
+    serving = settings.serving  # the server's own; its URL and tokens come from the task and access
     served = find_task(task)  # UnknownTask: one line from the root CLI
-    engine = engine or Engine(settings.engine)
+    engine = engine or Engine(serving.engine)
     port = port or urlparse(served.classifier_url(settings)).port
     if port is None:
         raise typer.BadParameter(f"the {task} classifier URL names no port; give --port")
-    registry = Registry(settings.registry_dir)
+    registry = Registry(serving.registry_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     current = require_current(registry, task)  # NoServableModel: one line from the root CLI
 
     from classifiers.embedded import configure_threads
     from classifiers.precision import check_serve_precision
 
-    check_serve_precision(settings.serve_precision)  # NoNativeBf16, likewise, before anything loads
-    configure_threads(settings.serve_threads)  # the forward passes, or the load-time bf16 check before vLLM
+    check_serve_precision(serving.serve_precision)  # NoNativeBf16, likewise, before anything loads
+    configure_threads(serving.serve_threads)  # the forward passes, or the load-time bf16 check before vLLM
     if engine is Engine.embedded:
         from classifiers.server import create_embedded_app
 
         app = create_embedded_app(
             registry,
             task,
-            max_text_chars=settings.max_text_chars,
-            max_inputs=settings.serve_max_inputs,
-            max_model_len=settings.max_model_len,
-            max_batch_tokens=settings.serve_max_batch_tokens,
-            precision=settings.serve_precision,
-            reload_poll_s=settings.reload_poll_s,
+            max_text_chars=serving.max_text_chars,
+            max_inputs=serving.serve_max_inputs,
+            max_model_len=serving.max_model_len,
+            max_batch_tokens=serving.serve_max_batch_tokens,
+            precision=serving.serve_precision,
+            reload_poll_s=serving.reload_poll_s,
         )
     else:
         from importlib.util import find_spec
@@ -86,28 +87,28 @@ def serve(
         supervisor = VllmSupervisor(
             registry,
             task,
-            home=settings.home,
-            max_model_len=settings.max_model_len,
-            kv_cache_gib=settings.vllm_kv_cache_gib,
-            start_timeout_s=settings.vllm_start_timeout_s,
-            reload_poll_s=settings.reload_poll_s,
-            threads_bind=settings.vllm_cpu_threads_bind,
-            threads=settings.serve_threads,
-            precision=settings.serve_precision,
+            home=serving.home,
+            max_model_len=serving.max_model_len,
+            kv_cache_gib=serving.vllm_kv_cache_gib,
+            start_timeout_s=serving.vllm_start_timeout_s,
+            reload_poll_s=serving.reload_poll_s,
+            threads_bind=serving.vllm_cpu_threads_bind,
+            threads=serving.serve_threads,
+            precision=serving.serve_precision,
             metrics=metrics,
         )
         app = create_vllm_proxy_app(
-            supervisor, metrics, max_text_chars=settings.max_text_chars, max_inputs=settings.serve_max_inputs
+            supervisor, metrics, max_text_chars=serving.max_text_chars, max_inputs=serving.serve_max_inputs
         )
-        typer.echo(f"starting vLLM (logs under {settings.home / 'logs'}); this takes about a minute on CPU")
+        typer.echo(f"starting vLLM (logs under {serving.home / 'logs'}); this takes about a minute on CPU")
 
     from bloomwatch.access import AccessPolicy
     from classifiers.access import AccessMiddleware
 
-    app.add_middleware(AccessMiddleware, policy=AccessPolicy.from_settings(settings))  # tokens, sizes, rates
+    app.add_middleware(AccessMiddleware, policy=AccessPolicy.from_settings(settings.access))  # tokens, sizes, rates
     typer.echo(
         f"serving {current.name} ({engine.value}) from {current.path}\n"
         f"  POST http://{host}:{port}/classify   GET /health /v1/models /metrics\n"
-        f"  follows {registry.root / task / 'current'} (checked every {settings.reload_poll_s:g}s)"
+        f"  follows {registry.root / task / 'current'} (checked every {serving.reload_poll_s:g}s)"
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level)

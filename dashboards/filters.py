@@ -9,6 +9,7 @@ model's extra fields, accepted for the table's task names only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -79,6 +80,7 @@ class Filters(BaseModel):
 
     @property
     def bucket_s(self) -> int:
+        assert self.start is not None and self.end is not None  # _range sets both on validation
         span = (self.end - self.start).total_seconds()
         return next((b for b in BUCKETS_S if span / b <= MAX_POINTS), BUCKETS_S[-1])
 
@@ -88,7 +90,7 @@ class Filters(BaseModel):
             return getattr(self, dimension)
         return (self.model_extra or {}).get(dimension, [])
 
-    def check_known(self, known: dict[str, tuple[str, ...] | list[str]]) -> None:
+    def check_known(self, known: Mapping[str, Sequence[str]]) -> None:
         """400 on a value that no document has (or that the schema or the task table does not allow)."""
         fixed = fixed_values()
         for name in dimensions():

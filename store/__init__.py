@@ -3,7 +3,7 @@
 Every table, query and client lives here, so moving the store (to a server, to a cluster) changes
 this package and its DDL, not the worker, the dashboards, the alerts or the retraining job:
 
-- `connect.py`: the client of a deployment (`connect(settings)`), and whether the store is embedded
+- `connect.py`: the client of a deployment (`connect(settings.store)`), and whether the store is embedded
   (chDB, owned by the worker) or a server anyone may reach (`is_embedded`).
 - `executor.py`: `StoreThread`, the one thread a client's calls run on.
 - `errors.py`: what a store failure means to its caller (refused by the store, or worth a retry).

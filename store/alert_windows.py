@@ -103,7 +103,7 @@ def examples(
     """The window's most negative documents (the most recent ones for a volume rule): id, snippet,
     probability (of the watched label), source, kind, the label of every other task, published_at."""
     watched = watched_task()
-    probability = watched.probability_column(watched.watched_label)
+    probability = watched.probability_column(str(watched.watched_label))  # the watched task has one
     other_tasks = [t.name for t in tasks() if t.name != watched.name]
     where, parameters = _filters(rule, max_age_s, group)
     if rule.metric != "volume":

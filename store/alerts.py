@@ -8,11 +8,13 @@ keeps an acknowledgement that landed in between (`write_keeping_acks`).
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from bloomwatch.alerts.lifecycle import FIRING, PENDING, Alert
 from store.connect import StoreClient
@@ -23,11 +25,15 @@ COLUMNS = tuple(f.name for f in fields(Alert) if f.name != "streak")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {ALERTS} FINAL"
 
 
+@overload
+def _utc(moment: datetime) -> datetime: ...
+@overload
+def _utc(moment: None) -> None: ...
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def _alert(row: tuple) -> Alert:
+def _alert(row: Sequence[Any]) -> Alert:
     values = dict(zip(COLUMNS, row, strict=True))
     for key in ("window_start", "window_end", "started_at", "updated_at", "resolved_at"):
         values[key] = _utc(values[key])
@@ -107,7 +113,7 @@ class AlertStore:
         )
         return silence
 
-    def active_silences(self, now: datetime) -> list[dict[str, Any]]:
+    def active_silences(self, now: datetime) -> builtins.list[dict[str, Any]]:  # `list` here is AlertStore.list
         """The silences in force at `now`, times in UTC (chDB returns them without a time zone)."""
         result = self.client.query(
             f"SELECT silence_id, rule, group_key, starts_at, ends_at, created_by, comment FROM {ALERT_SILENCES} FINAL"

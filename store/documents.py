@@ -17,7 +17,7 @@ from bloomwatch.prediction import Prediction
 from bloomwatch.schemas import Document, DocumentQuery, StoredDocument, TaskScore
 from bloomwatch.tasks import Task, Unscored, tasks, watched_task
 from bloomwatch.timestamps import as_utc
-from store.connect import StoreClient
+from store.connect import StoreClient, command_count
 from store.tables import DOCUMENTS
 
 _DOCUMENT_COLUMNS = (
@@ -186,7 +186,7 @@ class DocumentStore:
         return {document_id: as_utc(published_at) for document_id, published_at in result.result_rows}
 
     def count(self) -> int:
-        return int(self.client.command(f"SELECT count() FROM {DOCUMENTS} FINAL"))
+        return command_count(self.client, f"SELECT count() FROM {DOCUMENTS} FINAL")
 
     def unscored_counts(self) -> dict[str, dict[str, int]]:
         """Per task, the stored documents it left unscored, by reason (bloomwatch.tasks.Unscored)."""
@@ -290,10 +290,10 @@ def _stored_document(row: Sequence[Any]) -> StoredDocument:
         probs = {label: float(values[task.probability_column(label)]) for label in task.labels}
         return TaskScore(label=values[task.name], probs=probs, model=values[task.model_column])
 
-    fields = {
+    fields: dict[str, Any] = {
         name: values[name] for name in ("id", "source", "kind", "lang", "url", "metadata", "text", "detected_lang")
     }
     fields["lang_confidence"] = float(values["lang_confidence"])
-    times = {name: as_utc(values[name]) for name in ("published_at", "enqueued_at", "ingested_at")}
-    scores = {task.name: score(task) for task in tasks()}
-    return StoredDocument(**fields, **times, **scores)
+    fields.update((name, as_utc(values[name])) for name in ("published_at", "enqueued_at", "ingested_at"))
+    fields.update((task.name, score(task)) for task in tasks())
+    return StoredDocument(**fields)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from store.connect import StoreClient, command_count
 from store.documents import COLUMNS, INSERT_SETTINGS, ddl_statements
 from store.tables import DOCUMENTS
 
@@ -27,14 +28,19 @@ def documents_ddl() -> str:
 
 def expected_sorting_key() -> str:
     """The DDL's ORDER BY as system.tables spells it: `a, b` for `(a, b)`."""
-    key = re.search(r"^ORDER BY (.+)$", documents_ddl(), re.MULTILINE).group(1).strip()
+    order_by = re.search(r"^ORDER BY (.+)$", documents_ddl(), re.MULTILINE)
+    if order_by is None:
+        raise RuntimeError(f"store/ddl.sql gives {DOCUMENTS} no ORDER BY line")
+    key = order_by.group(1).strip()
     return key[1:-1] if key.startswith("(") and key.endswith(")") else key
 
 
-def current_sorting_key(client) -> str:
-    return client.command(
-        "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
-        parameters={"t": DOCUMENTS},
+def current_sorting_key(client: StoreClient) -> str:
+    return str(
+        client.command(
+            "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+            parameters={"t": DOCUMENTS},
+        )
     )
 
 
@@ -44,19 +50,19 @@ def _column_types(ddl: str) -> dict[str, str]:
     return dict(re.findall(r"^\s{4}(\w+)\s+(.+?)(?:\s+DEFAULT .*?)?(?:\s+COMMENT '.*')?,$", body, re.MULTILINE))
 
 
-def outdated_columns(client) -> list[str]:
+def outdated_columns(client: StoreClient) -> list[str]:
     """Columns whose type differs from the DDL's (e.g. LowCardinality(String) where it has Enum8)."""
-    current = dict(client.query(
+    current: dict[str, str] = {name: kind for name, kind in client.query(
         "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}", parameters={"t": DOCUMENTS}
-    ).result_rows)  # fmt: skip
+    ).result_rows}  # fmt: skip
     return [name for name, declared in _column_types(documents_ddl()).items() if current.get(name) != declared]
 
 
-def layout_outdated(client) -> bool:
+def layout_outdated(client: StoreClient) -> bool:
     return current_sorting_key(client) != expected_sorting_key() or bool(outdated_columns(client))
 
 
-def migrate_documents(client) -> int | None:
+def migrate_documents(client: StoreClient) -> int | None:
     """Rebuild `documents` in the current layout; the number of documents copied, or None when it
     already has that layout. A copy left by an interrupted run is dropped and made again."""
     if not layout_outdated(client):
@@ -67,7 +73,7 @@ def migrate_documents(client) -> int | None:
     client.command(
         f"INSERT INTO {REBUILT} ({columns}) SELECT {columns} FROM {DOCUMENTS} FINAL", settings=INSERT_SETTINGS
     )
-    copied, stored = (int(client.command(f"SELECT count() FROM {name} FINAL")) for name in (REBUILT, DOCUMENTS))
+    copied, stored = (command_count(client, f"SELECT count() FROM {name} FINAL") for name in (REBUILT, DOCUMENTS))
     if copied != stored:
         raise RuntimeError(
             f"copied {copied} documents of {stored}: is a worker still writing? {DOCUMENTS} is unchanged"

@@ -17,7 +17,7 @@ from typing import Any
 from bloomwatch.schemas import LabelEvent
 from bloomwatch.tasks import task
 from bloomwatch.timestamps import as_utc
-from store.connect import StoreClient
+from store.connect import StoreClient, command_count
 from store.documents import INSERT_SETTINGS
 from store.tables import DOCUMENTS, LABELS, MODEL_VERSIONS
 
@@ -71,8 +71,8 @@ class RetrainStore:
         self.client.insert(LABELS, rows, column_names=list(LABEL_COLUMNS), settings=settings)
 
     def label_count(self, task: str) -> int:
-        return int(
-            self.client.command(f"SELECT count() FROM {LABELS} FINAL WHERE task = {{t:String}}", parameters={"t": task})
+        return command_count(
+            self.client, f"SELECT count() FROM {LABELS} FINAL WHERE task = {{t:String}}", parameters={"t": task}
         )
 
     def labelled_examples(self, task: str, after: str = "", limit: int | None = None) -> list[dict[str, Any]]:

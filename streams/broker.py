@@ -51,11 +51,11 @@ class KafkaBroker:
         from streams.kafka_security import sasl_password
 
         port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-        security = {"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol}
+        security: dict[str, str] = {"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol}
         if settings.kafka_security_protocol == "SASL_PLAINTEXT":
             security |= {
                 "BLOOMWATCH_KAFKA_SASL_USERNAME": settings.kafka_sasl_username or "",
-                "BLOOMWATCH_KAFKA_SASL_PASSWORD": sasl_password(settings),
+                "BLOOMWATCH_KAFKA_SASL_PASSWORD": sasl_password(settings.kafka),
             }
         controller_port = settings.kafka_controller_port or port + 1
         return cls(settings.home / "kafka", port, controller_port=controller_port, security=security)
@@ -98,6 +98,7 @@ class KafkaBroker:
         with subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self.env
         ) as script:
+            assert script.stderr is not None  # stderr=PIPE
             for line in script.stderr:
                 tail.append(line)
                 sys.stderr.write(line)

@@ -14,8 +14,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from bloomwatch.json_input import NotJSON, parse_json
-from bloomwatch.schemas import Document, LabelEvent
-from bloomwatch.settings import get_settings
+from bloomwatch.schemas import Document, LabelEvent, text_limit
+from bloomwatch.settings import DEFAULT_MAX_TEXT_CHARS
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -49,9 +49,8 @@ class InvalidMessage(ValueError):
         self.detail = detail
 
 
-def _json_object(raw: bytes | None) -> dict:
+def _json_object(raw: bytes | None, limit: int) -> dict:
     """The message value as a JSON object; raises InvalidMessage with a reason."""
-    limit = get_settings().max_text_chars
     if raw is None:
         raise InvalidMessage(NOT_JSON, "message has no value (tombstone)")
     if len(raw) > limit * _JSON_BYTES_PER_CHAR + _ENVELOPE_BYTES:
@@ -83,29 +82,29 @@ def _refuse_lone_surrogates(payload: dict) -> None:
         raise InvalidMessage(NOT_UTF8, f"a \\u escape decodes to a lone surrogate ({exc.reason})") from None
 
 
-def _validated(model: type[ModelT], payload: dict) -> ModelT:
+def _validated(model: type[ModelT], payload: dict, limit: int) -> ModelT:
     try:
-        return model.model_validate(payload)
+        return model.model_validate(payload, context=text_limit(limit))
     except ValidationError as exc:
         raise InvalidMessage(_reason_of(exc), _summary_of(exc)) from None
 
 
-def decode_document(raw: bytes | None) -> Document:
-    """Parse and validate one message value; raises InvalidMessage with a reason."""
-    payload = _json_object(raw)
-    limit = get_settings().max_text_chars
+def decode_document(raw: bytes | None, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Document:
+    """Parse and validate one message value; raises InvalidMessage with a reason. `max_text_chars`:
+    the worker's BLOOMWATCH_MAX_TEXT_CHARS (BatchProcessor passes it)."""
+    payload = _json_object(raw, max_text_chars)
     body = payload.get("text")
     if isinstance(body, str):
         if not body.strip():
             raise InvalidMessage(EMPTY_TEXT, "text is empty or whitespace")
-        if len(body) > limit:
-            raise InvalidMessage(OVERSIZE, f"text has {len(body)} characters; the limit is {limit}")
-    return _validated(Document, payload)
+        if len(body) > max_text_chars:
+            raise InvalidMessage(OVERSIZE, f"text has {len(body)} characters; the limit is {max_text_chars}")
+    return _validated(Document, payload, max_text_chars)
 
 
-def decode_label(raw: bytes | None) -> LabelEvent:
+def decode_label(raw: bytes | None, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> LabelEvent:
     """A `labels` topic value as a LabelEvent; raises InvalidMessage with a reason."""
-    return _validated(LabelEvent, _json_object(raw))
+    return _validated(LabelEvent, _json_object(raw, max_text_chars), max_text_chars)
 
 
 def _reason_of(exc: ValidationError) -> str:

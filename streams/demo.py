@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bloomwatch.phrasebook import PHRASEBOOKS
-from bloomwatch.schemas import Document
+from bloomwatch.schemas import Document, DocumentKind
 from bloomwatch.settings import Settings, get_settings
 from streams.publisher import Publisher
 
@@ -156,7 +156,8 @@ def demo_documents(
     while True:
         elapsed_s = number / rate_per_s
         published_at = started_at + timedelta(seconds=elapsed_s)
-        lang, kind = "en", "review"
+        lang = "en"
+        kind: DocumentKind = "review"
         if rng.random() >= REVIEW_SHARE:
             source, original_id, text = rng.choice(pools.news)
             kind = "news"
@@ -167,7 +168,7 @@ def demo_documents(
         else:
             source = rng.choice(REVIEW_SOURCES)
             bursting = burst is not None and burst.active(elapsed_s) and source == burst.source
-            negative = rng.random() < (burst.negative_share if bursting else BASE_NEGATIVE_SHARE)
+            negative = rng.random() < (burst.negative_share if burst is not None and bursting else BASE_NEGATIVE_SHARE)
             original_id, text = rng.choice(pools.negative_reviews if negative else pools.positive_reviews)
         yield Document(
             id=f"demo-{run}-{number}-{original_id}",

@@ -105,7 +105,7 @@ def migrate() -> None:
 
     settings = get_settings()
     try:
-        store = DocumentStore(connect(settings))
+        store = DocumentStore(connect(settings.store))
     except Exception as error:  # noqa: BLE001 - chDB's own message does not say the directory is in use
         err.print(
             f"cannot open {settings.clickhouse_where} ({error}); a running worker owns an embedded store: stop it first"

@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaError
 
 from bloomwatch.access import AUTHENTICATED_CLIENT, AccessPolicy, aiohttp_middleware
 from bloomwatch.json_input import NotJSON, parse_json_body
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import AccessSettings
 from streams.publisher import Publisher, PublishResult
 
 RETRY_AFTER_S = 5  # what a 503 tells clients to wait: a graceful broker restart takes about this long
@@ -126,15 +126,13 @@ def _status(result: PublishResult) -> int:
     return 422  # every document is invalid: resending it cannot help
 
 
-def document_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
-    return BatchIngest(
-        publisher.publish, "documents", max_batch=settings.max_batch, max_text_chars=settings.max_text_chars
-    )
+def document_ingest(publisher: Publisher, access: AccessSettings) -> BatchIngest:
+    return BatchIngest(publisher.publish, "documents", max_batch=access.max_batch, max_text_chars=access.max_text_chars)
 
 
-def label_ingest(publisher: Publisher, settings: Settings) -> BatchIngest:
+def label_ingest(publisher: Publisher, access: AccessSettings) -> BatchIngest:
     return BatchIngest(
-        publisher.publish_labels, "labels", max_batch=settings.max_batch, max_text_chars=settings.max_text_chars,
+        publisher.publish_labels, "labels", max_batch=access.max_batch, max_text_chars=access.max_text_chars,
         single_object=True, actor_field="annotator",
     )  # fmt: skip
 
@@ -174,12 +172,16 @@ class PublisherOnDemand:
             self.running = False
 
 
-def ingest_app(publisher: Publisher, settings: Settings) -> web.Application:
+def ingest_app(publisher: Publisher, access: AccessSettings) -> web.Application:
     """The standalone ingest server: POST /documents and /labels, plus GET /healthz for load balancers."""
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[aiohttp_middleware(AccessPolicy.from_settings(settings))]
+        client_max_size=access.max_body_bytes, middlewares=[aiohttp_middleware(AccessPolicy.from_settings(access))]
     )
-    app.router.add_post("/documents", document_ingest(publisher, settings))
-    app.router.add_post("/labels", label_ingest(publisher, settings))
-    app.router.add_get("/healthz", lambda request: web.json_response({"status": "ok"}))
+    app.router.add_post("/documents", document_ingest(publisher, access))
+    app.router.add_post("/labels", label_ingest(publisher, access))
+    app.router.add_get("/healthz", _healthz)
     return app
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

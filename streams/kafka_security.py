@@ -20,68 +20,68 @@ from aiokafka.errors import KafkaError, SaslAuthenticationFailed
 from aiokafka.helpers import create_ssl_context
 
 from bloomwatch.errors import ExpectedError
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import KafkaSettings
 
 
 class KafkaSecurityError(ExpectedError, ValueError):
     """The security settings are incomplete (named; the password itself never appears)."""
 
 
-def sasl_password(settings: Settings) -> str:
-    if settings.kafka_sasl_password is not None:
-        return settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_sasl_password_file is not None:
-        return Path(settings.kafka_sasl_password_file).read_text().strip()
+def sasl_password(kafka: KafkaSettings) -> str:
+    if kafka.kafka_sasl_password is not None:
+        return kafka.kafka_sasl_password.get_secret_value()
+    if kafka.kafka_sasl_password_file is not None:
+        return Path(kafka.kafka_sasl_password_file).read_text().strip()
     raise KafkaSecurityError(
-        f"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs"
+        f"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL={kafka.kafka_security_protocol} needs"
         " BLOOMWATCH_KAFKA_SASL_PASSWORD or BLOOMWATCH_KAFKA_SASL_PASSWORD_FILE"
     )
 
 
-def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.kafka_security_protocol.endswith("SSL"):
+def _ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    if not kafka.kafka_security_protocol.endswith("SSL"):
         return None
-    return create_ssl_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    return create_ssl_context(cafile=str(kafka.kafka_ssl_cafile) if kafka.kafka_ssl_cafile else None)
 
 
-def _uses_sasl(settings: Settings) -> bool:
-    return settings.kafka_security_protocol.startswith("SASL_")
+def _uses_sasl(kafka: KafkaSettings) -> bool:
+    return kafka.kafka_security_protocol.startswith("SASL_")
 
 
-def _username(settings: Settings) -> str:
-    if not settings.kafka_sasl_username:
+def _username(kafka: KafkaSettings) -> str:
+    if not kafka.kafka_sasl_username:
         raise KafkaSecurityError(
-            f"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs BLOOMWATCH_KAFKA_SASL_USERNAME"
+            f"BLOOMWATCH_KAFKA_SECURITY_PROTOCOL={kafka.kafka_security_protocol} needs BLOOMWATCH_KAFKA_SASL_USERNAME"
         )
-    return settings.kafka_sasl_username
+    return kafka.kafka_sasl_username
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
+def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for any aiokafka client (producer, consumer, admin)."""
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
-    if context := _ssl_context(settings):
+    options: dict[str, Any] = {"security_protocol": kafka.kafka_security_protocol}
+    if context := _ssl_context(kafka):
         options["ssl_context"] = context
-    if _uses_sasl(settings):
+    if _uses_sasl(kafka):
         options.update(
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_plain_username=_username(settings),
-            sasl_plain_password=sasl_password(settings),
+            sasl_mechanism=kafka.kafka_sasl_mechanism,
+            sasl_plain_username=_username(kafka),
+            sasl_plain_password=sasl_password(kafka),
         )
     return options
 
 
-def faust_credentials(settings: Settings):
+def faust_credentials(kafka: KafkaSettings):
     """faust's `broker_credentials` for the same settings (None: plaintext)."""
     import faust
 
-    if _uses_sasl(settings):
+    if _uses_sasl(kafka):
         return faust.SASLCredentials(
-            username=_username(settings),
-            password=sasl_password(settings),
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=_ssl_context(settings),
+            username=_username(kafka),
+            password=sasl_password(kafka),
+            mechanism=kafka.kafka_sasl_mechanism,
+            ssl_context=_ssl_context(kafka),
         )
-    if context := _ssl_context(settings):
+    if context := _ssl_context(kafka):
         return faust.SSLCredentials(context)
     return None
 

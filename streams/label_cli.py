@@ -94,7 +94,7 @@ def queue(
     api = worker_url or get_settings().worker_url
     try:
         response = httpx.get(f"{api}/api/labels/queue", params={"task": task, "n": n, "by": by},
-                             headers=client_headers(get_settings()), timeout=60)  # fmt: skip
+                             headers=client_headers(get_settings().access), timeout=60)  # fmt: skip
     except httpx.HTTPError as exc:
         console.print(
             f"[red]cannot reach the worker at {escape(api)}[/] ({escape(str(exc))}); start it with `bloomwatch up` or `bloomwatch worker`"

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
 import faust
 
@@ -33,7 +34,8 @@ class LabelSink:
 
     async def process(self, messages: Sequence[Message]) -> None:
         valid: dict[tuple[str, str], tuple[LabelEvent, datetime]] = {}
-        for message, label in await self.processor.decoded(messages, decode_label):
+        decode = partial(decode_label, max_text_chars=self.processor.max_text_chars)
+        for message, label in await self.processor.decoded(messages, decode):
             # the later of two labels for one document in a batch wins, as it does across batches
             valid[(label.task, label.document_id)] = (label, message.enqueued_at)
         attempt = 0

@@ -81,20 +81,21 @@ class KafkaOutageLog(logging.Filter):
                 self._folded += 1
                 return False
             self._started, self._folded = now, 0
-        threading.Thread(target=self._watch, name="kafka-outage-log", daemon=True).start()
+        threading.Thread(target=self._watch, args=(now,), name="kafka-outage-log", daemon=True).start()
         # This record becomes the outage's first line.
         record.msg = "Kafka unreachable: %s (further connection errors are summarised: a reminder every %gs)"
         record.args = (self._latest, self.reminder_s)
         record.levelno, record.levelname = logging.ERROR, "ERROR"
         return True
 
-    def _watch(self) -> None:
+    def _watch(self, started: float) -> None:
+        """The outage that started at `started` (monotonic), until it is over: only this thread ends it."""
         next_reminder = time.monotonic() + self.reminder_s
         while True:
             time.sleep(CHECK_S)
             now = time.monotonic()
             with self._lock:
-                started, last, folded, latest = self._started, self._last_symptom, self._folded, self._latest
+                last, folded, latest = self._last_symptom, self._folded, self._latest
             if now - last >= QUIET_S and self._reachable():
                 with self._lock:
                     self._started = None

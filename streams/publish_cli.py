@@ -5,6 +5,7 @@ the commands so `bloomwatch --help` stays fast.
 """
 
 import asyncio
+import io
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -55,10 +56,11 @@ def _ensure_topics(bootstrap: str) -> dict[str, int]:
     from streams.outage_log import summarise_kafka_outages
     from streams.topics import ensure_topics, topic_specs
 
-    summarise_kafka_outages(bootstrap, get_settings().kafka_outage_reminder_s)
+    kafka = get_settings().kafka
+    summarise_kafka_outages(bootstrap, kafka.kafka_outage_reminder_s)
 
     try:
-        return asyncio.run(ensure_topics(bootstrap, topic_specs(get_settings()), **client_options(get_settings())))
+        return asyncio.run(ensure_topics(bootstrap, topic_specs(kafka), **client_options(kafka)))
     except KafkaConnectionError:
         console.print(
             f"[red]cannot reach Kafka at {bootstrap}[/]: start it with `scripts/kafka.sh start` "
@@ -100,7 +102,7 @@ def publish(
     settings = get_settings()
     kafka = _bootstrap(bootstrap)
     kind = None if topic is None else "news" if topic is InputTopic.news else "review"
-    topic_name = kind and input_topic(settings, kind)  # None: the publisher routes each row by its kind
+    topic_name = kind and input_topic(settings.kafka, kind)  # None: the publisher routes each row by its kind
 
     async def send(publisher, records):
         filled = [apply_defaults(r, kind=kind, source=source, id_from=id_from and id_from.value) for r in records]
@@ -136,11 +138,16 @@ def publish_file(
     """
     from bloomwatch.settings import get_settings
     from streams.publisher import Publisher
-    from streams.records import DOCUMENT_FIELDS, format_of, read_rows
+    from streams.records import DOCUMENT_FIELDS, FileFormat, format_of, read_rows
 
-    fmt = format_of(file) if file_format == "auto" else file_format
-    if fmt not in ("jsonl", "csv"):
-        raise typer.BadParameter(f"unknown format {fmt!r} (jsonl | csv | auto)", param_hint="--format")
+    fmt: FileFormat
+    match file_format:
+        case "auto":
+            fmt = format_of(file)
+        case "jsonl" | "csv":
+            fmt = file_format
+        case _:
+            raise typer.BadParameter(f"unknown format {file_format!r} (jsonl | csv | auto)", param_hint="--format")
     fields = None if csv_columns_are_fields else DOCUMENT_FIELDS
 
     async def run() -> tuple[int, list[tuple[int, str | None, str]], str | None]:
@@ -149,17 +156,20 @@ def publish_file(
         chunk would only wait out the publish timeout again)."""
         accepted, problems, unavailable = 0, [], None
         if file == "-":
-            sys.stdin.reconfigure(errors="surrogateescape")
+            if isinstance(sys.stdin, io.TextIOWrapper):  # the console's (a replaced stdin is read as it is)
+                sys.stdin.reconfigure(errors="surrogateescape")
             stream = sys.stdin
         else:
             stream = open(file, encoding="utf-8-sig", errors="surrogateescape", newline="" if fmt == "csv" else None)
-        async with Publisher(kafka, get_settings()) as publisher:
+        settings = get_settings()
+        async with Publisher(kafka, settings.kafka, max_text_chars=settings.max_text_chars) as publisher:
             with stream:
                 rows = read_rows(stream, fmt, fields)
                 while chunk := list(islice(rows, CHUNK)):
                     problems += [(row.line, None, row.error) for row in chunk if row.error is not None]
                     readable = [row for row in chunk if row.error is None]
-                    result = await send(publisher, [row.record for row in readable])
+                    # a row has a record exactly when it has no error
+                    result = await send(publisher, [row.record for row in readable if row.record is not None])
                     accepted += len(result.accepted)
                     problems += [
                         (readable[r.position].line, r.id, r.reason) for r in result.rejected if not r.retryable
@@ -211,9 +221,9 @@ def ingest(
     _ensure_topics(kafka)
 
     async def serve() -> web.Application:
-        publisher = Publisher(kafka, settings)
+        publisher = Publisher(kafka, settings.kafka, max_text_chars=settings.max_text_chars)
         await publisher.start()
-        app = ingest_app(publisher, settings)
+        app = ingest_app(publisher, settings.access)
         app.on_cleanup.append(lambda _: publisher.stop())
         return app
 
@@ -242,7 +252,7 @@ def demo_stream(
     _ensure_topics(kafka)
 
     async def run() -> int:
-        async with Publisher(kafka, settings) as publisher:
+        async with Publisher(kafka, settings.kafka, max_text_chars=settings.max_text_chars) as publisher:
             return await run_demo_stream(publisher, rate_per_s=rate, limit=limit, burst=burst, settings=settings)
 
     console.print(f"demo stream -> Kafka {kafka} at {rate:g} docs/s (Ctrl-C stops)")

@@ -4,7 +4,7 @@ Python users share.
 Every record is validated (`Document`, `LabelEvent`) before it is sent, so invalid input is rejected to its
 publisher with a reason instead of travelling to the worker's dead-letter topic.
 
-While Kafka is down a publish does not hang: it waits at most `settings.publish_timeout_s`, then
+While Kafka is down a publish does not hang: it waits at most `publish_timeout_s` (BLOOMWATCH_PUBLISH_TIMEOUT_S), then
 rejects every record Kafka has not acknowledged as `retryable`. Such a record may still reach Kafka
 (a request already on the wire), which is harmless: the id is the idempotency key, so a resent
 document is stored once.
@@ -19,8 +19,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
-from bloomwatch.schemas import Document, LabelEvent
-from bloomwatch.settings import Settings, get_settings
+from bloomwatch.schemas import Document, LabelEvent, classifiable_text, text_limit
+from bloomwatch.setting_groups import KafkaSettings
+from bloomwatch.settings import get_settings
 from streams.kafka_security import client_options
 from streams.topics import input_topic
 
@@ -71,18 +72,28 @@ class Publisher:
     request in flight per broker and puts a retried batch back at the front.
 
     Use as `async with Publisher(bootstrap) as publisher: result = await publisher.publish(rows)`.
-    `topic=None` routes each document by its kind (news -> settings.topic_news, review ->
-    settings.topic_reviews); a fixed topic rejects documents of the other kind.
+    `topic=None` routes each document by its kind (news -> topic_news, review -> topic_reviews);
+    a fixed topic rejects documents of the other kind. `kafka` (the broker, topics, credentials and
+    timeout) and `max_text_chars` (of a document's text) default to the process's settings;
+    `bootstrap` overrides the broker's address.
     """
 
-    def __init__(self, bootstrap: str | None = None, settings: Settings | None = None, **producer_options: Any):
-        self.settings = settings or get_settings()
-        self._bootstrap = bootstrap or self.settings.kafka_bootstrap
+    def __init__(
+        self,
+        bootstrap: str | None = None,
+        kafka: KafkaSettings | None = None,
+        *,
+        max_text_chars: int | None = None,
+        **producer_options: Any,
+    ):
+        self.kafka = kafka or get_settings().kafka
+        self.max_text_chars = get_settings().max_text_chars if max_text_chars is None else max_text_chars
+        self._bootstrap = bootstrap or self.kafka.kafka_bootstrap
         self._producer_options = {
             "linger_ms": 10,
             "max_batch_size": 256 * 1024,
             # aiokafka's own waits (metadata, a full buffer, a batch without a leader) end with ours
-            "request_timeout_ms": int(self.settings.publish_timeout_s * 1000),
+            "request_timeout_ms": int(self.kafka.publish_timeout_s * 1000),
             "retry_backoff_ms": RETRY_BACKOFF_MS,
         }
         self._producer_options.update(producer_options)
@@ -97,7 +108,7 @@ class Publisher:
             bootstrap_servers=self._bootstrap,
             client_id="bloomwatch-publisher",
             acks="all",
-            **client_options(self.settings),
+            **client_options(self.kafka),
             **self._producer_options,
         )
         try:
@@ -123,10 +134,16 @@ class Publisher:
     def validate(self, record: Mapping[str, Any] | Document, topic: str | None = None) -> Document:
         """The record as a Document bound for `topic`; raises ValueError with the reason if invalid."""
         try:
-            document = record if isinstance(record, Document) else Document.model_validate(record)
+            if isinstance(record, Document):  # built elsewhere, maybe against another limit
+                document = record
+                classifiable_text(document.text, self.max_text_chars)
+            else:
+                document = Document.model_validate(record, context=text_limit(self.max_text_chars))
         except ValidationError as error:
             raise ValueError(validation_reason(error)) from None
-        if topic is not None and topic != input_topic(self.settings, document.kind):
+        except ValueError as error:
+            raise ValueError(f"text: {error}") from None
+        if topic is not None and topic != input_topic(self.kafka, document.kind):
             raise ValueError(f"kind: a {document.kind!r} document does not belong on topic {topic!r}")
         return document
 
@@ -135,7 +152,7 @@ class Publisher:
 
         def outgoing(record: Mapping[str, Any] | Document) -> Outgoing:
             document = self.validate(record, topic)
-            target = topic or input_topic(self.settings, document.kind)
+            target = topic or input_topic(self.kafka, document.kind)
             return target, document.id.encode(), document.model_dump_json().encode()
 
         return await self._send(records, outgoing, id_field="id")
@@ -149,7 +166,7 @@ class Publisher:
                 label = record if isinstance(record, LabelEvent) else LabelEvent.model_validate(record)
             except ValidationError as error:
                 raise ValueError(validation_reason(error, "label")) from None
-            return self.settings.topic_labels, label.document_id.encode(), label.model_dump_json().encode()
+            return self.kafka.topic_labels, label.document_id.encode(), label.model_dump_json().encode()
 
         return await self._send(records, outgoing, id_field="document_id")
 
@@ -172,7 +189,7 @@ class Publisher:
         """
         if self._producer is None:
             raise RuntimeError("Publisher.start() (or `async with`) before publish()")
-        timeout_s = self.settings.publish_timeout_s
+        timeout_s = self.kafka.publish_timeout_s
         deadline = asyncio.get_running_loop().time() + timeout_s
         unacknowledged = f"kafka: not acknowledged within {timeout_s:g}s (is the broker at {self._bootstrap} down?)"
         result = PublishResult()

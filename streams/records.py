@@ -80,7 +80,7 @@ def read_csv(stream: TextIO, fields: frozenset[str] | None = DOCUMENT_FIELDS) ->
             continue
         start, line_number = line_number, reader.line_num + 1
         if _EXTRA_CELLS in row:
-            header_width = len(reader.fieldnames)
+            header_width = len(reader.fieldnames or ())  # None only before a first row is read
             width = header_width + len(row[_EXTRA_CELLS])
             yield Row(start, None, f"row has {width} fields; the header has {header_width}")
             continue

@@ -18,10 +18,10 @@ where an unbounded one would hold every insert behind it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, overload
 
 import faust
-from faust.web import View
+from faust.web import Request, View
 from pydantic import BaseModel, Field, ValidationError
 
 from bloomwatch.json_input import NotJSON, parse_json
@@ -41,7 +41,11 @@ LABELS_PAGE = 1000  # labels per /api/labels page by default ...
 LABELS_PAGE_MAX = 10_000  # ... and at most
 
 
-def _task(request, required: bool = True) -> str | None:
+@overload
+def _task(request: Request, required: Literal[True] = True) -> str: ...
+@overload
+def _task(request: Request, required: bool) -> str | None: ...
+def _task(request: Request, required: bool = True) -> str | None:
     task = request.query.get("task")
     if task is None and not required:
         return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError, for_code
 
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import KafkaSettings
 from streams.kafka_security import check_login
 
 log = logging.getLogger(__name__)
@@ -28,25 +28,25 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def topic_specs(settings: Settings) -> list[TopicSpec]:
+def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
     """Every topic the pipeline uses, named and sized by settings."""
-    partitions = settings.topic_partitions
+    partitions = kafka.topic_partitions
     return [
-        TopicSpec(settings.topic_news, partitions),
-        TopicSpec(settings.topic_reviews, partitions),
-        TopicSpec(settings.topic_labels, partitions),
-        TopicSpec(settings.topic_alerts, partitions),
+        TopicSpec(kafka.topic_news, partitions),
+        TopicSpec(kafka.topic_reviews, partitions),
+        TopicSpec(kafka.topic_labels, partitions),
+        TopicSpec(kafka.topic_alerts, partitions),
         TopicSpec(
-            settings.topic_dead_letter,
+            kafka.topic_dead_letter,
             partitions,
             {"max.message.bytes": str(DEAD_LETTER_MAX_MESSAGE_BYTES)},
         ),
     ]
 
 
-def input_topic(settings: Settings, kind: str) -> str:
+def input_topic(kafka: KafkaSettings, kind: str) -> str:
     """The topic a document of `kind` (news | review) is published to."""
-    return {"news": settings.topic_news, "review": settings.topic_reviews}[kind]
+    return {"news": kafka.topic_news, "review": kafka.topic_reviews}[kind]
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> dict[str, int]:

@@ -21,11 +21,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from bloomwatch.language import languages_of
 from bloomwatch.prediction import Prediction
 from bloomwatch.schemas import Document
+from bloomwatch.settings import DEFAULT_MAX_TEXT_CHARS
 from bloomwatch.tasks import Task, Unscored, tasks
 from bloomwatch.timestamps import record_time
 from classifiers.client import ClassifyRejected
@@ -42,11 +44,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def by_truncation_side(task: Task, kinds: list[str]) -> dict[str | None, list[int]]:
+def by_truncation_side(task: Task, kinds: list[str]) -> dict[Literal["left"] | None, list[int]]:
     """Indices of a batch's documents per truncation side for `task` (Task.truncation_side): one
     classify request each. The pipeline benchmark replays the same grouping, so its
     classifier-alone figure is the load the worker really puts on the servers."""
-    by_side: dict[str | None, list[int]] = {}
+    by_side: dict[Literal["left"] | None, list[int]] = {}
     for index, kind in enumerate(kinds):
         by_side.setdefault(task.truncation_side(kind), []).append(index)
     return by_side
@@ -105,12 +107,14 @@ class BatchProcessor:
         store: DocumentStore,
         dead_letter: DeadLetterSink,
         retry: RetryPolicy,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     ):
         self.classifiers = classifiers  # one per task of the table, by task name
         self.model_languages = ModelLanguages(classifiers)
         self.store = store
         self.dead_letter = dead_letter
         self.retry = retry
+        self.max_text_chars = max_text_chars  # longer texts are dead-lettered as oversize (decoding.py)
         # every store call of this process (writes from agents, reads from the web API) goes
         # through this one thread
         self.store_thread = StoreThread()
@@ -120,7 +124,8 @@ class BatchProcessor:
         for topic, n in Counter(message.topic for message in messages).items():
             metrics.CONSUMED.labels(topic).inc(n)
         latest: dict[str, tuple[Message, Document]] = {}
-        for message, document in await self.decoded(messages, decode_document):
+        decode = partial(decode_document, max_text_chars=self.max_text_chars)
+        for message, document in await self.decoded(messages, decode):
             # A duplicate id inside one batch is one row; the later message wins, as it would
             # across batches (ReplacingMergeTree keeps the last ingested version).
             latest[document.id] = (message, document)

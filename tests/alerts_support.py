@@ -192,7 +192,7 @@ class BurstStream:
     async def _run(self) -> None:
         rng = random.Random(11)
         started = time.time()
-        async with Publisher(settings=self.settings) as publisher:
+        async with Publisher(kafka=self.settings.kafka, max_text_chars=self.settings.max_text_chars) as publisher:
             while not self.stop.is_set():
                 elapsed = time.time() - started
                 due = int(elapsed * self.rate_per_source) + 1

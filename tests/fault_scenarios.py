@@ -172,7 +172,7 @@ class SteadyPublisher(threading.Thread):
 
     async def _publish(self) -> None:
         pending = list(self.documents)
-        async with Publisher(self.deployment.bootstrap, self.deployment.settings) as publisher:
+        async with Publisher(self.deployment.bootstrap, self.deployment.settings.kafka) as publisher:
             while pending:
                 chunk, pending = pending[:CHUNK], pending[CHUNK:]
                 result = await publisher.publish(chunk)

@@ -120,7 +120,7 @@ class Deployment:
             name, bloomwatch_command("worker"), log_path=self.root / f"{name}.log", env=self.env
         ).start()
         self.workers.append(worker)
-        auth = client_headers(self.settings)  # the API token, when the deployment sets one
+        auth = client_headers(self.settings.access)  # the API token, when the deployment sets one
         worker.wait_ready(lambda: http_ok(f"{self.api}/api/documents/count", headers=auth), timeout_s=120)
         return worker
 
@@ -138,12 +138,12 @@ class Deployment:
         wait_until(committed, timeout_s, "the worker to commit every input offset", every_s=2)
 
     def count(self) -> int:
-        return httpx.get(f"{self.api}/api/documents/count", headers=client_headers(self.settings), timeout=10).json()[
-            "count"
-        ]
+        return httpx.get(
+            f"{self.api}/api/documents/count", headers=client_headers(self.settings.access), timeout=10
+        ).json()["count"]
 
     def metrics(self) -> str:
-        return httpx.get(f"{self.api}/metrics", headers=client_headers(self.settings), timeout=10).text
+        return httpx.get(f"{self.api}/metrics", headers=client_headers(self.settings.access), timeout=10).text
 
     def labels_stored(self) -> float:
         """Label events the worker has written: waiting on it, not on a table's content, tells a
@@ -170,13 +170,17 @@ class Deployment:
     def create_topics(self) -> None:
         """Up front, as `bloomwatch up` does: a topic auto-created by a publish gets one partition."""
         settings = self.settings
-        asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings), **client_options(settings)))
+        asyncio.run(
+            ensure_topics(settings.kafka_bootstrap, topic_specs(settings.kafka), **client_options(settings.kafka))
+        )
 
     def publish(self, documents: list[dict]) -> list[str]:
         self.create_topics()
 
         async def send() -> list[str]:
-            async with Publisher(self.bootstrap, self.settings) as publisher:
+            async with Publisher(
+                self.bootstrap, self.settings.kafka, max_text_chars=self.settings.max_text_chars
+            ) as publisher:
                 result = await publisher.publish(documents)
             assert not result.rejected, result.rejected[:3]
             return result.accepted
@@ -189,7 +193,9 @@ class Deployment:
 
         async def send() -> None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, max_request_size=4 * 1024 * 1024, **client_options(self.settings)
+                bootstrap_servers=self.bootstrap,
+                max_request_size=4 * 1024 * 1024,
+                **client_options(self.settings.kafka),
             )
             await producer.start()
             try:
@@ -289,7 +295,7 @@ from store.documents import DocumentStore
 from app.worker_app import create_app
 settings = Settings(home=tempfile.mkdtemp())
 classifiers = {task.name: ClassifyClient(task.classifier_url(settings), task.name) for task in tasks()}
-app = create_app(settings, classifiers=classifiers, store=DocumentStore(connect(settings)))
+app = create_app(settings, classifiers=classifiers, store=DocumentStore(connect(settings.store)))
 routes = {(route.method, route.resource.canonical) for route in app.web.web_app.router.routes()}
 print(json.dumps(sorted(routes)))
 """

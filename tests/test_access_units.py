@@ -31,13 +31,15 @@ def test_tokens_from_pairs_a_bare_token_a_file_and_the_dashboard_token(tmp_path)
         api_tokens_file=tokens_file,
         dashboard_token="d-token",
     )
-    assert {name: credential.token for name, credential in configured_tokens(settings).items()} == {
+    assert {name: credential.token for name, credential in configured_tokens(settings.access).items()} == {
         "worker": "w-token", "grafana": "g-token", "ops": "op-token", "bot": "bot-token", "dashboard": "d-token",
     }  # fmt: skip
     assert parse_tokens(SECRET, "BLOOMWATCH_API_TOKENS") == {"default": Credential(SECRET, EVERY_SCOPE)}
-    assert client_headers(settings) == {"Authorization": "Bearer w-token"}  # the first configured token
-    assert client_headers(Settings(home=tmp_path, api_tokens="a=x", client_token="y")) == {"Authorization": "Bearer y"}
-    assert client_headers(Settings(home=tmp_path)) == {}
+    assert client_headers(settings.access) == {"Authorization": "Bearer w-token"}  # the first configured token
+    assert client_headers(Settings(home=tmp_path, api_tokens="a=x", client_token="y").access) == {
+        "Authorization": "Bearer y"
+    }
+    assert client_headers(Settings(home=tmp_path).access) == {}
 
 
 def test_a_malformed_token_entry_is_named_without_its_token():
@@ -52,7 +54,7 @@ def test_scopes_from_the_token_entries_and_the_dashboard_token(tmp_path):
     settings = Settings(
         home=tmp_path, api_tokens="old=o-token, grafana:read=g-token, bot : ingest+label = b-token", dashboard_token="d"
     )
-    scopes = {name: credential.scopes for name, credential in configured_tokens(settings).items()}
+    scopes = {name: credential.scopes for name, credential in configured_tokens(settings.access).items()}
     assert scopes == {"old": EVERY_SCOPE, "grafana": {READ}, "bot": {INGEST, LABEL}, "dashboard": DASHBOARD_SCOPES}
     assert DASHBOARD_SCOPES == {READ, LABEL}
     with pytest.raises(TokenFileError, match="entry 1: unknown scope write") as error:
@@ -132,13 +134,15 @@ def test_every_token_is_checked_and_the_client_named():
 
 
 def test_rate_limits_count_per_client_and_say_when_to_retry(tmp_path):
-    policy = AccessPolicy.from_settings(Settings(home=tmp_path, api_tokens="ops=o,bot=b", rate_limit="3/minute"))
+    policy = AccessPolicy.from_settings(Settings(home=tmp_path, api_tokens="ops=o,bot=b", rate_limit="3/minute").access)
     assert [policy.check("o", None, None) for _ in range(3)] == ["ops"] * 3
     refused = policy.check("o", None, None)
     assert isinstance(refused, Denial) and refused.status == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60 and "3 per 1 minute" in refused.message
     assert policy.check("b", None, None) == "bot"  # another client has its own budget
-    anonymous = AccessPolicy.from_settings(Settings(home=tmp_path, rate_limit="1/minute"))  # no tokens: by address
+    anonymous = AccessPolicy.from_settings(
+        Settings(home=tmp_path, rate_limit="1/minute").access
+    )  # no tokens: by address
     assert anonymous.check(None, "10.0.0.1", None) == "address 10.0.0.1"
     assert anonymous.check(None, "10.0.0.1", None).status == 429
     assert anonymous.check(None, "10.0.0.2", None) == "address 10.0.0.2"
@@ -162,8 +166,8 @@ def test_settings_never_show_secrets(tmp_path):
 
 
 def test_kafka_client_options_follow_the_security_settings(tmp_path):
-    assert client_options(Settings(home=tmp_path)) == {"security_protocol": "PLAINTEXT"}
-    assert faust_credentials(Settings(home=tmp_path)) is None
+    assert client_options(Settings(home=tmp_path).kafka) == {"security_protocol": "PLAINTEXT"}
+    assert faust_credentials(Settings(home=tmp_path).kafka) is None
     password_file = tmp_path / "kafka-password"
     password_file.write_text(SECRET + "\n")
     sasl = Settings(
@@ -173,19 +177,21 @@ def test_kafka_client_options_follow_the_security_settings(tmp_path):
         kafka_sasl_username="bloomwatch",
         kafka_sasl_password_file=password_file,
     )
-    assert client_options(sasl) == {
+    assert client_options(sasl.kafka) == {
         "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-256",
         "sasl_plain_username": "bloomwatch", "sasl_plain_password": SECRET,
     }  # fmt: skip
-    credentials = faust_credentials(sasl)
+    credentials = faust_credentials(sasl.kafka)
     assert (credentials.username, credentials.password, credentials.mechanism.value) == (
         "bloomwatch",
         SECRET,
         "SCRAM-SHA-256",
     )
     assert SECRET not in repr(credentials)
-    assert client_options(sasl.model_copy(update={"kafka_security_protocol": "SASL_SSL"}))["ssl_context"] is not None
+    assert (
+        client_options(sasl.model_copy(update={"kafka_security_protocol": "SASL_SSL"}).kafka)["ssl_context"] is not None
+    )
     with pytest.raises(KafkaSecurityError, match="BLOOMWATCH_KAFKA_SASL_USERNAME"):
-        client_options(Settings(home=tmp_path, kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_password="x"))
+        client_options(Settings(home=tmp_path, kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_password="x").kafka)
     with pytest.raises(KafkaSecurityError, match="PASSWORD"):
-        client_options(Settings(home=tmp_path, kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_username="u"))
+        client_options(Settings(home=tmp_path, kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_username="u").kafka)

@@ -19,6 +19,7 @@ from bloomwatch.settings import Settings
 from bloomwatch.alerts import windows
 from streams.alerts import terms
 from streams.alerts.evaluator import EVALUATION_FAILURES, AlertEvaluator
+from streams.alerts.notify import Notifier
 from bloomwatch.alerts.rules import load_rules
 from store import alert_windows
 from store.alerts import AlertStore
@@ -67,7 +68,7 @@ def window_counts(client, rule, *args):
 terms.over_represented, alert_windows.window_counts = over_represented, window_counts
 
 settings = Settings(alerts_grace_s=0, alerts_max_lateness_s=0, alerts_catchup_s=600, alerts_webhook_url=None)
-evaluator = AlertEvaluator(settings, rules, store.client, StoreThread())
+evaluator = AlertEvaluator(settings.alerts, rules, store.client, StoreThread(), Notifier(settings.alerts, settings.kafka))
 notifications = asyncio.run(evaluator.step(now))
 written = AlertStore(store.client).latest_by_group("negative-share-by-source")
 print(json.dumps({

@@ -187,7 +187,7 @@ def test_every_notification_carries_its_own_signed_delivery_id():
     with WebhookReceiver(free_port()) as receiver:
 
         async def deliver_two() -> None:
-            webhook = Webhook(Settings(alerts_webhook_url=receiver.url, alerts_webhook_secret=SECRET))
+            webhook = Webhook(Settings(alerts_webhook_url=receiver.url, alerts_webhook_secret=SECRET).alerts)
             for i in range(2):
                 webhook.submit({"alert_id": str(i), "status": "firing"})
             await wait_until_async(lambda: len(receiver.received) == 2, 10, "both notifications")
@@ -201,7 +201,7 @@ def test_every_notification_carries_its_own_signed_delivery_id():
 
 def test_a_webhook_url_httpx_rejects_is_reported_and_delivery_goes_on(caplog):
     async def deliver_two() -> bool:
-        webhook = Webhook(Settings(alerts_webhook_url="http://x:abc/hook", alerts_webhook_retries=0))
+        webhook = Webhook(Settings(alerts_webhook_url="http://x:abc/hook", alerts_webhook_retries=0).alerts)
         failed = WEBHOOK_FAILURES.labels("error")._value.get()
         webhook.submit({"alert_id": "first", "status": "firing"})
         await wait_until_async(
@@ -227,7 +227,7 @@ def test_a_hanging_webhook_never_blocks_the_caller_and_its_queue_is_bounded():
         settings = Settings(alerts_webhook_url=receiver.url, alerts_webhook_timeout_s=0.5, alerts_webhook_queue=3)
 
         async def submit_many() -> float:
-            webhook = Webhook(settings)
+            webhook = Webhook(settings.alerts)
             dropped = WEBHOOK_FAILURES.labels("queue_full")._value.get()
             started = time.perf_counter()
             for i in range(10):
@@ -259,7 +259,7 @@ def test_slack_text_shows_a_publishers_source_as_text_not_a_ping_or_a_link():
         )
 
         async def deliver() -> None:
-            webhook = Webhook(settings)
+            webhook = Webhook(settings.alerts)
             webhook.submit(_payload(source))
             await wait_until_async(lambda: receiver.received, 10, "the Slack message")
             await webhook.close()
@@ -276,9 +276,10 @@ def test_the_webhook_url_is_a_secret_logs_and_repr_name_its_host_only(caplog):
     url = f"http://127.0.0.1:{free_port()}/services/{token}"  # nothing listens: every attempt fails
     settings = Settings(alerts_webhook_url=url, alerts_webhook_retries=1, alerts_webhook_backoff_s=0.01)
     assert token not in repr(settings) and token not in str(settings)
+    assert token not in repr(settings.alerts) and token not in repr(settings.kafka)
 
     async def fail() -> None:
-        webhook = Webhook(settings)
+        webhook = Webhook(settings.alerts)
         webhook.submit({"alert_id": "a-1", "status": "firing"})
         await wait_until_async(lambda: "gave up" in caplog.text, 10, "the webhook to give up")
         await webhook.close()

@@ -25,6 +25,7 @@ from pathlib import Path
 from bloomwatch.settings import Settings
 from bloomwatch.alerts import windows
 from streams.alerts.evaluator import AlertEvaluator
+from streams.alerts.notify import Notifier
 from bloomwatch.alerts.rules import load_rules
 from store.alerts import AlertStore
 from store.connect import open_client
@@ -51,7 +52,8 @@ store.client.insert("documents", rows, settings={"async_insert": 0}, column_name
     "sentiment_negative", "sentiment_model", "topic", "topic_model", "urgency", "urgency_model"])
 
 settings = Settings(alerts_grace_s=0, alerts_max_lateness_s=0, alerts_catchup_s=600, alerts_webhook_url=None)
-notifications = asyncio.run(AlertEvaluator(settings, rules, store.client, StoreThread()).step(now))
+evaluator = AlertEvaluator(settings.alerts, rules, store.client, StoreThread(), Notifier(settings.alerts, settings.kafka))
+notifications = asyncio.run(evaluator.step(now))
 written = AlertStore(store.client).latest_by_group(rules.rules[0].name)
 print(json.dumps({
     "notified": sorted(payload["group_key"] for _, payload in notifications),

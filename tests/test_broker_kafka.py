@@ -118,7 +118,7 @@ def test_deployment_broker_takes_its_controller_port_from_the_settings(tmp_path)
 
 def test_topics_created_with_configured_partitions_and_idempotent(kafka_broker):
     settings = Settings(**unique_topics("topics"), topic_partitions=3)
-    specs = topic_specs(settings)
+    specs = topic_specs(settings.kafka)
     first = asyncio.run(ensure_topics(kafka_broker, specs))
     again = asyncio.run(ensure_topics(kafka_broker, specs))
     expected = {spec.name: 3 for spec in specs}

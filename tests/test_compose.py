@@ -105,7 +105,7 @@ def test_retrain_scheduler_reads_clickhouse_bounded_and_promotes_into_the_server
     assert spec["command"] == ["retrain", "--schedule"]
     assert "deploy" not in spec and "scale" not in spec  # one scheduler
     settings = _settings("retrain", monkeypatch)
-    assert not is_embedded(settings)  # server mode: labels, documents and audit rows straight from ClickHouse
+    assert not is_embedded(settings.store)  # server mode: labels, documents and audit rows straight from ClickHouse
     assert settings.retrain_threads == 1 and settings.retrain_nice >= 10 and 0 < float(spec["cpus"]) <= 2
     mounts = _mounts("retrain")
     assert mounts[str(settings.data_dir)] == _mounts("trainer")["/data"]  # the models' data: replay, fixed tests

@@ -126,3 +126,45 @@ def test_ddl_columns_match_the_insert_columns_and_label_order():
     assert enums == {"kind": list(get_args(DocumentKind)), **{task.name: list(task.labels) for task in tasks()}}
     sorting_key = re.search(r"^ORDER BY (.+)$", create, flags=re.MULTILINE).group(1)
     assert sorting_key.endswith(", id)") and "ingested_at" not in sorting_key  # dedup by id; never ingestion time
+
+
+def test_the_text_limit_is_the_callers_not_a_settings_lookup(monkeypatch):
+    """The worker's decoder, the schema and the publisher check a text against the limit they are
+    given (BLOOMWATCH_MAX_TEXT_CHARS of their process), whatever the environment says meanwhile."""
+    from bloomwatch.schemas import Document, text_limit
+    from bloomwatch.settings import DEFAULT_MAX_TEXT_CHARS, Settings
+    from streams.publisher import Publisher
+
+    monkeypatch.setenv("BLOOMWATCH_MAX_TEXT_CHARS", "5")  # read by no validator
+    twelve = {"id": "d1", "source": "s", "kind": "review", "text": "Great phone."}
+    assert decode_document(json.dumps(twelve).encode()).text == "Great phone."  # the default limit
+    with pytest.raises(InvalidMessage) as refused:
+        decode_document(json.dumps(twelve).encode(), max_text_chars=11)
+    assert refused.value.reason == "oversize" and "the limit is 11" in refused.value.detail
+    with pytest.raises(ValueError, match="the limit is 11"):
+        Document.model_validate(twelve, context=text_limit(11))
+    assert len(Document(**{**twelve, "text": "x" * DEFAULT_MAX_TEXT_CHARS}).text) == DEFAULT_MAX_TEXT_CHARS
+
+    publisher = Publisher(kafka=Settings().kafka, max_text_chars=11)  # validates without a broker
+    for record in (twelve, Document.model_validate(twelve)):  # a record, or a Document built elsewhere
+        with pytest.raises(ValueError, match="^text: .*the limit is 11"):
+            publisher.validate(record)
+    assert Publisher(kafka=Settings().kafka, max_text_chars=12).validate(twelve).text == "Great phone."
+
+
+def test_the_batch_processor_decodes_against_the_limit_it_is_given():
+    """Given BLOOMWATCH_MAX_TEXT_CHARS by the worker's app, not by a settings lookup: a text over it
+    is dead-lettered as oversize (nothing valid is left, so nothing reaches the store)."""
+    sent: list[tuple[bytes | None, str]] = []
+
+    async def dead_letter(message, reason, error, attempts, document_id) -> None:
+        sent.append((message.value, reason))
+
+    processor = BatchProcessor(
+        classifiers={}, store=None, dead_letter=dead_letter, retry=RetryPolicy(), max_text_chars=11
+    )
+    try:
+        asyncio.run(processor.process([Message("reviews", 0, 0, None, _doc(), 0.0)]))
+    finally:
+        processor.close()
+    assert sent == [(_doc(), "oversize")]

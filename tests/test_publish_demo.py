@@ -85,10 +85,10 @@ def test_shared_data_stream_replays_no_text_the_retraining_gate_tests():
 @pytest.mark.kafka
 def test_run_demo_stream_publishes_at_the_requested_rate(kafka_broker):
     settings = Settings(**unique_topics("demo"), kafka_bootstrap=kafka_broker)
-    asyncio.run(ensure_topics(kafka_broker, topic_specs(settings)))
+    asyncio.run(ensure_topics(kafka_broker, topic_specs(settings.kafka)))
 
     async def run() -> tuple[int, float]:
-        async with Publisher(kafka_broker, settings) as publisher:
+        async with Publisher(kafka_broker, settings.kafka) as publisher:
             loop = asyncio.get_running_loop()
             started = loop.time()
             accepted = await run_demo_stream(publisher, rate_per_s=100, limit=150, settings=settings)

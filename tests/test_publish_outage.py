@@ -44,7 +44,7 @@ def settings(broker) -> Settings:
     settings = Settings(
         **unique_topics("outage"), kafka_bootstrap=broker.bootstrap, publish_timeout_s=PUBLISH_TIMEOUT_S
     )
-    asyncio.run(ensure_topics(broker.bootstrap, topic_specs(settings)))
+    asyncio.run(ensure_topics(broker.bootstrap, topic_specs(settings.kafka)))
     return settings
 
 
@@ -73,7 +73,7 @@ def test_graceful_restart_while_publishing_is_bounded_quiet_and_idle(broker, set
     durations, accepted, refused = [], set(), set()
 
     async def run() -> tuple[float, float]:
-        async with Publisher(broker.bootstrap, settings) as publisher:
+        async with Publisher(broker.bootstrap, settings.kafka) as publisher:
             assert (await publisher.publish(documents(0, 1))).accepted == ["d-0"]
             restart = asyncio.create_task(asyncio.to_thread(lambda: (broker.stop(), broker.start())))
             cpu, wall = time.process_time(), time.monotonic()
@@ -124,7 +124,7 @@ def test_broker_down_every_publishing_path_rejects_within_the_timeout(broker, se
         assert len(consume(broker.bootstrap, [settings.topic_news], expected=1000, timeout_s=60)) == 1000
 
         async def python_publisher() -> tuple[float, list, float]:
-            async with Publisher(broker.bootstrap, settings) as publisher:
+            async with Publisher(broker.bootstrap, settings.kafka) as publisher:
                 await asyncio.to_thread(broker.stop)
                 started = time.monotonic()
                 result = await publisher.publish(documents(2000, 20))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.kafka
 @pytest.fixture
 def settings(kafka_broker) -> Settings:
     settings = Settings(**unique_topics("pub"), kafka_bootstrap=kafka_broker)
-    asyncio.run(ensure_topics(kafka_broker, topic_specs(settings)))
+    asyncio.run(ensure_topics(kafka_broker, topic_specs(settings.kafka)))
     return settings
 
 
@@ -33,7 +33,7 @@ def test_publisher_routes_valid_documents_and_rejects_invalid_ones(kafka_broker,
     ]
 
     async def run():
-        async with Publisher(kafka_broker, settings) as publisher:
+        async with Publisher(kafka_broker, settings.kafka) as publisher:
             return await publisher.publish(records)
 
     result = asyncio.run(run())
@@ -57,7 +57,7 @@ def test_publisher_routes_valid_documents_and_rejects_invalid_ones(kafka_broker,
 
 def test_publisher_with_a_fixed_topic_rejects_the_other_kind(kafka_broker, settings):
     async def run():
-        async with Publisher(kafka_broker, settings) as publisher:
+        async with Publisher(kafka_broker, settings.kafka) as publisher:
             return await publisher.publish(
                 [{"id": "r-9", "source": "shop", "kind": "review", "text": "Fine."}], topic=settings.topic_news
             )

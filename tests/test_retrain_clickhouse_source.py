@@ -134,7 +134,7 @@ def test_unlabelled_documents_carry_the_scores_a_retrain_without_its_training_da
     assert len(ids) == 60 + 60 + 5 - 2 and not ids & {"new-0", "new-1"}  # the labelled ones are not offered
     assert "copy-of-labelled" not in ids  # nor another id's copy of a labelled text ("It broke at once.")
     assert {d["model"] for d in documents} == {"sentiment-v1"}
-    reference = stored_reference(documents, "sentiment-v1", labels_for("sentiment"), set(), settings)
+    reference = stored_reference(documents, "sentiment-v1", labels_for("sentiment"), set(), settings.retrain)
     kept = {e.text for e in reference.train + reference.val + reference.test}
     assert len(kept) == 65 and not any(t.startswith("new ") for t in kept)  # 0.5 sure: below the 0.8 bar
 
@@ -145,7 +145,7 @@ def test_prediction_summary_feeds_the_drift_trigger(world):
     assert summary["drift-wire"]["counts"] == {"negative": 60} and summary["calm-shop"]["n"] == 5
     assert summary["drift-wire"]["mean_confidence"] == pytest.approx(0.5)
     assert source.prediction_summary("sentiment", "sentiment-v9", NOW - timedelta(hours=3), NOW) == {}
-    trigger = drift_trigger("sentiment", settings, source, registry, NOW + timedelta(seconds=1))
+    trigger = drift_trigger("sentiment", settings.retrain, source, registry, NOW + timedelta(seconds=1))
     assert trigger is not None and "drift-wire: PSI" in trigger.detail and "calm-shop" not in trigger.detail
 
 
@@ -155,12 +155,14 @@ def test_the_job_writes_its_model_versions_rows_to_clickhouse_once_each(world):
                "version": "v1", "labels_total": 3, "metrics": {"max_drop": 0.01}}  # fmt: skip
     source.record(trained)
     source.record(trained)  # a retried write
-    skipped = run_retrain("sentiment", "schedule", settings=settings, source=source, registry=registry, detail="cron")
+    skipped = run_retrain(
+        "sentiment", "schedule", settings=settings.retrain, source=source, registry=registry, detail="cron"
+    )
     assert skipped["decision"] == "skipped" and "no new labels" in skipped["reason"]
     drifted = run_retrain(
-        "sentiment", "drift", settings=settings, source=source, registry=registry, detail="drift-wire: PSI"
+        "sentiment", "drift", settings=settings.retrain, source=source, registry=registry, detail="drift-wire: PSI"
     )
-    failed = run_retrain("topic", "manual", settings=settings, source=source, registry=registry)
+    failed = run_retrain("topic", "manual", settings=settings.retrain, source=source, registry=registry)
     assert failed["decision"] == "failed" and "no current topic model" in failed["reason"]
 
     decisions = source.decisions("sentiment")
@@ -171,7 +173,9 @@ def test_the_job_writes_its_model_versions_rows_to_clickhouse_once_each(world):
     assert datetime.fromisoformat(latest["finished_at"]) >= datetime.fromisoformat(latest["started_at"])
     assert decisions[2]["metrics"] == {"max_drop": 0.01}
     assert labels_since_last_run(3, decisions) == 0
-    assert drift_trigger("sentiment", settings, source, registry, NOW + timedelta(seconds=1)) is None  # fired once
+    assert (
+        drift_trigger("sentiment", settings.retrain, source, registry, NOW + timedelta(seconds=1)) is None
+    )  # fired once
     assert [d["decision"] for d in source.decisions("topic")] == ["failed"]
 
     # what a worker sharing this ClickHouse exports at /metrics, though it saw none of these writes

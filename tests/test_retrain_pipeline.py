@@ -156,7 +156,7 @@ def test_drift_in_one_source_fires_the_trigger_once(world):
     )
     api = WorkerAPI(deployment.api)
     for _ in range(2):
-        check_once(("sentiment",), settings, api, registry, last_check=datetime.now(UTC))
+        check_once(("sentiment",), settings.retrain, api, registry, last_check=datetime.now(UTC))
     drift = [d for d in sentiment_decisions(deployment) if d["trigger"] == "drift"]
     assert len(drift) == 1, drift
     assert drift[0]["parent"] == "v2" and "drift-wire: PSI" in drift[0]["metrics"]["trigger_detail"]

@@ -36,7 +36,7 @@ def test_a_text_of_a_fixed_test_in_the_labels_never_reaches_training():
     reference = _reference([Example(SMOKE, "negative", "reviews_mr")])
     labels = [_label("d1", "Cliches are as  thick as the cigarette smoke .", "negative"),
               _label("d2", "the slang word of the week slaps", "positive")]  # fmt: skip
-    splits, counts = build_splits(labels, reference, settings, seed=13)
+    splits, counts = build_splits(labels, reference, settings.retrain, seed=13)
     trained = {normalise_text(e.text) for e in splits.train + splits.val}
     assert SMOKE not in trained and "the slang word of the week slaps" in trained
     assert (
@@ -54,7 +54,7 @@ def test_the_gate_scores_a_fixed_sample_of_each_split_and_no_text_of_the_split_t
     assert len([e for e in sample if e.source == "reviews_mr"]) == 10 and len(sample) == 10 + len(suite)
     outside = next(e.text for e in split if e not in sample)
     settings = Settings(retrain_holdout_share=0.0, retrain_gate_per_source=10)
-    splits, counts = build_splits([_label("d1", outside, "negative")], _reference(split), settings, seed=13)
+    splits, counts = build_splits([_label("d1", outside, "negative")], _reference(split), settings.retrain, seed=13)
     assert counts["labels_in_fixed_tests"] == 1 and counts["labels_train"] == 0
     assert len([e for e in splits.test if e.source == "reviews_mr"]) == 10
 
@@ -67,7 +67,7 @@ def test_a_behaviour_suite_sentence_in_the_labels_is_tested_never_trained():
         _label("d1", suite_text.upper(), tests[0].label),
         _label("d2", "the slang word of the week slaps", "positive"),
     ]
-    splits, counts = build_splits(labels, _reference([]), Settings(retrain_holdout_share=0.0), 13, untrainable)
+    splits, counts = build_splits(labels, _reference([]), Settings(retrain_holdout_share=0.0).retrain, 13, untrainable)
     assert normalise_text(suite_text) not in {normalise_text(e.text) for e in splits.train + splits.val}
     assert counts["labels_in_fixed_tests"] == 1
 
@@ -75,7 +75,7 @@ def test_a_behaviour_suite_sentence_in_the_labels_is_tested_never_trained():
 def test_replay_leaves_out_the_texts_the_gate_tests():
     settings = Settings(retrain_holdout_share=1.0, retrain_replay_ratio=100.0)  # every label held out
     held_out = "An old review 7 ."
-    splits, counts = build_splits([_label("d1", held_out, "negative")], _reference([]), settings, seed=13)
+    splits, counts = build_splits([_label("d1", held_out, "negative")], _reference([]), settings.retrain, seed=13)
     assert counts["labels_holdout"] == 1 and counts["labels_train"] == 0
     assert len(splits.val) == 9  # the reference's 10 validation examples but the held-out text
     assert normalise_text(held_out) not in {normalise_text(e.text) for e in splits.train + splits.val}
@@ -98,7 +98,9 @@ def test_without_original_data_the_reference_is_the_current_models_confident_ans
              {"text": "Scored by the old model.", "model": "sentiment-v0", "probs": [0.9, 0.05, 0.05]},
              {"text": "Unsure.", "model": "sentiment-v1", "probs": [0.5, 0.3, 0.2]},
              {"text": "Labelled by a user.", "model": "sentiment-v1", "probs": [0.9, 0.05, 0.05]}]  # fmt: skip
-    reference = stored_reference(docs, "sentiment-v1", LABELS, {normalise_text("labelled by a user.")}, settings)
+    reference = stored_reference(
+        docs, "sentiment-v1", LABELS, {normalise_text("labelled by a user.")}, settings.retrain
+    )
     everything = reference.train + reference.val + reference.test
     assert len(everything) == 400 and len({e.text for e in everything}) == 400
     assert {e.source for e in reference.test} == {STORED} and {e.source for e in reference.train} == {REHEARSAL}

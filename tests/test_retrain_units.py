@@ -127,7 +127,7 @@ def test_a_retrain_never_continues_the_checkpoints_of_the_run_that_trained_its_p
     another run, with a clock-free schedule and no checkpoint of its own."""
     config = {"finetune": {"epochs": 1, "checkpoint_dir": str(tmp_path / "run"), "anneal_to_time_limit": True}}
     current = ModelVersion(task="sentiment", version="v6", path=tmp_path / "v6", manifest={"training_config": config})
-    options = retrain_options(parent_options(current), current, Settings())
+    options = retrain_options(parent_options(current), current, Settings().retrain)
     assert options.finetune.checkpoint_dir is None and not options.finetune.anneal_to_time_limit
 
 

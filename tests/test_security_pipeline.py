@@ -165,7 +165,7 @@ def test_each_token_may_do_what_its_scopes_allow_and_is_the_recorded_actor(secur
     label = {"document_id": "actor-1", "task": "topic", "label": "world", "annotator": "mallory"}
     assert httpx.post(f"{api}/labels", json=label, headers=_auth("dashboard"), timeout=30).status_code == 200
     settings = deployment.settings
-    labels = read_topic(deployment.bootstrap, settings.topic_labels, **client_options(settings))
+    labels = read_topic(deployment.bootstrap, settings.topic_labels, **client_options(settings.kafka))
     assert [event["annotator"] for event in labels if event["document_id"] == "actor-1"] == ["dashboard"]
 
 
@@ -265,7 +265,7 @@ def test_wrong_kafka_credentials_are_refused_with_a_clear_error(secured):
     deployment: Deployment = secured["deployment"]
     wrong = deployment.settings.model_copy(update={"kafka_sasl_password": SecretStr(WRONG_PASSWORD)})
     with pytest.raises(KafkaSecurityError, match=f"refused user '{SASL_USER}' .*invalid credentials"):
-        asyncio.run(ensure_topics(deployment.bootstrap, topic_specs(wrong), **client_options(wrong)))
+        asyncio.run(ensure_topics(deployment.bootstrap, topic_specs(wrong.kafka), **client_options(wrong.kafka)))
     env = {**os.environ, **deployment.env, "BLOOMWATCH_KAFKA_SASL_PASSWORD": WRONG_PASSWORD}
     documents = secured["root"] / "docs.jsonl"
     documents.write_text('{"id": "w1", "source": "s", "kind": "news", "text": "Refused."}\n')

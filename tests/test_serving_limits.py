@@ -34,7 +34,9 @@ def url(tiny_registry, tmp_path_factory):
         tiny_registry, "sentiment", max_text_chars=settings.max_text_chars, max_inputs=settings.serve_max_inputs,
         max_model_len=128, max_batch_tokens=8192, precision="fp32", reload_poll_s=60,
     )  # fmt: skip
-    app.add_middleware(AccessMiddleware, policy=AccessPolicy.from_settings(settings))  # as `bloomwatch serve` does
+    app.add_middleware(
+        AccessMiddleware, policy=AccessPolicy.from_settings(settings.access)
+    )  # as `bloomwatch serve` does
     with serve_in_thread(app) as address:
         yield address
 

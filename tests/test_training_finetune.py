@@ -29,7 +29,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def retrain_finetune_config() -> FinetuneConfig:
     """What `bloomwatch retrain` fine-tunes a sentiment model with (its default settings)."""
     current = ModelVersion(task="sentiment", version="v1", path=Path("/nonexistent"), manifest={})
-    return retrain_options(default_options("sentiment"), current, Settings()).finetune
+    return retrain_options(default_options("sentiment"), current, Settings().retrain).finetune
 
 
 def mean(xs):

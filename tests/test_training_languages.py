@@ -48,9 +48,9 @@ def test_a_language_counts_from_a_sensible_share_of_the_texts_and_inherited_ones
 
 def test_a_retrain_inherits_the_languages_its_parent_reads():
     current = ModelVersion("sentiment", "v3", Path("/nonexistent"), {"languages": ["en", "zh"]})
-    assert retrain_options(default_options("sentiment"), current, Settings()).inherit_languages == ["en", "zh"]
+    assert retrain_options(default_options("sentiment"), current, Settings().retrain).inherit_languages == ["en", "zh"]
     older = ModelVersion("sentiment", "v2", Path("/nonexistent"), {})  # registered before the field
-    assert retrain_options(default_options("sentiment"), older, Settings()).inherit_languages == ["en"]
+    assert retrain_options(default_options("sentiment"), older, Settings().retrain).inherit_languages == ["en"]
 
 
 def test_training_on_texts_in_two_languages_registers_a_model_that_reads_both(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ what the body claims counts only when no token is asked for (bloomwatch.access.a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from faust.web import View
@@ -23,11 +23,12 @@ from bloomwatch.access import actor
 from bloomwatch.alerts.rules import RuleSet, load_rules
 from bloomwatch.alerts.windows import BadGroupKey, canonical_group_key
 from bloomwatch.json_input import NotJSON, parse_json
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import AlertSettings, KafkaSettings
 from store.alerts import AlertStore, alert_json
 from store.connect import StoreClient
 from store.executor import StoreThread
 from streams.alerts.evaluator import AlertEvaluator
+from streams.alerts.notify import Notifier
 from streams.query_params import BadQuery, query_int
 
 
@@ -45,33 +46,38 @@ class AckRequest(BaseModel):
     by: str = ""
 
 
-def install(app: faust.App, settings: Settings, client: StoreClient, store_thread: StoreThread) -> None:
-    """The alert API on the worker, and the evaluator timer when this worker is the evaluator."""
-    rules = load_rules(settings.alerts_rules)  # a bad file stops the worker at start, key named
-    register_alert_routes(app, rules, client, store_thread)
-    if not settings.alerts_in_worker:
-        return
-    evaluator = AlertEvaluator(settings, rules, client, store_thread)
+RequestBody = TypeVar("RequestBody", SilenceRequest, AckRequest)  # a body that says who acts (`by`)
 
-    @app.timer(settings.alerts_interval_s)
+
+def install(
+    app: faust.App, alerts: AlertSettings, kafka: KafkaSettings, client: StoreClient, store_thread: StoreThread
+) -> None:
+    """The alert API on the worker, and the evaluator timer when this worker is the evaluator."""
+    rules = load_rules(alerts.alerts_rules)  # a bad file stops the worker at start, key named
+    register_alert_routes(app, rules, client, store_thread)
+    if not alerts.alerts_in_worker:
+        return
+    evaluator = AlertEvaluator(alerts, rules, client, store_thread, Notifier(alerts, kafka))
+
+    @app.timer(alerts.alerts_interval_s)
     async def evaluate_alerts() -> None:
         await evaluator.tick()
 
     @app.on_before_shutdown.connect
-    async def _close_notifier(sender, **kwargs) -> None:
+    async def _close_notifier(sender: object, /, *args: Any, **kwargs: Any) -> None:
         await evaluator.close()
 
 
 def register_alert_routes(app: faust.App, rules: RuleSet, client: StoreClient, store_thread: StoreThread) -> None:
     store = AlertStore(client)
 
-    async def body(request, model: type[BaseModel]) -> BaseModel | str:
+    async def body(request, model: type[RequestBody]) -> RequestBody | str:
         try:
             return model.model_validate(parse_json(await request.read()))
         except (ValidationError, NotJSON) as error:
             return str(error)
 
-    async def act(request, model: type[BaseModel], doing: str) -> tuple[Any, str] | str:
+    async def act(request, model: type[RequestBody], doing: str) -> tuple[RequestBody, str] | str:
         """The validated body and who does it: the token's client, else (no tokens) the body's `by`;
         or why the request is a 400."""
         parsed = await body(request, model)
@@ -122,11 +128,12 @@ def register_alert_routes(app: faust.App, rules: RuleSet, client: StoreClient, s
             if isinstance(acting, str):
                 return self.error(400, acting)
             silence, by = acting
-            if rules.get(silence.rule) is None:
-                known = ", ".join(rule.name for rule in rules.rules)
+            rule = rules.get(silence.rule)
+            if rule is None:
+                known = ", ".join(each.name for each in rules.rules)
                 return self.error(400, f"no rule {silence.rule!r}; rules: {known}")
             try:
-                group = canonical_group_key(silence.group, rules.get(silence.rule).group_by)
+                group = canonical_group_key(silence.group, rule.group_by)
             except BadGroupKey as error:
                 return self.error(400, str(error))
             created = await store_thread.run(store.silence, silence.rule, group, silence.for_s, by, silence.comment)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from urllib.parse import quote
 
 import typer
@@ -41,7 +42,7 @@ def _api(method: str, path: str, **kwargs):
 
     url = f"{get_settings().worker_url}{path}"
     try:
-        response = httpx.request(method, url, headers=client_headers(get_settings()), timeout=15, **kwargs)
+        response = httpx.request(method, url, headers=client_headers(get_settings().access), timeout=15, **kwargs)
     except httpx.HTTPError as error:
         raise typer.Exit(
             _fail(f"{url}: {error} (is the worker running? `bloomwatch up` or `bloomwatch worker`)")
@@ -177,7 +178,7 @@ def check(
     from bloomwatch.settings import get_settings
 
     try:
-        rules = load_rules(path or get_settings().alerts_rules)
+        rules = load_rules(Path(path) if path else get_settings().alerts_rules)
     except RuleFileError as error:
         raise typer.Exit(_fail(str(error))) from None
     typer.echo(f"{len(rules.rules)} rules OK: {', '.join(rule.name for rule in rules.rules)}")
@@ -198,12 +199,15 @@ def run() -> None:
     from store.documents import DocumentStore
     from store.executor import StoreThread
     from streams.alerts.evaluator import AlertEvaluator
+    from streams.alerts.notify import Notifier
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    client = connect(settings)
+    client = connect(settings.store)
     DocumentStore(client).ensure_schema()
-    evaluator = AlertEvaluator(settings, load_rules(settings.alerts_rules), client, StoreThread())
+    alerts = settings.alerts
+    notifier = Notifier(alerts, settings.kafka)
+    evaluator = AlertEvaluator(alerts, load_rules(alerts.alerts_rules), client, StoreThread(), notifier)
     typer.echo(
         f"evaluating alert rules on {settings.clickhouse_where} every {settings.alerts_interval_s}s -> topic {settings.topic_alerts}"
     )

@@ -37,7 +37,7 @@ from bloomwatch.alerts import windows
 from bloomwatch.alerts.detector import Verdict, judge
 from bloomwatch.alerts.lifecycle import FIRING, RESOLVED, Alert, advance
 from bloomwatch.alerts.rules import Rule, RuleSet
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import AlertSettings
 from store import alert_windows
 from store.alerts import AlertStore, is_active, silenced
 from store.connect import StoreClient
@@ -57,13 +57,15 @@ EVALUATION_FAILURES = Counter(
 
 
 class AlertEvaluator:
-    def __init__(self, settings: Settings, rules: RuleSet, client: StoreClient, store_thread: StoreThread):
-        self.settings = settings
+    def __init__(
+        self, alerts: AlertSettings, rules: RuleSet, client: StoreClient, store_thread: StoreThread, notifier: Notifier
+    ):
+        self.settings = alerts
         self.rules = rules
         self.client = client
         self.store = AlertStore(client)
         self.store_thread = store_thread
-        self.notifier = Notifier(settings)
+        self.notifier = notifier  # closed with the evaluator
         self.evaluated_through: dict[str, datetime] = {}
 
     async def tick(self) -> None:
@@ -231,7 +233,7 @@ class AlertEvaluator:
     def _dashboard_url(self, rule: Rule, group: dict[str, str], alert: Alert) -> str:
         context = timedelta(seconds=rule.window_s * min(rule.baseline_windows, 10))
         query = {**group, "from": _iso(alert.started_at - context), "to": _iso(alert.window_end)}
-        return f"{self.settings.alerts_dashboard_url or self.settings.worker_url}/dashboard?{urlencode(query)}"
+        return f"{self.settings.link_base}/dashboard?{urlencode(query)}"
 
 
 def _iso(moment: datetime) -> str:

@@ -23,14 +23,18 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client import Counter
 
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import AlertSettings, KafkaSettings
 from streams import metrics
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
 
 log = logging.getLogger("bloomwatch.alerts")
 
@@ -100,7 +104,9 @@ class Webhook:
     """Delivers to the configured URL. The URL is a secret (a Slack webhook URL is the credential
     to post): it is used here only, and logs name its host (`self.where`)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: AlertSettings):
+        if settings.alerts_webhook_url is None:
+            raise ValueError("a webhook needs BLOOMWATCH_ALERTS_WEBHOOK_URL")
         self.url = settings.alerts_webhook_url.get_secret_value()
         self.where = urlsplit(self.url).hostname or "the webhook"
         secret = settings.alerts_webhook_secret
@@ -174,12 +180,12 @@ class Webhook:
 class Notifier:
     """Sends each notification to the receivers its rule names (topic, log, webhook)."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.webhook = Webhook(settings) if settings.alerts_webhook_url else None
-        self.producer = None
+    def __init__(self, alerts: AlertSettings, kafka: KafkaSettings):
+        self.kafka = kafka  # the alerts topic
+        self.webhook = Webhook(alerts) if alerts.alerts_webhook_url else None
+        self.producer: AIOKafkaProducer | None = None  # started on the first notification for the topic
 
-    async def send(self, payload: dict[str, Any], receivers: list[str]) -> None:
+    async def send(self, payload: dict[str, Any], receivers: Collection[str]) -> None:
         if "topic" in receivers:  # first, and awaited: the durable record of the notification
             await self._publish(payload)
         if "log" in receivers:
@@ -197,16 +203,16 @@ class Notifier:
         try:
             if self.producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.kafka_bootstrap, acks="all", **client_options(self.settings)
+                    bootstrap_servers=self.kafka.kafka_bootstrap, acks="all", **client_options(self.kafka)
                 )
                 await producer.start()
                 self.producer = producer
             await self.producer.send_and_wait(
-                self.settings.topic_alerts, json.dumps(payload).encode(), key=payload["alert_id"].encode()
+                self.kafka.topic_alerts, json.dumps(payload).encode(), key=payload["alert_id"].encode()
             )
             NOTIFICATIONS.labels("topic", payload["status"]).inc()
         except Exception as exc:  # noqa: BLE001 - delivery must not stop evaluation
-            log.error("alerts topic %s: %s: %s", self.settings.topic_alerts, type(exc).__name__, exc)
+            log.error("alerts topic %s: %s: %s", self.kafka.topic_alerts, type(exc).__name__, exc)
 
     async def close(self) -> None:
         if self.webhook is not None:

@@ -17,6 +17,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from typing import TypedDict
 
 _WORD = re.compile(r"[^\W\d_][\w'-]*[^\W_]|[^\W\d_]", re.UNICODE)
 
@@ -44,9 +45,17 @@ def word_counts(texts: Iterable[tuple[str, str]]) -> Counter[str]:
     return counts
 
 
+class Term(TypedDict):
+    """An over-represented word as an alert's evidence shows it."""
+
+    term: str
+    z: float  # log-odds z-score, 2 decimals
+    count: int  # in the focus texts
+
+
 def over_represented(
     focus: Counter[str], background: Counter[str], *, top: int = 10, min_z: float = 1.96, prior_size: float = 1000.0
-) -> list[dict[str, float | str]]:
+) -> list[Term]:
     """Terms of `focus` with the largest log-odds z-score against `background` (z >= min_z).
 
     A word's odds are its count against every other word's: with a one-word vocabulary (texts
@@ -58,7 +67,7 @@ def over_represented(
     if not n_focus or not n_background or len(pooled) < 2:
         return []
     a0 = prior_size
-    scored = []
+    scored: list[Term] = []
     for word, count in pooled.items():
         a = a0 * count / total_pooled
         y_f, y_b = focus.get(word, 0), background.get(word, 0)

@@ -14,7 +14,7 @@ import httpx
 import typer
 
 if TYPE_CHECKING:
-    from bloomwatch.settings import Settings
+    from bloomwatch.setting_groups import RetrainSettings
 
 
 def retrain(
@@ -38,7 +38,8 @@ def retrain(
 
     tasks = (find_task(task).name,) if task else task_names()  # UnknownTask: one line naming the known tasks
     settings = get_settings()
-    lower_priority(settings)
+    retrain = settings.retrain  # what the job reads; the source takes the store, access and the worker's URL
+    lower_priority(retrain)
     os.environ["BLOOMWATCH_TORCH_THREADS"] = str(settings.retrain_threads)  # read by training.runtime
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     source = open_source(settings, worker_url)
@@ -46,12 +47,12 @@ def retrain(
     typer.echo(f"retrain: labels and audit via {source.where}; models in {registry.root}", err=True)
     if schedule:
         typer.echo(f"retrain: schedule {settings.retrain_cron!r}, checks every {settings.retrain_check_s:g}s", err=True)
-        run_schedule(tasks, settings, source, registry)
+        run_schedule(tasks, retrain, source, registry)
         return
     failed = False
     for name in tasks:
         try:
-            row = run_retrain(name, trigger, settings=settings, source=source, registry=registry, dry_run=dry_run)
+            row = run_retrain(name, trigger, settings=retrain, source=source, registry=registry, dry_run=dry_run)
         except httpx.TransportError as exc:  # expected when the worker is not up: one line, no traceback
             typer.echo(f"{name}: cannot reach {source.where} ({exc}); is `bloomwatch up` running?", err=True)
             raise typer.Exit(1) from None
@@ -88,7 +89,7 @@ def gate_table(figures: dict[str, dict]) -> list[str]:
     return lines
 
 
-def lower_priority(settings: Settings) -> None:
+def lower_priority(settings: RetrainSettings) -> None:
     """Before any thread starts (Linux threads inherit both from their creator): nice, and
     SCHED_IDLE where the settings ask for it and the OS has it."""
     os.nice(settings.retrain_nice)

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bloomwatch.errors import ExpectedError
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import RetrainSettings
 from training.data import DataError, normalise_text
 from training.finetune import FinetuneConfig
 from training.finetune_state import PER_SITTING
@@ -107,7 +107,7 @@ def parent_options(current: ModelVersion) -> TrainOptions:
     return options
 
 
-def retrain_options(parent: TrainOptions, current: ModelVersion, settings: Settings) -> TrainOptions:
+def retrain_options(parent: TrainOptions, current: ModelVersion, settings: RetrainSettings) -> TrainOptions:
     options = parent
     options.base = str(current.path)
     options.method = "lora"
@@ -144,7 +144,7 @@ def reference_for(
     current: ModelVersion,
     labels: list[dict[str, Any]],
     *,
-    settings: Settings,
+    settings: RetrainSettings,
     source: RetrainSource,
 ) -> Reference:
     """The current model's own data where it is on this machine, else the stored documents."""
@@ -166,7 +166,7 @@ def run_retrain(
     task: str,
     trigger: str,
     *,
-    settings: Settings,
+    settings: RetrainSettings,
     source: RetrainSource,
     registry: Registry,
     detail: str = "",
@@ -190,7 +190,7 @@ def _run(
     task: str,
     trigger: str,
     *,
-    settings: Settings,
+    settings: RetrainSettings,
     source: RetrainSource,
     registry: Registry,
     detail: str,

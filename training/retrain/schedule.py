@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import RetrainSettings
 from bloomwatch.tasks import labels_for
 from training.registry import Registry
 from training.retrain.drift import find_drift
@@ -36,7 +36,7 @@ def cron_due(expression: str, last_check: datetime, now: datetime) -> bool:
 
 
 def drift_trigger(
-    task: str, settings: Settings, source: RetrainSource, registry: Registry, now: datetime
+    task: str, settings: RetrainSettings, source: RetrainSource, registry: Registry, now: datetime
 ) -> Trigger | None:
     current = registry.current(task)
     if current is None:
@@ -60,7 +60,13 @@ def drift_trigger(
 
 
 def due_trigger(
-    task: str, settings: Settings, source: RetrainSource, registry: Registry, *, last_check: datetime, now: datetime
+    task: str,
+    settings: RetrainSettings,
+    source: RetrainSource,
+    registry: Registry,
+    *,
+    last_check: datetime,
+    now: datetime,
 ) -> Trigger | None:
     """The first trigger that holds: schedule, then new labels, then drift."""
     if cron_due(settings.retrain_cron, last_check, now):
@@ -72,7 +78,7 @@ def due_trigger(
 
 
 def check_once(
-    tasks: tuple[str, ...], settings: Settings, source: RetrainSource, registry: Registry, last_check: datetime
+    tasks: tuple[str, ...], settings: RetrainSettings, source: RetrainSource, registry: Registry, last_check: datetime
 ) -> datetime:
     """Check every task's triggers and run what is due; returns the time of this check."""
     now = datetime.now(UTC)
@@ -84,7 +90,7 @@ def check_once(
     return now
 
 
-def run_schedule(tasks: tuple[str, ...], settings: Settings, source: RetrainSource, registry: Registry) -> None:
+def run_schedule(tasks: tuple[str, ...], settings: RetrainSettings, source: RetrainSource, registry: Registry) -> None:
     """Forever: check, sleep; an unreachable worker or ClickHouse, or a failing check, is logged and retried."""
     last_check = datetime.now(UTC)
     while True:

@@ -38,7 +38,7 @@ class ClickHouseSource:
     """RetrainStore on the job's own client (server mode: many processes may share a server)."""
 
     def __init__(self, settings: Settings):
-        self.store = RetrainStore(connect(settings))
+        self.store = RetrainStore(connect(settings.store))
         self.where = f"ClickHouse at {settings.clickhouse_where}"  # no credentials in logs
 
     def labels(self, task: str) -> list[dict[str, Any]]:
@@ -62,6 +62,6 @@ class ClickHouseSource:
 
 def open_source(settings: Settings, worker_url: str | None = None) -> RetrainSource:
     """The worker's API in embedded mode (at `worker_url`, default the settings' worker), else ClickHouse."""
-    if is_embedded(settings):
-        return WorkerAPI(worker_url or settings.worker_url, headers=client_headers(settings))
+    if is_embedded(settings.store):
+        return WorkerAPI(worker_url or settings.worker_url, headers=client_headers(settings.access))
     return ClickHouseSource(settings)

@@ -20,7 +20,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from bloomwatch.settings import Settings
+from bloomwatch.setting_groups import RetrainSettings
 from training.behaviour_suite import behaviour_suite
 from training.data import Example, normalise_text
 from training.pipeline import Splits
@@ -78,7 +78,7 @@ def original_reference(original: Splits) -> Reference:
 
 
 def stored_reference(
-    documents: list[dict[str, Any]], model: str, labels: tuple[str, ...], exclude: set[str], settings: Settings
+    documents: list[dict[str, Any]], model: str, labels: tuple[str, ...], exclude: set[str], settings: RetrainSettings
 ) -> Reference:
     """From stored documents scored by `model` (the current model): the ones it answered with at
     least `retrain_rehearsal_min_confidence`, labelled with its answer; texts in `exclude` (the
@@ -121,7 +121,7 @@ def gate_sample(examples: list[Example], per_source: int) -> list[Example]:
 def build_splits(
     labels: list[dict[str, Any]],
     reference: Reference,
-    settings: Settings,
+    settings: RetrainSettings,
     seed: int,
     untrainable: AbstractSet[str] = frozenset(),
 ) -> tuple[Splits, dict[str, int]]:
