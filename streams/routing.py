@@ -19,11 +19,19 @@ if TYPE_CHECKING:
     from classifiers.client import ClassifyClient, ServedModel
 
 
-def routing_language(detected: str, declared: str | None) -> str:
-    """The language a document is routed by: the detected one, else the declared primary subtag
-    (`zh-CN` -> `zh`), else `und`."""
-    if detected != UNDETERMINED or not declared:
+# Below this confidence a detection does not route a document away from a model: a wrong language
+# is the costly error once a document goes unscored ("The merch hits different." reads as
+# Luxembourgish at 0.24), so an unsure answer counts as undetermined here (it is stored as detected).
+ROUTING_MIN_CONFIDENCE = 0.5
+
+
+def routing_language(detected: str, confidence: float, declared: str | None) -> str:
+    """The language a document is routed by: the detected one when langid is sure of it, else the
+    declared primary subtag (`zh-CN` -> `zh`), else `und`."""
+    if detected != UNDETERMINED and confidence >= ROUTING_MIN_CONFIDENCE:
         return detected
+    if not declared:
+        return UNDETERMINED
     return declared.split("-")[0].split("_")[0].lower() or UNDETERMINED
 
 

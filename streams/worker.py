@@ -181,7 +181,8 @@ class BatchProcessor:
         documents = [document for _, document in items]
         languages = await asyncio.to_thread(languages_of, [document.text for document in documents])
         routed = [
-            routing_language(code, document.lang) for (code, _), document in zip(languages, documents, strict=True)
+            routing_language(code, confidence, document.lang)
+            for (code, confidence), document in zip(languages, documents, strict=True)
         ]
         async with asyncio.TaskGroup() as group:
             scoring = {task.name: group.create_task(self._score(task, documents, routed)) for task in tasks()}
