@@ -144,7 +144,10 @@ def _classifier(settings: Settings, task: Task) -> Component:
         return Component(name, False, url, f"not reachable ({type(error).__name__})")
     if response.status_code != 200:
         return Component(name, False, url, f"unhealthy (HTTP {response.status_code})")
-    return Component(name, True, url, f"model {response.json().get('model', '?')}")
+    body = response.json()
+    lines = body.get("lines") or {"": body.get("model", "?")}  # line -> model, main line first
+    models = ", ".join(f"{model} (line {line})" if line else model for line, model in lines.items())
+    return Component(name, True, url, f"model {models}")
 
 
 def _worker(settings: Settings) -> Component:

@@ -4,6 +4,9 @@ Run after `bloomwatch pretrain`, `bloomwatch train --task sentiment` and `--task
 wrote (BLOOMWATCH_HOME / BLOOMWATCH_REGISTRY_DIR) and read-modify-writes the shared flat JSON,
 keeping every other benchmark's keys. Sentiment adds the behaviour suite's figures
 (`behaviour.sentiment.<group>.acc`, `baseline.behaviour.<group>.acc`, `...invariance.max_flip_rate`).
+A split's figures are those of the model that scores its language in the pipeline: the first line
+of the task, main line first, whose current model reads it (streams/routing.py), beside the TF-IDF
+baseline of that model's own run.
 
     python bench/training_results.py
 """
@@ -13,7 +16,8 @@ from __future__ import annotations
 from results_file import record  # bench/ is on sys.path when run as a script
 
 from bloomwatch.settings import get_settings
-from training.registry import BASE, Registry
+from training.data import LANGUAGE_SOURCES, SHARED_SOURCES
+from training.registry import BASE, ModelVersion, Registry
 
 MODEL_KEYS = {
     "sentiment": {
@@ -25,6 +29,7 @@ MODEL_KEYS = {
         "reviews_products": ("acc", "macro_f1"),
         "reviews_services": ("acc", "macro_f1"),
         "finance_tweets": ("acc", "macro_f1"),
+        **{name: ("acc", "macro_f1") for names in LANGUAGE_SOURCES.values() for name in names},
     },
     "topic": {"news_agnews": ("acc",)},
 }
@@ -40,17 +45,20 @@ def _negative_recall(metrics: dict) -> float:
     return round(metrics["per_class"]["negative"]["recall"], 4)
 
 
-def quality_figures(task: str, metrics: dict) -> dict[str, float]:
+def quality_figures(
+    task: str, metrics: dict, datasets: set[str] | None = None, behaviour: bool = True
+) -> dict[str, float]:
     """Test-split and behaviour-suite figures of the model and its TF-IDF baseline, for what
-    `metrics` holds (a model trained before a dataset or the suite existed has no figure for it)."""
+    `metrics` holds (a model trained before a dataset or the suite existed has no figure for it);
+    `datasets`: only these test splits (None: all); `behaviour`: the (English) suite's figures too."""
     figures: dict[str, float] = {}
     for dataset, names in MODEL_KEYS[task].items():
-        if dataset in metrics["test"]:
+        if dataset in metrics["test"] and (datasets is None or dataset in datasets):
             for name in names:
                 figures[f"model.{task}.{dataset}.{name}"] = round(metrics["test"][dataset][name], 4)
                 figures[f"baseline.{dataset}.{name}"] = round(metrics["baseline_tfidf_lr"][dataset][name], 4)
     for prefix, key in ((f"behaviour.{task}", "behaviour"), ("baseline.behaviour", "baseline_behaviour")):
-        if result := metrics.get(key):
+        if behaviour and (result := metrics.get(key)):
             figures.update({f"{prefix}.{group}.acc": round(v["acc"], 4) for group, v in result["groups"].items()})
             figures.update(
                 {f"{prefix}.{group}.flip_rate": round(v["flip_rate"], 4) for group, v in result["invariance"].items()}
@@ -67,7 +75,12 @@ def collect(registry: Registry) -> dict[str, float]:
             print(f"no current {task} model in {registry.root} (run `bloomwatch train --task {task}`): skipped")
             continue
         metrics = version.metrics
-        figures.update(quality_figures(task, metrics))
+        figures.update(quality_figures(task, metrics, _scored_by(registry, task, version)))
+        for line in registry.lines(task)[1:]:
+            other = registry.current(task, line)
+            if other is not None:
+                figures.update(quality_figures(task, other.metrics, _scored_by(registry, task, other), behaviour=False))
+                print(f"{task} line {line}: {other.path}")
         figures[f"train.{task}.minutes"] = round(metrics["timings"]["total_s"] / 60, 1)
         figures[f"finetune.{task}.minutes"] = round(metrics["timings"]["finetune_s"] / 60, 1)
         if task == "sentiment":
@@ -86,6 +99,16 @@ def collect(registry: Registry) -> dict[str, float]:
             figures[f"pretrain.{key}"] = round(base.metrics[name], 4)
         print(f"base: {base.path}")
     return figures
+
+
+def _scored_by(registry: Registry, task: str, version: ModelVersion) -> set[str]:
+    """The test splits whose language `version` scores: it is the first line's model that reads it."""
+    models = [m for line in registry.lines(task) if (m := registry.current(task, line)) is not None]
+    return {
+        name
+        for name, spec in SHARED_SOURCES.items()
+        if next((m for m in models if spec.lang in m.languages), None) == version
+    }
 
 
 def main() -> None:

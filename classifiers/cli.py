@@ -31,17 +31,19 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="bind address"),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
-    """Serve vLLM's POST /classify API for a task, following the registry's `current` model.
+    """Serve vLLM's POST /classify API for a task, following the registry's `current` model of each line.
 
     Also /health, /v1/models and Prometheus /metrics. When the registry promotes a new version the
     server switches to it without failing requests; every response names the version in "model".
+    A task with several lines (`bloomwatch models promote TASK VERSION --line NAME`) is served one
+    model per line; a request picks one by name (vLLM's `model` field), the main line's by default.
     """
     import logging
 
     import uvicorn
 
     from bloomwatch.settings import get_settings
-    from classifiers.hot_reload import require_current
+    from classifiers.lines import serving_lines
     from training.registry import Registry
 
     settings = get_settings()
@@ -53,7 +55,8 @@ def serve(
         raise typer.BadParameter(f"the {task} classifier URL names no port; give --port")
     registry = Registry(serving.registry_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    current = require_current(registry, task)  # NoServableModel: one line from the root CLI
+    lines = serving_lines(registry, task)  # NoServableModel: one line from the root CLI
+    currents = [registry.current(task, line) for line in lines]
 
     from classifiers.embedded import configure_threads
     from classifiers.precision import check_serve_precision
@@ -84,21 +87,25 @@ def serve(
         from classifiers.vllm_supervisor import VllmSupervisor
 
         metrics = ServingMetrics(task, "vllm")
-        supervisor = VllmSupervisor(
-            registry,
-            task,
-            home=serving.home,
-            max_model_len=serving.max_model_len,
-            kv_cache_gib=serving.vllm_kv_cache_gib,
-            start_timeout_s=serving.vllm_start_timeout_s,
-            reload_poll_s=serving.reload_poll_s,
-            threads_bind=serving.vllm_cpu_threads_bind,
-            threads=serving.serve_threads,
-            precision=serving.serve_precision,
-            metrics=metrics,
-        )
+        supervisors = [
+            VllmSupervisor(
+                registry,
+                task,
+                home=serving.home,
+                max_model_len=serving.max_model_len,
+                kv_cache_gib=serving.vllm_kv_cache_gib,
+                start_timeout_s=serving.vllm_start_timeout_s,
+                reload_poll_s=serving.reload_poll_s,
+                threads_bind=serving.vllm_cpu_threads_bind,
+                threads=serving.serve_threads,
+                precision=serving.serve_precision,
+                metrics=metrics,
+                line=line,
+            )
+            for line in lines
+        ]
         app = create_vllm_proxy_app(
-            supervisor, metrics, max_text_chars=serving.max_text_chars, max_inputs=serving.serve_max_inputs
+            supervisors, metrics, max_text_chars=serving.max_text_chars, max_inputs=serving.serve_max_inputs
         )
         typer.echo(f"starting vLLM (logs under {serving.home / 'logs'}); this takes about a minute on CPU")
 
@@ -106,9 +113,13 @@ def serve(
     from classifiers.access import AccessMiddleware
 
     app.add_middleware(AccessMiddleware, policy=AccessPolicy.from_settings(settings.access))  # tokens, sizes, rates
+    listing = "".join(
+        f"serving {current.name} ({engine.value}{', line ' + line if line else ''}) from {current.path}\n"
+        for line, current in zip(lines, currents, strict=True)
+        if current is not None
+    )
     typer.echo(
-        f"serving {current.name} ({engine.value}) from {current.path}\n"
-        f"  POST http://{host}:{port}/classify   GET /health /v1/models /metrics\n"
-        f"  follows {registry.root / task / 'current'} (checked every {serving.reload_poll_s:g}s)"
+        f"{listing}  POST http://{host}:{port}/classify   GET /health /v1/models /metrics\n"
+        f"  follows the `current` pointers in {registry.root / task} (checked every {serving.reload_poll_s:g}s)"
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level)

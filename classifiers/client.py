@@ -4,9 +4,10 @@ The stream processors call this and nothing else, so it owns the failure policy:
 failures (connection refused or reset, timeouts, 5xx, 429) are retried with exponential backoff
 and jitter because classification is idempotent; a 4xx is the caller's input and is raised at
 once; when the server stays unreachable the caller gets `ClassifierUnavailable` and can stop
-consuming instead of dead-lettering good documents. The request omits `model` so that the server
-answers with whichever version it currently serves (hot reload); the response's `model` field
-names it on every prediction. Texts longer than the model's context are truncated to it
+consuming instead of dead-lettering good documents. A request that omits `model` is answered by
+whichever version the server's main line serves now (hot reload); one that names a model (a task
+with several lines) gets `ModelNotServed` once a hot reload has replaced it. The response's `model`
+field names the version on every prediction. Texts longer than the model's context are truncated to it
 (`truncate_prompt_tokens=-1`) rather than rejected, the same on both servers; the caller may say
 which end to keep (`truncation_side`, vLLM's parameter: "right", the default, keeps the start).
 
@@ -14,9 +15,9 @@ A request that gets no answer within `timeout_s` is logged, counted (`on_timeout
 Prometheus counter) and abandoned: the connection is closed, and the embedded server skips a
 request whose client went away before its forward pass began, so a retry is not classified twice.
 
-`served_model()` asks the server which version it serves and which languages that version reads
-(`/v1/models`), with the same failure policy, so a caller can keep documents in other languages
-from a model that never learnt them.
+`served_models()` asks the server which versions it serves (one per line) and which languages
+each reads (`/v1/models`), with the same failure policy, so a caller can send each document to a
+model that reads it and keep the others from a model that never learnt their language.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class ClassifierUnavailable(ClassifierError):
     """The server could not be reached (or kept failing) after all retries."""
 
 
+class ModelNotServed(ClassifierError):
+    """The server no longer serves the model a request named (a hot reload replaced it): not the
+    documents' fault; ask `served_models()` again and resend."""
+
+
 class ClassifyRejected(ClassifierError):
     """The server refused the request (4xx): retrying the same input cannot help."""
 
@@ -57,10 +63,11 @@ class ClassifyRejected(ClassifierError):
 
 
 class ServedModel(NamedTuple):
-    """The version a server answers with now and the languages (ISO 639-1 codes) it reads."""
+    """A version a server answers with now, the languages (ISO 639-1 codes) it reads and its line."""
 
     name: str
     languages: frozenset[str]
+    line: str = ""
 
 
 class ClassifyClient:
@@ -106,15 +113,23 @@ class ClassifyClient:
         return response.status_code == 200
 
     async def classify(
-        self, texts: list[str], truncation_side: Literal["left", "right"] | None = None
+        self, texts: list[str], truncation_side: Literal["left", "right"] | None = None, model: str | None = None
     ) -> list[Prediction]:
         """Predictions in input order; long lists go out as concurrent requests of `batch_size`.
-        `truncation_side`: which end of an over-long text to drop (None: the server's default, "right")."""
+        `truncation_side`: which end of an over-long text to drop (None: the server's default, "right").
+        `model`: a served model's name (None: the main line's)."""
         if not texts:
             return []
-        payload = {"truncate_prompt_tokens": -1} | ({"truncation_side": truncation_side} if truncation_side else {})
+        payload: dict[str, object] = {"truncate_prompt_tokens": -1}
+        payload |= {"truncation_side": truncation_side} if truncation_side else {}
+        payload |= {"model": model} if model is not None else {}
         chunks = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
-        results = await asyncio.gather(*(self._classify_chunk({"input": chunk, **payload}) for chunk in chunks))
+        try:
+            results = await asyncio.gather(*(self._classify_chunk({"input": chunk, **payload}) for chunk in chunks))
+        except ClassifyRejected as exc:
+            if model is not None and exc.status_code == 404:
+                raise ModelNotServed(f"{self.base_url} no longer serves {model}: {exc.message}") from exc
+            raise
         return [prediction for chunk_result in results for prediction in chunk_result]
 
     async def _classify_chunk(self, payload: dict) -> list[Prediction]:
@@ -122,18 +137,17 @@ class ClassifyClient:
             response = await self._post_with_retries(payload)
         return self._parse(response, expected=len(payload["input"]))
 
-    async def served_model(self) -> ServedModel:
-        """The version the server answers with now and the languages it reads (`/v1/models`); a
-        server that does not say reads English (`training.registry.DEFAULT_LANGUAGES`)."""
+    async def served_models(self) -> tuple[ServedModel, ...]:
+        """The versions the server answers with now, main line first, and the languages each reads
+        (`/v1/models`); a server that does not say reads English (`training.registry.DEFAULT_LANGUAGES`)."""
         response = await self._with_retries(lambda: self._http.get("/v1/models"), "the model list")
         try:
             body = ModelList.model_validate_json(response.content)
         except ValidationError as exc:
             raise ClassifierError(f"malformed /v1/models response from {self.base_url}: {exc}") from exc
-        if len(body.data) != 1:
-            raise ClassifierError(f"expected one served model from {self.base_url}, got {[m.id for m in body.data]}")
-        (card,) = body.data
-        return ServedModel(card.id, frozenset(card.languages))
+        if not body.data:
+            raise ClassifierError(f"no served model listed by {self.base_url}")
+        return tuple(ServedModel(card.id, frozenset(card.languages), card.line) for card in body.data)
 
     async def _post_with_retries(self, payload: dict) -> httpx.Response:
         return await self._with_retries(

@@ -1,4 +1,4 @@
-"""Watch a task's registry pointer and hand each newly promoted version to a swap function.
+"""Watch a task line's registry pointer and hand each newly promoted version to a swap function.
 
 Polling `current_version_name` (one small file read) is cheap, needs no inotify and works on any
 filesystem the registry may live on. The swap runs on this watcher's thread, so a slow model load
@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 
 from bloomwatch.errors import ExpectedError
-from training.registry import ModelVersion, Registry
+from training.registry import MAIN_LINE, ModelVersion, Registry
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ class NoServableModel(ExpectedError, RuntimeError):
     pass
 
 
-def require_current(registry: Registry, task: str) -> ModelVersion:
-    current = registry.current(task)
+def require_current(registry: Registry, task: str, line: str = MAIN_LINE) -> ModelVersion:
+    current = registry.current(task, line)
     if current is None:
         raise NoServableModel(
             f"no current {task} model in {registry.root}; train one with `bloomwatch train --task {task}`"
@@ -40,16 +40,20 @@ class PointerWatcher:
         *,
         poll_s: float,
         on_result: Callable[[str], None] = lambda outcome: None,
+        line: str = MAIN_LINE,
     ):
         """`serving` is the version already served; `swap` must raise if the new one cannot be served."""
         self.registry = registry
         self.task = task
+        self.line = line
         self.swap = swap
         self.poll_s = poll_s
         self.on_result = on_result
         self._seen = serving
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"reload-{task}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"reload-{task}{'.' + line if line else ''}", daemon=True
+        )
 
     def start(self) -> PointerWatcher:
         self._thread.start()
@@ -62,7 +66,7 @@ class PointerWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
             try:
-                version = self.registry.current_version_name(self.task)
+                version = self.registry.current_version_name(self.task, self.line)
             except OSError as exc:
                 log.warning("cannot read the %s pointer in %s: %s", self.task, self.registry.root, exc)
                 continue

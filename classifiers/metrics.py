@@ -32,18 +32,18 @@ class ServingMetrics:
         )
         self._served = Gauge(
             "bloomwatch_served_model_info",
-            "1 for the model version being served",
-            ["task", "engine", "model"],
+            "1 for each model version being served (one per line of the task)",
+            ["task", "engine", "line", "model"],
             registry=self.registry,
         )
         self._labels = labels
-        self._current: str | None = None
+        self._current: dict[str, str] = {}  # line -> model served on it
 
-    def serving(self, model_name: str) -> None:
-        if self._current is not None:
-            self._served.remove(self._labels["task"], self._labels["engine"], self._current)
-        self._served.labels(model=model_name, **self._labels).set(1)
-        self._current = model_name
+    def serving(self, model_name: str, line: str = "") -> None:
+        if line in self._current:
+            self._served.remove(self._labels["task"], self._labels["engine"], line, self._current[line])
+        self._served.labels(line=line, model=model_name, **self._labels).set(1)
+        self._current[line] = model_name
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,8 +6,12 @@ free to accept connections and to answer /health and /metrics while a batch runs
 the event loop, on a fair lock, so that a request whose client gave up while it waited (a stalled
 or slow pass ahead of it; the client's timeout) is skipped, answered 499 and logged, instead of
 being classified for nobody and again when the client retries. Each request
-takes the engine reference once, so a hot reload swapping `state.engine` never changes the model
+takes the engine reference once, so a hot reload swapping `state.engines` never changes the model
 under a request that is already running.
+
+A task with several lines (training/registry.py) has one engine per line; a request picks its
+model by name (vLLM's `model` field; none: the main line's), and `/v1/models` lists every one,
+main line first, with the languages it reads.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from starlette.requests import ClientDisconnect
 
 from classifiers.embedded import EmbeddedEngine, InvalidPrompt, softmax
 from classifiers.hot_reload import PointerWatcher, require_current
+from classifiers.lines import model_card, serving_lines
 from classifiers.metrics import ServingMetrics
 from classifiers.precision import load_engine
 from classifiers.types import ClassificationData, ClassificationRequest, ClassificationResponse, UsageInfo
@@ -60,33 +65,44 @@ def create_embedded_app(
     def load(version: ModelVersion) -> EmbeddedEngine:
         return load_engine(version, precision, max_model_len=max_model_len, max_batch_tokens=max_batch_tokens)
 
-    current = require_current(registry, task)
+    lines = serving_lines(registry, task)
     metrics = ServingMetrics(task, "embedded")
     forward_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
     forward_turn = asyncio.Lock()  # FIFO: the queue of requests waiting for the forward thread
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.engine = load(current)
-        metrics.serving(current.name)
+        app.state.engines = {}  # line -> engine, main line first
+        watchers = []
+        for line in lines:
+            current = require_current(registry, task, line)
+            app.state.engines[line] = load(current)
+            metrics.serving(current.name, line)
 
-        def swap(version: ModelVersion) -> None:
-            app.state.engine = load(version)
-            metrics.serving(version.name)
+            def swap(version: ModelVersion, line: str = line) -> None:
+                app.state.engines = {**app.state.engines, line: load(version)}
+                metrics.serving(version.name, line)
 
-        watcher = PointerWatcher(
-            registry,
-            task,
-            current.version,
-            swap,
-            poll_s=reload_poll_s,
-            on_result=lambda outcome: metrics.reloads.labels(outcome=outcome).inc(),
-        ).start()
+            watcher = PointerWatcher(
+                registry,
+                task,
+                current.version,
+                swap,
+                poll_s=reload_poll_s,
+                on_result=lambda outcome: metrics.reloads.labels(outcome=outcome).inc(),
+                line=line,
+            )
+            watchers.append(watcher.start())
         yield
-        watcher.stop()
+        for watcher in watchers:
+            watcher.stop()
         forward_thread.shutdown(wait=True)
 
     app = FastAPI(title=f"BloomWatch {task} classifier (embedded)", lifespan=lifespan)
+
+    def served() -> dict[str, EmbeddedEngine]:
+        """The engines by model name, main line first (one read of the reference: a swap replaces the dict)."""
+        return {engine.name: engine for engine in app.state.engines.values()}
 
     def run_forward(engine: EmbeddedEngine, request: ClassificationRequest) -> tuple[list[list[float]], int]:
         token_ids = engine.tokenize(request.texts, request.truncate_prompt_tokens, request.truncation_side)
@@ -103,7 +119,7 @@ def create_embedded_app(
     @app.post("/classify")
     async def classify(http_request: Request) -> Response:
         started = time.perf_counter()
-        engine: EmbeddedEngine = app.state.engine
+        engines = served()
         try:
             body = await http_request.body()
         except ClientDisconnect:  # gone before its request was even read in (a busy server)
@@ -111,8 +127,9 @@ def create_embedded_app(
         gone = asyncio.ensure_future(client_gone(http_request))
         try:
             request = parse_classify_request(
-                body, served_model=engine.name, max_text_chars=max_text_chars, max_inputs=max_inputs
+                body, served_models=tuple(engines), max_text_chars=max_text_chars, max_inputs=max_inputs
             )
+            engine = engines[request.model or next(iter(engines))]
             async with forward_turn:
                 if gone.done():
                     return skipped(
@@ -152,28 +169,24 @@ def create_embedded_app(
 
     @app.get("/health")
     async def health() -> dict:
-        engine: EmbeddedEngine = app.state.engine
+        main = next(iter(app.state.engines.values()))
         return {
             "status": "ok",
-            "model": engine.name,
-            "languages": list(engine.languages),
-            "precision": engine.precision,
+            "model": main.name,
+            "languages": list(main.languages),
+            "precision": main.precision,
+            "lines": {line: engine.name for line, engine in app.state.engines.items()},
         }
 
     @app.get("/v1/models")
     async def models() -> dict:
-        engine: EmbeddedEngine = app.state.engine
         return {
             "object": "list",
             "data": [
-                {
-                    "id": engine.name,
-                    "object": "model",
-                    "owned_by": "bloomwatch",
-                    "root": str(engine.path),
-                    "max_model_len": engine.max_model_len,
-                    "languages": list(engine.languages),
-                }
+                model_card(
+                    engine.name, engine.languages, line, root=str(engine.path), max_model_len=engine.max_model_len
+                )
+                for line, engine in app.state.engines.items()
             ],
         }
 

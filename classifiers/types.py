@@ -63,6 +63,7 @@ class ModelCard(BaseModel):
 
     id: str
     languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
+    line: str = ""  # training/registry.py: "" is the task's main line
 
 
 class ModelList(BaseModel):

@@ -36,9 +36,9 @@ def error_response(
 
 
 def parse_classify_request(
-    raw: bytes, *, served_model: str, max_text_chars: int, max_inputs: int
+    raw: bytes, *, served_models: tuple[str, ...], max_text_chars: int, max_inputs: int
 ) -> ClassificationRequest:
-    """The request, or RequestRejected. Any body that `json` cannot turn into values is a 400,
+    """The request, or RequestRejected. `served_models`: the models a request may name (one per line). Any body that `json` cannot turn into values is a 400,
     including an integer over 4,300 digits and arrays nested too deep (bloomwatch/json_input.py)."""
     try:
         payload = parse_json(raw)
@@ -52,7 +52,7 @@ def parse_classify_request(
             for err in exc.errors(include_url=False)
         )
         raise RequestRejected(HTTPStatus.BAD_REQUEST, f"invalid /classify request: {problems}") from None
-    if request.model and request.model != served_model:
+    if request.model and request.model not in served_models:
         raise RequestRejected(
             HTTPStatus.NOT_FOUND, f"The model `{request.model}` does not exist.", "NotFoundError", "model"
         )

@@ -8,6 +8,10 @@ gives up (its timeout) while vLLM works on it is cancelled: the proxy closes its
 vLLM, whose /classify aborts a request whose client has gone (`with_cancellation`), so vLLM can
 drop what it has not classified yet; it is counted and logged as 499, as the embedded server does
 for the requests it skips.
+
+A task with several lines (training/registry.py) has one supervised vLLM process per line; a
+request picks its model by name (none: the main line's), `/v1/models` lists them all, main line
+first, and `/metrics` carries the main line's vLLM metrics (two vLLM expositions do not merge).
 """
 
 from __future__ import annotations
@@ -22,39 +26,50 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from classifiers.lines import model_card
 from classifiers.metrics import ServingMetrics
 from classifiers.server import CLIENT_GONE, client_gone
 from classifiers.validation import RequestRejected, error_response, parse_classify_request
+from classifiers.vllm_process import VllmProcess
 from classifiers.vllm_supervisor import VllmSupervisor
 
 log = logging.getLogger(__name__)
 
 
 def create_vllm_proxy_app(
-    supervisor: VllmSupervisor, metrics: ServingMetrics, *, max_text_chars: int, max_inputs: int
+    supervisors: list[VllmSupervisor], metrics: ServingMetrics, *, max_text_chars: int, max_inputs: int
 ) -> FastAPI:
+    """`supervisors`: one per line, the main line's first."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await asyncio.to_thread(supervisor.start)
+        for supervisor in supervisors:  # one after the other: vLLM's start-up is CPU-bound
+            await asyncio.to_thread(supervisor.start)
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0))
         yield
         await app.state.http.aclose()
-        await asyncio.to_thread(supervisor.stop)
+        for supervisor in supervisors:
+            await asyncio.to_thread(supervisor.stop)
 
-    app = FastAPI(title=f"BloomWatch {supervisor.task} classifier (vLLM)", lifespan=lifespan)
+    app = FastAPI(title=f"BloomWatch {supervisors[0].task} classifier (vLLM)", lifespan=lifespan)
+
+    def upstreams() -> dict[str, VllmProcess]:
+        """The processes serving now by model name, main line first."""
+        return {process.name: process for process in (supervisor.upstream for supervisor in supervisors)}
 
     @app.post("/classify")
     async def classify(http_request: Request) -> Response:
         started = time.perf_counter()
-        upstream = supervisor.upstream
+        serving = upstreams()
         raw = await http_request.body()
         try:
             request = parse_classify_request(
-                raw, served_model=upstream.name, max_text_chars=max_text_chars, max_inputs=max_inputs
+                raw, served_models=tuple(serving), max_text_chars=max_text_chars, max_inputs=max_inputs
             )
         except RequestRejected as exc:
             metrics.requests.labels(status=int(exc.status)).inc()
             return exc.response()
+        upstream = serving[request.model or next(iter(serving))]
         upstream.inflight += 1
         forward = asyncio.ensure_future(
             app.state.http.post(
@@ -88,36 +103,38 @@ def create_vllm_proxy_app(
 
     @app.get("/health")
     async def health() -> Response:
-        upstream = supervisor.upstream
-        try:
-            healthy = (await app.state.http.get(f"{upstream.base_url}/health", timeout=5)).status_code == 200
-        except httpx.HTTPError:
-            healthy = False
-        if not healthy:
-            return error_response(
-                HTTPStatus.SERVICE_UNAVAILABLE, f"vLLM for {upstream.name} is not healthy", "ServiceUnavailable"
-            )
-        return JSONResponse({"status": "ok", "model": upstream.name, "languages": list(upstream.version.languages)})
+        serving = upstreams()
+        for upstream in serving.values():
+            try:
+                healthy = (await app.state.http.get(f"{upstream.base_url}/health", timeout=5)).status_code == 200
+            except httpx.HTTPError:
+                healthy = False
+            if not healthy:
+                return error_response(
+                    HTTPStatus.SERVICE_UNAVAILABLE, f"vLLM for {upstream.name} is not healthy", "ServiceUnavailable"
+                )
+        main = next(iter(serving.values()))
+        lines = {supervisor.line: supervisor.upstream.name for supervisor in supervisors}
+        return JSONResponse(
+            {"status": "ok", "model": main.name, "languages": list(main.version.languages), "lines": lines}
+        )
 
     @app.get("/v1/models")
     async def models() -> Response:
-        """vLLM's list, each entry with the languages its version reads (the manifest's; vLLM knows
-        nothing of them). One `upstream` for both: a hot reload between the two cannot mix versions."""
-        upstream = supervisor.upstream
-        answer = await app.state.http.get(f"{upstream.base_url}/v1/models", headers=upstream.auth_headers)
-        if answer.status_code != 200:
-            return Response(answer.content, status_code=answer.status_code, media_type="application/json")
-        body = answer.json()
-        for entry in body.get("data", []):
-            entry["languages"] = list(upstream.version.languages)
-        return JSONResponse(body)
+        """Every line's model with the languages its version reads (the manifest's; vLLM knows
+        nothing of them). The processes are read once: a hot reload meanwhile cannot mix versions."""
+        cards = [
+            model_card(process.name, process.version.languages, supervisor.line, max_model_len=process.max_model_len)
+            for supervisor, process in ((supervisor, supervisor.upstream) for supervisor in supervisors)
+        ]
+        return JSONResponse({"object": "list", "data": cards})
 
     @app.get("/metrics")
     async def prometheus() -> Response:
         """BloomWatch's proxy metrics followed by vLLM's own (`vllm:*`), one scrape for both."""
         own = metrics.render()
         try:
-            upstream = supervisor.upstream
+            upstream = supervisors[0].upstream
             engine = (
                 await app.state.http.get(f"{upstream.base_url}/metrics", headers=upstream.auth_headers, timeout=5)
             ).content

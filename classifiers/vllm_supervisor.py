@@ -1,4 +1,4 @@
-"""Keeps one vLLM process serving a task's current registry model: start, swap, restart.
+"""Keeps one vLLM process serving a task line's current registry model: start, swap, restart.
 
 Switching versions is blue/green behind BloomWatch's proxy (classifiers/vllm_proxy.py): the new
 version starts on a fresh internal port while the old one keeps answering; only once the new one
@@ -19,7 +19,7 @@ from classifiers.hot_reload import PointerWatcher, require_current
 from classifiers.metrics import ServingMetrics
 from classifiers.precision import vllm_dtype
 from classifiers.vllm_process import VllmProcess
-from training.registry import ModelVersion, Registry
+from training.registry import MAIN_LINE, ModelVersion, Registry
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,11 @@ class VllmSupervisor:
         precision: str,
         metrics: ServingMetrics,
         drain_timeout_s: float = 120.0,
+        line: str = MAIN_LINE,
     ):
         self.registry = registry
         self.task = task
+        self.line = line
         self.home = home
         self.max_model_len = max_model_len
         self.kv_cache_gib = kv_cache_gib
@@ -58,7 +60,9 @@ class VllmSupervisor:
         self._running: set[VllmProcess] = set()  # every process started and not yet stopped
         self._stopping = threading.Event()
         self._watcher: PointerWatcher | None = None
-        self._monitor = threading.Thread(target=self._restart_crashed, name=f"vllm-monitor-{task}", daemon=True)
+        self._monitor = threading.Thread(
+            target=self._restart_crashed, name=f"vllm-monitor-{task}{'.' + line if line else ''}", daemon=True
+        )
 
     @property
     def upstream(self) -> VllmProcess:
@@ -68,9 +72,9 @@ class VllmSupervisor:
         return self.current
 
     def start(self) -> None:
-        version = require_current(self.registry, self.task)
+        version = require_current(self.registry, self.task, self.line)
         self.current = self._launch(version)
-        self.metrics.serving(version.name)
+        self.metrics.serving(version.name, self.line)
         self._watcher = PointerWatcher(
             self.registry,
             self.task,
@@ -78,6 +82,7 @@ class VllmSupervisor:
             self.swap,
             poll_s=self.reload_poll_s,
             on_result=lambda outcome: self.metrics.reloads.labels(outcome=outcome).inc(),
+            line=self.line,
         ).start()
         self._monitor.start()
 
@@ -109,7 +114,7 @@ class VllmSupervisor:
         with self._lock:
             new = self._launch(version)
             old, self.current = self.current, new
-            self.metrics.serving(version.name)
+            self.metrics.serving(version.name, self.line)
         if old is not None:
             self._retire(old)
 

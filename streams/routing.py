@@ -1,11 +1,13 @@
-"""Which documents a task's model may score: the ones written in a language it reads (issue 29).
+"""Which of a task's models scores a document: the first that reads its language (issue 29).
 
 A model declares the languages it was trained on (its manifest's `languages`, served on its
-server's `/v1/models`). A document's language is the one read from its text; when the text does
+server's `/v1/models`). A task may serve several models at once, one per registry line (the main
+line first: training/registry.py), e.g. an English model and a multilingual one; a document goes to
+the first that reads its language, so the main line keeps every language it reads. A document's language is the one read from its text; when the text does
 not tell (`und`: a ticker, an emoji, one word) the publisher's declared `lang` decides, and when
 neither does the document is scored, as most undetermined texts in the shared sets are short
-English ones (bench/RESULTS.md, "Language identification"). A document no current model of the
-task reads is stored unscored (bloomwatch.tasks.Unscored): a score from a model that cannot read
+English ones (bench/RESULTS.md, "Language identification"). A document no current model of
+the task reads is stored unscored (bloomwatch.tasks.Unscored): a score from a model that cannot read
 the text would be noise in every share and alert window.
 """
 
@@ -39,21 +41,24 @@ def reads(languages: frozenset[str], language: str) -> bool:
     return language == UNDETERMINED or language in languages
 
 
-class ModelLanguages:
-    """The served model of each task and the languages it reads, asked of its server once and
-    asked again when an answer names another model (a hot reload swapped it)."""
+def route(models: tuple[ServedModel, ...], language: str) -> str | None:
+    """The name of the first model, main line first, that reads `language`; None when none does."""
+    return next((model.name for model in models if reads(model.languages, language)), None)
+
+
+class ServedModels:
+    """The models each task's server serves (main line first) and the languages each reads, asked of
+    the server once and asked again after it answered that a model is no longer served (a hot
+    reload replaced it: `forget`)."""
 
     def __init__(self, classifiers: dict[str, ClassifyClient]):
         self._classifiers = classifiers
-        self._served: dict[str, ServedModel] = {}
+        self._served: dict[str, tuple[ServedModel, ...]] = {}
 
-    async def served(self, task: str) -> ServedModel:
+    async def of(self, task: str) -> tuple[ServedModel, ...]:
         if task not in self._served:
-            self._served[task] = await self._classifiers[task].served_model()
+            self._served[task] = await self._classifiers[task].served_models()
         return self._served[task]
 
-    async def answered_by(self, task: str, models: set[str]) -> ServedModel:
-        """The served model after answers from `models`: asked again if one of them is not the one known."""
-        if models - {(await self.served(task)).name}:
-            self._served.pop(task, None)
-        return await self.served(task)
+    def forget(self, task: str) -> None:
+        self._served.pop(task, None)

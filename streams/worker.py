@@ -30,13 +30,13 @@ from bloomwatch.schemas import Document
 from bloomwatch.settings import DEFAULT_MAX_TEXT_CHARS
 from bloomwatch.tasks import Task, Unscored, tasks
 from bloomwatch.timestamps import record_time
-from classifiers.client import ClassifyRejected
+from classifiers.client import ClassifyRejected, ModelNotServed
 from store.documents import DocumentStore, document_row
 from store.errors import store_refused
 from store.executor import StoreThread
 from streams import metrics
 from streams.decoding import DECODE_FAILED, PROCESSING_FAILED, InvalidMessage, decode_document
-from streams.routing import ModelLanguages, reads, routing_language
+from streams.routing import ServedModels, route, routing_language
 
 if TYPE_CHECKING:
     from classifiers.client import ClassifyClient
@@ -110,7 +110,7 @@ class BatchProcessor:
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     ):
         self.classifiers = classifiers  # one per task of the table, by task name
-        self.model_languages = ModelLanguages(classifiers)
+        self.served_models = ServedModels(classifiers)
         self.store = store
         self.dead_letter = dead_letter
         self.retry = retry
@@ -206,32 +206,44 @@ class BatchProcessor:
             metrics.PUBLISH_TO_STORED.observe(max(0.0, stored_at - message.timestamp))
 
     async def _score(self, task: Task, documents: list[Document], languages: list[str]) -> list[Prediction | Unscored]:
-        """Per document, the task's prediction, or `unsupported_language` where its model does not
-        read the document's language (streams/routing.py). Readability is checked again against the
-        model that answered, which a hot reload may have swapped in since the check before the request."""
-        served = await self.model_languages.served(task.name)
-        readable = [i for i, language in enumerate(languages) if reads(served.languages, language)]
-        predictions = await self._classify(task, [documents[i] for i in readable])
-        if predictions:
-            served = await self.model_languages.answered_by(task.name, {p.model_version for p in predictions})
+        """Per document, the prediction of the first model of the task that reads its language
+        (streams/routing.py), or `unsupported_language` where none does. A model replaced by a hot
+        reload since its server's list was read answers ModelNotServed: the list is read again and
+        the documents routed again, at once (a promotion is not an outage)."""
+        try:
+            return await self._score_routed(task, documents, languages)
+        except ModelNotServed as exc:
+            log.info("%s; routing its documents again", exc)
+            self.served_models.forget(task.name)
+            return await self._score_routed(task, documents, languages)
+
+    async def _score_routed(
+        self, task: Task, documents: list[Document], languages: list[str]
+    ) -> list[Prediction | Unscored]:
+        models = await self.served_models.of(task.name)
+        routed: dict[str, list[int]] = {}  # model name -> indices of the documents it scores
+        for index, language in enumerate(languages):
+            if (model := route(models, language)) is not None:
+                routed.setdefault(model, []).append(index)
+        answers = await asyncio.gather(
+            *(self._classify(task, [documents[i] for i in indices], model) for model, indices in routed.items())
+        )
         scores: list[Prediction | Unscored] = [Unscored.UNSUPPORTED_LANGUAGE] * len(documents)
-        for index, prediction in zip(readable, predictions, strict=True):
-            if reads(served.languages, languages[index]):
+        for indices, predictions in zip(routed.values(), answers, strict=True):
+            for index, prediction in zip(indices, predictions, strict=True):
                 scores[index] = prediction
         if unscored := sum(isinstance(score, Unscored) for score in scores):
             metrics.UNSCORED.labels(task.name, Unscored.UNSUPPORTED_LANGUAGE).inc(unscored)
         return scores
 
-    async def _classify(self, task: Task, documents: list[Document]) -> list[Prediction]:
-        """Predictions in document order: one request per truncation side (Task.truncation_side)."""
+    async def _classify(self, task: Task, documents: list[Document], model: str) -> list[Prediction]:
+        """`model`'s predictions in document order: one request per truncation side (Task.truncation_side)."""
         started = time.perf_counter()
         by_side = by_truncation_side(task, [document.kind for document in documents])
         client = self.classifiers[task.name]
         answers = await asyncio.gather(
-            *(client.classify([documents[i].text for i in indices], side) for side, indices in by_side.items())
+            *(client.classify([documents[i].text for i in indices], side, model) for side, indices in by_side.items())
         )
-        if not documents:
-            return []
         predictions: list[Any] = [None] * len(documents)
         for indices, answer in zip(by_side.values(), answers, strict=True):
             # ClassifyClient raises ClassifierError on a response of the wrong length

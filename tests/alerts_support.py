@@ -144,17 +144,22 @@ class WebhookReceiver:
 
 
 def labelled_texts(
-    sentiment_url: str, n: int = 600, seed: int = 7, margin: float = 0.02, candidates: list[str] | None = None
+    sentiment_url: str,
+    n: int = 600,
+    seed: int = 7,
+    margin: float = 0.02,
+    candidates: list[str] | None = None,
+    model: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """(texts the served model labels negative, texts it labels otherwise), clear of ties; from
-    `candidates`, else from `n` strings of test words."""
+    `candidates`, else from `n` strings of test words. `model`: a served model by name (None: the main line's)."""
     rng = random.Random(seed)
     if candidates is None:
         candidates = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12))) for _ in range(n)]
 
     async def classify():
         async with ClassifyClient(sentiment_url, "sentiment") as client:
-            return await client.classify(candidates)
+            return await client.classify(candidates, model=model)
 
     negative, other = [], []
     for text, prediction in zip(candidates, asyncio.run(classify()), strict=True):

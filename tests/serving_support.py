@@ -28,17 +28,21 @@ ENGINES = ["embedded", pytest.param("vllm", marks=[pytest.mark.vllm, needs_vllm]
 START_TIMEOUT_S = {"embedded": 120, "vllm": 400}
 
 
-def register_servable(registry: Registry, task: str, seed: int = 0, languages: list[str] | None = None) -> ModelVersion:
+def register_servable(
+    registry: Registry, task: str, seed: int = 0, languages: list[str] | None = None, line: str = ""
+) -> ModelVersion:
     """Weights drawn 5x wider than BLOOM's default so activations reach trained-model sizes: with
     the default init, vLLM's erf GELU moved probabilities by 4e-6 (invisible); at this width by
     2.5e-4, which the parity test's 1e-4 bound catches. `languages`: the manifest's (None: none,
-    as in a manifest from before the field)."""
-    return registry.register(
+    as in a manifest from before the field). Made current on `line` ("": the main line)."""
+    version = registry.register(
         task,
         lambda d: build_tiny_classifier(task, d, seed=seed, preset="small", initializer_range=0.1),
         manifest={"base": "random:small", "method": "none"} | ({"languages": languages} if languages else {}),
         metrics={},
+        promote=False,
     )
+    return registry.promote(task, version.version, line)
 
 
 def start_server(

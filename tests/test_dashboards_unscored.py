@@ -217,6 +217,11 @@ def test_the_page_draws_the_language_and_unscored_panels(dashboard):
         wait_for(driver, "document.querySelector('#table-documents tbody tr')?.textContent.includes('報告')")
         cells = driver.find_elements(By.CSS_SELECTOR, "#table-documents tbody tr:first-child td")
         assert [cell.text for cell in cells[3:6]] == ["unscored", "–", "unscored"]  # sentiment, P(neg), topic
+        # no label to correct from: the choice starts empty, and saving it asks for one instead of posting
+        choice = cells[-1].find_element(By.TAG_NAME, "select")
+        assert driver.execute_script("return arguments[0].value", choice) == ""
+        cells[-1].find_element(By.TAG_NAME, "button").click()
+        assert cells[-1].find_element(By.CLASS_NAME, "msg").text == "choose a label"
         driver.execute_script("document.getElementById('documents-card').scrollIntoView()")
         driver.save_screenshot(str(ARTIFACTS / "unscored-documents.png"))
         assert not console_errors(driver)

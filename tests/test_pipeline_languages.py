@@ -1,9 +1,12 @@
-"""Documents in six languages through the real pipeline (broker, classifier servers, worker, chDB):
-a sentiment model trained here on English, Chinese, German, Spanish and French declares those
-languages and scores those documents; the topic model, English only, scores the English one;
-a Japanese document is stored with no score and the reason `unsupported_language`, and counted
-in no share, no label count and no training set, only in volumes, `/metrics` and `status`. A
-negative burst of Chinese reviews fires an alert grouped by language (slow)."""
+"""Documents in six languages through the real pipeline (broker, classifier servers, worker, chDB).
+Sentiment serves two lines (training/registry.py): the main line's English model and, on the line
+`multilingual`, a model trained here on English, Chinese, German, Spanish and French that declares
+those languages. The English document is scored by the main line's model, the other four by the
+multilingual one, and the store keeps which model scored each; the topic model, English only,
+scores the English one; a Japanese document is stored with no score and the reason
+`unsupported_language`, and counted in no share, no label count and no training set, only in
+volumes, `/metrics` and `status`. A negative burst of Chinese reviews fires an alert grouped by
+language (slow)."""
 
 from __future__ import annotations
 
@@ -39,9 +42,13 @@ def sentences(language: str, n: int, seed: int) -> list[str]:
     return [PHRASEBOOKS[language].sentence(rng)[0] for _ in range(n)]
 
 
+LINE = "multilingual"
+
+
 def register_multilingual_sentiment(registry: Registry, scratch: Path) -> str:
     """A tiny BLOOM fine-tuned here on the synthetic sentences of every phrasebook language, made
-    current for sentiment with the languages measured on its training texts; its version name."""
+    current on sentiment's line `multilingual` with the languages measured on its training texts;
+    its version name."""
     from training_corpus import finetune_tiny
 
     train = synthetic_examples("sentiment", 1500, seed=1, languages=LANGUAGES)
@@ -64,13 +71,15 @@ def register_multilingual_sentiment(registry: Registry, scratch: Path) -> str:
         tokenizer.save_pretrained(directory)
 
     manifest = {"base": "random:tiny", "method": "full", "languages": languages}
-    return registry.register("sentiment", save, manifest=manifest, metrics=result.best_eval).name
+    version = registry.register("sentiment", save, manifest=manifest, metrics=result.best_eval, promote=False)
+    return registry.promote("sentiment", version.version, line=LINE).name
 
 
 @pytest.fixture(scope="module")
 def multilingual_registry(tmp_path_factory) -> tuple[Registry, str]:
+    """Main lines: tiny models that declare no languages (English); sentiment's `multilingual` line: the model above."""
     root = tmp_path_factory.mktemp("languages")
-    registry = tiny_registry_at(root / "registry")  # topic: a tiny model that declares no languages (English)
+    registry = tiny_registry_at(root / "registry")
     return registry, register_multilingual_sentiment(registry, root)
 
 
@@ -91,13 +100,22 @@ def stored(deployment: Deployment, document_id: str) -> dict:
     return httpx.get(f"{deployment.api}/api/documents/{document_id}", timeout=30).json()
 
 
-def test_each_document_is_scored_by_a_model_that_reads_it_or_left_unscored_with_the_reason(six_languages):
-    deployment, model = six_languages
+def test_each_document_is_scored_by_the_first_line_that_reads_it_or_left_unscored_with_the_reason(
+    six_languages, multilingual_registry
+):
+    deployment, multilingual = six_languages
+    registry, _ = multilingual_registry
+    english = registry.current("sentiment").name
+    models = httpx.get(f"{deployment.sentiment_url}/v1/models", timeout=30).json()["data"]
+    assert [(m["id"], m["line"], m["languages"]) for m in models] == [
+        (english, "", ["en"]), (multilingual, LINE, sorted(LANGUAGES)),
+    ]  # fmt: skip
     for language in LANGUAGES:
         document = stored(deployment, f"doc-{language}")
         assert document["detected_lang"] == language, document
         sentiment = document["sentiment"]
-        assert (sentiment["model"], sentiment["unscored"]) == (model, None), document
+        expected = english if language == "en" else multilingual  # the main line first, for what it reads
+        assert (sentiment["model"], sentiment["unscored"]) == (expected, None), document
         assert set(sentiment["probs"]) == set(labels_for("sentiment"))
         english_only_topic = document["topic"]
         assert english_only_topic["unscored"] == (None if language == "en" else Unscored.UNSUPPORTED_LANGUAGE)
@@ -150,14 +168,14 @@ def test_a_label_on_an_unscored_document_is_kept_but_never_trained_on(six_langua
 def test_a_negative_burst_of_chinese_reviews_fires_an_alert_grouped_by_language(
     multilingual_registry, kafka_broker, tmp_path
 ):
-    registry, _ = multilingual_registry
+    registry, multilingual = multilingual_registry
     port = free_port()
     server = start_classifier("sentiment", registry.root, port, tmp_path / "logs")
     topic_port = free_port()
     topic = start_classifier("topic", registry.root, topic_port, tmp_path / "logs")
     try:
         url = f"http://127.0.0.1:{port}"
-        negative, other = labelled_texts(url, candidates=sentences("zh", 400, seed=9))
+        negative, other = labelled_texts(url, candidates=sentences("zh", 400, seed=9), model=multilingual)
         rules = tmp_path / "rules.toml"
         rules.write_text(rules_toml(WINDOW_S, group_by="lang"))
         with WebhookReceiver(free_port()) as receiver:

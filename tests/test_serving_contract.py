@@ -130,16 +130,17 @@ def test_models_and_metrics_endpoints(served):
     models = httpx.get(f"{url}/v1/models", timeout=10).json()
     assert [(m["id"], m["languages"]) for m in models["data"]] == [(version.name, ["en", "zh"])]
     assert httpx.get(f"{url}/health", timeout=10).json()["languages"] == ["en", "zh"]
-    assert asyncio.run(served_model(url)) == ServedModel(version.name, frozenset({"en", "zh"}))
+    assert asyncio.run(served_models(url)) == (ServedModel(version.name, frozenset({"en", "zh"})),)
     metrics = httpx.get(f"{url}/metrics", timeout=10).text
-    assert f'bloomwatch_served_model_info{{engine="{engine}",model="{version.name}",task="sentiment"}} 1.0' in metrics
+    served = f'bloomwatch_served_model_info{{engine="{engine}",line="",model="{version.name}",task="sentiment"}} 1.0'
+    assert served in metrics
     assert 'bloomwatch_classify_requests_total{status="200"}' in metrics
 
 
-def served_model(url: str) -> Coroutine[Any, Any, ServedModel]:
+def served_models(url: str) -> Coroutine[Any, Any, tuple[ServedModel, ...]]:
     async def go():
         async with ClassifyClient(url, "sentiment", timeout_s=30, max_retries=0) as client:
-            return await client.served_model()
+            return await client.served_models()
 
     return go()
 
@@ -156,7 +157,7 @@ def test_a_server_that_does_not_say_which_languages_serves_an_english_model():
                 "permission": [{"id": "modelperm-1", "object": "model_permission", "allow_sampling": True}]}]}  # fmt: skip
 
     with serve_in_thread(plain_vllm) as url:
-        assert asyncio.run(served_model(url)) == ServedModel("sentiment-v4", frozenset({"en"}))
+        assert asyncio.run(served_models(url)) == (ServedModel("sentiment-v4", frozenset({"en"})),)
 
 
 def test_client_reports_a_server_that_is_down():
@@ -170,7 +171,7 @@ def test_client_reports_a_server_that_is_down():
     with pytest.raises(ClassifierUnavailable, match="after 3 attempts"):
         asyncio.run(go(lambda client: client.classify(["anyone there?"])))
     with pytest.raises(ClassifierUnavailable, match="after 3 attempts"):
-        asyncio.run(go(lambda client: client.served_model()))
+        asyncio.run(go(lambda client: client.served_models()))
 
 
 @needs_vllm

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from serving_support import ENGINES, register_servable, start_server, varied_texts
 
-from classifiers.client import ClassifyClient
+from classifiers.client import ClassifyClient, ServedModel
 from training.registry import Registry
 
 SWITCH_TIMEOUT_S = {"embedded": 60, "vllm": 400}
@@ -37,7 +37,8 @@ async def _stream_while_promoting(url: str, registry: Registry, timeout_s: float
     async with ClassifyClient(url, "sentiment", timeout_s=120, max_retries=0) as client:
         for _ in range(3):
             versions.extend({p.model_version for p in await client.classify(texts)})
-        assert await client.served_model() == (versions[0], frozenset({"en"}))  # a manifest without `languages`
+        # a manifest without `languages` reads English
+        assert await client.served_models() == (ServedModel(versions[0], frozenset({"en"})),)
         second = await asyncio.to_thread(register_servable, registry, "sentiment", 1, ["en", "zh"])  # promotes it
         deadline = time.monotonic() + timeout_s
         while versions[-3:].count(second.name) < 3:
@@ -47,7 +48,7 @@ async def _stream_while_promoting(url: str, registry: Registry, timeout_s: float
             versions.append(batch[0].model_version)
             await asyncio.sleep(0.1)
         # read at each request: the languages of the version served now
-        assert await client.served_model() == (second.name, frozenset({"en", "zh"}))
+        assert await client.served_models() == (ServedModel(second.name, frozenset({"en", "zh"})),)
     models = httpx.get(f"{url}/v1/models", timeout=10).json()
     assert [(m["id"], m["languages"]) for m in models["data"]] == [(second.name, ["en", "zh"])]
     return versions, second

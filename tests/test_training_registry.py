@@ -65,6 +65,35 @@ def cli_home(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
+def test_each_line_has_its_own_current_version_and_history_and_an_empty_registry_adopts_them(tmp_path):
+    registry = Registry(tmp_path / "shipped")
+    versions = [
+        registry.register(
+            "sentiment", lambda d, seed=seed: build_tiny_classifier("sentiment", d, seed=seed),
+            manifest={"method": "full", "languages": languages}, metrics={}, promote=False,
+        ).version
+        for seed, languages in enumerate((["en"], ["de", "zh"], ["de", "fr", "zh"]))
+    ]  # fmt: skip
+    assert registry.lines("sentiment") == []
+    registry.promote("sentiment", versions[0])
+    for version in versions[1:]:
+        registry.promote("sentiment", version, line="multilingual")
+    assert registry.lines("sentiment") == ["", "multilingual"]
+    assert registry.current("sentiment").version == "v1"
+    assert registry.current("sentiment", "multilingual").languages == ("de", "fr", "zh")
+    assert registry.rollback("sentiment", "multilingual").version == "v2"
+    assert registry.current_version_name("sentiment") == "v1", "a line's rollback leaves the main line"
+    with pytest.raises(ValueError, match="no earlier promotion of sentiment"):
+        registry.rollback("sentiment")
+    with pytest.raises(KeyError, match="not a line name"):
+        registry.promote("sentiment", "v2", line="../topic")
+
+    home = Registry(tmp_path / "home")
+    adopted = seed_from(home, registry.root, ("sentiment",))
+    assert [(v.version, v.languages) for v in adopted] == [("v1", ("en",)), ("v2", ("de", "zh"))]
+    assert home.lines("sentiment") == ["", "multilingual"] and home.current("sentiment", "multilingual").version == "v2"
+
+
 def test_an_empty_registry_adopts_the_shipped_current_versions_only(tmp_path):
     shipped = Registry(tmp_path / "shipped")
     shipped.register(
@@ -119,6 +148,13 @@ def test_models_cli_list_show_promote(cli_home):
     assert json.loads(shown.output)["manifest"]["version"] == "v1" and json.loads(shown.output)["languages"] == ["en"]
     shown = json.loads(runner.invoke(app, ["models", "show", "sentiment", "v2"]).output)
     assert shown["languages"] == shown["manifest"]["languages"] == ["de", "en"]
+    promoted = runner.invoke(app, ["models", "promote", "sentiment", "v2", "--line", "multilingual"])
+    assert promoted.exit_code == 0 and "sentiment-v2 is now current on line multilingual" in promoted.output
+    rows = [json.loads(line) for line in runner.invoke(app, ["models", "list", "--json"]).output.splitlines()]
+    assert [(r["version"], r["current"]) for r in rows if r["task"] == "sentiment"] == [
+        ("v1", "*"),
+        ("v2", "multilingual"),
+    ]
     promoted = runner.invoke(app, ["models", "promote", "sentiment", "v2"])
     assert promoted.exit_code == 0 and "sentiment-v2 is now current" in promoted.output
     assert registry.current("sentiment").version == "v2"

@@ -219,7 +219,8 @@ def list_models(
     task: str = typer.Option(None, help="only this task"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per version instead of a table"),
 ) -> None:
-    """Registered versions per task (and pre-trained bases), with headline figures; `*` marks the current one."""
+    """Registered versions per task (and pre-trained bases), with headline figures; `current` names the
+    lines a version is current on (`*`: the main line)."""
     from rich.table import Table
 
     from bloomwatch.output import print_table
@@ -229,7 +230,6 @@ def list_models(
     registry = _registry()
     rows = []
     for t in [task] if task else (BASE, *task_names()):
-        current = registry.current_version_name(t)
         for v in registry.versions(t):
             test = v.metrics.get("test", {})
             accs = ", ".join(f"{s} {m['acc']:.3f}" for s, m in test.items())
@@ -237,7 +237,8 @@ def list_models(
                 accs = f"held-out perplexity {v.metrics.get('heldout_perplexity', float('nan')):.1f} after {v.metrics.get('tokens_seen', 0):,} tokens"
             base = v.manifest.get("base", {})
             base_name = base.get("name") or base.get("preset") if isinstance(base, dict) else str(base)
-            rows.append({"task": t, "version": v.version, "current": v.version == current, "method": str(v.manifest.get("method", "")),
+            lines = [line or "*" for line in registry.lines(t) if registry.current_version_name(t, line) == v.version]
+            rows.append({"task": t, "version": v.version, "current": ",".join(lines), "method": str(v.manifest.get("method", "")),
                          "base": str(base_name), "languages": ",".join(v.languages), "created": str(v.manifest.get("created_at", "")),
                          "headline": accs})  # fmt: skip
     if as_json:
@@ -257,7 +258,7 @@ def list_models(
     ):
         table.add_column(column)
     for row in rows:
-        table.add_row(*(("*" if value else "") if key == "current" else value for key, value in row.items()))
+        table.add_row(*row.values())
     print_table(table, whole=("task", "version"))
 
 
@@ -275,21 +276,28 @@ def show_model(task: str, version: str = typer.Argument(None, help="default: cur
     typer.echo(json.dumps(shown, indent=2))
 
 
+_LINE_HELP = (
+    "a named line of the task (e.g. multilingual): a second model served beside the main line's, "
+    "for the languages the main line's model does not read (default: the main line)"
+)
+
+
 @models_app.command("promote")
-def promote_model(task: str, version: str) -> None:
-    """Make `version` the current model of `task` (classifier servers hot-reload it)."""
-    v = _registry().promote(task, version)
-    typer.echo(f"{v.name} is now current: {v.path}")
+def promote_model(task: str, version: str, line: str = typer.Option("", help=_LINE_HELP)) -> None:
+    """Make `version` the current model of `task` on a line (classifier servers hot-reload it; a
+    line promoted for the first time is served after the task's server restarts)."""
+    v = _registry().promote(task, version, line)
+    typer.echo(f"{v.name} is now current{' on line ' + line if line else ''}: {v.path}")
 
 
 @models_app.command("rollback")
-def rollback_model(task: str) -> None:
-    """Undo the latest promotion of `task`: the previous current model serves again (hot reload);
-    the decision is recorded in model_versions (through the worker in embedded mode)."""
+def rollback_model(task: str, line: str = typer.Option("", help=_LINE_HELP)) -> None:
+    """Undo the latest promotion of `task` on a line: the previous current model serves again (hot
+    reload); the decision is recorded in model_versions (through the worker in embedded mode)."""
     registry = _registry()
-    undone = registry.current_version_name(task)
-    v = registry.rollback(task)  # nothing to roll back to: one line, before the slow imports below
-    typer.echo(f"{v.name} is current again: {v.path}")
+    undone = registry.current_version_name(task, line)
+    v = registry.rollback(task, line)  # nothing to roll back to: one line, before the slow imports below
+    typer.echo(f"{v.name} is current again{' on line ' + line if line else ''}: {v.path}")
 
     from contextlib import closing
 

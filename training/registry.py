@@ -1,4 +1,4 @@
-"""Model registry on disk: `<root>/<task>/<version>/` plus a `current` pointer per task.
+"""Model registry on disk: `<root>/<task>/<version>/` plus a `current` pointer per task and line.
 
 A version directory is a plain Hugging Face model directory (config.json, safetensors weights,
 tokenizer files) that `from_pretrained` and `vllm --model` load directly, with two extra files:
@@ -6,6 +6,13 @@ tokenizer files) that `from_pretrained` and `vllm --model` load directly, with t
 config, data fingerprints, timestamps) and `metrics.json`. Versions are written to a staging directory and renamed into place, and the
 `current` pointer is replaced atomically, so a reader (the classifier's hot reload) never sees a
 half-written model.
+
+A task may serve several models at once, one per *line*: the main line (pointer `current`) and
+named lines (`current.<line>`, e.g. `current.multilingual`), each with its own promotion history.
+Its classifier server serves the current version of every line, and the worker sends a document to
+the first line, main line first, whose model reads the document's language (issue 29): the
+English model keeps English text while a multilingual one reads the rest. Versions are shared:
+any version may be promoted on any line.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ MANIFEST = "bloomwatch.json"
 METRICS = "metrics.json"
 CURRENT = "current"
 PROMOTIONS = "promotions"  # the versions made current, oldest first: what `rollback` undoes
+MAIN_LINE = ""  # the line of the `current` pointer: the task's model for every language it reads
+_LINE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 BASE = "base"  # pre-trained language-model bases (`bloomwatch pretrain`), beside the task classifiers
 _VERSION_RE = re.compile(r"^v(\d+)$")
 # what a manifest without "languages" reads: every model registered before the field was trained on English text only
@@ -103,46 +112,66 @@ class Registry:
             raise UnknownModel(f"no model {task}/{version} in registry {self.root}")
         return self._load(task, path)
 
-    def current(self, task: str) -> ModelVersion | None:
-        pointer = self._task_dir(task) / CURRENT
-        if not pointer.exists():
-            return None
-        return self.get(task, pointer.read_text().strip())
+    def _pointer(self, task: str, name: str, line: str) -> Path:
+        """`current` / `promotions` of the main line, `current.<line>` / `promotions.<line>` of another."""
+        if line and not _LINE_RE.match(line):
+            raise UnknownModel(f"{line!r} is not a line name (lower-case letters, digits and _, e.g. multilingual)")
+        return self._task_dir(task) / (f"{name}.{line}" if line else name)
 
-    def current_version_name(self, task: str) -> str | None:
+    def lines(self, task: str) -> list[str]:
+        """The task's lines that have a current version: the main line first, then the others by name."""
+        task_dir = self._task_dir(task)
+        if not task_dir.is_dir():
+            return []
+        named = sorted(
+            p.name.removeprefix(f"{CURRENT}.")
+            for p in task_dir.iterdir()
+            if p.name.startswith(f"{CURRENT}.") and _LINE_RE.match(p.name.removeprefix(f"{CURRENT}."))
+        )
+        return [MAIN_LINE, *named] if (task_dir / CURRENT).exists() else named
+
+    def current(self, task: str, line: str = MAIN_LINE) -> ModelVersion | None:
+        name = self.current_version_name(task, line)
+        return None if name is None else self.get(task, name)
+
+    def current_version_name(self, task: str, line: str = MAIN_LINE) -> str | None:
         """Cheap read of the pointer alone, for hot-reload polling."""
-        pointer = self._task_dir(task) / CURRENT
+        pointer = self._pointer(task, CURRENT, line)
         return pointer.read_text().strip() if pointer.exists() else None
 
-    def promote(self, task: str, version: str) -> ModelVersion:
+    def promote(self, task: str, version: str, line: str = MAIN_LINE) -> ModelVersion:
         model = self.get(task, version)
         if model.manifest.get("servable") is False:
             raise RegistryRefused(
                 f"{model.name} cannot be served ({model.manifest.get('method')} adapters do not merge into the weights)"
             )
-        history = self.promotions(task)
+        history = self.promotions(task, line)
         if history[-1:] != [version]:
-            self._write_atomically(task, PROMOTIONS, "".join(v + "\n" for v in [*history, version]))
-        self._write_atomically(task, CURRENT, version + "\n")
+            self._write_atomically(
+                self._pointer(task, PROMOTIONS, line), "".join(v + "\n" for v in [*history, version])
+            )
+        self._write_atomically(self._pointer(task, CURRENT, line), version + "\n")
         return model
 
-    def promotions(self, task: str) -> list[str]:
-        path = self._task_dir(task) / PROMOTIONS
+    def promotions(self, task: str, line: str = MAIN_LINE) -> list[str]:
+        path = self._pointer(task, PROMOTIONS, line)
         return path.read_text().split() if path.exists() else []
 
-    def rollback(self, task: str) -> ModelVersion:
-        """Make the version that was current before the latest promotion current again."""
-        history = self.promotions(task)
+    def rollback(self, task: str, line: str = MAIN_LINE) -> ModelVersion:
+        """Make the version that was current on `line` before its latest promotion current again."""
+        history = self.promotions(task, line)
         if len(history) < 2:
-            raise RegistryRefused(f"no earlier promotion of {task} recorded in {self.root} to roll back to")
+            where = f"line {line} of {task}" if line else task
+            raise RegistryRefused(f"no earlier promotion of {where} recorded in {self.root} to roll back to")
         previous = self.get(task, history[-2])
-        self._write_atomically(task, PROMOTIONS, "".join(v + "\n" for v in history[:-1]))
-        self._write_atomically(task, CURRENT, previous.version + "\n")
+        self._write_atomically(self._pointer(task, PROMOTIONS, line), "".join(v + "\n" for v in history[:-1]))
+        self._write_atomically(self._pointer(task, CURRENT, line), previous.version + "\n")
         return previous
 
-    def _write_atomically(self, task: str, name: str, text: str) -> None:
+    @staticmethod
+    def _write_atomically(path: Path, text: str) -> None:
         """A reader sees the old file or the new one, never half of it."""
-        write_atomically(self._task_dir(task) / name, lambda tmp: tmp.write_text(text))
+        write_atomically(path, lambda tmp: tmp.write_text(text))
 
     def register(
         self,
@@ -183,8 +212,8 @@ class Registry:
             return self.promote(task, version)
         return self.get(task, version)
 
-    def adopt(self, version: ModelVersion) -> ModelVersion:
-        """Register a copy of another registry's version (the shipped defaults) and make it current.
+    def adopt(self, version: ModelVersion, line: str = MAIN_LINE) -> ModelVersion:
+        """Register a copy of another registry's version (the shipped defaults) and make it current on `line`.
 
         The copy gets this registry's next version number; its manifest keeps the recipe, data
         fingerprints and times it was trained with, and says where it was copied from.
@@ -198,12 +227,14 @@ class Registry:
                 copy(path, directory / path.name)
 
         kept = {k: v for k, v in version.manifest.items() if k not in ("task", "labels", "created_at", "version")}
-        return self.register(
+        copy = self.register(
             version.task,
             save,
             manifest={**kept, "copied_from": f"{version.path} ({version.version})"},
             metrics=version.metrics,
+            promote=False,
         )
+        return self.promote(copy.task, copy.version, line)
 
     @staticmethod
     def _next_number(task_dir: Path) -> int:
@@ -217,12 +248,13 @@ class Registry:
 
 
 def seed_from(registry: Registry, shipped: Path | None, tasks: tuple[str, ...]) -> list[ModelVersion]:
-    """Adopt the shipped current version of each task the registry has no current version of."""
+    """Adopt the shipped current version of each task and line the registry has no current version of."""
     if shipped is None or not Path(shipped).is_dir():
         return []
     source = Registry(shipped)
     return [
-        registry.adopt(found)
+        registry.adopt(found, line)
         for task in tasks
-        if registry.current(task) is None and (found := source.current(task)) is not None
+        for line in source.lines(task)
+        if registry.current(task, line) is None and (found := source.current(task, line)) is not None
     ]

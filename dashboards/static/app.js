@@ -338,8 +338,11 @@ async function loadDocuments() {
   const body = await getJson("/api/dashboard/documents", params);
   const docs = rows(body.rows);
   const { name, labels } = tasks.watched;
+  // A document the task left unscored has no label to start from: the choice starts empty.
+  const choices = (d) => (!d[name] ? `<option value="" selected>choose…</option>` : "") +
+    labels.map((s) => `<option${s === d[name] ? " selected" : ""}>${s}</option>`).join("");
   table("table-documents", [...docColumns(true), ["Correct label", (d) =>
-    `<td class="label-ctl nowrap"><select>${labels.map((s) => `<option${s === d[name] ? " selected" : ""}>${s}</option>`).join("")}</select>` +
+    `<td class="label-ctl nowrap"><select>${choices(d)}</select>` +
     `<button type="button" data-id="${esc(d.id)}">Save</button><span class="msg"></span></td>`]], docs);
   $("page").textContent = `${state.offset + 1}–${state.offset + docs.length}`;
   $("prev").disabled = state.offset === 0;
@@ -359,6 +362,7 @@ function drill(target) {
 async function postLabel(button) {
   const row = button.closest("td"), msg = row.querySelector(".msg");
   const event = { document_id: button.dataset.id, task: tasks.watched.name, label: row.querySelector("select").value, annotator: "dashboard" };
+  if (!event.label) { msg.textContent = "choose a label"; return; }
   msg.textContent = "…";
   try {
     const response = await fetch("/labels", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(event) });
