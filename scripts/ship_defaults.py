@@ -2,10 +2,11 @@
 
 Maintainers' step after `bloomwatch pretrain` / `bloomwatch train`: each chosen version is adopted
 (copied with its manifest and metrics, `copied_from` naming the source) and becomes the shipped
-current one; the versions shipped before are removed (git keeps them). A base is rounded to bf16
-on disk, since fine-tuning loads it in fp32 anyway and it halves the repository's share.
+current one of its line (`TASK@LINE=VERSION`; no `@LINE`: the main line); the versions shipped
+before that are no longer current on any line are removed (git keeps them). A base is rounded to
+bf16 on disk, since fine-tuning loads it in fp32 anyway and it halves the repository's share.
 
-    python scripts/ship_defaults.py --source ~/.bloomwatch/models base=v2 sentiment=v4
+    python scripts/ship_defaults.py --source ~/.bloomwatch/models base=v2 sentiment=v4 sentiment@multilingual=v9
 """
 
 from __future__ import annotations
@@ -41,19 +42,23 @@ def main() -> None:
     parser.add_argument(
         "--source", type=Path, required=True, help="the training registry (BLOOMWATCH_REGISTRY_DIR of the runs)"
     )
-    parser.add_argument("picks", nargs="+", help="TASK=VERSION, e.g. base=v2 sentiment=v4")
+    parser.add_argument(
+        "picks", nargs="+", help="TASK[@LINE]=VERSION, e.g. base=v2 sentiment=v4 sentiment@multilingual=v9"
+    )
     args = parser.parse_args()
     source, shipped = Registry(args.source), Registry(SHIPPED)
     for pick in args.picks:
-        task, version = pick.split("=")
-        before = [v.version for v in shipped.versions(task)]
-        adopted = shipped.adopt(source.get(task, version))
+        target, version = pick.split("=")
+        task, _, line = target.partition("@")
+        adopted = shipped.adopt(source.get(task, version), line)
         if task == BASE:
             _store_in_bf16(adopted.path)
-        for old in before:
-            shutil.rmtree(shipped.root / task / old)
-        (shipped.root / task / "promotions").write_text(adopted.version + "\n")
-        print(f"{task} {version} from {args.source} -> {adopted.path}")
+        current = {shipped.current_version_name(task, other) for other in shipped.lines(task)}
+        for old in shipped.versions(task):
+            if old.version not in current:
+                shutil.rmtree(old.path)
+        shipped.forget_history(task, line)
+        print(f"{target} {version} from {args.source} -> {adopted.path}")
 
 
 if __name__ == "__main__":

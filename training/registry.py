@@ -168,6 +168,13 @@ class Registry:
         self._write_atomically(self._pointer(task, CURRENT, line), previous.version + "\n")
         return previous
 
+    def forget_history(self, task: str, line: str = MAIN_LINE) -> None:
+        """Keep only the current version in the line's promotion history (the shipped registry:
+        nothing earlier is in it to roll back to)."""
+        current = self.current_version_name(task, line)
+        if current is not None:
+            self._write_atomically(self._pointer(task, PROMOTIONS, line), current + "\n")
+
     @staticmethod
     def _write_atomically(path: Path, text: str) -> None:
         """A reader sees the old file or the new one, never half of it."""
