@@ -19,9 +19,9 @@ class Phrasebook:
     separator: str = " "  # between subject and verdict: none in Chinese
     end: str = "."
 
-    def sentence(self, rng: random.Random) -> tuple[str, str]:
-        """(a sentence, its sentiment label)."""
-        label = rng.choice(list(self.phrases))
+    def sentence(self, rng: random.Random, label: str | None = None) -> tuple[str, str]:
+        """(a sentence, its sentiment label): of `label`, or of one drawn at random."""
+        label = label or rng.choice(list(self.phrases))
         subject = rng.choice(self.subjects)
         return f"{subject[0].upper()}{subject[1:]}{self.separator}{rng.choice(self.phrases[label])}{self.end}", label
 

@@ -7,7 +7,7 @@ With the shared datasets present (settings.data_dir) it replays their validation
 on, and not the test splits either, since a demo document a user labels must not end up in what
 the retraining gate tests (docs/retraining.md); otherwise it generates templated, seeded synthetic
 news and reviews. Either way a share of the reviews comes from shops in other markets, in Chinese,
-German, Spanish and French (MARKET_SOURCES), and documents carry recent `published_at` times (old ones would fall outside the dashboards' windows
+German, Spanish and French (MARKET_SOURCES), one of which has a burst of its own (DEMO_BURSTS), and documents carry recent `published_at` times (old ones would fall outside the dashboards' windows
 and the table TTL).
 """
 
@@ -41,15 +41,24 @@ BASE_NEGATIVE_SHARE = 0.3  # of a source's reviews outside a burst
 @dataclass(frozen=True)
 class Burst:
     """From minute `start_min` to `start_min + minutes` of the stream, `negative_share` of
-    `source`'s reviews are negative (BASE_NEGATIVE_SHARE otherwise)."""
+    `source`'s reviews are negative (BASE_NEGATIVE_SHARE otherwise), and `extra_share` of all the
+    stream's documents are further reviews of `source`: a complaint storm, for a shop whose usual
+    volume is below what an alert window judges (the rules' `min_volume`)."""
 
     start_min: float = 2.0
     minutes: float = 2.0
     source: str = "shop-south"
     negative_share: float = 0.9
+    extra_share: float = 0.0
 
     def active(self, elapsed_s: float) -> bool:
         return self.start_min * 60 <= elapsed_s < (self.start_min + self.minutes) * 60
+
+
+# The demo's bursts: an English shop's reviews turn negative at minute 2; a complaint storm in
+# Chinese at the Shanghai shop at minute 5 (about 70 reviews a 30-second window at 20 documents/s),
+# which fires where a model of the sentiment task reads Chinese and is stored unscored elsewhere.
+DEMO_BURSTS = (Burst(), Burst(start_min=5.0, source=MARKET_SOURCES["zh"], extra_share=0.1))
 
 
 @dataclass(frozen=True)
@@ -143,33 +152,43 @@ def demo_pools(settings: Settings) -> Pools:
 
 
 def demo_documents(
-    pools: Pools, *, rate_per_s: float, started_at: datetime, seed: int, burst: Burst | None = Burst()
+    pools: Pools, *, rate_per_s: float, started_at: datetime, seed: int, bursts: tuple[Burst, ...] = DEMO_BURSTS
 ) -> Iterator[Document]:
     """An endless, reproducible stream; document i belongs at `started_at + i / rate_per_s`.
 
     Ids are `demo-<start>-<n>-<original id>`: unique within a run (texts repeat once the pools
-    are used up) and across runs, so a second demo adds documents instead of replacing them.
+    are used up) and across runs, so a second demo adds documents instead of replacing them. A
+    market review's original id names its language and polarity (`zh-neg-…`).
     """
     rng = random.Random(seed)
     run = started_at.strftime("%Y%m%dT%H%M%S")
+    market_languages = {source: lang for lang, source in MARKET_SOURCES.items()}
     number = 0
     while True:
         elapsed_s = number / rate_per_s
         published_at = started_at + timedelta(seconds=elapsed_s)
-        lang = "en"
+        active = [burst for burst in bursts if burst.active(elapsed_s)]
+        storm = next((burst for burst in active if rng.random() < burst.extra_share), None)
         kind: DocumentKind = "review"
-        if rng.random() >= REVIEW_SHARE:
+        if storm is not None:
+            source = storm.source
+        elif rng.random() >= REVIEW_SHARE:
             source, original_id, text = rng.choice(pools.news)
             kind = "news"
         elif rng.random() < MARKET_SHARE:
-            lang, source = rng.choice(list(MARKET_SOURCES.items()))
-            text, _ = PHRASEBOOKS[lang].sentence(rng)
-            original_id = f"{lang}-{number}"
+            source = rng.choice(list(MARKET_SOURCES.values()))
         else:
             source = rng.choice(REVIEW_SOURCES)
-            bursting = burst is not None and burst.active(elapsed_s) and source == burst.source
-            negative = rng.random() < (burst.negative_share if burst is not None and bursting else BASE_NEGATIVE_SHARE)
-            original_id, text = rng.choice(pools.negative_reviews if negative else pools.positive_reviews)
+        lang = market_languages.get(source, "en")
+        if kind == "review":
+            bursting = next((burst for burst in active if burst.source == source), None)
+            negative = rng.random() < (bursting.negative_share if bursting else BASE_NEGATIVE_SHARE)
+            if lang == "en":
+                original_id, text = rng.choice(pools.negative_reviews if negative else pools.positive_reviews)
+            else:
+                wanted = "negative" if negative else rng.choice(("neutral", "positive"))
+                text, label = PHRASEBOOKS[lang].sentence(rng, wanted)
+                original_id = f"{lang}-{label[:3]}-{number}"
         yield Document(
             id=f"demo-{run}-{number}-{original_id}",
             source=source,
@@ -186,7 +205,7 @@ async def run_demo_stream(
     publisher: Publisher,
     rate_per_s: float = 20.0,
     limit: int | None = None,
-    burst: Burst | None = Burst(),
+    bursts: tuple[Burst, ...] = DEMO_BURSTS,
     settings: Settings | None = None,
 ) -> int:
     """Publish the demo stream at `rate_per_s` until `limit` documents were sent (forever if None);
@@ -197,8 +216,8 @@ async def run_demo_stream(
     settings = settings or get_settings()
     pools = demo_pools(settings)
     started_at = datetime.now(UTC)
-    documents = demo_documents(pools, rate_per_s=rate_per_s, started_at=started_at, seed=settings.seed, burst=burst)
-    log.info("demo stream: %s, %g docs/s, %s", pools.origin, rate_per_s, burst or "no burst")
+    documents = demo_documents(pools, rate_per_s=rate_per_s, started_at=started_at, seed=settings.seed, bursts=bursts)
+    log.info("demo stream: %s, %g docs/s, bursts %s", pools.origin, rate_per_s, bursts or "none")
     clock_start = time.monotonic()
     published = accepted = 0
     while limit is None or published < limit:

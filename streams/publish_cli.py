@@ -234,26 +234,33 @@ def ingest(
 def demo_stream(
     rate: float = typer.Option(20.0, help="documents per second"),
     limit: int | None = typer.Option(None, help="stop after this many documents [default: run until Ctrl-C]"),
-    burst_at_min: float = typer.Option(2.0, help="minute of the stream when the negative-review burst starts"),
-    burst_minutes: float = typer.Option(2.0, help="how long the burst lasts (0: no burst)"),
+    burst_at_min: float = typer.Option(
+        2.0, help="minute of the stream when the negative-review burst starts (the Chinese one: 3 minutes later)"
+    ),
+    burst_minutes: float = typer.Option(2.0, help="how long each burst lasts (0: no burst)"),
     bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers [default: BLOOMWATCH_KAFKA_BOOTSTRAP]"),
 ) -> None:
     """Publish the demo news and reviews stream (shared datasets if present, else synthetic)."""
     import logging
+    from dataclasses import replace
 
     from bloomwatch.settings import get_settings
-    from streams.demo import Burst, run_demo_stream
+    from streams.demo import DEMO_BURSTS, run_demo_stream
     from streams.publisher import Publisher
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
     kafka = _bootstrap(bootstrap)
-    burst = Burst(start_min=burst_at_min, minutes=burst_minutes) if burst_minutes > 0 else None
+    shift = burst_at_min - DEMO_BURSTS[0].start_min
+    bursts = tuple(
+        replace(burst, start_min=burst.start_min + shift, minutes=burst_minutes)
+        for burst in (DEMO_BURSTS if burst_minutes > 0 else ())
+    )
     _ensure_topics(kafka)
 
     async def run() -> int:
         async with Publisher(kafka, settings.kafka, max_text_chars=settings.max_text_chars) as publisher:
-            return await run_demo_stream(publisher, rate_per_s=rate, limit=limit, burst=burst, settings=settings)
+            return await run_demo_stream(publisher, rate_per_s=rate, limit=limit, bursts=bursts, settings=settings)
 
     console.print(f"demo stream -> Kafka {kafka} at {rate:g} docs/s (Ctrl-C stops)")
     try:

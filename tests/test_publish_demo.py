@@ -1,5 +1,6 @@
-"""Demo stream: valid documents at recent times, a negative burst where and when it is scheduled,
-and rate-limited publishing through the real Publisher."""
+"""Demo stream: valid documents at recent times, a negative burst where and when it is scheduled
+(an English shop's, then a complaint storm in Chinese at the Shanghai shop, with the volume an
+alert window of the default rules judges), and rate-limited publishing through the real Publisher."""
 
 import asyncio
 import itertools
@@ -9,13 +10,25 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka_consume import consume, unique_topics
 
+from bloomwatch.alerts.detector import WindowCount, judge
+from bloomwatch.alerts.rules import load_rules
+from bloomwatch.alerts.windows import floor_window, window_starts
+from bloomwatch.language import languages_of
 from bloomwatch.schemas import Document
 from bloomwatch.settings import Settings
-from streams.demo import Burst, demo_documents, run_demo_stream, shared_pools, synthetic_pools
+from streams.demo import (
+    DEMO_BURSTS,
+    MARKET_SOURCES,
+    Burst,
+    demo_documents,
+    run_demo_stream,
+    shared_pools,
+    synthetic_pools,
+)
 from streams.publisher import Publisher
 from streams.topics import ensure_topics, topic_specs
 
-RATE = 10.0  # documents per second of stream time: 6 minutes = 3,600 documents
+RATE = 20.0  # documents per second of stream time, `bloomwatch up`'s: 8 minutes = 9,600 documents
 
 
 def is_negative(document: Document) -> bool:
@@ -26,13 +39,14 @@ def negative_share(documents: list[Document]) -> float:
     return sum(map(is_negative, documents)) / len(documents)
 
 
-def six_minutes(pools) -> list[Document]:
-    started = datetime.now(UTC)
-    stream = demo_documents(pools, rate_per_s=RATE, started_at=started, seed=1, burst=Burst(start_min=2, minutes=2))
-    return list(itertools.islice(stream, int(6 * 60 * RATE)))
+def eight_minutes(pools) -> list[Document]:
+    """Past the end of the last of the demo's bursts."""
+    assert max(burst.start_min + burst.minutes for burst in DEMO_BURSTS) <= 8
+    stream = demo_documents(pools, rate_per_s=RATE, started_at=datetime.now(UTC), seed=1)
+    return list(itertools.islice(stream, int(8 * 60 * RATE)))
 
 
-DEMO_BURST = Burst()
+DEMO_BURST, MARKET_BURST = DEMO_BURSTS
 
 
 def assert_burst(documents: list[Document], burst: Burst = DEMO_BURST) -> None:
@@ -47,8 +61,45 @@ def assert_burst(documents: list[Document], burst: Burst = DEMO_BURST) -> None:
     assert negative_share(quiet_reviews) < 0.45
 
 
+def test_the_chinese_shop_has_a_complaint_storm_an_alert_window_can_judge():
+    documents = eight_minutes(synthetic_pools(seed=3))
+    assert_burst(documents, MARKET_BURST)
+    started = documents[0].published_at
+    storm = [
+        d for d in documents if MARKET_BURST.active((d.published_at - started).total_seconds())
+        and d.source == MARKET_BURST.source
+    ]  # fmt: skip
+    assert MARKET_BURST.source == MARKET_SOURCES["zh"] and {d.lang for d in storm} == {"zh"}
+    assert {code for code, _ in languages_of([d.text for d in storm[:50]])} == {"zh"}
+    per_window = len(storm) / (MARKET_BURST.minutes * 60)
+    for rule in load_rules().rules:
+        assert per_window * rule.window_s >= rule.min_volume, rule.name
+
+
+@pytest.mark.parametrize(
+    "rule", [rule for rule in load_rules().rules if rule.group_by == ["source"]], ids=lambda rule: rule.name
+)
+def test_the_chinese_storm_fires_each_rule_by_source_where_a_model_reads_chinese(rule):
+    """The shipped rules' detector over the Shanghai shop's windows, each review counted negative
+    when it is (what a model that reads Chinese answers when it is right): the storm's windows are
+    anomalous for long enough to fire, and no window before it is."""
+    documents = eight_minutes(synthetic_pools(seed=3))
+    shop = [d for d in documents if d.source == MARKET_BURST.source]
+    counts: dict = {}
+    for document in shop:
+        n, x = counts.get(floor_window(rule, document.published_at), (0, 0))
+        counted = is_negative(document) if rule.metric == "negative_share" else True
+        counts[floor_window(rule, document.published_at)] = (n + 1, x + counted)
+    starts = window_starts(rule, floor_window(rule, shop[0].published_at), shop[-1].published_at)
+    verdicts = judge(rule, [WindowCount(start, *counts.get(start, (0, 0))) for start in starts])
+    storm_start = documents[0].published_at + timedelta(minutes=MARKET_BURST.start_min)
+    anomalous = [verdict.window.start for verdict in verdicts if verdict.anomalous]
+    assert len([start for start in anomalous if start >= storm_start]) >= rule.for_windows, verdicts
+    assert all(start + timedelta(seconds=rule.window_s) > storm_start for start in anomalous), anomalous
+
+
 def test_synthetic_stream_is_valid_recent_and_bursts():
-    documents = six_minutes(synthetic_pools(seed=3))
+    documents = eight_minutes(synthetic_pools(seed=3))
     assert len({d.id for d in documents}) == len(documents)
     assert {d.kind for d in documents} == {"news", "review"}
     assert all(Document.model_validate_json(d.model_dump_json()) == d for d in documents[:200])
@@ -60,7 +111,7 @@ def test_shared_data_stream_bursts_too():
     pools = shared_pools(Settings().data_dir)
     if pools is None:
         pytest.skip("shared datasets not present (BLOOMWATCH_DATA_DIR)")
-    documents = six_minutes(pools)
+    documents = eight_minutes(pools)
     assert {d.source for d in documents if d.kind == "news"} == {"agnews-wire", "finance-wire"}
     assert_burst(documents)
 
