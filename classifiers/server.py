@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -69,6 +70,7 @@ def create_embedded_app(
     metrics = ServingMetrics(task, "embedded")
     forward_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
     forward_turn = asyncio.Lock()  # FIFO: the queue of requests waiting for the forward thread
+    swapping = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -80,7 +82,9 @@ def create_embedded_app(
             metrics.serving(current.name, line)
 
             def swap(version: ModelVersion, line: str = line) -> None:
-                app.state.engines = {**app.state.engines, line: load(version)}
+                engine = load(version)
+                with swapping:  # each line's watcher swaps on its own thread: one replacement at a time
+                    app.state.engines = {**app.state.engines, line: engine}
                 metrics.serving(version.name, line)
 
             watcher = PointerWatcher(
