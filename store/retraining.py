@@ -77,8 +77,9 @@ class RetrainStore:
 
     def labelled_examples(self, task: str, after: str = "", limit: int | None = None) -> list[dict[str, Any]]:
         """The labels of `task` by document_id, those after `after`, at most `limit` (None: all),
-        with their text (the label's own, else the stored document's), source, and `unscored`: why
-        the task left the stored document unscored (bloomwatch.tasks.Unscored), else None. Labels
+        with their text (the label's own, else the stored document's), source, `unscored`: why
+        the task left the stored document unscored (bloomwatch.tasks.Unscored), else None, and
+        `model`: the model that scored it (None: not stored, or unscored). Labels
         whose text is unknown come back with text None; the job reports both kinds and trains on neither.
 
         Paged by key (document_id is unique per task under FINAL), not by offset: a page costs
@@ -87,9 +88,11 @@ class RetrainStore:
             " ORDER BY document_id LIMIT {n:UInt32}" if limit else ""
         )
         result = self.client.query(
-            "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at, d.unscored"
+            "SELECT l.document_id, l.label, if(l.text IS NULL, d.text, l.text), d.source, l.labelled_at, d.unscored,"
+            " d.model"
             f" FROM (SELECT * FROM {LABELS} FINAL WHERE {page}) AS l"
-            f" LEFT JOIN (SELECT id, text, source, {_unscored_column(task)} AS unscored FROM {DOCUMENTS} FINAL"
+            f" LEFT JOIN (SELECT id, text, source, {_unscored_column(task)} AS unscored,"
+            f"  {_task_columns(task)[2]} AS model FROM {DOCUMENTS} FINAL"
             f"  WHERE id IN (SELECT document_id FROM {LABELS} FINAL WHERE {page})) AS d"  # primary key: no full scan
             " ON l.document_id = d.id"
             " ORDER BY l.document_id",
@@ -104,8 +107,9 @@ class RetrainStore:
                 "source": source or "labels",
                 "labelled_at": _iso(at),
                 "unscored": unscored or None,
+                "model": model or None,
             }  # fmt: skip
-            for i, label, text, source, at, unscored in result.result_rows
+            for i, label, text, source, at, unscored, model in result.result_rows
         ]
 
     def unlabelled_predictions(self, task: str, pool: int) -> list[dict[str, Any]]:

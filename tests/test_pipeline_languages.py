@@ -26,7 +26,7 @@ from bloomwatch.tasks import Unscored, labels_for
 from training.finetune import FinetuneConfig
 from training.languages import training_languages
 from training.registry import Registry
-from training.retrain.job import trainable_labels
+from training.retrain.job import other_line_models, trainable_labels, untrainable_reason
 from training.retrain.worker_api import WorkerAPI
 from training.synthetic import synthetic_examples
 from training.tokenizer import TokenizerKind, train_bpe_tokenizer
@@ -146,9 +146,15 @@ def test_an_unscored_document_counts_in_volumes_and_metrics_but_in_no_share_or_l
     assert count["unscored"]["sentiment"] == {Unscored.UNSUPPORTED_LANGUAGE: 1}
 
 
-def test_a_label_on_an_unscored_document_is_kept_but_never_trained_on(six_languages):
-    deployment, _ = six_languages
-    for document_id in ("doc-ja", "doc-zh"):
+def test_a_label_on_an_unscored_or_other_line_document_is_kept_but_never_trained_on(
+    six_languages, multilingual_registry
+):
+    """The retraining job retrains the main line: a label on a document no model read, or on one
+    the multilingual line scored, is stored, and left out of its training set with the reason."""
+    deployment, multilingual = six_languages
+    registry, _ = multilingual_registry
+    labelled = ("doc-ja", "doc-zh", "doc-en")
+    for document_id in labelled:
         accepted = httpx.post(
             f"{deployment.api}/labels",
             json={"document_id": document_id, "task": "sentiment", "label": "negative"},
@@ -156,12 +162,18 @@ def test_a_label_on_an_unscored_document_is_kept_but_never_trained_on(six_langua
         )
         assert accepted.json()["accepted_ids"] == [document_id]
     worker = WorkerAPI(deployment.api, headers={})
-    wait_until(lambda: len(worker.labels("sentiment")) == 2, 60, "both labels stored")
+    wait_until(lambda: len(worker.labels("sentiment")) == len(labelled), 60, "the labels stored")
     labels = worker.labels("sentiment")
-    assert {label["document_id"]: label["unscored"] for label in labels} == {
-        "doc-ja": Unscored.UNSUPPORTED_LANGUAGE, "doc-zh": None,
+    assert {label["document_id"]: (label["unscored"], label["model"]) for label in labels} == {
+        "doc-ja": (Unscored.UNSUPPORTED_LANGUAGE, None), "doc-zh": (None, multilingual),
+        "doc-en": (None, registry.current("sentiment").name),
     }  # fmt: skip
-    assert [label["document_id"] for label in trainable_labels(labels)] == ["doc-zh"]
+    other_lines = other_line_models(registry, "sentiment")
+    assert other_lines == {multilingual}
+    assert [label["document_id"] for label in trainable_labels(labels, other_lines)] == ["doc-en"]
+    assert {label["document_id"]: untrainable_reason(label, other_lines) for label in labels} == {
+        "doc-ja": "on_unsupported_language_documents", "doc-zh": "on_other_line_documents", "doc-en": None,
+    }  # fmt: skip
 
 
 @pytest.mark.slow

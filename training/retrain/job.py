@@ -70,16 +70,31 @@ def retrain_lock(directory: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def trainable_labels(labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The labels a retrain may use: with a known text, on a document the task scored. A label on
-    a document in a language no model of the task reads is kept in the store, not trained on."""
-    return [label for label in labels if untrainable_reason(label) is None]
+def trainable_labels(labels: list[dict[str, Any]], other_lines: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The labels a retrain of the task's main line may use: with a known text, on a document the
+    main line scored. A label on a document in a language no model of the task reads, or on one
+    another line's model scored (`other_lines`: their names, `other_line_models`), is kept in the
+    store, not trained on: the main line's model does not read that language."""
+    return [label for label in labels if untrainable_reason(label, other_lines) is None]
 
 
-def untrainable_reason(label: dict[str, Any]) -> str | None:
+def untrainable_reason(label: dict[str, Any], other_lines: frozenset[str] = frozenset()) -> str | None:
     if not label["text"]:
         return "without_text"
-    return f"on_{label['unscored']}_documents" if label.get("unscored") else None
+    if label.get("unscored"):
+        return f"on_{label['unscored']}_documents"
+    return "on_other_line_documents" if label.get("model") in other_lines else None
+
+
+def other_line_models(registry: Registry, task: str) -> frozenset[str]:
+    """The names of the models ever promoted on the task's named lines and never on its main line."""
+    main = set(registry.promotions(task))
+    return frozenset(
+        f"{task}-{version}"
+        for line in registry.lines(task)[1:]
+        for version in registry.promotions(task, line)
+        if version not in main
+    )
 
 
 def labels_since_last_run(labels_total: int, decisions: list[dict[str, Any]]) -> int:
@@ -209,9 +224,11 @@ def _run(
         if current is None:
             raise RetrainError(f"no current {task} model in {registry.root} to retrain")
         all_labels = source.labels(task)
-        labels = trainable_labels(all_labels)
+        other_lines = other_line_models(registry, task)
+        labels = trainable_labels(all_labels, other_lines)
         row["labels_total"] = len(labels)
-        for reason, n in Counter(untrainable_reason(label) for label in all_labels if label not in labels).items():
+        untrainable = (untrainable_reason(label, other_lines) for label in all_labels if label not in labels)
+        for reason, n in Counter(untrainable).items():
             row["metrics"][f"labels_{reason}"] = n
         new = labels_since_last_run(len(labels), source.decisions(task))
         if not labels or (trigger != "manual" and new <= 0):

@@ -18,7 +18,7 @@ from bloomwatch.setting_groups import RetrainSettings
 from bloomwatch.tasks import labels_for
 from training.registry import Registry
 from training.retrain.drift import find_drift
-from training.retrain.job import labels_since_last_run, run_retrain, trainable_labels
+from training.retrain.job import labels_since_last_run, other_line_models, run_retrain, trainable_labels
 from training.retrain.source import RetrainSource
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,8 @@ def due_trigger(
     """The first trigger that holds: schedule, then new labels, then drift."""
     if cron_due(settings.retrain_cron, last_check, now):
         return Trigger("schedule", f"cron {settings.retrain_cron!r}")
-    new = labels_since_last_run(len(trainable_labels(source.labels(task))), source.decisions(task))
+    trainable = trainable_labels(source.labels(task), other_line_models(registry, task))
+    new = labels_since_last_run(len(trainable), source.decisions(task))
     if new >= settings.retrain_min_new_labels:
         return Trigger("labels", f"{new} new labels (threshold {settings.retrain_min_new_labels})")
     return drift_trigger(task, settings, source, registry, now)
