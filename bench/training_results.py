@@ -16,8 +16,10 @@ from __future__ import annotations
 from results_file import record  # bench/ is on sys.path when run as a script
 
 from bloomwatch.settings import get_settings
+from classifiers.client import ServedModel
+from streams.routing import route
 from training.data import LANGUAGE_SOURCES, SHARED_SOURCES
-from training.registry import BASE, ModelVersion, Registry
+from training.registry import BASE, Registry
 
 MODEL_KEYS = {
     "sentiment": {
@@ -75,11 +77,12 @@ def collect(registry: Registry) -> dict[str, float]:
             print(f"no current {task} model in {registry.root} (run `bloomwatch train --task {task}`): skipped")
             continue
         metrics = version.metrics
-        figures.update(quality_figures(task, metrics, _scored_by(registry, task, version)))
+        scored = _splits_scored(registry, task)
+        figures.update(quality_figures(task, metrics, scored.get(version.name, set())))
         for line in registry.lines(task)[1:]:
             other = registry.current(task, line)
             if other is not None:
-                figures.update(quality_figures(task, other.metrics, _scored_by(registry, task, other), behaviour=False))
+                figures.update(quality_figures(task, other.metrics, scored.get(other.name, set()), behaviour=False))
                 print(f"{task} line {line}: {other.path}")
         figures[f"train.{task}.minutes"] = round(metrics["timings"]["total_s"] / 60, 1)
         figures[f"finetune.{task}.minutes"] = round(metrics["timings"]["finetune_s"] / 60, 1)
@@ -101,14 +104,18 @@ def collect(registry: Registry) -> dict[str, float]:
     return figures
 
 
-def _scored_by(registry: Registry, task: str, version: ModelVersion) -> set[str]:
-    """The test splits whose language `version` scores: it is the first line's model that reads it."""
-    models = [m for line in registry.lines(task) if (m := registry.current(task, line)) is not None]
-    return {
-        name
-        for name, spec in SHARED_SOURCES.items()
-        if next((m for m in models if spec.lang in m.languages), None) == version
-    }
+def _splits_scored(registry: Registry, task: str) -> dict[str, set[str]]:
+    """Per current model of the task, the test splits whose language the worker routes to it."""
+    models = tuple(
+        ServedModel(version.name, frozenset(version.languages), line)
+        for line in registry.lines(task)
+        if (version := registry.current(task, line)) is not None
+    )
+    scored: dict[str, set[str]] = {}
+    for name, spec in SHARED_SOURCES.items():
+        if (model := route(models, spec.lang)) is not None:
+            scored.setdefault(model, set()).add(name)
+    return scored
 
 
 def main() -> None:

@@ -53,9 +53,14 @@ def create_vllm_proxy_app(
 
     app = FastAPI(title=f"BloomWatch {supervisors[0].task} classifier (vLLM)", lifespan=lifespan)
 
+    def by_line() -> dict[str, VllmProcess]:
+        """The process serving each line now, main line first: read once per request, so a hot
+        reload meanwhile cannot mix versions within one answer."""
+        return {supervisor.line: supervisor.upstream for supervisor in supervisors}
+
     def upstreams() -> dict[str, VllmProcess]:
         """The processes serving now by model name, main line first."""
-        return {process.name: process for process in (supervisor.upstream for supervisor in supervisors)}
+        return {process.name: process for process in by_line().values()}
 
     @app.post("/classify")
     async def classify(http_request: Request) -> Response:
@@ -103,7 +108,7 @@ def create_vllm_proxy_app(
 
     @app.get("/health")
     async def health() -> Response:
-        serving = upstreams()
+        serving = by_line()
         for upstream in serving.values():
             try:
                 healthy = (await app.state.http.get(f"{upstream.base_url}/health", timeout=5)).status_code == 200
@@ -114,7 +119,7 @@ def create_vllm_proxy_app(
                     HTTPStatus.SERVICE_UNAVAILABLE, f"vLLM for {upstream.name} is not healthy", "ServiceUnavailable"
                 )
         main = next(iter(serving.values()))
-        lines = {supervisor.line: supervisor.upstream.name for supervisor in supervisors}
+        lines = {line: upstream.name for line, upstream in serving.items()}
         return JSONResponse(
             {"status": "ok", "model": main.name, "languages": list(main.version.languages), "lines": lines}
         )
@@ -122,10 +127,10 @@ def create_vllm_proxy_app(
     @app.get("/v1/models")
     async def models() -> Response:
         """Every line's model with the languages its version reads (the manifest's; vLLM knows
-        nothing of them). The processes are read once: a hot reload meanwhile cannot mix versions."""
+        nothing of them)."""
         cards = [
-            model_card(process.name, process.version.languages, supervisor.line, max_model_len=process.max_model_len)
-            for supervisor, process in ((supervisor, supervisor.upstream) for supervisor in supervisors)
+            model_card(process.name, process.version.languages, line, max_model_len=process.max_model_len)
+            for line, process in by_line().items()
         ]
         return JSONResponse({"object": "list", "data": cards})
 

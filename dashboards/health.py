@@ -74,7 +74,7 @@ def model_figures(registry_dir, in_use: dict[str, list[Any]]) -> list[dict[str, 
         except (KeyError, ValueError):
             entry["registry"] = "not in this registry"
         else:
-            entry["current"] = version in {registry.current_version_name(task, line) for line in registry.lines(task)}
+            entry["current"] = version in registry.current_versions(task).values()
             for source, scores in (model.metrics.get("test") or {}).items():
                 entry["evaluation"][source] = {k: scores.get(k) for k in ("n", "acc", "macro_f1")}
         rows.append(entry)

@@ -53,7 +53,7 @@ def main() -> None:
         adopted = shipped.adopt(source.get(task, version), line)
         if task == BASE:
             _store_in_bf16(adopted.path)
-        current = {shipped.current_version_name(task, other) for other in shipped.lines(task)}
+        current = shipped.current_versions(task).values()
         for old in shipped.versions(task):
             if old.version not in current:
                 shutil.rmtree(old.path)

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -229,9 +229,7 @@ class BatchProcessor:
             *(self._classify(task, [documents[i] for i in indices], model) for model, indices in routed.items())
         )
         scores: list[Prediction | Unscored] = [Unscored.UNSUPPORTED_LANGUAGE] * len(documents)
-        for indices, predictions in zip(routed.values(), answers, strict=True):
-            for index, prediction in zip(indices, predictions, strict=True):
-                scores[index] = prediction
+        _scatter(scores, routed.values(), answers)
         if unscored := sum(isinstance(score, Unscored) for score in scores):
             metrics.UNSCORED.labels(task.name, Unscored.UNSUPPORTED_LANGUAGE).inc(unscored)
         return scores
@@ -245,10 +243,7 @@ class BatchProcessor:
             *(client.classify([documents[i].text for i in indices], side, model) for side, indices in by_side.items())
         )
         predictions: list[Any] = [None] * len(documents)
-        for indices, answer in zip(by_side.values(), answers, strict=True):
-            # ClassifyClient raises ClassifierError on a response of the wrong length
-            for index, prediction in zip(indices, answer, strict=True):
-                predictions[index] = prediction
+        _scatter(predictions, by_side.values(), answers)  # ClassifyClient raised on an answer of the wrong length
         metrics.CLASSIFY_LATENCY.labels(task.name).observe(time.perf_counter() - started)
         metrics.CLASSIFIED.labels(task.name).inc(len(documents))
         return predictions
@@ -278,6 +273,13 @@ class BatchProcessor:
 
     def close(self) -> None:
         self.store_thread.close()
+
+
+def _scatter(into: list[Any], groups: Iterable[list[int]], answers: Sequence[list[Prediction]]) -> None:
+    """Put each group's answers back at its documents' places in the batch (one request per group)."""
+    for indices, answer in zip(groups, answers, strict=True):
+        for index, prediction in zip(indices, answer, strict=True):
+            into[index] = prediction
 
 
 def _unwrap(exc: BaseException) -> BaseException:

@@ -230,6 +230,7 @@ def list_models(
     registry = _registry()
     rows = []
     for t in [task] if task else (BASE, *task_names()):
+        current = registry.current_versions(t)
         for v in registry.versions(t):
             test = v.metrics.get("test", {})
             accs = ", ".join(f"{s} {m['acc']:.3f}" for s, m in test.items())
@@ -237,7 +238,7 @@ def list_models(
                 accs = f"held-out perplexity {v.metrics.get('heldout_perplexity', float('nan')):.1f} after {v.metrics.get('tokens_seen', 0):,} tokens"
             base = v.manifest.get("base", {})
             base_name = base.get("name") or base.get("preset") if isinstance(base, dict) else str(base)
-            lines = [line or "*" for line in registry.lines(t) if registry.current_version_name(t, line) == v.version]
+            lines = [line or "*" for line, version in current.items() if version == v.version]
             rows.append({"task": t, "version": v.version, "current": ",".join(lines), "method": str(v.manifest.get("method", "")),
                          "base": str(base_name), "languages": ",".join(v.languages), "created": str(v.manifest.get("created_at", "")),
                          "headline": accs})  # fmt: skip

@@ -51,6 +51,11 @@ class RegistryRefused(ExpectedError, ValueError):
     """The registry cannot do what was asked: nothing earlier to roll back to, an unservable version."""
 
 
+def model_name(task: str, version: str) -> str:
+    """The name a version is served and stored under (`ModelVersion.name`), e.g. `sentiment-v3`."""
+    return f"{task}-{version}"
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     task: str
@@ -71,7 +76,7 @@ class ModelVersion:
     @property
     def name(self) -> str:
         """Served model name, e.g. `sentiment-v3`; responses carry it so every score names its model."""
-        return f"{self.task}-{self.version}"
+        return model_name(self.task, self.version)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -129,6 +134,12 @@ class Registry:
             if p.name.startswith(f"{CURRENT}.") and _LINE_RE.match(p.name.removeprefix(f"{CURRENT}."))
         )
         return [MAIN_LINE, *named] if (task_dir / CURRENT).exists() else named
+
+    def current_versions(self, task: str) -> dict[str, str]:
+        """The version current on each line of the task, main line first (pointer reads only)."""
+        return {
+            line: version for line in self.lines(task) if (version := self.current_version_name(task, line)) is not None
+        }
 
     def current(self, task: str, line: str = MAIN_LINE) -> ModelVersion | None:
         name = self.current_version_name(task, line)

@@ -35,7 +35,7 @@ from training.data import DataError, normalise_text
 from training.finetune import FinetuneConfig
 from training.finetune_state import PER_SITTING
 from training.pipeline import TrainOptions, load_splits, splits_available, train_task
-from training.registry import ModelVersion, Registry
+from training.registry import ModelVersion, Registry, model_name
 from training.retrain.compare import paired_by_source
 from training.retrain.gate import HOLDOUT, GateRules, decide
 from training.retrain.source import RetrainSource
@@ -90,7 +90,7 @@ def other_line_models(registry: Registry, task: str) -> frozenset[str]:
     """The names of the models ever promoted on the task's named lines and never on its main line."""
     main = set(registry.promotions(task))
     return frozenset(
-        f"{task}-{version}"
+        model_name(task, version)
         for line in registry.lines(task)[1:]
         for version in registry.promotions(task, line)
         if version not in main
