@@ -16,7 +16,7 @@ from training.data import Example, MissingData
 from training.evaluate import predict_proba
 from training.finetune import FinetuneConfig
 from training.finetune_state import CheckpointMismatch
-from training.teacher import UNLABELED_FILES, SoftExample, teacher_labels
+from training.teacher import UNLABELED_FILES, EnsembleTeacher, SoftExample, teacher_labels
 
 LABELS = labels_for("sentiment")
 
@@ -84,19 +84,11 @@ def unlabeled(tmp_path):
 
 def test_teacher_labels_are_cached_reused_and_skip_evaluation_text(tmp_path, unlabeled, monkeypatch):
     data_dir, suite_sentence = unlabeled
-    teacher = tiny_registry_at(tmp_path / "registry").current("sentiment")
+    teacher = ensemble(tmp_path)
     evaluation = [Example("the test text we must never train on", "negative", "toy")]
-    kwargs = dict(
-        data_dir=data_dir,
-        cache_dir=tmp_path / "cache",
-        per_file=5,
-        max_len=32,
-        seed=13,
-        progress=False,
-        log=lambda _: None,
-    )
+    kwargs = dict(data_dir=data_dir, cache_dir=tmp_path / "cache", per_file=5, log=lambda _: None)
 
-    soft, path = teacher_labels(teacher, TRAIN, evaluation, LABELS, **kwargs)
+    soft, path = teacher_labels(teacher, evaluation, LABELS, **kwargs)
     assert path.parent == tmp_path / "cache" and path.exists()
     texts = [s.text for s in soft]
     assert len(soft) == 5 * len(UNLABELED_FILES) and len(set(texts)) == len(texts)
@@ -112,16 +104,15 @@ def test_teacher_labels_are_cached_reused_and_skip_evaluation_text(tmp_path, unl
 
     monkeypatch.setattr(teacher_module, "_bloom_proba", no_scoring)
     monkeypatch.setattr(teacher_module, "_tfidf_proba", no_scoring)
-    again, same_path = teacher_labels(teacher, TRAIN, evaluation, LABELS, **kwargs)
+    again, same_path = teacher_labels(teacher, evaluation, LABELS, **kwargs)
     assert same_path == path and again == soft
     assert list((tmp_path / "cache").iterdir()) == [path]  # written atomically: no temporary left
     with pytest.raises(AssertionError, match="scored again"):  # another sample is another artefact
-        teacher_labels(teacher, TRAIN, evaluation, LABELS, **{**kwargs, "per_file": 6})
+        teacher_labels(teacher, evaluation, LABELS, **{**kwargs, "per_file": 6})
 
 
 def test_the_teacher_is_the_mean_of_the_bloom_and_the_tfidf(tmp_path, unlabeled, monkeypatch):
     data_dir, _ = unlabeled
-    teacher = tiny_registry_at(tmp_path / "registry").current("sentiment")
     monkeypatch.setattr(
         teacher_module, "_bloom_proba", lambda model, texts, *a, **k: np.tile([0.2, 0.2, 0.6], (len(texts), 1))
     )
@@ -129,23 +120,16 @@ def test_the_teacher_is_the_mean_of_the_bloom_and_the_tfidf(tmp_path, unlabeled,
         teacher_module, "_tfidf_proba", lambda train, texts, *a, **k: np.tile([0.6, 0.2, 0.2], (len(texts), 1))
     )
     soft, _ = teacher_labels(
-        teacher,
-        TRAIN,
-        [],
-        LABELS,
-        data_dir=data_dir,
-        cache_dir=tmp_path / "cache",
-        per_file=2,
-        max_len=32,
-        seed=13,
-        log=lambda _: None,
+        ensemble(tmp_path), [], LABELS, data_dir=data_dir, cache_dir=tmp_path / "cache", per_file=2, log=lambda _: None
     )
     assert {s.probs for s in soft} == {(0.4, 0.2, 0.4)}
 
 
 def test_no_unlabelled_text_is_one_clear_error(tmp_path):
-    teacher = tiny_registry_at(tmp_path / "registry").current("sentiment")
     with pytest.raises(MissingData, match="no unlabelled text for the teacher"):
-        teacher_labels(
-            teacher, TRAIN, [], LABELS, data_dir=tmp_path / "nothing", cache_dir=tmp_path / "cache", max_len=32, seed=13
-        )
+        teacher_labels(ensemble(tmp_path), [], LABELS, data_dir=tmp_path / "nothing", cache_dir=tmp_path / "cache")
+
+
+def ensemble(tmp_path) -> EnsembleTeacher:
+    version = tiny_registry_at(tmp_path / "registry").current("sentiment")
+    return EnsembleTeacher(version, TRAIN, LABELS, max_len=32, seed=13, progress=False, log=lambda _: None)

@@ -44,7 +44,7 @@ def train(
     ),
     teacher: str = typer.Option(
         None,
-        help="distil: this registered version (current, v6, ...) and a TF-IDF baseline soft-label unlabelled in-domain text to train on (cached)",
+        help="distil: minilm (all-MiniLM-L6-v2 fine-tuned on the mix; the teacher extra), or this registered version (current, v6, ...) with a TF-IDF baseline, soft-labels unlabelled in-domain text to train on (cached)",
     ),
     teacher_per_file: int = typer.Option(
         None,

@@ -32,6 +32,8 @@ from training.data import (
     split_examples,
     task_sources,
 )
+from training.encoder_teacher import NAME as MINILM
+from training.encoder_teacher import minilm_teacher
 from training.finetune import MERGEABLE, FinetuneConfig
 from training.languages import training_languages
 from training.mix import by_source as _by_source
@@ -41,7 +43,7 @@ from training.modeling import expect_new_classification_head
 from training.pretrain import PretrainConfig
 from training.registry import ModelVersion, Registry, UnknownModel
 from training.teacher import PER_FILE as TEACHER_PER_FILE
-from training.teacher import SoftExample
+from training.teacher import EnsembleTeacher, SoftExample, Teacher
 
 if TYPE_CHECKING:
     import numpy as np
@@ -308,20 +310,15 @@ def train_task(
     if options.teacher:
         from training.teacher import teacher_labels
 
-        teacher = (
-            registry.current(options.task)
-            if options.teacher == "current"
-            else registry.get(options.task, options.teacher)
-        )
-        if teacher is None:
-            raise UnknownModel(f"--teacher current: no current {options.task} model in {registry.root}")
         t = time.time()
-        soft, labels_file = teacher_labels(teacher, train, splits.val + splits.test, labels, data_dir=data_dir, cache_dir=home / "cache" / "teacher",
-                                           per_file=options.teacher_per_file, max_len=options.finetune.max_len, seed=options.seed,
-                                           device=options.device, progress=options.progress, log=console.print)  # fmt: skip
+        cache = home / "cache" / "teacher"
+        teacher = _teacher(options.teacher, options, registry, train, splits.val, labels, cache)
+        soft, labels_file = teacher_labels(teacher, splits.val + splits.test, labels, data_dir=data_dir, cache_dir=cache,
+                                           per_file=options.teacher_per_file, log=console.print)  # fmt: skip
         timings["teacher_s"] = time.time() - t
         distill = {
             "teacher": teacher.name,
+            "teacher_val_macro_f1": teacher.val_macro_f1,
             "soft_examples": len(soft),
             "weight": options.finetune.distill_weight,
             "labels_file": str(labels_file),
@@ -447,6 +444,27 @@ def train_task(
         )
     print_summary(console, version, metrics, promote)
     return version
+
+
+def _teacher(
+    name: str,
+    options: TrainOptions,
+    registry: Registry,
+    train: list[Example],
+    val: list[Example],
+    labels: tuple[str, ...],
+    cache: Path,
+) -> Teacher:
+    """`--teacher minilm`: the pre-trained encoder fine-tuned on the mix; any other value names the
+    registered BLOOM ("current", "v6") that, with the TF-IDF baseline, forms the ensemble teacher."""
+    if name == MINILM:
+        return minilm_teacher(train, val, labels, cache_dir=cache, seed=options.seed, device=options.device,
+                              progress=options.progress, log=console.print)  # fmt: skip
+    version = registry.current(options.task) if name == "current" else registry.get(options.task, name)
+    if version is None:
+        raise UnknownModel(f"--teacher current: no current {options.task} model in {registry.root}")
+    return EnsembleTeacher(version, train, labels, max_len=options.finetune.max_len, seed=options.seed,
+                           device=options.device, progress=options.progress, log=console.print)  # fmt: skip
 
 
 def _jsonable(options: TrainOptions) -> dict:

@@ -1,17 +1,18 @@
-"""Soft labels from an ensemble teacher over unlabelled in-domain text, for distillation (issue 28).
+"""Soft labels from a teacher over unlabelled in-domain text, for distillation (issue 28).
 
 A small student gains most when a teacher labels plenty of unlabelled in-domain text with its
-whole distribution, not only its argmax (Tang et al. 2019). The teacher here is the mean of two
-models' probabilities that err differently: a registered sentiment BLOOM (the served one by
-default) and the TF-IDF + logistic-regression baseline fit on the same training mix, which beats
-the BLOOM on finance tweets and finance headlines. The student is fine-tuned on these soft
-labels beside the hard-labelled mix (`FinetuneConfig.distill_weight`); the teacher is a
-training-time artefact only, never a runtime dependency.
+whole distribution, not only its argmax (Tang et al. 2019). Two teachers can label: the ensemble
+here, the mean of two models' probabilities that err differently (a registered sentiment BLOOM
+and the TF-IDF + logistic-regression baseline fit on the same training mix, which beats the BLOOM
+on finance tweets and finance headlines), and a pre-trained English encoder fine-tuned on the mix
+(`training.encoder_teacher`). The student is fine-tuned on these soft labels beside the
+hard-labelled mix (`FinetuneConfig.distill_weight`); a teacher is a training-time artefact only,
+never a runtime dependency.
 
-Labelling costs a TF-IDF fit on the mix and a BLOOM pass over every sampled text (minutes on two
-cores), so the labels are cached as a file under `<home>/cache/teacher/`, keyed by the teacher
-version, the mix the baseline is fit on and the sample: a second run, or a resumed one, reads it,
-and fine-tuning stays one command.
+Labelling costs minutes (a TF-IDF fit and a BLOOM pass, or an encoder pass, over every sampled
+text), so the labels are cached as a file under `<home>/cache/teacher/`, keyed by what the
+teacher's labels depend on (its `identity`) and the sample: a second run, or a resumed one, reads
+it, and fine-tuning stays one command.
 
 No evaluation text is labelled: texts equal (normalised) to any validation or test text, or to a
 behaviour-suite sentence, are skipped.
@@ -21,10 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -40,7 +41,7 @@ UNLABELED_FILES = ("reviews_products", "reviews", "social", "finance")
 # bench/RESULTS.md); the files are shuffled with a fixed seed, so their first lines are a fair sample
 PER_FILE = 2000
 # part of the cache key: a change to how the teacher labels (ensemble, sampling) must bump it
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -83,33 +84,76 @@ def ensemble_proba(bloom_probs: np.ndarray, tfidf_probs: np.ndarray) -> np.ndarr
     return (bloom_probs + tfidf_probs) / 2
 
 
+class Teacher(Protocol):
+    """What labels the sample: its name, what its labels depend on (part of the cache key) and its
+    probabilities over texts, in the task's label order."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def identity(self) -> list: ...
+
+    @property
+    def val_macro_f1(self) -> float | None:
+        """The teacher's own validation macro-F1, where it was fine-tuned here."""
+
+    def proba(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class EnsembleTeacher:
+    """A registered sentiment BLOOM and the TF-IDF baseline fit on the training mix, averaged."""
+
+    version: ModelVersion
+    train: list[Example]
+    labels: Sequence[str]
+    max_len: int
+    seed: int
+    device: str | None = None
+    progress: bool = True
+    log: Callable[[str], object] = print
+    val_macro_f1: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.version.name
+
+    @property
+    def identity(self) -> list:
+        from training.baseline import RECIPE_VERSION as BASELINE_RECIPE
+
+        return [self.version.name, self.version.manifest.get("created_at"), BASELINE_RECIPE, fingerprint(self.train),
+                self.seed, list(self.labels), self.max_len]  # fmt: skip
+
+    def proba(self, texts: list[str]) -> np.ndarray:
+        return ensemble_proba(
+            _bloom_proba(
+                self.version, texts, self.labels, max_len=self.max_len, device=self.device, progress=self.progress
+            ),
+            _tfidf_proba(self.train, texts, self.labels, seed=self.seed, log=self.log),
+        )
+
+
 def teacher_labels(
-    teacher: ModelVersion,
-    train: list[Example],
+    teacher: Teacher,
     evaluation: Iterable[Example],
     labels: Sequence[str],
     *,
     data_dir: Path,
     cache_dir: Path,
     per_file: int = PER_FILE,
-    max_len: int,
-    seed: int,
-    device: str | None = None,
-    progress: bool = True,
     log=print,
 ) -> tuple[list[SoftExample], Path]:
     """The soft-labelled sample and the artefact file that holds it (written on the first call,
-    read on the next). `train` is the training mix the TF-IDF half of the teacher is fit on;
-    `evaluation` the validation and test examples no sampled text may equal."""
-    from training.baseline import RECIPE_VERSION as BASELINE_RECIPE
+    read on the next). `evaluation` holds the validation and test examples no sampled text may equal."""
     from training.behaviour_suite import behaviour_suite
 
     exclude = {normalise_text(e.text) for e in evaluation} | behaviour_suite().texts()
     sample = sample_unlabeled(data_dir, per_file, exclude)
     texts = [text for text, _ in sample]
     digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    key = json.dumps([RECIPE_VERSION, teacher.name, teacher.manifest.get("created_at"), BASELINE_RECIPE, fingerprint(train), seed,
-                      list(labels), max_len, list(UNLABELED_FILES), per_file, digest])  # fmt: skip
+    key = json.dumps([RECIPE_VERSION, teacher.identity, list(labels), list(UNLABELED_FILES), per_file, digest])
     path = Path(cache_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     if path.exists():
         log(f"teacher labels: {len(texts)} texts read from {path}")
@@ -117,8 +161,7 @@ def teacher_labels(
             SoftExample(r["text"], tuple(r["probs"]), r["source"]) for r in json.loads(path.read_text())["examples"]
         ], path
 
-    probs = ensemble_proba(_bloom_proba(teacher, texts, labels, max_len=max_len, device=device, progress=progress),
-                           _tfidf_proba(train, texts, labels, seed=seed, log=log))  # fmt: skip
+    probs = teacher.proba(texts)
     soft = [
         SoftExample(text, tuple(round(float(p), 6) for p in row), source)
         for (text, source), row in zip(sample, probs, strict=True)
@@ -126,7 +169,7 @@ def teacher_labels(
     artefact = {"key": json.loads(key), "teacher": teacher.name, "labels": list(labels),
                 "examples": [{"text": s.text, "probs": list(s.probs), "source": s.source} for s in soft]}  # fmt: skip
     write_atomically(path, lambda tmp: tmp.write_text(json.dumps(artefact)))
-    log(f"teacher labels: {len(soft)} texts labelled by {teacher.name} + TF-IDF, cached in {path}")
+    log(f"teacher labels: {len(soft)} texts labelled by {teacher.name}, cached in {path}")
     return soft, path
 
 
