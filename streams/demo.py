@@ -57,7 +57,8 @@ class Burst:
 
 # The demo's bursts: an English shop's reviews turn negative at minute 2; a complaint storm in
 # Chinese at the Shanghai shop at minute 5 (about 70 reviews a 30-second window at 20 documents/s),
-# which fires where a model of the sentiment task reads Chinese and is stored unscored elsewhere.
+# which fires where a model of the sentiment task reads Chinese (the shipped multilingual line does)
+# and is stored unscored elsewhere.
 DEMO_BURSTS = (Burst(), Burst(start_min=5.0, source=MARKET_SOURCES["zh"], extra_share=0.1))
 
 

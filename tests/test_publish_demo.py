@@ -11,6 +11,7 @@ import pytest
 from kafka_consume import consume, unique_topics
 
 from bloomwatch.alerts.detector import WindowCount, judge
+from bloomwatch.alerts.lifecycle import FIRING, advance
 from bloomwatch.alerts.rules import load_rules
 from bloomwatch.alerts.windows import floor_window, window_starts
 from bloomwatch.language import languages_of
@@ -26,6 +27,7 @@ from streams.demo import (
     synthetic_pools,
 )
 from streams.publisher import Publisher
+from training.registry import Registry
 from streams.topics import ensure_topics, topic_specs
 
 RATE = 20.0  # documents per second of stream time, `bloomwatch up`'s: 8 minutes = 9,600 documents
@@ -96,6 +98,52 @@ def test_the_chinese_storm_fires_each_rule_by_source_where_a_model_reads_chinese
     anomalous = [verdict.window.start for verdict in verdicts if verdict.anomalous]
     assert len([start for start in anomalous if start >= storm_start]) >= rule.for_windows, verdicts
     assert all(start + timedelta(seconds=rule.window_s) > storm_start for start in anomalous), anomalous
+
+
+def fired_windows(rule, shop: list[Document], negative) -> list[datetime]:
+    """Window starts at which the rule's alert for this shop fires (lifecycle.advance over the
+    detector's verdicts), reviews counted negative where `negative(document)` says so."""
+    counts: dict = {}
+    for document in shop:
+        n, x = counts.get(floor_window(rule, document.published_at), (0, 0))
+        counted = negative(document) if rule.metric == "negative_share" else True
+        counts[floor_window(rule, document.published_at)] = (n + 1, x + counted)
+    starts = window_starts(rule, floor_window(rule, shop[0].published_at), shop[-1].published_at)
+    alert, fired = None, []
+    for verdict in judge(rule, [WindowCount(start, *counts.get(start, (0, 0))) for start in starts]):
+        transition = advance(rule, shop[0].source, alert, verdict, now=verdict.window.start)
+        alert = transition.alert if transition else alert
+        if transition and transition.notify and alert.state == FIRING:
+            fired.append(verdict.window.start)
+    return fired
+
+
+def test_the_shipped_line_fires_the_chinese_storm_and_nothing_at_the_other_markets():
+    """The shipped models as `up` serves them: each market shop's reviews scored by the shipped
+    sentiment line that reads their language (none reads them: this test has nothing to check),
+    through every by-source rule. The storm at the Shanghai shop fires negative-share-by-source
+    after it starts; the calm shops' reviews, misread as the model misreads them, fire nothing."""
+    from classifiers.embedded import EmbeddedEngine
+
+    registry = Registry(Settings().shipped_models_dir)
+    lines = [registry.current("sentiment", line) for line in registry.current_versions("sentiment")]
+    readers = {lang: v for v in reversed(lines) for lang in v.manifest["languages"]}  # the first line that reads it
+    documents = eight_minutes(synthetic_pools(seed=3))
+    storm_start = documents[0].published_at + timedelta(minutes=MARKET_BURST.start_min)
+    rules = [rule for rule in load_rules().rules if rule.group_by == ["source"] and rule.metric == "negative_share"]
+    assert rules and "zh" in readers
+    for lang, source in MARKET_SOURCES.items():
+        if lang not in readers:
+            continue
+        shop = [d for d in documents if d.source == source]
+        predictions = EmbeddedEngine.from_version(readers[lang]).classify([d.text for d in shop])
+        negative = {d.id for d, p in zip(shop, predictions, strict=True) if p.label == "negative"}
+        for rule in rules:
+            fired = fired_windows(rule, shop, lambda d: d.id in negative)
+            if source == MARKET_BURST.source:
+                assert fired and all(start + timedelta(seconds=rule.window_s) > storm_start for start in fired), fired
+            else:
+                assert fired == [], (rule.name, source, fired)
 
 
 def test_synthetic_stream_is_valid_recent_and_bursts():
