@@ -27,8 +27,8 @@ from streams.demo import (
     synthetic_pools,
 )
 from streams.publisher import Publisher
-from training.registry import Registry
 from streams.topics import ensure_topics, topic_specs
+from training.registry import Registry
 
 RATE = 20.0  # documents per second of stream time, `bloomwatch up`'s: 8 minutes = 9,600 documents
 
@@ -78,6 +78,29 @@ def test_the_chinese_shop_has_a_complaint_storm_an_alert_window_can_judge():
         assert per_window * rule.window_s >= rule.min_volume, rule.name
 
 
+def shop_windows(rule, shop: list[Document], negative_ids: set[str]) -> list[WindowCount]:
+    """The rule's windows over one shop's documents, those in `negative_ids` counted negative."""
+    counts: dict = {}
+    for document in shop:
+        n, x = counts.get(floor_window(rule, document.published_at), (0, 0))
+        counted = document.id in negative_ids if rule.metric == "negative_share" else True
+        counts[floor_window(rule, document.published_at)] = (n + 1, x + counted)
+    starts = window_starts(rule, floor_window(rule, shop[0].published_at), shop[-1].published_at)
+    return [WindowCount(start, *counts.get(start, (0, 0))) for start in starts]
+
+
+def fired_windows(rule, shop: list[Document], negative_ids: set[str]) -> list[datetime]:
+    """Window starts at which the rule's alert for this shop fires: the alert lifecycle
+    (lifecycle.advance) over the detector's verdicts."""
+    alert, fired = None, []
+    for verdict in judge(rule, shop_windows(rule, shop, negative_ids)):
+        transition = advance(rule, shop[0].source, alert, verdict, now=verdict.window.start)
+        alert = transition.alert if transition else alert
+        if transition and transition.notify and transition.alert.state == FIRING:
+            fired.append(verdict.window.start)
+    return fired
+
+
 @pytest.mark.parametrize(
     "rule", [rule for rule in load_rules().rules if rule.group_by == ["source"]], ids=lambda rule: rule.name
 )
@@ -87,35 +110,11 @@ def test_the_chinese_storm_fires_each_rule_by_source_where_a_model_reads_chinese
     anomalous for long enough to fire, and no window before it is."""
     documents = eight_minutes(synthetic_pools(seed=3))
     shop = [d for d in documents if d.source == MARKET_BURST.source]
-    counts: dict = {}
-    for document in shop:
-        n, x = counts.get(floor_window(rule, document.published_at), (0, 0))
-        counted = is_negative(document) if rule.metric == "negative_share" else True
-        counts[floor_window(rule, document.published_at)] = (n + 1, x + counted)
-    starts = window_starts(rule, floor_window(rule, shop[0].published_at), shop[-1].published_at)
-    verdicts = judge(rule, [WindowCount(start, *counts.get(start, (0, 0))) for start in starts])
+    verdicts = judge(rule, shop_windows(rule, shop, {d.id for d in shop if is_negative(d)}))
     storm_start = documents[0].published_at + timedelta(minutes=MARKET_BURST.start_min)
     anomalous = [verdict.window.start for verdict in verdicts if verdict.anomalous]
     assert len([start for start in anomalous if start >= storm_start]) >= rule.for_windows, verdicts
     assert all(start + timedelta(seconds=rule.window_s) > storm_start for start in anomalous), anomalous
-
-
-def fired_windows(rule, shop: list[Document], negative) -> list[datetime]:
-    """Window starts at which the rule's alert for this shop fires (lifecycle.advance over the
-    detector's verdicts), reviews counted negative where `negative(document)` says so."""
-    counts: dict = {}
-    for document in shop:
-        n, x = counts.get(floor_window(rule, document.published_at), (0, 0))
-        counted = negative(document) if rule.metric == "negative_share" else True
-        counts[floor_window(rule, document.published_at)] = (n + 1, x + counted)
-    starts = window_starts(rule, floor_window(rule, shop[0].published_at), shop[-1].published_at)
-    alert, fired = None, []
-    for verdict in judge(rule, [WindowCount(start, *counts.get(start, (0, 0))) for start in starts]):
-        transition = advance(rule, shop[0].source, alert, verdict, now=verdict.window.start)
-        alert = transition.alert if transition else alert
-        if transition and transition.notify and alert.state == FIRING:
-            fired.append(verdict.window.start)
-    return fired
 
 
 def test_the_shipped_line_fires_the_chinese_storm_and_nothing_at_the_other_markets():
@@ -139,7 +138,7 @@ def test_the_shipped_line_fires_the_chinese_storm_and_nothing_at_the_other_marke
         predictions = EmbeddedEngine.from_version(readers[lang]).classify([d.text for d in shop])
         negative = {d.id for d, p in zip(shop, predictions, strict=True) if p.label == "negative"}
         for rule in rules:
-            fired = fired_windows(rule, shop, lambda d: d.id in negative)
+            fired = fired_windows(rule, shop, negative)
             if source == MARKET_BURST.source:
                 assert fired and all(start + timedelta(seconds=rule.window_s) > storm_start for start in fired), fired
             else:
