@@ -8,10 +8,20 @@ A split's figures are those of the model that scores its language in the pipelin
 of the task, main line first, whose current model reads it (streams/routing.py), beside the TF-IDF
 baseline of that model's own run.
 
-    python bench/training_results.py
+Distillation (issue 28): `distill.teacher` names the teacher of the shipped sentiment model (`none`:
+labels only), and `distill.<teacher>.val_macro_f1` is a student's validation macro-F1, for the
+shipped model and for each model directory given with `--distill-run` (another registry's
+distilled student), with `distill.<teacher>.teacher_val_macro_f1` where the teacher was fine-tuned
+here.
+
+    python bench/training_results.py [--distill-run /tmp/bw-minilm/models/sentiment/v7]
 """
 
 from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
 
 from results_file import record  # bench/ is on sys.path when run as a script
 
@@ -95,12 +105,25 @@ def collect(registry: Registry) -> dict[str, float]:
             )
             rates = [v for split in metrics["robustness"].values() for k, v in split.items() if k.startswith("flip_")]
             figures["robust.sentiment.max_flip_rate"] = round(max(rates), 4)
+            figures["distill.teacher"] = (metrics.get("distill") or {}).get("teacher", "none")
+            figures.update(distill_figures(metrics))
         print(f"{task}: {version.path}")
     base = registry.current(BASE)
     if base is not None:
         for key, name in PRETRAIN_KEYS.items():
             figures[f"pretrain.{key}"] = round(base.metrics[name], 4)
         print(f"base: {base.path}")
+    return figures
+
+
+def distill_figures(metrics: dict) -> dict:
+    """The student's validation macro-F1 under its teacher's name (`none`: trained on labels alone),
+    and the teacher's own where it was fine-tuned here."""
+    distill = metrics.get("distill") or {}
+    teacher = distill.get("teacher", "none")
+    figures = {f"distill.{teacher}.val_macro_f1": round(metrics["val_best"]["val_macro_f1"], 4)}
+    if distill.get("teacher_val_macro_f1") is not None:
+        figures[f"distill.{teacher}.teacher_val_macro_f1"] = round(distill["teacher_val_macro_f1"], 4)
     return figures
 
 
@@ -119,7 +142,13 @@ def _splits_scored(registry: Registry, task: str) -> dict[str, set[str]]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--distill-run", type=Path, action="append", default=[], help="a distilled student's directory")
+    args = parser.parse_args()
     figures = collect(Registry(get_settings().registry_dir))
+    for run in args.distill_run:
+        figures.update(distill_figures(json.loads((run / "metrics.json").read_text())))
+        print(f"distillation run: {run}")
     if not figures:
         raise SystemExit("nothing to record")
     record(figures)
