@@ -75,7 +75,7 @@ def model_figures(registry_dir, in_use: dict[str, list[Any]]) -> list[dict[str, 
             entry["registry"] = "not in this registry"
         else:
             entry["current"] = version in registry.current_versions(task).values()
-            for source, scores in (model.metrics.get("test") or {}).items():
+            for source, scores in model.test_scores.items():
                 entry["evaluation"][source] = {k: scores.get(k) for k in ("n", "acc", "macro_f1")}
         rows.append(entry)
     return rows

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app.processes import bloomwatch_command
+from training.data import SHARED_SOURCES
 from training.registry import Registry
 
 SHIPPED = Path(__file__).resolve().parent.parent / "models"
@@ -37,6 +38,10 @@ def test_models_list_piped_is_whole_and_json_has_every_version():
     declared = {(task, v.version): ",".join(v.manifest["languages"]) for task in ("base", "sentiment", "topic") for v in registry.versions(task)}  # fmt: skip
     assert {(r["task"], r["version"]): r["languages"] for r in records} == declared
     assert set(declared.values()) == {"en", "de,es,fr,zh"}  # English models, and the multilingual sentiment line
+    for r in records:  # a model's headline names the test splits in the languages it reads, not its transfer checks
+        if r["task"] != "base":
+            splits = [figure.rsplit(" ", 1)[0] for figure in r["headline"].split(", ")]
+            assert {SHARED_SOURCES[split].lang for split in splits} <= set(r["languages"].split(",")), r
 
 
 PRINT_WHERE_TO_LOOK = """

@@ -232,8 +232,7 @@ def list_models(
     for t in [task] if task else (BASE, *task_names()):
         current = registry.current_versions(t)
         for v in registry.versions(t):
-            test = v.metrics.get("test", {})
-            accs = ", ".join(f"{s} {m['acc']:.3f}" for s, m in test.items())
+            accs = ", ".join(f"{s} {m['acc']:.3f}" for s, m in v.test_scores.items())
             if t == BASE:
                 accs = f"held-out perplexity {v.metrics.get('heldout_perplexity', float('nan')):.1f} after {v.metrics.get('tokens_seen', 0):,} tokens"
             base = v.manifest.get("base", {})

@@ -74,6 +74,19 @@ class ModelVersion:
         return tuple(self.manifest.get("languages", DEFAULT_LANGUAGES))
 
     @property
+    def test_scores(self) -> dict[str, dict]:
+        """Its test figures (metrics.json `test`) on the splits in a language it reads: a split in
+        another language was scored only to see how it transfers (a left-out set), never what it
+        serves. A split of the user's own data, whose language the shared table does not know, stays."""
+        from training.data import SHARED_SOURCES
+
+        return {
+            split: scores
+            for split, scores in (self.metrics.get("test") or {}).items()
+            if split not in SHARED_SOURCES or SHARED_SOURCES[split].lang in self.languages
+        }
+
+    @property
     def name(self) -> str:
         """Served model name, e.g. `sentiment-v3`; responses carry it so every score names its model."""
         return model_name(self.task, self.version)
