@@ -185,17 +185,21 @@ def test_up_with_vllm_serves_both_tasks_and_stores_every_document(up_env, tmp_pa
     for task in task_names():
         assert re.search(rf"{task} classifier \(vllm\) ready on \S+ after \d+s", output), output[-3000:]
     home = Path(env["BLOOMWATCH_HOME"])
-    for name in versions.values():
+    # the registry had no multilingual line, so `up` adopted the shipped one (seed_from), and vLLM serves it too
+    line = registry.current("sentiment", "multilingual")
+    assert line is not None and line.manifest.get("copied_from"), line
+    for name in [*versions.values(), line.name]:
         (log,) = home.glob(f"logs/vllm-{name}-*.log")
         text = log.read_text(errors="replace")
         served = f"'served_model_name': ['{name}']" in text and '"POST /classify HTTP/1.1" 200' in text
         assert served, text[-2000:]  # a bool: pytest's diff of a 20 kB log takes minutes
-    # the demo's market reviews (Chinese, German, Spanish, French) are stored unscored: these models read English
+    # the demo's market reviews (Chinese, German, Spanish, French) get sentiment from the line and no
+    # topic (the topic model reads English); the rest both scores from the models registered here
     rows = _query(env, "SELECT sentiment_model, topic_model, toInt8(sentiment) > 0 AND toInt8(topic) > 0,"
-                       " sentiment_unscored, topic_unscored, count() FROM documents FINAL GROUP BY ALL ORDER BY 1 DESC")  # fmt: skip
-    scored = f"{versions['sentiment']}\t{versions['topic']}\t1\t\t\t"
-    unscored = "\t\t1\tunsupported_language\tunsupported_language\t"
-    assert rows[0].startswith(scored) and all(row.startswith(unscored) for row in rows[1:]), rows
+                       " sentiment_unscored, topic_unscored, count() FROM documents FINAL GROUP BY ALL ORDER BY 1")  # fmt: skip
+    english = f"{versions['sentiment']}\t{versions['topic']}\t1\t\t\t"
+    markets = f"{line.name}\t\t1\t\tunsupported_language\t"
+    assert rows[0].startswith(english) and all(row.startswith(markets) for row in rows[1:]), rows
     assert sum(int(row.rsplit("\t", 1)[1]) for row in rows) == 80, rows
     assert _broker_stopped(env)
     assert not _processes_of(env["BLOOMWATCH_HOME"]), _processes_of(env["BLOOMWATCH_HOME"])
