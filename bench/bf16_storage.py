@@ -19,13 +19,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
 import torch  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
 from bloomwatch.settings import get_settings  # noqa: E402
 from training.data import load_shared, task_sources  # noqa: E402
 from training.evaluate import predict_proba, score  # noqa: E402
 from training.mix import by_source  # noqa: E402
+from training.quantize import store_in_bf16  # noqa: E402
 from training.runtime import configure_threads  # noqa: E402
 
 
@@ -47,9 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rounded = Path(tmp) / "bf16"
         shutil.copytree(args.model, rounded)
-        weights = rounded / "model.safetensors"
-        save_file({k: t.to(torch.bfloat16).contiguous() for k, t in load_file(weights).items()}, weights,
-                  metadata={"format": "pt"})  # fmt: skip
+        store_in_bf16(rounded)  # what scripts/ship_defaults.py --bf16 ships
         models = [
             AutoModelForSequenceClassification.from_pretrained(d, dtype=torch.float32) for d in (args.model, rounded)
         ]

@@ -32,8 +32,7 @@ def main() -> None:
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     reads = json.loads((args.model / "bloomwatch.json").read_text())["languages"]
     for language, book in PHRASEBOOKS.items():
-        rows = [(f"{s[0].upper()}{s[1:]}{book.separator}{verdict}{book.end}", label)
-                for label, verdicts in book.phrases.items() for s in book.subjects for verdict in verdicts]  # fmt: skip
+        rows = book.every_sentence()
         predicted = [labels[i] for i in predict_proba(model, tokenizer, [t for t, _ in rows]).argmax(1)]
         right = [p == gold for p, (_, gold) in zip(predicted, rows, strict=True)]
         per_label = {

@@ -105,7 +105,7 @@ def collect(registry: Registry) -> dict[str, float]:
             )
             rates = [v for split in metrics["robustness"].values() for k, v in split.items() if k.startswith("flip_")]
             figures["robust.sentiment.max_flip_rate"] = round(max(rates), 4)
-            figures["distill.teacher"] = (metrics.get("distill") or {}).get("teacher", "none")
+            figures["distill.teacher"] = _teacher_of(metrics)
             figures.update(distill_figures(metrics))
         print(f"{task}: {version.path}")
     base = registry.current(BASE)
@@ -119,12 +119,16 @@ def collect(registry: Registry) -> dict[str, float]:
 def distill_figures(metrics: dict) -> dict:
     """The student's validation macro-F1 under its teacher's name (`none`: trained on labels alone),
     and the teacher's own where it was fine-tuned here."""
-    distill = metrics.get("distill") or {}
-    teacher = distill.get("teacher", "none")
+    distill, teacher = metrics.get("distill") or {}, _teacher_of(metrics)
     figures = {f"distill.{teacher}.val_macro_f1": round(metrics["val_best"]["val_macro_f1"], 4)}
     if distill.get("teacher_val_macro_f1") is not None:
         figures[f"distill.{teacher}.teacher_val_macro_f1"] = round(distill["teacher_val_macro_f1"], 4)
     return figures
+
+
+def _teacher_of(metrics: dict) -> str:
+    """The teacher a model was distilled from (metrics.json `distill`), `none` for labels alone."""
+    return (metrics.get("distill") or {}).get("teacher", "none")
 
 
 def _splits_scored(registry: Registry, task: str) -> dict[str, set[str]]:

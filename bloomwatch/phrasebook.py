@@ -22,8 +22,19 @@ class Phrasebook:
     def sentence(self, rng: random.Random, label: str | None = None) -> tuple[str, str]:
         """(a sentence, its sentiment label): of `label`, or of one drawn at random."""
         label = label or rng.choice(list(self.phrases))
-        subject = rng.choice(self.subjects)
-        return f"{subject[0].upper()}{subject[1:]}{self.separator}{rng.choice(self.phrases[label])}{self.end}", label
+        return self._compose(rng.choice(self.subjects), rng.choice(self.phrases[label])), label
+
+    def every_sentence(self) -> list[tuple[str, str]]:
+        """(sentence, label) for every subject with every verdict: the whole phrasebook, in order."""
+        return [
+            (self._compose(subject, verdict), label)
+            for label, verdicts in self.phrases.items()
+            for subject in self.subjects
+            for verdict in verdicts
+        ]
+
+    def _compose(self, subject: str, verdict: str) -> str:
+        return f"{subject[0].upper()}{subject[1:]}{self.separator}{verdict}{self.end}"
 
 
 PHRASEBOOKS: dict[str, Phrasebook] = {

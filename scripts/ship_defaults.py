@@ -14,29 +14,13 @@ weights answer as the trained ones do (both engines load it in fp32 or bf16, as 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
-
+from training.quantize import store_in_bf16
 from training.registry import BASE, Registry
 
 SHIPPED = Path(__file__).resolve().parent.parent / "models"
-
-
-def _store_in_bf16(directory: Path) -> None:
-    weights = directory / "model.safetensors"
-    save_file(
-        {k: t.to(torch.bfloat16).contiguous() for k, t in load_file(weights).items()},
-        weights,
-        metadata={"format": "pt"},
-    )
-    for name, update in (("config.json", {"dtype": "bfloat16"}),
-                         ("bloomwatch.json", {"stored_dtype": "bfloat16 (rounded from the fp32 weights it was trained in; fine-tuning loads it in fp32)"})):  # fmt: skip
-        path = directory / name
-        path.write_text(json.dumps({**json.loads(path.read_text()), **update}, indent=2))
 
 
 def main() -> None:
@@ -57,7 +41,7 @@ def main() -> None:
         task, _, line = target.partition("@")
         adopted = shipped.adopt(source.get(task, version), line)
         if task == BASE or target in args.bf16:
-            _store_in_bf16(adopted.path)
+            store_in_bf16(adopted.path)
         current = shipped.current_versions(task).values()
         for old in shipped.versions(task):
             if old.version not in current:

@@ -111,7 +111,6 @@ def minilm_teacher(
 
     from training.finetune import FinetuneConfig, finetune
 
-    source = pretrained_dir()
     identity = [RECIPE_VERSION, "all-MiniLM-L6-v2", PINNED_SHA256["model.safetensors"], fingerprint(train),
                 fingerprint(val), list(labels), seed, max_steps]  # fmt: skip
     folder = Path(cache_dir) / "encoders" / hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
@@ -122,6 +121,7 @@ def minilm_teacher(
         return EncoderTeacher(NAME, identity, model, AutoTokenizer.from_pretrained(folder),
                               json.loads(done.read_text())["val_macro_f1"], device, progress)  # fmt: skip
 
+    source = pretrained_dir()  # checked only when it is read: a cached teacher needs no package
     log(f"teacher: fine-tuning all-MiniLM-L6-v2 on {len(train)} examples (checkpoints and result in {folder})")
     model = AutoModelForSequenceClassification.from_pretrained(
         source,

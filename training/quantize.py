@@ -1,4 +1,5 @@
-"""Optional int8 dynamic quantisation for CPU serving, with its accuracy cost measured.
+"""Lower-precision forms of a model: optional int8 dynamic quantisation for CPU serving, with its
+accuracy cost measured, and bf16 storage on disk.
 
 Linear layers get int8 weights (activations quantised on the fly); the export sits next to the
 fp32 weights as `int8/` so the HF directory stays loadable by vLLM and `from_pretrained`.
@@ -7,12 +8,31 @@ fp32 weights as `int8/` so the HF directory stays loadable by vLLM and `from_pre
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from pathlib import Path
 
 import torch
 
 INT8_DIR = "int8"
+
+
+def store_in_bf16(directory: Path) -> None:
+    """Round a model directory's weights to bf16 in place (half the bytes), and say so in its
+    config and manifest: what `scripts/ship_defaults.py` ships and `bench/bf16_storage.py` measures.
+    Both engines and fine-tuning load the weights in the dtype they ask for, as they load fp32 ones."""
+    from safetensors.torch import load_file, save_file
+
+    weights = Path(directory) / "model.safetensors"
+    save_file(
+        {k: t.to(torch.bfloat16).contiguous() for k, t in load_file(weights).items()},
+        weights,
+        metadata={"format": "pt"},
+    )
+    for name, update in (("config.json", {"dtype": "bfloat16"}),
+                         ("bloomwatch.json", {"stored_dtype": "bfloat16 (rounded from the fp32 weights it was trained in; fine-tuning loads it in fp32)"})):  # fmt: skip
+        path = Path(directory) / name
+        path.write_text(json.dumps({**json.loads(path.read_text()), **update}, indent=2))
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:

@@ -30,6 +30,7 @@ from typing import Any
 from bloomwatch.atomic_write import write_atomically
 from bloomwatch.errors import ExpectedError
 from bloomwatch.tasks import labels_for
+from training.data import SHARED_SOURCES
 
 MANIFEST = "bloomwatch.json"
 METRICS = "metrics.json"
@@ -78,8 +79,6 @@ class ModelVersion:
         """Its test figures (metrics.json `test`) on the splits in a language it reads: a split in
         another language was scored only to see how it transfers (a left-out set), never what it
         serves. A split of the user's own data, whose language the shared table does not know, stays."""
-        from training.data import SHARED_SOURCES
-
         return {
             split: scores
             for split, scores in (self.metrics.get("test") or {}).items()
